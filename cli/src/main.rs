@@ -1,0 +1,3 @@
+//! The `sinkgen` command.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The runtime behind sinkgen's generated code.

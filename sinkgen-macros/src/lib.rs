@@ -1,0 +1,1 @@
+//! `#[derive(Sinks)]`: a thin shim over `sinkgen::expand_derive`.

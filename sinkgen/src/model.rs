@@ -1,0 +1,205 @@
+//! The validated topology: what `services.toml` means once every check of
+//! [`crate::validate`] has passed.
+//!
+//! Later stages (lowering to a code-generation plan, the CLI's graph) consume a
+//! [`Topology`] without re-checking anything: every name is a valid Rust
+//! identifier, every reference resolves, every composite is acyclic, and every
+//! policy value has its default applied.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole, valid `services.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The file this topology was read from.
+    pub path: PathBuf,
+    /// The `[defaults]` table with the built-in defaults applied.
+    pub defaults: Policy,
+    /// Relays in the order the file declares them.
+    pub relays: Vec<Relay>,
+    /// Services in the order the file declares them.
+    pub services: Vec<Service>,
+}
+
+/// A relay: a broker process, one per message domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// The relay's name, a lowercase snake_case Rust identifier.
+    pub name: String,
+    /// Where the relay accepts producers.
+    pub endpoint: Endpoint,
+    /// How frames sent to the relay are framed.
+    pub framing: Framing,
+    /// The Rust type path of the relay's message (`protocol::MarketEvent`), if declared.
+    pub message: Option<String>,
+    /// 1-based line of the `[relays.<name>]` header in the file.
+    pub line: u32,
+}
+
+/// A service: a process that sends through sinks and may accept direct connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// The service's name, a lowercase snake_case Rust identifier.
+    pub name: String,
+    /// The torq source id of this service, if it has one.
+    pub source: Option<u8>,
+    /// Where the service accepts direct connections, if it does.
+    pub listen: Option<Endpoint>,
+    /// Names of the relays the service reads.
+    pub subscribes: Vec<String>,
+    /// The service's sinks, in file order.
+    pub sinks: Vec<Sink>,
+    /// 1-based line of the `[services.<name>]` header in the file.
+    pub line: u32,
+}
+
+/// One named sink of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    /// The sink's name, a lowercase snake_case Rust identifier unique within the service.
+    pub name: String,
+    /// Where the sink sends.
+    pub target: SinkTarget,
+    /// Connection policy, per-sink overrides applied over `[defaults]`.
+    pub policy: Policy,
+    /// 1-based line where the sink is written (the shorthand list entry or the table entry).
+    pub line: u32,
+}
+
+/// Where a sink sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkTarget {
+    /// To the named relay.
+    Relay(String),
+    /// Directly to the named service, at its `listen` endpoint.
+    Service(String),
+    /// To an endpoint outside the registry.
+    Endpoint(Endpoint),
+    /// To every member (names of sibling sinks).
+    Broadcast(Vec<String>),
+    /// To one ready member after another (names of sibling sinks).
+    RoundRobin(Vec<String>),
+    /// To the first healthy member, in order (names of sibling sinks).
+    Failover(Vec<String>),
+}
+
+impl SinkTarget {
+    /// The member names when this target is a composite.
+    #[must_use]
+    pub fn members(&self) -> Option<&[String]> {
+        match self {
+            SinkTarget::Broadcast(m) | SinkTarget::RoundRobin(m) | SinkTarget::Failover(m) => {
+                Some(m)
+            }
+            SinkTarget::Relay(_) | SinkTarget::Service(_) | SinkTarget::Endpoint(_) => None,
+        }
+    }
+}
+
+/// Connection policy of a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Longest one connect attempt may take.
+    pub connect_timeout: Duration,
+    /// Longest a send waits for room or a connection.
+    pub send_timeout: Duration,
+    /// Frames held per sink while (re)connecting.
+    pub queue: u32,
+    /// Smallest delay between connect attempts.
+    pub backoff_initial: Duration,
+    /// Largest delay between connect attempts.
+    pub backoff_max: Duration,
+}
+
+impl Default for Policy {
+    /// The built-in defaults: 500 ms connect, 1 s send, 4096 frames, backoff 10 ms to 1 s.
+    fn default() -> Self {
+        Policy {
+            connect_timeout: Duration::from_millis(500),
+            send_timeout: Duration::from_secs(1),
+            queue: 4096,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How frames are laid out on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A u32 little-endian length, then the payload.
+    LengthPrefixed,
+    /// The 32-byte torq header, then the payload.
+    Torq {
+        /// The relay domain byte.
+        domain: u8,
+    },
+}
+
+/// A checked endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `unix://<absolute path>`.
+    Unix(PathBuf),
+    /// `tcp://<host>:<port>`; an IPv6 host is kept without its brackets.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port, 1 to 65535.
+        port: u16,
+    },
+    /// `nats://<host>:<port>/<subject>`.
+    Nats {
+        /// Host name or address.
+        host: String,
+        /// Port, 1 to 65535.
+        port: u16,
+        /// The subject messages are published on.
+        subject: String,
+    },
+}
+
+impl std::fmt::Display for Endpoint {
+    /// The endpoint in the URL form `services.toml` uses.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn host(h: &str) -> std::borrow::Cow<'_, str> {
+            if h.contains(':') {
+                format!("[{h}]").into()
+            } else {
+                h.into()
+            }
+        }
+        match self {
+            Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+            Endpoint::Tcp { host: h, port } => write!(f, "tcp://{}:{port}", host(h)),
+            Endpoint::Nats {
+                host: h,
+                port,
+                subject,
+            } => write!(f, "nats://{}:{port}/{subject}", host(h)),
+        }
+    }
+}
+
+impl Topology {
+    /// The relay with this name.
+    #[must_use]
+    pub fn relay(&self, name: &str) -> Option<&Relay> {
+        self.relays.iter().find(|r| r.name == name)
+    }
+
+    /// The service with this name.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl Service {
+    /// The sink of this service with this name.
+    #[must_use]
+    pub fn sink(&self, name: &str) -> Option<&Sink> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+}
