@@ -1,0 +1,138 @@
+//! Ping-pong latency over UDS: raw tokio socket vs through a sink.
+//!
+//! Each design has its own connection to an echo peer; for every frame the peer reads
+//! it answers 8 bytes on a separate return socket, which the client reads. The raw
+//! design writes the frame itself (`write_all`) on a tokio `UnixStream`; the sink
+//! design calls `send(..).await` and the sink's writer does the write. Pings
+//! alternate between the two designs, so drift affects both alike; the difference of
+//! their percentiles is the latency the sink adds.
+
+use std::io;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sinkgen_benches::config::Sizes;
+use sinkgen_benches::net::{ClientStream, Listener, Transport};
+use sinkgen_benches::{encode_frame, payload, peer, stats};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::report::{Table, Verdict, pass_fail, us};
+use crate::sink;
+
+const SIZE: usize = 64;
+const WARMUP: usize = 1_000;
+
+fn return_pair() -> io::Result<(StdUnixStream, UnixStream)> {
+    let (peer_end, client_end) = StdUnixStream::pair()?;
+    client_end.set_nonblocking(true)?;
+    Ok((peer_end, UnixStream::from_std(client_end)?))
+}
+
+pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
+    println!("## Ping-pong latency over UDS, {SIZE} B frames");
+    println!(
+        "{} round trips per design after {WARMUP} warm-up; raw and sink pings alternate",
+        sizes.pings
+    );
+    println!();
+    let payload = payload(SIZE);
+    let msg = sink::message(&payload);
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, &payload);
+
+    let raw_listener = Arc::new(Listener::bind(Transport::Uds)?);
+    let (raw_peer_back, mut raw_back) = return_pair()?;
+    let raw_echo = peer::spawn_echo(Arc::clone(&raw_listener), frame.len(), raw_peer_back);
+    let ClientStream::Uds(mut raw) = raw_listener.connect().await? else {
+        unreachable!("a UDS listener gives a UDS client")
+    };
+
+    let sink_listener = Arc::new(Listener::bind(Transport::Uds)?);
+    let (sink_peer_back, mut sink_back) = return_pair()?;
+    let sink_echo = peer::spawn_echo(Arc::clone(&sink_listener), frame.len(), sink_peer_back);
+    let sink = sink::Sink::new(sink_listener.endpoint())?;
+
+    let mut ack = [0u8; 8];
+    let mut raw_samples = Vec::with_capacity(sizes.pings);
+    let mut sink_samples = Vec::with_capacity(sizes.pings);
+    for i in 0..WARMUP + sizes.pings {
+        let t0 = Instant::now();
+        raw.write_all(&frame).await?;
+        raw_back.read_exact(&mut ack).await?;
+        let raw_rtt = t0.elapsed();
+
+        let t0 = Instant::now();
+        sink.send(&msg).await?;
+        sink_back.read_exact(&mut ack).await?;
+        let sink_rtt = t0.elapsed();
+
+        if i >= WARMUP {
+            raw_samples.push(raw_rtt);
+            sink_samples.push(sink_rtt);
+        }
+    }
+    let undelivered = sink.close().await?;
+    drop(raw);
+    for echo in [raw_echo, sink_echo] {
+        let echoed = tokio::task::spawn_blocking(move || echo.join())
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|_| io::Error::other("echo thread panicked"))??;
+        if echoed != (WARMUP + sizes.pings) as u64 {
+            return Err(io::Error::other(format!(
+                "echo peer saw {echoed} frames, expected {}",
+                WARMUP + sizes.pings
+            )));
+        }
+    }
+    if undelivered != 0 {
+        return Err(io::Error::other(format!(
+            "sink reported {undelivered} undelivered frames"
+        )));
+    }
+
+    let (raw50, raw99) = stats::p50_p99_us(&mut raw_samples);
+    let (sink50, sink99) = stats::p50_p99_us(&mut sink_samples);
+    let added50 = sink50 - raw50;
+    let added99 = sink99 - raw99;
+    let mut table = Table::new(&["design", "p50 RTT", "p99 RTT", "mean RTT"]);
+    table.row(vec![
+        "raw tokio write_all".into(),
+        us(raw50),
+        us(raw99),
+        us(mean_us(&raw_samples)),
+    ]);
+    table.row(vec![
+        "sinkgen send".into(),
+        us(sink50),
+        us(sink99),
+        us(mean_us(&sink_samples)),
+    ]);
+    table.row(vec![
+        "added by sinkgen".into(),
+        format!("{} {}", us(added50), pass_fail(added50 <= 1.0)),
+        format!("{} {}", us(added99), pass_fail(added99 <= 5.0)),
+        us(mean_us(&sink_samples) - mean_us(&raw_samples)),
+    ]);
+    table.print();
+    Ok(vec![
+        Verdict::new(
+            "latency added, p50 (UDS ping-pong)",
+            us(added50),
+            "<= 1 us",
+            added50 <= 1.0,
+        ),
+        Verdict::new(
+            "latency added, p99 (UDS ping-pong)",
+            us(added99),
+            "<= 5 us",
+            added99 <= 5.0,
+        ),
+    ])
+}
+
+fn mean_us(samples: &[Duration]) -> f64 {
+    samples.iter().map(Duration::as_secs_f64).sum::<f64>() / samples.len() as f64 * 1e6
+}

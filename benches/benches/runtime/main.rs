@@ -1,0 +1,104 @@
+//! Runtime benchmarks of SPEC section 9: sinkgen next to hand-written baselines, in
+//! one process, one run.
+//!
+//! `cargo bench -p sinkgen-benches` runs everything (about a minute on 2 cores);
+//! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
+//! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
+//! contains `latency` (throughput, latency, first_frame, alloc).
+//! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
+//! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
+//! default multi-thread runtime with 2 workers.
+
+mod alloc;
+mod first_frame;
+mod latency;
+mod report;
+mod sink;
+mod throughput;
+
+use std::io;
+use std::process::ExitCode;
+
+use sinkgen_benches::config::{self, Sizes};
+
+use crate::report::Verdict;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+fn runtime() -> io::Result<(tokio::runtime::Runtime, String)> {
+    let flavor = std::env::var("SINKGEN_BENCH_RUNTIME").unwrap_or_default();
+    if flavor == "current" {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok((rt, "tokio current_thread".into()))
+    } else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        Ok((rt, "tokio multi_thread, 2 workers".into()))
+    }
+}
+
+fn main() -> ExitCode {
+    let sizes = Sizes::from_env();
+    let filters = config::filters();
+    let want = |section: &str| filters.is_empty() || filters.iter().any(|f| section.contains(f));
+    let (rt, flavor) = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot build the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("# sinkgen runtime benchmarks");
+    println!(
+        "mode: {}; {cores} cores; {flavor}; peers are blocking threads",
+        sizes.mode
+    );
+    println!();
+
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut section = |name: &str, result: io::Result<Vec<Verdict>>| match result {
+        Ok(v) => verdicts.extend(v),
+        Err(e) => {
+            println!("{name}: error: {e}\n");
+            verdicts.push(Verdict::new(name, format!("error: {e}"), "runs", false));
+        }
+    };
+    // Each section runs as a spawned task, so the code under test runs on a worker
+    // thread, as it would in a service.
+    if want("throughput") {
+        let r = rt.block_on(async { tokio::spawn(throughput::run(sizes)).await });
+        section("throughput", r.map_err(io::Error::other));
+    }
+    if want("latency") {
+        let r = rt.block_on(async { tokio::spawn(latency::run(sizes)).await });
+        section("latency", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("first_frame") {
+        let r = rt.block_on(async { tokio::spawn(first_frame::run(sizes)).await });
+        section("first_frame", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("alloc") {
+        let r = rt.block_on(async { tokio::spawn(alloc::run(sizes)).await });
+        section("alloc", r.map_err(io::Error::other).and_then(|r| r));
+    }
+
+    println!("## Summary against SPEC section 9");
+    println!();
+    report::print_verdicts(&verdicts);
+    let failed = verdicts.iter().filter(|v| !v.pass).count();
+    println!(
+        "{} passed, {failed} failed (targets; the run itself succeeded)",
+        verdicts.len() - failed
+    );
+    if failed > 0 && config::flag("SINKGEN_BENCH_STRICT") {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
