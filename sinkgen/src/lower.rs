@@ -1,0 +1,251 @@
+//! Lowering: a validated [`Topology`] and the selected service become a
+//! [`sinkgen_templates::Plan`], the codegen-ready description of that service's sinks.
+//!
+//! Nothing here re-checks the file: names are identifiers and references resolve
+//! (validation made sure). Lowering only picks the service, resolves each sink's target
+//! into literals (endpoint, framing, policy, override variable) and parses message
+//! types once.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span};
+use quote::{format_ident, quote};
+use sinkgen_templates as templates;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::{Endpoint, Framing, Policy, Service, Sink, SinkTarget, Topology};
+
+/// Associated functions of the generated type that a sink name must not shadow.
+const RESERVED: &[&str] = &["with_endpoints"];
+
+/// The plan for `service` of `topology`, named `type_name`, with the build-script layout
+/// (a generated `pub struct`, no tracking). Derive callers adjust layout, visibility and
+/// tracking afterwards.
+///
+/// # Errors
+///
+/// A diagnostic without a span when the service does not exist (callers first ask
+/// [`crate::Loaded::service`], whose error lists the services that do), or when a sink's
+/// name would shadow a generated function.
+pub fn lower(topology: &Topology, service: &str, type_ident: Ident) -> Result<Plan, Diagnostics> {
+    lower_boxed(topology, service, type_ident).map_err(|d| {
+        let mut all = Diagnostics::new(&topology.path, "");
+        all.push(*d);
+        all
+    })
+}
+
+fn lower_boxed(
+    topology: &Topology,
+    service: &str,
+    type_ident: Ident,
+) -> Result<Plan, Box<Diagnostic>> {
+    let Some(svc) = topology.service(service) else {
+        let message = format!("service `{service}` is not declared");
+        return Err(Box::new(Diagnostic::error(message)));
+    };
+    // File order, whatever order the tables were read in.
+    let mut ordered: Vec<&Sink> = svc.sinks.iter().collect();
+    ordered.sort_by_key(|s| s.line);
+    let index: HashMap<&str, usize> = ordered
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut sinks = Vec::with_capacity(ordered.len());
+    for sink in ordered {
+        sinks.push(lower_sink(topology, svc, sink, &index)?);
+    }
+    let file = topology.path.file_name().map_or_else(
+        || topology.path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    Ok(Plan {
+        service: svc.name.clone(),
+        service_line: svc.line,
+        file,
+        type_ident,
+        vis: quote!(pub),
+        layout: templates::Layout::Generated,
+        sinks,
+        tracking: None,
+    })
+}
+
+pub use templates::Plan;
+
+fn lower_sink(
+    topology: &Topology,
+    svc: &Service,
+    sink: &Sink,
+    index: &HashMap<&str, usize>,
+) -> Result<templates::SinkPlan, Box<Diagnostic>> {
+    let ident = ident(&sink.name)?;
+    if RESERVED.contains(&sink.name.as_str()) {
+        return Err(Box::new(
+            Diagnostic::error(format!(
+                "sink `{}` of service `{}` has the name of a generated function",
+                sink.name, svc.name
+            ))
+            .with_help(format!(
+                "rename the sink (`services.toml` line {}): `{}` is reserved by the generated code",
+                sink.line, sink.name
+            )),
+        ));
+    }
+    let spec_ident = format_ident!("SPEC_{}", sink.name.to_ascii_uppercase());
+    let leaf = |endpoint: &Endpoint, framing: templates::Framing| templates::Leaf {
+        endpoint: endpoint.to_string(),
+        env: env_var(&sink.name),
+        framing,
+        policy: policy(&sink.policy),
+    };
+    let (kind, message) = match &sink.target {
+        SinkTarget::Relay(name) => {
+            let relay = topology.relay(name).ok_or_else(|| dangling(sink, name))?;
+            let framing = match relay.framing {
+                Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
+                Framing::Torq { domain } => templates::Framing::Torq {
+                    domain,
+                    source: svc.source.unwrap_or(0),
+                },
+            };
+            let message = match &relay.message {
+                Some(text) => message_path(text)?,
+                None => templates::Message::Bytes,
+            };
+            let kind = templates::SinkKind::Relay {
+                relay: relay.name.clone(),
+                leaf: leaf(&relay.endpoint, framing),
+            };
+            (kind, message)
+        }
+        SinkTarget::Service(name) => {
+            let target = topology.service(name).ok_or_else(|| dangling(sink, name))?;
+            let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
+            let kind = templates::SinkKind::Service {
+                service: target.name.clone(),
+                leaf: leaf(listen, templates::Framing::LengthPrefixed),
+            };
+            (kind, templates::Message::Bytes)
+        }
+        SinkTarget::Endpoint(endpoint) => {
+            let kind = templates::SinkKind::Endpoint {
+                leaf: leaf(endpoint, templates::Framing::LengthPrefixed),
+            };
+            (kind, templates::Message::Bytes)
+        }
+        SinkTarget::Broadcast(members)
+        | SinkTarget::RoundRobin(members)
+        | SinkTarget::Failover(members) => {
+            let op = match &sink.target {
+                SinkTarget::Broadcast(_) => templates::CompositeOp::Broadcast,
+                SinkTarget::RoundRobin(_) => templates::CompositeOp::RoundRobin,
+                _ => templates::CompositeOp::Failover,
+            };
+            let members = members
+                .iter()
+                .map(|m| {
+                    index
+                        .get(m.as_str())
+                        .copied()
+                        .ok_or_else(|| dangling(sink, m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let message = composite_message(topology, svc, sink, 0)?;
+            (templates::SinkKind::Composite { op, members }, message)
+        }
+    };
+    Ok(templates::SinkPlan {
+        name: sink.name.clone(),
+        ident,
+        spec_ident,
+        line: sink.line,
+        message,
+        kind,
+    })
+}
+
+/// A composite's message type is its members' (validation made them agree): the type of
+/// its first leaf.
+fn composite_message(
+    topology: &Topology,
+    svc: &Service,
+    sink: &Sink,
+    depth: usize,
+) -> Result<templates::Message, Box<Diagnostic>> {
+    // Validation rejects cycles; the bound only keeps a broken invariant from recursing
+    // without end.
+    if depth > svc.sinks.len() {
+        return Err(Box::new(Diagnostic::error(format!(
+            "composite sink `{}` of service `{}` is part of a cycle",
+            sink.name, svc.name
+        ))));
+    }
+    match &sink.target {
+        SinkTarget::Relay(name) => match topology.relay(name).and_then(|r| r.message.as_ref()) {
+            Some(text) => message_path(text),
+            None => Ok(templates::Message::Bytes),
+        },
+        SinkTarget::Service(_) | SinkTarget::Endpoint(_) => Ok(templates::Message::Bytes),
+        SinkTarget::Broadcast(members)
+        | SinkTarget::RoundRobin(members)
+        | SinkTarget::Failover(members) => {
+            let first = members.first().ok_or_else(|| {
+                Box::new(Diagnostic::error(format!(
+                    "composite sink `{}` has no members",
+                    sink.name
+                )))
+            })?;
+            let member = svc.sink(first).ok_or_else(|| dangling(sink, first))?;
+            composite_message(topology, svc, member, depth + 1)
+        }
+    }
+}
+
+/// The run-time override variable of a leaf sink: `SINKGEN_<SINK>_ENDPOINT`.
+#[must_use]
+pub fn env_var(sink: &str) -> String {
+    format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
+}
+
+fn policy(p: &Policy) -> templates::Policy {
+    templates::Policy {
+        connect_timeout: p.connect_timeout,
+        send_timeout: p.send_timeout,
+        queue: usize::try_from(p.queue).unwrap_or(usize::MAX),
+        backoff_initial: p.backoff_initial,
+        backoff_max: p.backoff_max,
+    }
+}
+
+fn ident(name: &str) -> Result<Ident, Box<Diagnostic>> {
+    // `Ident::new` panics on keywords and non-identifiers; validation excludes them, and
+    // this keeps a broken invariant an error instead of a panic.
+    syn::parse_str::<Ident>(name)
+        .map(|i| Ident::new(&i.to_string(), Span::call_site()))
+        .map_err(|_| {
+            Box::new(Diagnostic::error(format!(
+                "`{name}` is not a Rust identifier"
+            )))
+        })
+}
+
+fn message_path(text: &str) -> Result<templates::Message, Box<Diagnostic>> {
+    let path: syn::Path = syn::parse_str(text).map_err(|_| {
+        Box::new(Diagnostic::error(format!(
+            "`message = \"{text}\"` is not a Rust type path"
+        )))
+    })?;
+    Ok(templates::Message::Path {
+        path: quote!(#path),
+        text: text.to_owned(),
+    })
+}
+
+fn dangling(sink: &Sink, name: &str) -> Box<Diagnostic> {
+    Box::new(Diagnostic::error(format!(
+        "sink `{}` names unknown `{name}`",
+        sink.name
+    )))
+}

@@ -1,0 +1,156 @@
+//! The independent instance: `with_endpoints` and, unless the derived struct has named
+//! fields, the `<Type>Instance` type with one accessor per sink.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::{Layout, Plan, SinkKind, docs, rt, sink_type};
+
+/// The instance type (unless the struct's own fields hold the sinks).
+#[must_use]
+pub fn emit(plan: &Plan) -> TokenStream {
+    if let Layout::NamedFields { .. } = plan.layout {
+        return TokenStream::new();
+    }
+    let vis = &plan.vis;
+    let ty = &plan.type_ident;
+    let ident = plan.instance_ident();
+    let name = ident.to_string();
+    let doc = crate::doc_attrs(&format!(
+        "An independent set of the sinks of service `{}`, built by \
+         [`{ty}::with_endpoints`] ({}).\n\
+         \n\
+         Its sinks have their own connections: the process-wide sinks of [`{ty}`] are not \
+         touched. The accessors mirror those of [`{ty}`].",
+        plan.service,
+        docs::origin(plan, plan.service_line),
+    ));
+    let fields = plan.sinks.iter().map(|sink| {
+        let ident = &sink.ident;
+        let ty = sink_type(sink);
+        quote!(#ident: #ty,)
+    });
+    let accessors = plan.sinks.iter().map(|sink| {
+        let ident = &sink.ident;
+        let ty = sink_type(sink);
+        let doc = crate::doc_attrs(&docs::instance_accessor(plan, sink));
+        quote! {
+            #doc
+            #[must_use]
+            #vis fn #ident(&self) -> &#ty {
+                &self.#ident
+            }
+        }
+    });
+    quote! {
+        #doc
+        #vis struct #ident {
+            #(#fields)*
+        }
+
+        impl #ident {
+            #(#accessors)*
+        }
+
+        impl ::core::fmt::Debug for #ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name).finish_non_exhaustive()
+            }
+        }
+    }
+}
+
+/// `with_endpoints`, an associated function of the sinks type.
+#[must_use]
+pub fn with_endpoints(plan: &Plan) -> TokenStream {
+    let vis = &plan.vis;
+    let endpoints = plan.endpoints_ident();
+    let (ret, needed, construct) = match &plan.layout {
+        Layout::Generated | Layout::UnitStruct => {
+            let instance = plan.instance_ident();
+            let fields = plan.sinks.iter().map(|s| &s.ident);
+            let needed = vec![true; plan.sinks.len()];
+            (
+                quote!(#instance),
+                needed,
+                quote!(#instance { #(#fields),* }),
+            )
+        }
+        Layout::NamedFields { fields } => {
+            let needed = plan.closure(fields.iter().map(|f| f.sink));
+            // The user's field type meets the file's sink type here: a mismatch is reported
+            // at the field's type.
+            let inits = fields.iter().map(|f| {
+                let field = &f.ident;
+                let local = Ident::new(&plan.sinks[f.sink].name, f.ty.span());
+                quote_spanned!(f.ty.span()=> #field: #local)
+            });
+            (quote!(Self), needed, quote!(Self { #(#inits),* }))
+        }
+    };
+    let destructure = plan.sinks.iter().enumerate().filter_map(|(i, sink)| {
+        sink.kind.leaf()?;
+        let ident = &sink.ident;
+        Some(if needed[i] {
+            quote!(#ident)
+        } else {
+            quote!(#ident: _)
+        })
+    });
+    let builds = plan
+        .build_order()
+        .into_iter()
+        .filter(|&i| needed[i])
+        .map(|i| {
+            let sink = &plan.sinks[i];
+            let ident = &sink.ident;
+            let ty = sink_type(sink);
+            let spec = &sink.spec_ident;
+            let value = match &sink.kind {
+                SinkKind::Relay { .. } => {
+                    let f = rt("relay_at");
+                    quote!(#f(Self::#spec, &#ident))
+                }
+                SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
+                    let f = rt("direct_at");
+                    quote!(#f(Self::#spec, &#ident))
+                }
+                SinkKind::Composite { op, members } => {
+                    let members = members.iter().map(|&m| {
+                        let member = &plan.sinks[m].ident;
+                        quote!(#member.clone())
+                    });
+                    crate::accessors::composite(&sink.name, *op, members)
+                }
+            };
+            quote!(let #ident: #ty = #value;)
+        });
+    let param = if plan.sinks.iter().any(|s| s.kind.leaf().is_some()) {
+        format_ident!("endpoints")
+    } else {
+        format_ident!("_endpoints")
+    };
+    let destructure = if param == "endpoints" {
+        quote!(let #endpoints { #(#destructure),* } = #param;)
+    } else {
+        TokenStream::new()
+    };
+    let doc = crate::doc_attrs(&format!(
+        "Builds an independent set of the sinks of service `{}` from explicit endpoints.\n\
+         \n\
+         No environment variable is read and the process-wide sinks are not touched; \
+         nothing connects before the first send. An invalid endpoint gives a sink whose \
+         sends fail with a bad-address error.",
+        plan.service
+    ));
+    quote! {
+        #doc
+        #[must_use]
+        #vis fn with_endpoints(#param: #endpoints) -> #ret {
+            #destructure
+            #(#builds)*
+            #construct
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! [`Plan`]: one service's sinks, resolved and ready to emit.
+//!
+//! Everything in a plan is already checked: identifiers are valid Rust identifiers,
+//! message types are parsed paths, and every string is kept as data so that it reaches
+//! the generated code only as a literal token.
+
+use std::time::Duration;
+
+use proc_macro2::{Ident, TokenStream};
+
+/// The resolved description of the code generated for one service.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The service's name as written in the file.
+    pub service: String,
+    /// 1-based line of the service's table in the file.
+    pub service_line: u32,
+    /// The file as named in generated docs (its file name, e.g. `services.toml`).
+    pub file: String,
+    /// The generated (or derived) type, `Sinks` by default.
+    pub type_ident: Ident,
+    /// Visibility of the generated items (`pub` on the build-script path).
+    pub vis: TokenStream,
+    /// Which items exist already and which the emitters write.
+    pub layout: Layout,
+    /// The service's sinks in file order.
+    pub sinks: Vec<SinkPlan>,
+    /// Inputs the compiler must track (derive path only).
+    pub tracking: Option<Tracking>,
+}
+
+/// How the sinks type comes to exist and what `with_endpoints` returns.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    /// The build-script path: the unit struct is generated too.
+    Generated,
+    /// `#[derive(Sinks)]` on a unit struct: the struct exists; an instance type is generated.
+    UnitStruct,
+    /// `#[derive(Sinks)]` on a struct with named fields: the fields are the typed sinks and
+    /// `with_endpoints` returns the struct itself.
+    NamedFields {
+        /// The struct's fields, each naming a sink.
+        fields: Vec<FieldPlan>,
+    },
+}
+
+/// One field of a derived struct and the sink it holds.
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    /// The field's name (with the user's span).
+    pub ident: Ident,
+    /// The field's type as the user wrote it (a `syn::Type`).
+    pub ty: TokenStream,
+    /// Index of the sink in [`Plan::sinks`].
+    pub sink: usize,
+}
+
+/// What the derive's expansion makes rustc track.
+#[derive(Debug, Clone)]
+pub struct Tracking {
+    /// Absolute path of the configuration file (an `include_bytes!` of it is emitted),
+    /// when it was found.
+    pub file: Option<String>,
+    /// Environment variables the expansion read (an `option_env!` of each is emitted).
+    pub env: Vec<String>,
+}
+
+/// One sink of the service.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    /// The sink's name as written in the file.
+    pub name: String,
+    /// The accessor's identifier (the name, checked).
+    pub ident: Ident,
+    /// Identifier of the private constant holding the sink's spec (`SPEC_<NAME>`).
+    pub spec_ident: Ident,
+    /// 1-based line where the sink is written.
+    pub line: u32,
+    /// The type of message the sink accepts.
+    pub message: Message,
+    /// What the sink is.
+    pub kind: SinkKind,
+}
+
+/// The message type of a sink.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Raw bytes (`bytes::Bytes`): no `message` declared, or a direct sink.
+    Bytes,
+    /// A user type, resolved in the user's crate.
+    Path {
+        /// The path, parsed once (a `syn::Path`).
+        path: TokenStream,
+        /// The path as written in the file, for docs.
+        text: String,
+    },
+}
+
+/// What a sink is.
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// A sink to a relay.
+    Relay {
+        /// The relay's name.
+        relay: String,
+        /// Where and how it connects.
+        leaf: Leaf,
+    },
+    /// A direct sink to another service.
+    Service {
+        /// The target service's name.
+        service: String,
+        /// Where and how it connects.
+        leaf: Leaf,
+    },
+    /// A direct sink to an endpoint outside the registry.
+    Endpoint {
+        /// Where and how it connects.
+        leaf: Leaf,
+    },
+    /// A composite over sibling sinks.
+    Composite {
+        /// How frames are spread over the members.
+        op: CompositeOp,
+        /// Indices of the members in [`Plan::sinks`], in file order.
+        members: Vec<usize>,
+    },
+}
+
+impl SinkKind {
+    /// The connection details when the sink is a leaf.
+    #[must_use]
+    pub fn leaf(&self) -> Option<&Leaf> {
+        match self {
+            SinkKind::Relay { leaf, .. }
+            | SinkKind::Service { leaf, .. }
+            | SinkKind::Endpoint { leaf } => Some(leaf),
+            SinkKind::Composite { .. } => None,
+        }
+    }
+}
+
+/// A composite's way of spreading frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompositeOp {
+    /// Every member takes every frame.
+    Broadcast,
+    /// One ready member after another.
+    RoundRobin,
+    /// The first healthy member, in order.
+    Failover,
+}
+
+/// Everything needed to connect a leaf sink.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// The endpoint URL as in the file, e.g. `unix:///tmp/a.sock`.
+    pub endpoint: String,
+    /// The run-time override variable, e.g. `SINKGEN_MARKET_DATA_ENDPOINT`.
+    pub env: String,
+    /// How frames are laid out.
+    pub framing: Framing,
+    /// Connection policy.
+    pub policy: Policy,
+}
+
+/// Frame layout of a leaf sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A u32 little-endian length, then the payload.
+    LengthPrefixed,
+    /// The 32-byte torq header, then the payload.
+    Torq {
+        /// The relay domain byte.
+        domain: u8,
+        /// The sending service's source id.
+        source: u8,
+    },
+}
+
+/// Connection policy of a leaf sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Longest one connect attempt may take.
+    pub connect_timeout: Duration,
+    /// Longest a send waits for room or a connection.
+    pub send_timeout: Duration,
+    /// Frames held while (re)connecting.
+    pub queue: usize,
+    /// Smallest delay between connect attempts.
+    pub backoff_initial: Duration,
+    /// Largest delay between connect attempts.
+    pub backoff_max: Duration,
+}
+
+impl Plan {
+    /// The sinks in an order where every composite comes after its members.
+    ///
+    /// Composites are acyclic (the front end checks it); a cycle would only stop the
+    /// walk, never loop.
+    #[must_use]
+    pub fn build_order(&self) -> Vec<usize> {
+        fn visit(plan: &Plan, i: usize, state: &mut [u8], out: &mut Vec<usize>) {
+            if state[i] != 0 {
+                return;
+            }
+            state[i] = 1;
+            if let SinkKind::Composite { members, .. } = &plan.sinks[i].kind {
+                for &m in members {
+                    visit(plan, m, state, out);
+                }
+            }
+            state[i] = 2;
+            out.push(i);
+        }
+        let mut state = vec![0u8; self.sinks.len()];
+        let mut out = Vec::with_capacity(self.sinks.len());
+        for i in 0..self.sinks.len() {
+            visit(self, i, &mut state, &mut out);
+        }
+        out
+    }
+
+    /// The sinks `roots` need, themselves included: the roots plus every member of a
+    /// composite among them, transitively.
+    #[must_use]
+    pub fn closure(&self, roots: impl IntoIterator<Item = usize>) -> Vec<bool> {
+        let mut needed = vec![false; self.sinks.len()];
+        let mut stack: Vec<usize> = roots.into_iter().collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut needed[i], true) {
+                continue;
+            }
+            if let SinkKind::Composite { members, .. } = &self.sinks[i].kind {
+                stack.extend(members.iter().copied());
+            }
+        }
+        needed
+    }
+
+    /// The name of the generated endpoints struct (`<Type>Endpoints`).
+    #[must_use]
+    pub fn endpoints_ident(&self) -> Ident {
+        quote::format_ident!("{}Endpoints", self.type_ident)
+    }
+
+    /// The name of the generated instance type (`<Type>Instance`), or `Self` for a
+    /// struct with named fields.
+    #[must_use]
+    pub fn instance_ident(&self) -> Ident {
+        quote::format_ident!("{}Instance", self.type_ident)
+    }
+}
