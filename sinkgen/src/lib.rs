@@ -337,4 +337,9 @@ fn not_found(message: &str, looked: &[(PathBuf, &str)], fix: &str) -> Diagnostic
     d
 }
 
+mod build;
+mod derive;
+pub mod lower;
 
+pub use build::{BuildError, Builder, build};
+pub use derive::expand_derive;
