@@ -1,3 +1,219 @@
-//! The `sinkgen` command.
+//! The `sinkgen` command: check a `services.toml`, draw its topology, print the
+//! JSON Schema. See the `sinkgen_cli` library docs for details.
 
-fn main() {}
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sinkgen_cli::graph::{self, Format};
+use sinkgen_cli::schema;
+
+/// Check, draw and describe sinkgen's `services.toml`.
+#[derive(Debug, Parser)]
+#[command(name = "sinkgen", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a services.toml and print every error and warning.
+    ///
+    /// Exit status: 0 when the file has no errors (warnings allowed), 1 when it
+    /// has errors, 2 when it cannot be found or read.
+    Check {
+        /// The file to check [default: $SINKGEN_CONFIG, else the first
+        /// services.toml from the current directory up to the workspace root]
+        file: Option<PathBuf>,
+        /// When to color the diagnostics
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// Draw the topology: relays, services, sinks by kind, subscriptions.
+    Graph {
+        /// The file to draw [default: found like `check` does]
+        file: Option<PathBuf>,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t = Format::Mermaid)]
+        format: Format,
+        /// Write to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the JSON Schema (draft 2020-12) of services.toml.
+    Schema {
+        /// Write to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Exit status for a file with errors.
+const ERRORS: u8 = 1;
+/// Exit status for usage, I/O and lookup problems (clap uses 2 as well).
+const TROUBLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { file, color } => check(file.as_deref(), color),
+        Command::Graph {
+            file,
+            format,
+            output,
+        } => match load(file.as_deref(), Color::Never) {
+            Ok(topology) => emit(output.as_deref(), &graph::render(&topology, format)),
+            Err(code) => code,
+        },
+        Command::Schema { output } => emit(output.as_deref(), &schema::to_pretty_string()),
+    }
+}
+
+fn check(file: Option<&Path>, color: Color) -> ExitCode {
+    let path = match locate(file) {
+        Ok(path) => path,
+        Err(code) => return code,
+    };
+    let text = match read(&path) {
+        Ok(text) => text,
+        Err(code) => return code,
+    };
+    let styled = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let render = |d: &sinkgen::Diagnostics| {
+        if styled {
+            d.render_styled()
+        } else {
+            d.render()
+        }
+    };
+    match sinkgen::load_str(&path, &text) {
+        Ok(loaded) => {
+            let t = &loaded.topology;
+            let mut out = String::new();
+            if !loaded.warnings.is_empty() {
+                out.push_str(&render(&loaded.warnings));
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            let sinks: usize = t.services.iter().map(|s| s.sinks.len()).sum();
+            out.push_str(&format!(
+                "{}: ok ({} {}, {} {}, {sinks} {})\n",
+                path.display(),
+                t.relays.len(),
+                if t.relays.len() == 1 {
+                    "relay"
+                } else {
+                    "relays"
+                },
+                t.services.len(),
+                if t.services.len() == 1 {
+                    "service"
+                } else {
+                    "services"
+                },
+                if sinks == 1 { "sink" } else { "sinks" },
+            ));
+            print_out(&out);
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            let mut out = render(&diagnostics);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            print_out(&out);
+            ExitCode::from(if diagnostics.has_errors() {
+                ERRORS
+            } else {
+                TROUBLE
+            })
+        }
+    }
+}
+
+/// Finds, reads and validates the file; on failure prints why and returns the exit code.
+fn load(file: Option<&Path>, color: Color) -> Result<sinkgen::model::Topology, ExitCode> {
+    let path = locate(file)?;
+    let text = read(&path)?;
+    match sinkgen::load_str(&path, &text) {
+        Ok(loaded) => Ok(loaded.topology),
+        Err(diagnostics) => {
+            let rendered = if color == Color::Always {
+                diagnostics.render_styled()
+            } else {
+                diagnostics.render()
+            };
+            eprintln!("{}", rendered.trim_end());
+            Err(ExitCode::from(ERRORS))
+        }
+    }
+}
+
+/// The explicit file, or the one SPEC section 3 finds from the current directory.
+/// Paths under the current directory are shown relative to it.
+fn locate(file: Option<&Path>) -> Result<PathBuf, ExitCode> {
+    if let Some(file) = file {
+        return Ok(file.to_path_buf());
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            eprintln!("error: cannot read the current directory: {e}");
+            return Err(ExitCode::from(TROUBLE));
+        }
+    };
+    match sinkgen::find_config(None, &cwd, std::env::var_os("SINKGEN_CONFIG")) {
+        Ok(found) => Ok(found
+            .strip_prefix(&cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(found)),
+        Err(diagnostics) => {
+            eprintln!("{}", diagnostics.render().trim_end());
+            Err(ExitCode::from(TROUBLE))
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read `{}`: {e}", path.display());
+        ExitCode::from(TROUBLE)
+    })
+}
+
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`sinkgen check | head`) is not worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn emit(output: Option<&Path>, text: &str) -> ExitCode {
+    match output {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                ExitCode::from(TROUBLE)
+            }
+        },
+        None => {
+            print_out(text);
+            ExitCode::SUCCESS
+        }
+    }
+}

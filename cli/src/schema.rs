@@ -1,0 +1,348 @@
+//! The JSON Schema (draft 2020-12) of `services.toml`, version 1.
+//!
+//! Editors that understand the `#:schema ./services.schema.json` comment (Taplo,
+//! Even Better TOML, JetBrains IDEs) use it to complete keys and flag mistakes as
+//! you type. The schema describes every key, its default and the constraints
+//! that can be stated per value; the checks that need the whole file (unknown
+//! references, duplicate endpoints, composite cycles, ...) remain the job of
+//! `sinkgen check` and of the build.
+//!
+//! # Examples
+//!
+//! ```
+//! let schema = sinkgen_cli::schema::schema();
+//! assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+//! assert!(sinkgen_cli::schema::to_pretty_string().ends_with("}\n"));
+//! ```
+
+use serde_json::{Value, json};
+
+/// The URL the schema is published under (its `$id`).
+pub const SCHEMA_ID: &str =
+    "https://raw.githubusercontent.com/sinkgen/sinkgen/main/services.schema.json";
+
+/// A duration: an unsigned integer followed by a unit.
+const DURATION_PATTERN: &str = "^[0-9]+(ns|us|ms|s|m)$";
+/// A duration that is not zero.
+const NONZERO_DURATION_PATTERN: &str = "^[0-9]*[1-9][0-9]*(ns|us|ms|s|m)$";
+/// A lowercase snake_case Rust identifier (keywords are excluded separately).
+const NAME_PATTERN: &str = "^(?:[a-z][a-z0-9_]*|_[a-z0-9_]+)$";
+/// `unix://<absolute path>`, `tcp://<host>:<port>` (IPv6 in brackets) or
+/// `nats://<host>:<port>/<subject>`.
+const ENDPOINT_PATTERN: &str = concat!(
+    "^(?:unix:///[^\\u0000]{0,106}",
+    "|tcp://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5}",
+    "|nats://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5}/[^.*>\\s]+(?:\\.[^.*>\\s]+)*)$"
+);
+/// A `listen` endpoint: Unix or TCP only.
+const LISTEN_PATTERN: &str = concat!(
+    "^(?:unix:///[^\\u0000]{0,106}",
+    "|tcp://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5})$"
+);
+/// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
+const TYPE_PATH_PATTERN: &str =
+    "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
+
+/// Rust keywords (strict, reserved and edition-dependent): not usable as names.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "union", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// The schema as a JSON value.
+#[must_use]
+pub fn schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "sinkgen services.toml",
+        "description": "A service topology for sinkgen, version 1: the relays, the services, and the sinks each service sends through. sinkgen turns it into typed, lazily connecting sinks at compile time; `sinkgen check` reports every mistake with its line and column.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "defaults": {
+                "description": "Connection policy applied to every sink that does not set the key itself.",
+                "$ref": "#/$defs/policy"
+            },
+            "relays": {
+                "description": "Relays: broker processes, one per message domain, that fan frames out to their subscribers. The key is the relay's name.",
+                "type": "object",
+                "propertyNames": { "$ref": "#/$defs/name" },
+                "additionalProperties": { "$ref": "#/$defs/relay" },
+                "default": {}
+            },
+            "services": {
+                "description": "Services: processes that send through sinks and may accept direct connections. The key is the service's name; a generated `Sinks` type belongs to one service.",
+                "type": "object",
+                "propertyNames": { "$ref": "#/$defs/name" },
+                "additionalProperties": { "$ref": "#/$defs/service" },
+                "default": {}
+            }
+        },
+        "$defs": {
+            "name": {
+                "description": "A lowercase snake_case Rust identifier that is not a Rust keyword (it becomes a method name in generated code). Two names that become the same identifier collide.",
+                "type": "string",
+                "pattern": NAME_PATTERN,
+                "not": { "enum": KEYWORDS }
+            },
+            "duration": {
+                "description": "An unsigned integer followed by a unit: ns, us, ms, s or m (minutes), for example \"500ms\".",
+                "type": "string",
+                "pattern": DURATION_PATTERN
+            },
+            "timeout": {
+                "description": "A duration that is not zero, for example \"1s\".",
+                "type": "string",
+                "pattern": NONZERO_DURATION_PATTERN
+            },
+            "endpoint": {
+                "description": "Where to connect: `unix://<absolute path>` (at most 107 bytes, no NUL), `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets), or `nats://<host>:<port>/<subject>` (dot-separated tokens, no wildcards or spaces).",
+                "type": "string",
+                "pattern": ENDPOINT_PATTERN
+            },
+            "listen_endpoint": {
+                "description": "Where to accept connections: `unix://<absolute path>` (at most 107 bytes, no NUL) or `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets).",
+                "type": "string",
+                "pattern": LISTEN_PATTERN
+            },
+            "policy": {
+                "description": "How a sink connects, queues and retries.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "connect_timeout": {
+                        "description": "Longest one connect attempt may take. Must not be zero.",
+                        "$ref": "#/$defs/timeout",
+                        "default": "500ms"
+                    },
+                    "send_timeout": {
+                        "description": "Longest a send waits for room in the queue or for a connection before it fails and hands the message back. Must not be zero.",
+                        "$ref": "#/$defs/timeout",
+                        "default": "1s"
+                    },
+                    "queue": {
+                        "description": "Frames held per sink while it (re)connects. A full queue makes `send` wait up to `send_timeout`. Must not be zero.",
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 4294967295_u64,
+                        "default": 4096
+                    },
+                    "backoff": {
+                        "description": "Delay between connect attempts: the first retry waits up to `initial`, each later one up to twice as long, capped at `max`, with full jitter. `initial` must not be above `max`.",
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "initial": {
+                                "description": "Upper bound of the first delay.",
+                                "$ref": "#/$defs/duration",
+                                "default": "10ms"
+                            },
+                            "max": {
+                                "description": "Largest delay between two attempts.",
+                                "$ref": "#/$defs/duration",
+                                "default": "1s"
+                            }
+                        },
+                        "default": { "initial": "10ms", "max": "1s" }
+                    }
+                }
+            },
+            "relay": {
+                "description": "A relay. Sinks to it are `RelaySink<M>` where `M` is its `message` type (bytes when none is declared).",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["endpoint"],
+                "properties": {
+                    "endpoint": {
+                        "description": "Where the relay accepts producers. No service may listen on it.",
+                        "$ref": "#/$defs/endpoint"
+                    },
+                    "framing": {
+                        "description": "How frames are laid out on the wire: a u32 little-endian length then the payload, or the 32-byte torq header then the payload.",
+                        "enum": ["length-prefixed", "torq"],
+                        "default": "length-prefixed"
+                    },
+                    "domain": {
+                        "description": "The relay domain byte written into every torq header. Required with torq framing and not allowed without it; unique among relays. Services that send to a torq relay need a `source`.",
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 255
+                    },
+                    "message": {
+                        "description": "The Rust type of the relay's messages, as a path resolved in the crate that uses the sinks (for example \"protocol::MarketEvent\"); it must implement `sinkgen_runtime::Encode`. Sinks to this relay accept only this type.",
+                        "type": "string",
+                        "pattern": TYPE_PATH_PATTERN
+                    }
+                },
+                "if": {
+                    "required": ["framing"],
+                    "properties": { "framing": { "const": "torq" } }
+                },
+                "then": { "required": ["domain"] },
+                "else": { "not": { "required": ["domain"] } }
+            },
+            "service": {
+                "description": "A service.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "source": {
+                        "description": "The service's torq source id, written into the header of every torq frame it sends. Unique among services.",
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 255
+                    },
+                    "listen": {
+                        "description": "Where the service accepts direct connections. Required for a service that other services send to directly; unique among services and relays.",
+                        "$ref": "#/$defs/listen_endpoint"
+                    },
+                    "subscribes": {
+                        "description": "Names of the relays the service reads (used by the topology graph and the reachability warnings).",
+                        "type": "array",
+                        "items": { "$ref": "#/$defs/name" },
+                        "uniqueItems": true,
+                        "default": []
+                    },
+                    "sinks": {
+                        "description": "The service's sinks: either a list of relay or service names (each becomes a sink of the same name with the default policy), or a table of named sinks.",
+                        "type": ["array", "object"],
+                        "items": { "$ref": "#/$defs/name" },
+                        "uniqueItems": true,
+                        "propertyNames": { "$ref": "#/$defs/name" },
+                        "additionalProperties": { "$ref": "#/$defs/sink" },
+                        "default": []
+                    }
+                }
+            },
+            "sink": {
+                "description": "One named sink: exactly one of `relay`, `service`, `endpoint`, `broadcast`, `round_robin` or `failover`, plus, for the first three (leaf sinks), optional policy keys that override `[defaults]`.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "relay": {
+                        "description": "Send to the named relay.",
+                        "$ref": "#/$defs/name"
+                    },
+                    "service": {
+                        "description": "Send directly to the named service, at its `listen` endpoint (which it must have). A service cannot send directly to itself.",
+                        "$ref": "#/$defs/name"
+                    },
+                    "endpoint": {
+                        "description": "Send to an endpoint outside the registry.",
+                        "$ref": "#/$defs/endpoint"
+                    },
+                    "broadcast": {
+                        "description": "Send every frame to every member (sibling sink names); a slow or dead member stalls no other.",
+                        "$ref": "#/$defs/members"
+                    },
+                    "round_robin": {
+                        "description": "Send each frame to the next ready member (sibling sink names).",
+                        "$ref": "#/$defs/members"
+                    },
+                    "failover": {
+                        "description": "Send to the first healthy member, in order (sibling sink names); sticky, fails back once the preferred member has stayed healthy.",
+                        "$ref": "#/$defs/members"
+                    },
+                    "connect_timeout": { "$ref": "#/$defs/policy/properties/connect_timeout" },
+                    "send_timeout": { "$ref": "#/$defs/policy/properties/send_timeout" },
+                    "queue": { "$ref": "#/$defs/policy/properties/queue" },
+                    "backoff": { "$ref": "#/$defs/policy/properties/backoff" }
+                },
+                "oneOf": [
+                    { "required": ["relay"] },
+                    { "required": ["service"] },
+                    { "required": ["endpoint"] },
+                    { "required": ["broadcast"], "$ref": "#/$defs/no_policy" },
+                    { "required": ["round_robin"], "$ref": "#/$defs/no_policy" },
+                    { "required": ["failover"], "$ref": "#/$defs/no_policy" }
+                ]
+            },
+            "no_policy": {
+                "description": "Composite sinks take no policy keys: each member keeps its own.",
+                "not": {
+                    "anyOf": [
+                        { "required": ["connect_timeout"] },
+                        { "required": ["send_timeout"] },
+                        { "required": ["queue"] },
+                        { "required": ["backoff"] }
+                    ]
+                }
+            },
+            "members": {
+                "description": "Names of sibling sinks of the same service: not empty, no duplicates, no cycles through nested composites, never the composite itself. All members must carry the same message type.",
+                "type": "array",
+                "items": { "$ref": "#/$defs/name" },
+                "minItems": 1,
+                "uniqueItems": true
+            }
+        }
+    })
+}
+
+/// The schema as pretty-printed JSON with a trailing newline: the exact content
+/// of `services.schema.json` and of `sinkgen schema`'s output.
+#[must_use]
+pub fn to_pretty_string() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_property_is_described() {
+        fn walk(v: &Value, at: &str, missing: &mut Vec<String>) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    let described = p.get("description").is_some()
+                        || p.get("$ref")
+                            .and_then(Value::as_str)
+                            .is_some_and(|r| r.contains("/properties/"));
+                    if !described {
+                        missing.push(format!("{at}/{k}"));
+                    }
+                    walk(p, &format!("{at}/{k}"), missing);
+                }
+            }
+            if let Some(defs) = v.get("$defs").and_then(Value::as_object) {
+                for (k, d) in defs {
+                    walk(d, &format!("{at}/$defs/{k}"), missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&schema(), "", &mut missing);
+        assert!(missing.is_empty(), "undescribed keys: {missing:?}");
+    }
+
+    #[test]
+    fn defaults_match_the_model() {
+        let s = schema();
+        let p = &s["$defs"]["policy"]["properties"];
+        let d = sinkgen::model::Policy::default();
+        assert_eq!(p["queue"]["default"], d.queue);
+        assert_eq!(
+            p["connect_timeout"]["default"],
+            format!("{}ms", d.connect_timeout.as_millis())
+        );
+        assert_eq!(
+            p["send_timeout"]["default"],
+            format!("{}s", d.send_timeout.as_secs())
+        );
+        assert_eq!(
+            p["backoff"]["properties"]["initial"]["default"],
+            format!("{}ms", d.backoff_initial.as_millis())
+        );
+        assert_eq!(
+            p["backoff"]["properties"]["max"]["default"],
+            format!("{}s", d.backoff_max.as_secs())
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! `sinkgen check` over every fixture file: the `ok` ones pass (exit 0) and
+//! validate against the JSON Schema, the `err` ones fail (exit 1), and the
+//! command prints exactly what the library renders for the file.
+
+use std::path::{Path, PathBuf};
+
+use snapbox::cmd::{Command, cargo_bin};
+
+/// The repository root (the parent of this crate).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// The `.toml` files of a directory under the repository root, sorted.
+fn toml_files(dir: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Files that must load cleanly: the shared `ok` fixtures, the example system,
+/// and this crate's own examples.
+fn ok_files() -> Vec<PathBuf> {
+    let mut files = toml_files("tests/fixtures/ok");
+    files.push(root().join("examples/services.toml"));
+    files.push(root().join("cli/tests/fixtures/spec.toml"));
+    files
+}
+
+/// Files that must fail: the shared `err` fixtures and this crate's own.
+fn err_files() -> Vec<PathBuf> {
+    let mut files = toml_files("tests/fixtures/err");
+    files.push(root().join("cli/tests/fixtures/broken.toml"));
+    files
+}
+
+fn relative(path: &Path) -> PathBuf {
+    path.strip_prefix(root())
+        .expect("fixtures live in the repository")
+        .to_path_buf()
+}
+
+#[test]
+fn ok_fixtures_check_clean() {
+    let files = ok_files();
+    assert!(files.len() >= 2, "no fixtures found");
+    for file in files {
+        let rel = relative(&file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let loaded = sinkgen::load_str(&rel, &text)
+            .unwrap_or_else(|d| panic!("{} should load:\n{d}", rel.display()));
+        let output = Command::new(cargo_bin!("sinkgen"))
+            .current_dir(root())
+            .arg("check")
+            .arg(&rel)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let output = String::from_utf8(output).unwrap();
+        if !loaded.warnings.is_empty() {
+            assert!(
+                output.starts_with(loaded.warnings.render().trim_end()),
+                "{}: the warnings are not printed as the library renders them:\n{output}",
+                rel.display()
+            );
+        }
+        assert!(
+            output.trim_end().ends_with(')') && output.contains(": ok ("),
+            "{}: {output}",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn err_fixtures_fail_with_every_diagnostic() {
+    let files = err_files();
+    assert!(!files.is_empty(), "no fixtures found");
+    for file in files {
+        let rel = relative(&file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let diagnostics = match sinkgen::load_str(&rel, &text) {
+            Ok(_) => panic!("{} should not load", rel.display()),
+            Err(d) => d,
+        };
+        let output = Command::new(cargo_bin!("sinkgen"))
+            .current_dir(root())
+            .arg("check")
+            .arg(&rel)
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        let output = String::from_utf8(output).unwrap();
+        assert_eq!(
+            output.trim_end(),
+            diagnostics.render().trim_end(),
+            "{}",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn ok_fixtures_validate_against_the_schema() {
+    let schema = sinkgen_cli::schema::schema();
+    let validator =
+        jsonschema::draft202012::new(&schema).expect("the schema is valid draft 2020-12");
+    let files = ok_files();
+    assert!(files.len() >= 2, "no fixtures found");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let value: toml::Value = toml::from_str(&text).unwrap();
+        let json = serde_json::to_value(&value).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} does not match the schema: {errors:#?}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_it_describes() {
+    let schema = sinkgen_cli::schema::schema();
+    let validator =
+        jsonschema::draft202012::new(&schema).expect("the schema is valid draft 2020-12");
+    let cases = [
+        ("[defaults]\nqueue = 0\n", "/defaults/queue"),
+        (
+            "[defaults]\nsend_timeout = \"0s\"\n",
+            "/defaults/send_timeout",
+        ),
+        (
+            "[defaults]\nconnect_timeout = \"5 ms\"\n",
+            "/defaults/connect_timeout",
+        ),
+        (
+            "[relays.md]\nendpoint = \"http://x:1\"\n",
+            "/relays/md/endpoint",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nframing = \"torq\"\n",
+            "/relays/md",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nendpont = \"x\"\n",
+            "/relays/md",
+        ),
+        ("[relays.Md]\nendpoint = \"unix:///a\"\n", "/relays"),
+        ("[services.type]\n", "/services"),
+        ("[services.a]\nsource = 256\n", "/services/a/source"),
+        (
+            "[services.a.sinks]\nx = { relay = \"r\", service = \"s\" }\n",
+            "/services/a/sinks/x",
+        ),
+        (
+            "[services.a.sinks]\nx = { broadcast = [] }\n",
+            "/services/a/sinks/x/broadcast",
+        ),
+        (
+            "[services.a.sinks]\nx = { failover = [\"b\", \"b\"] }\n",
+            "/services/a/sinks/x/failover",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nmessage = \"not a type\"\n",
+            "/relays/md/message",
+        ),
+    ];
+    for (text, at) in cases {
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let json = serde_json::to_value(&value).unwrap();
+        let paths: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.instance_path().to_string())
+            .collect();
+        assert!(
+            paths.iter().any(|p| p == at),
+            "{text:?}: expected an error at {at}, got {paths:?}"
+        );
+    }
+}
