@@ -53,6 +53,8 @@ pub struct Diagnostic {
     /// Other places in the file that explain the problem (the first definition of a
     /// duplicate, the other members of a cycle), each with its label.
     pub related: Vec<(Range<usize>, String)>,
+    /// Extra facts shown as `= note:` lines (for example every place a file was looked for).
+    pub notes: Vec<String>,
 }
 
 impl Diagnostic {
@@ -79,6 +81,7 @@ impl Diagnostic {
             label: String::new(),
             help: None,
             related: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -123,6 +126,13 @@ impl Diagnostic {
     #[must_use]
     pub fn with_related(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
         self.related.push((span, label.into()));
+        self
+    }
+
+    /// Adds a `note:` line.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
         self
     }
 
@@ -271,7 +281,10 @@ impl Diagnostics {
     }
 
     fn summary(&self) -> Option<(Level<'static>, String)> {
-        let path = self.path().display();
+        let path = match self.path().as_os_str().is_empty() {
+            true => "services.toml".into(),
+            false => self.path().display().to_string(),
+        };
         let errors = self.error_count();
         let warnings = self.warning_count();
         let plural = |n: usize, what: &str| {
@@ -310,8 +323,12 @@ fn render_diagnostic(renderer: &Renderer, source: &Source, d: &Diagnostic) -> St
     let title = level.primary_title(d.message.as_str());
     let mut group = match &d.span {
         Some(span) => title.element(snippet(source, &path, span, d)),
+        None if path.is_empty() => Group::with_title(title),
         None => title.element(Origin::path(path.clone())),
     };
+    for note in &d.notes {
+        group = group.element(Level::NOTE.message(note.as_str()));
+    }
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));
     }

@@ -333,7 +333,7 @@ fn not_found(message: &str, looked: &[(PathBuf, &str)], fix: &str) -> Diagnostic
         places.push_str(&format!("\n- {} ({why})", path.display()));
     }
     let mut d = Diagnostics::new(Path::new(""), "");
-    d.push(Diagnostic::error(message).with_help(format!("{fix}\n{places}")));
+    d.push(Diagnostic::error(message).with_note(places).with_help(fix));
     d
 }
 

@@ -77,8 +77,10 @@ pub(crate) struct RawRelay {
     /// The name, spanned at its key.
     pub name: Sp<String>,
     pub endpoint: Option<Sp<String>>,
-    /// `endpoint` is written, even if with a wrong type (already reported).
+    /// `endpoint` is written, even if with a wrong type or misspelled (already reported).
     pub endpoint_written: bool,
+    /// `framing` is written, even if with a wrong value or misspelled (already reported).
+    pub framing_written: bool,
     pub framing: Option<Sp<FramingKind>>,
     pub domain: Option<Sp<i128>>,
     pub message: Option<Sp<String>>,
@@ -229,25 +231,26 @@ fn syntax_error(ctx: &mut Ctx, text: &str, e: &toml::de::Error) {
         s.start.min(text.len())..s.end.min(text.len())
     });
     let message = e.message().trim_end_matches('.').to_owned();
-    let (message, label, help) = if message.starts_with("duplicate key") {
+    let (description, expected) = match message.split_once(", expected ") {
+        Some((d, exp)) => (d.to_owned(), Some(format!("expected {exp}"))),
+        None => (message.clone(), None),
+    };
+    let (message, label, help) = if description.starts_with("duplicate key") {
+        let key = text
+            .get(span.clone())
+            .unwrap_or("")
+            .trim_matches(['"', '\'']);
         (
-            "duplicate key in `services.toml`".to_owned(),
-            "defined twice".to_owned(),
-            "remove one of the definitions or rename it".to_owned(),
+            format!("duplicate key `{}`", printable(key)),
+            "defined again here".to_owned(),
+            "a key may appear once per table; remove or rename one of the definitions".to_owned(),
         )
     } else {
-        let first = message
-            .split(", expected")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let expected = message
-            .split_once(", expected ")
-            .map(|(_, exp)| format!("expected {exp}"));
+        let help = syntax_help(&description);
         (
-            format!("invalid TOML: {first}"),
-            expected.clone().unwrap_or_else(|| first.clone()),
-            "see https://toml.io for the syntax; strings need double quotes".to_owned(),
+            format!("invalid TOML: {description}"),
+            expected.unwrap_or_else(|| description.clone()),
+            help.to_owned(),
         )
     };
     ctx.push(
@@ -256,6 +259,26 @@ fn syntax_error(ctx: &mut Ctx, text: &str, e: &toml::de::Error) {
             .with_label(label)
             .with_help(help),
     );
+}
+
+/// The fix for the TOML syntax errors users make most.
+fn syntax_help(description: &str) -> &'static str {
+    match description {
+        d if d.contains("string") && !d.contains("quoted") => {
+            "close the string with `\"` on the same line, or use `\"\"\"` for a multi-line string"
+        }
+        "string values must be quoted" => {
+            "put the value in double quotes, e.g. `framing = \"torq\"`"
+        }
+        "key with no value"
+        | "missing assignment between key-value pairs"
+        | "missing value for key"
+        | "missing value" => "write `key = value`, e.g. `sinks = [\"market_data\"]`",
+        d if d.starts_with("unclosed") => "add the closing bracket",
+        d if d.contains("comma") => "separate entries with a single `,`",
+        "invalid unquoted key" => "keys are letters, digits, `_` and `-`; quote anything else",
+        _ => "see https://toml.io for the syntax",
+    }
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -307,7 +330,7 @@ pub(crate) fn shape(ctx: &mut Ctx, doc: &DeTable<'_>) -> RawConfig {
 
 fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawRelay {
     let place = Place::Relay(&name.value);
-    reject_unknown_keys(ctx, t, RELAY_KEYS, place);
+    let meant = reject_unknown_keys(ctx, t, RELAY_KEYS, place);
     let framing = t.get("framing").and_then(|v| {
         let s = expect_str(ctx, "framing", v, place)?;
         match s.value.as_str() {
@@ -323,7 +346,8 @@ fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawRelay {
         endpoint: t
             .get("endpoint")
             .and_then(|v| expect_str(ctx, "endpoint", v, place)),
-        endpoint_written: t.contains_key("endpoint"),
+        endpoint_written: t.contains_key("endpoint") || meant.contains(&"endpoint"),
+        framing_written: t.contains_key("framing") || meant.contains(&"framing"),
         framing,
         domain: t
             .get("domain")
@@ -413,7 +437,7 @@ fn shape_sink(
         sink_not_a_table(ctx, &name, value, service);
         return None;
     };
-    let mut allowed: Vec<&str> = TARGET_KEYS.to_vec();
+    let mut allowed: Vec<&'static str> = TARGET_KEYS.to_vec();
     allowed.extend_from_slice(POLICY_KEYS);
     reject_unknown_keys(ctx, t, &allowed, place);
     let mut targets = Vec::new();
@@ -444,6 +468,14 @@ fn shape_sink(
             // user is not also told the sink has no target.
             targets.push((key.span(), RawTarget::Invalid));
         }
+    }
+    // A misspelled target key (already reported) is the target the user meant.
+    let misspelled_target = t.iter().find(|(k, _)| {
+        !allowed.contains(&k.get_ref().as_ref())
+            && did_you_mean(k.get_ref(), TARGET_KEYS.iter().copied()).is_some()
+    });
+    if let (true, Some((key, _))) = (targets.is_empty(), misspelled_target) {
+        targets.push((key.span(), RawTarget::Invalid));
     }
     let policy = shape_policy(ctx, t, place, &allowed);
     Some(RawSink {
@@ -481,10 +513,16 @@ fn sink_not_a_table(ctx: &mut Ctx, name: &Sp<String>, value: &Spanned<DeValue<'_
 
 /// Reads the policy keys of `[defaults]` or of one sink; `known` are the keys already
 /// accepted by the caller (only used to skip them).
-fn shape_policy(ctx: &mut Ctx, t: &DeTable<'_>, place: Place<'_>, known: &[&str]) -> RawPolicy {
+fn shape_policy(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    place: Place<'_>,
+    known: &[&'static str],
+) -> RawPolicy {
     if matches!(place, Place::Defaults) {
         reject_unknown_keys(ctx, t, known, place);
     }
+
     let mut policy = RawPolicy {
         connect_timeout: t
             .get("connect_timeout")
@@ -516,23 +554,40 @@ fn shape_policy(ctx: &mut Ctx, t: &DeTable<'_>, place: Place<'_>, known: &[&str]
 }
 
 /// Unknown keys are errors, not ignored: a typo must never silently fall back to a default.
-fn reject_unknown_keys(ctx: &mut Ctx, t: &DeTable<'_>, allowed: &[&str], place: Place<'_>) {
+/// Returns the known keys that the unknown ones look like typos of, so that checks for a
+/// missing key do not report the same mistake a second time.
+fn reject_unknown_keys(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    allowed: &[&'static str],
+    place: Place<'_>,
+) -> Vec<&'static str> {
+    let mut meant = Vec::new();
     for (key, _) in t.iter() {
         let k = key.get_ref().as_ref();
         if allowed.contains(&k) {
             continue;
         }
-        let help = match did_you_mean(k, allowed.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
+        let suggestion = did_you_mean(k, allowed.iter().copied());
+        let help = match suggestion {
+            Some(s) => {
+                meant.push(s);
+                format!("did you mean `{s}`?")
+            }
             None => format!("the keys of {place} are {}", list_of(allowed)),
         };
+        let message = match place {
+            Place::Top => format!("unknown top-level key `{}`", printable(k)),
+            _ => format!("unknown key `{}` in {place}", printable(k)),
+        };
         ctx.push(
-            Diagnostic::error(format!("unknown key `{}` in {place}", printable(k)))
+            Diagnostic::error(message)
                 .with_span(key.span())
                 .with_label("unknown key")
                 .with_help(help),
         );
     }
+    meant
 }
 
 /// `a`, `b` and `c`

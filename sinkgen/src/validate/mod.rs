@@ -190,8 +190,12 @@ impl<'r> Validator<'_, 'r> {
             self.composite_message_types(s, &services[si].sinks, &relays, &order);
         }
 
-        self.unused_relays(&relays, &services);
-        self.unreachable_services(&services);
+        // Warnings describe a valid topology; next to errors they would mostly be echoes
+        // of them (a relay "nobody sends to" because the sink naming it is misspelled).
+        if !self.ctx.has_errors() {
+            self.unused_relays(&relays, &services);
+            self.unreachable_services(&services);
+        }
 
         if self.ctx.has_errors() {
             return None;
@@ -312,10 +316,11 @@ impl<'r> Validator<'_, 'r> {
                 );
                 None
             }
-            (false, Some(_)) => {
+            (false, Some(_)) if !r.framing_written => {
                 self.domain_without_torq(r);
                 None
             }
+            (false, Some(_)) => None,
             (false, None) => Some(Framing::LengthPrefixed),
         }
     }

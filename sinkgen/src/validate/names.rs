@@ -80,7 +80,13 @@ fn names_collide(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>], reported:
             Some(&first) => {
                 let noun = kind.noun();
                 let (a, b) = (printable(&names[first].value), printable(&name.value));
-                ctx.push(
+                let d = if names[first].value == name.value {
+                    Diagnostic::error(format!("{noun} `{b}` is declared twice"))
+                        .with_span(name.span.clone())
+                        .with_label("declared again")
+                        .with_related(names[first].span.clone(), "first declared here")
+                        .with_help("remove one of them")
+                } else {
                     Diagnostic::error(format!(
                         "{noun} names `{a}` and `{b}` collide: both become the identifier `{ident}`"
                     ))
@@ -89,8 +95,9 @@ fn names_collide(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>], reported:
                     .with_related(names[first].span.clone(), format!("`{a}` is written here"))
                     .with_help(format!(
                         "rename one of them; {noun} names are lowercase snake_case identifiers and must differ"
-                    )),
-                );
+                    ))
+                };
+                ctx.push(d);
                 reported[first] = true;
                 reported[i] = true;
             }
@@ -149,7 +156,7 @@ fn bad_name(ctx: &mut Ctx, kind: NameKind, name: &Sp<String>) {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.')))
     {
         (
-            format!("{noun} name `{shown}` contains `{}`", c.escape_default()),
+            format!("{noun} name `{shown}` contains `{c}`"),
             "not an identifier".to_owned(),
             "names are lowercase snake_case identifiers: letters `a`-`z`, digits and `_`"
                 .to_owned(),
