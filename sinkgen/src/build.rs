@@ -90,7 +90,9 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::Config(diagnostics) => write!(f, "{}", diagnostics.render().trim_end()),
+            BuildError::Config(diagnostics) => {
+                write!(f, "{}", relative_paths(diagnostics.render().trim_end()))
+            }
             BuildError::MissingEnv(name) => write!(
                 f,
                 "error: environment variable `{name}` is not set\n  \
@@ -251,13 +253,24 @@ pub(crate) fn shown_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
+/// Rendered diagnostics with the current directory's prefix taken off every path, as
+/// rustc shows paths (the places a missing file was looked for are absolute).
+pub(crate) fn relative_paths(rendered: &str) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if cwd.parent().is_some() => {
+            let prefix = format!("{}{}", cwd.display(), std::path::MAIN_SEPARATOR);
+            rendered.replace(&prefix, "")
+        }
+        _ => rendered.to_owned(),
+    }
+}
+
 /// Warnings as lines for `cargo:warning=` (cargo shows each line as one warning line).
 fn warning_lines(warnings: &Diagnostics) -> Vec<String> {
     if warnings.is_empty() {
         return Vec::new();
     }
-    warnings
-        .render()
+    relative_paths(&warnings.render())
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)

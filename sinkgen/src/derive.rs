@@ -20,7 +20,7 @@ use syn::{Data, DeriveInput, Fields, LitStr};
 use sinkgen_templates::stub::Stub;
 use sinkgen_templates::{FieldPlan, Layout, Plan, SinkKind, Tracking};
 
-use crate::build::{CONFIG_ENV, default_service, load_shown};
+use crate::build::{CONFIG_ENV, default_service, load_shown, relative_paths};
 use crate::diagnostic::Diagnostics;
 
 /// Expands `#[derive(Sinks)]`: the input is the item the derive is on, the output the
@@ -326,7 +326,7 @@ impl Errors {
     /// `file:LINE:COLUMN` (the `error: ` prefix is rustc's to print).
     fn diagnostics(&mut self, span: Span, diagnostics: &Diagnostics) {
         for d in diagnostics.iter().filter(|d| d.is_error()) {
-            let rendered = diagnostics.render_one(d);
+            let rendered = relative_paths(&diagnostics.render_one(d));
             let rendered = rendered.strip_prefix("error: ").unwrap_or(&rendered);
             self.push(span, rendered.trim_end());
         }

@@ -41,9 +41,11 @@ pub fn emit(plan: &Plan) -> TokenStream {
     });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
     let with_endpoints = crate::instance::with_endpoints(plan);
+    let lints = crate::lint_allows(plan);
     quote! {
         #declaration
         #[allow(dead_code)]
+        #lints
         impl #ty {
             #(#specs)*
             #(#accessors)*
@@ -112,9 +114,17 @@ fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
 }
 
 /// A `Duration` constructor in the largest exact unit: `Duration::from_millis(500)`.
+///
+/// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
+/// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
 fn duration(d: Duration) -> TokenStream {
     let ty = rt("Duration");
     let nanos = d.as_nanos();
+    let literal = |v: u128| Literal::u64_unsuffixed(u64::try_from(v).unwrap_or(u64::MAX));
+    if nanos.is_multiple_of(60_000_000_000) && nanos > 0 {
+        let secs = literal(nanos / 1_000_000_000);
+        return quote!(#ty::new(#secs, 0));
+    }
     let (ctor, value) = if nanos.is_multiple_of(1_000_000_000) {
         ("from_secs", nanos / 1_000_000_000)
     } else if nanos.is_multiple_of(1_000_000) {
@@ -125,7 +135,7 @@ fn duration(d: Duration) -> TokenStream {
         ("from_nanos", nanos)
     };
     let ctor = proc_macro2::Ident::new(ctor, proc_macro2::Span::call_site());
-    let value = Literal::u64_unsuffixed(u64::try_from(value).unwrap_or(u64::MAX));
+    let value = literal(value);
     quote!(#ty::#ctor(#value))
 }
 

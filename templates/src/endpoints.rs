@@ -44,6 +44,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let endpoint = &leaf.endpoint;
         quote!(#ident: #string::from(#endpoint),)
     });
+    let lints = crate::lint_allows(plan);
     if leaves.is_empty() {
         // Nothing connects: clippy would ask for the derive.
         return quote! {
@@ -61,6 +62,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     quote! {
         #doc
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, ::core::cmp::Eq)]
+        #lints
         #vis struct #ident {
             #(#fields)*
         }

@@ -43,12 +43,15 @@ pub fn emit(plan: &Plan) -> TokenStream {
             }
         }
     });
+    let lints = crate::lint_allows(plan);
     quote! {
         #doc
+        #lints
         #vis struct #ident {
             #(#fields)*
         }
 
+        #lints
         impl #ident {
             #(#accessors)*
         }

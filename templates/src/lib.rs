@@ -71,6 +71,20 @@ pub(crate) fn rt(name: &str) -> TokenStream {
     quote!(::sinkgen_runtime::__private::#ident)
 }
 
+/// `#[allow(non_snake_case)]` when a sink name has `__` inside it: a valid name that
+/// rustc's snake-case lint still flags.
+pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
+    if plan
+        .sinks
+        .iter()
+        .any(|s| s.name.trim_matches('_').contains("__"))
+    {
+        quote!(#[allow(non_snake_case)])
+    } else {
+        TokenStream::new()
+    }
+}
+
 /// `#[doc = " line"]` attributes, one per line of `text`.
 pub(crate) fn doc_attrs(text: &str) -> TokenStream {
     let lines = text.lines().map(|line| {
