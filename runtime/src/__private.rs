@@ -1,0 +1,119 @@
+//! The only items generated code names, always as `::sinkgen_runtime::__private::...`.
+//! Not a public API: it changes with the code generator.
+
+pub use crate::composite::Member;
+pub use crate::framing::Framing;
+pub use crate::{CompositeSink, DirectSink, Encode, RelaySink};
+pub use bytes::Bytes;
+pub use std::option::Option;
+pub use std::string::String;
+pub use std::sync::OnceLock;
+pub use std::time::Duration;
+
+use crate::sink::{SinkBuilder, bad_address};
+use crate::transport::Endpoint;
+
+/// Everything `services.toml` says about one leaf sink, as literals.
+#[derive(Debug)]
+pub struct SinkSpec {
+    /// Sink name (status, tracing and metrics label).
+    pub sink: &'static str,
+    /// Endpoint URL as written.
+    pub endpoint: &'static str,
+    /// Run-time override variable, e.g. `SINKGEN_MARKET_DATA_ENDPOINT`.
+    pub env: &'static str,
+    /// Frame layout.
+    pub framing: Framing,
+    /// One connect attempt.
+    pub connect_timeout: Duration,
+    /// Longest wait of a send for room.
+    pub send_timeout: Duration,
+    /// Frames held while (re)connecting.
+    pub queue: usize,
+    /// First backoff delay.
+    pub backoff_initial: Duration,
+    /// Largest backoff delay.
+    pub backoff_max: Duration,
+}
+
+fn builder(spec: &SinkSpec, endpoint: &str) -> SinkBuilder {
+    SinkBuilder::new(endpoint)
+        .name(spec.sink)
+        .framing(spec.framing)
+        .connect_timeout(spec.connect_timeout)
+        .send_timeout(spec.send_timeout)
+        .queue(spec.queue)
+        .backoff(spec.backoff_initial, spec.backoff_max)
+}
+
+/// The endpoint to use and, when it came from the environment, the variable's name.
+/// A value that is not UTF-8 is kept lossily; it then fails to parse as an endpoint.
+fn chosen(spec: &SinkSpec) -> (std::string::String, Option<&'static str>) {
+    match std::env::var_os(spec.env) {
+        Some(v) if !v.is_empty() => match v.into_string() {
+            Ok(s) => (s, Some(spec.env)),
+            Err(v) => (
+                format!("(not UTF-8) {}", v.to_string_lossy()),
+                Some(spec.env),
+            ),
+        },
+        _ => (spec.endpoint.to_owned(), None),
+    }
+}
+
+fn options(
+    spec: &SinkSpec,
+    endpoint: &str,
+    from: Option<&'static str>,
+) -> crate::connection::Options {
+    let parsed = Endpoint::parse(endpoint).map_err(|message| match from {
+        Some(var) => bad_address(format!(
+            "bad address in environment variable {var}: {message}"
+        )),
+        None => bad_address(format!("bad address for sink `{}`: {message}", spec.sink)),
+    });
+    // Policy values come from a validated file; clamp rather than panic if not.
+    let mut b = builder(spec, endpoint);
+    if spec.queue == 0 {
+        b = b.queue(1);
+    }
+    b.options(parsed)
+}
+
+/// A relay sink from the spec, honouring the environment override. No I/O; an invalid
+/// endpoint gives a sink whose every send fails with a fatal "bad address" error.
+pub fn relay<M: Encode>(spec: &'static SinkSpec) -> RelaySink<M> {
+    let (endpoint, from) = chosen(spec);
+    RelaySink::from_options(options(spec, &endpoint, from))
+}
+
+/// A direct sink from the spec, honouring the environment override (see [`relay`]).
+pub fn direct<M: Encode>(spec: &'static SinkSpec) -> DirectSink<M> {
+    let (endpoint, from) = chosen(spec);
+    DirectSink::from_options(options(spec, &endpoint, from))
+}
+
+/// A relay sink at an explicit endpoint, without looking at the environment.
+pub fn relay_at<M: Encode>(spec: &'static SinkSpec, endpoint: &str) -> RelaySink<M> {
+    RelaySink::from_options(options(spec, endpoint, None))
+}
+
+/// A direct sink at an explicit endpoint, without looking at the environment.
+pub fn direct_at<M: Encode>(spec: &'static SinkSpec, endpoint: &str) -> DirectSink<M> {
+    DirectSink::from_options(options(spec, endpoint, None))
+}
+
+/// A broadcast composite over sibling sinks.
+pub fn broadcast<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+    CompositeSink::broadcast(name, members)
+}
+
+/// A round-robin composite over sibling sinks.
+pub fn round_robin<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+    CompositeSink::round_robin(name, members)
+}
+
+/// A failover composite over sibling sinks, in order of preference.
+pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+    CompositeSink::failover(name, members)
+}

@@ -1,0 +1,914 @@
+//! The lazy connection behind every leaf sink: the shared pending queue that senders
+//! append to, and the one connection task that owns the socket.
+//!
+//! # Invariants
+//!
+//! * **One writer.** At most one connection task runs per sink (`running` is set by
+//!   the single winner of a compare-exchange in [`Shared::ensure_started`] and cleared
+//!   only when that task ends). It alone connects, so concurrent first senders share
+//!   one connect attempt, and it alone touches the socket, so frames are written whole
+//!   and in order.
+//! * **Frames enter whole.** A sender appends a complete frame (header + payload) to
+//!   `Pending::buf` under the `pending` lock, after taking one permit of `permits`.
+//!   The only `.await` in a send is the permit acquisition, before anything is queued:
+//!   a cancelled send has queued nothing, and a queued frame is never half-written
+//!   into the buffer.
+//! * **Bound.** `permits` starts with `queue` permits; a frame in `Pending::buf` holds
+//!   one. The task swaps the whole buffer out (double buffering, no copy) and returns
+//!   the permits of the frames it took (minus `Pending::debt`, see below). Memory held
+//!   is therefore at most `queue` waiting frames plus one batch of at most `queue`
+//!   frames being written.
+//! * **No torn frame on a new connection.** The task tracks how many bytes of its batch
+//!   the kernel accepted (`written`). When a connection fails, the frames before the
+//!   last frame boundary at or before `written` count as sent; the rest (starting with
+//!   the torn frame) are kept and written from their first byte on the next
+//!   connection. Nothing is duplicated (a whole frame is never resent) and nothing is
+//!   dropped without being counted.
+//! * **Accounting.** `Pending::accepted` counts frames ever queued; `settled` counts
+//!   frames written whole or counted lost. `flush` waits for `settled` to reach the
+//!   `accepted` it saw. Frames lost are counted by reason in `lost_*`.
+//! * **Stop.** `stop_mode` goes from `RUNNING` to `CLOSING` (`close`) or `DROPPED` (last
+//!   handle dropped) once. Every wait of the task also waits on `stop` (or on the drain
+//!   deadline), so the task notices a stop at once, even mid-connect or mid-backoff.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics::Counter;
+use tokio::sync::{Notify, Semaphore, TryAcquireError};
+
+use crate::encode::Encode;
+use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
+use crate::framing::Framing;
+use crate::status::{Lost, State, Status};
+use crate::transport::{Connection, Endpoint, WriteStop};
+
+const RUNNING: u8 = 0;
+const CLOSING: u8 = 1;
+const DROPPED: u8 = 2;
+
+/// A connection that stayed up at least this long (or `backoff_max`, if longer) resets
+/// the backoff: a peer that accepts and then closes at once must not cause a hot loop.
+const STABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Everything a leaf sink is configured with.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) name: Arc<str>,
+    pub(crate) endpoint_text: Arc<str>,
+    pub(crate) endpoint: Result<Endpoint, TransportError>,
+    pub(crate) framing: Framing,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) send_timeout: Duration,
+    pub(crate) queue: usize,
+    pub(crate) backoff_initial: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+/// Why a frame was refused (the typed layer puts the message back around it).
+#[derive(Debug)]
+pub(crate) struct Reject {
+    pub(crate) kind: SendErrorKind,
+    pub(crate) cause: Option<TransportError>,
+}
+
+struct Pending {
+    /// Whole frames, back to back, in sequence order.
+    buf: Vec<u8>,
+    frames: usize,
+    /// Frames at the front of `buf` whose permits were already returned (a batch put
+    /// back by a task that was torn down with its runtime).
+    debt: usize,
+    /// Torq sequence of the last frame queued.
+    sequence: u64,
+    accepted: u64,
+    closed: bool,
+}
+
+struct Info {
+    since: Instant,
+    last_error: Option<(TransportError, Instant)>,
+    next_retry: Option<Instant>,
+    close_deadline: Option<Instant>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) opts: Options,
+    permits: Semaphore,
+    pending: Mutex<Pending>,
+    wake_writer: Notify,
+    stop: Notify,
+    progress: Notify,
+    watchers: AtomicUsize,
+    stop_mode: AtomicU8,
+    running: AtomicBool,
+    closed: AtomicBool,
+    state: AtomicU8,
+    /// Nanoseconds since [`base`] when the current connection came up, plus one; 0 when
+    /// not connected. Read by composites without taking a lock.
+    connected_at: AtomicU64,
+    info: Mutex<Info>,
+    fatal: OnceLock<TransportError>,
+    attempts: AtomicU64,
+    frames_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    settled: AtomicU64,
+    in_flight: AtomicUsize,
+    lost_closed: AtomicU64,
+    lost_dropped: AtomicU64,
+    lost_fatal: AtomicU64,
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent (every critical
+    // section is a few plain stores), so poisoning is ignored.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn new(opts: Options) -> Arc<Shared> {
+        let queue = opts.queue.clamp(1, Semaphore::MAX_PERMITS);
+        let now = Instant::now();
+        let fatal = OnceLock::new();
+        let mut info = Info {
+            since: now,
+            last_error: None,
+            next_retry: None,
+            close_deadline: None,
+        };
+        let mut state = State::Idle;
+        if let Err(e) = &opts.endpoint {
+            let _ = fatal.set(e.clone());
+            info.last_error = Some((e.clone(), now));
+            state = State::Failed;
+        }
+        Arc::new(Shared {
+            permits: Semaphore::new(queue),
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                frames: 0,
+                debt: 0,
+                sequence: 0,
+                accepted: 0,
+                closed: false,
+            }),
+            wake_writer: Notify::new(),
+            stop: Notify::new(),
+            progress: Notify::new(),
+            watchers: AtomicUsize::new(0),
+            stop_mode: AtomicU8::new(RUNNING),
+            running: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            state: AtomicU8::new(state.as_u8()),
+            connected_at: AtomicU64::new(0),
+            info: Mutex::new(info),
+            fatal,
+            attempts: AtomicU64::new(0),
+            frames_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            lost_closed: AtomicU64::new(0),
+            lost_dropped: AtomicU64::new(0),
+            lost_fatal: AtomicU64::new(0),
+            opts,
+        })
+    }
+
+    // ----- senders -----
+
+    fn refused(&self) -> Reject {
+        if let Some(e) = self.fatal.get() {
+            return Reject {
+                kind: SendErrorKind::Fatal,
+                cause: Some(e.clone()),
+            };
+        }
+        Reject {
+            kind: SendErrorKind::Closed,
+            cause: None,
+        }
+    }
+
+    fn check_open(&self) -> Result<(), Reject> {
+        if self.closed.load(Ordering::Acquire) || self.fatal.get().is_some() {
+            return Err(self.refused());
+        }
+        Ok(())
+    }
+
+    /// Starts the connection task unless it runs. Cheap when it does (one load).
+    pub(crate) fn ensure_started(self: &Arc<Self>) -> Result<(), Reject> {
+        if self.running.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.start()
+    }
+
+    #[cold]
+    fn start(self: &Arc<Self>) -> Result<(), Reject> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Reject {
+                kind: SendErrorKind::NoRuntime,
+                cause: None,
+            });
+        };
+        if self
+            .running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            runtime.spawn(run(Arc::clone(self)));
+        }
+        Ok(())
+    }
+
+    /// Queues a frame without waiting.
+    pub(crate) fn try_enqueue<E: Encode + ?Sized>(self: &Arc<Self>, msg: &E) -> Result<(), Reject> {
+        self.check_open()?;
+        self.ensure_started()?;
+        match self.permits.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => {
+                return Err(Reject {
+                    kind: SendErrorKind::Full,
+                    cause: None,
+                });
+            }
+            Err(TryAcquireError::Closed) => return Err(self.refused()),
+        }
+        self.push(msg)
+    }
+
+    /// Takes room for one frame, waiting up to `send_timeout`. The caller then calls
+    /// [`Shared::push`] without an `.await` in between.
+    ///
+    /// Cancel safe: dropping the future before it completes takes no room.
+    pub(crate) async fn reserve(self: &Arc<Self>) -> Result<(), Reject> {
+        self.check_open()?;
+        self.ensure_started()?;
+        match self.permits.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::Closed) => return Err(self.refused()),
+            Err(TryAcquireError::NoPermits) => {
+                match tokio::time::timeout(self.opts.send_timeout, self.permits.acquire()).await {
+                    Ok(Ok(permit)) => permit.forget(),
+                    Ok(Err(_)) => return Err(self.refused()),
+                    Err(_) => {
+                        let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
+                        return Err(Reject {
+                            kind: SendErrorKind::Timeout,
+                            cause,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one frame; the caller holds one permit, which this consumes (or returns
+    /// on failure).
+    pub(crate) fn push<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
+        let mut p = lock(&self.pending);
+        if p.closed {
+            drop(p);
+            return Err(self.refused());
+        }
+        let was_empty = p.frames == 0;
+        let sequence = p.sequence + 1;
+        if self
+            .opts
+            .framing
+            .append(&mut p.buf, msg, sequence)
+            .is_none()
+        {
+            drop(p);
+            self.permits.add_permits(1);
+            return Err(Reject {
+                kind: SendErrorKind::TooLarge,
+                cause: None,
+            });
+        }
+        p.sequence = sequence;
+        p.frames += 1;
+        p.accepted += 1;
+        drop(p);
+        if was_empty {
+            // The task re-checks `pending` after every write, so waking it only on the
+            // empty -> non-empty edge cannot lose a frame; Notify keeps one permit.
+            self.wake_writer.notify_one();
+        }
+        Ok(())
+    }
+
+    // ----- waiting for progress -----
+
+    /// Waits until `done()` holds or `deadline` passes; returns `done()`.
+    async fn wait_for(&self, deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+        struct Watching<'a>(&'a AtomicUsize);
+        impl Drop for Watching<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        let _watching = Watching(&self.watchers);
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return done();
+            }
+        }
+    }
+
+    fn notify_progress(&self) {
+        if self.watchers.load(Ordering::SeqCst) > 0 {
+            self.progress.notify_waiters();
+        }
+    }
+
+    pub(crate) async fn flush(self: &Arc<Self>) -> Result<(), WaitError> {
+        let target = lock(&self.pending).accepted;
+        if self.settled.load(Ordering::SeqCst) < target {
+            self.ensure_started().map_err(|_| WaitError::NoRuntime)?;
+        }
+        let deadline = Instant::now() + self.opts.send_timeout;
+        let done = self
+            .wait_for(deadline, || {
+                self.settled.load(Ordering::SeqCst) >= target
+                    || self.stop_mode.load(Ordering::SeqCst) != RUNNING
+            })
+            .await;
+        if let Some(e) = self.fatal.get() {
+            return Err(WaitError::Fatal(e.clone()));
+        }
+        if self.closed.load(Ordering::SeqCst) || self.stop_mode.load(Ordering::SeqCst) != RUNNING {
+            return Err(WaitError::Closed);
+        }
+        if done {
+            Ok(())
+        } else {
+            Err(WaitError::Timeout)
+        }
+    }
+
+    pub(crate) async fn wait_connected(
+        self: &Arc<Self>,
+        deadline: Instant,
+    ) -> Result<(), WaitError> {
+        let check = || {
+            if let Some(e) = self.fatal.get() {
+                return Some(Err(WaitError::Fatal(e.clone())));
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Some(Err(WaitError::Closed));
+            }
+            (self.state() == State::Connected).then_some(Ok(()))
+        };
+        if let Some(r) = check() {
+            return r;
+        }
+        self.ensure_started().map_err(|_| WaitError::NoRuntime)?;
+        self.wait_for(deadline, || check().is_some()).await;
+        check().unwrap_or(Err(WaitError::Timeout))
+    }
+
+    /// Closes the sink: no new frames; the task writes what is queued until `linger`
+    /// passes, then stops. Returns the frames this close counted as not delivered.
+    pub(crate) async fn close(self: &Arc<Self>, linger: Duration) -> u64 {
+        let deadline = Instant::now() + linger;
+        {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return 0;
+            }
+            p.closed = true;
+        }
+        lock(&self.info).close_deadline = Some(deadline);
+        self.closed.store(true, Ordering::SeqCst);
+        let _ =
+            self.stop_mode
+                .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
+        self.permits.close();
+        self.stop.notify_one();
+        let before = self.lost_closed.load(Ordering::SeqCst);
+        // The task stops by the deadline on its own; the extra second only guards
+        // against a runtime that no longer polls it.
+        self.wait_for(deadline + Duration::from_secs(1), || {
+            !self.running.load(Ordering::SeqCst)
+        })
+        .await;
+        if !self.running.load(Ordering::SeqCst) {
+            // No task (never started, or its runtime is gone): settle what it left.
+            self.lose_pending(LostReason::Closed);
+            self.set_state(State::Closed, None);
+        }
+        self.lost_closed.load(Ordering::SeqCst) - before
+    }
+
+    /// Called when the last handle of the sink is dropped.
+    pub(crate) fn handle_dropped(&self) {
+        if self
+            .stop_mode
+            .compare_exchange(RUNNING, DROPPED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.closed.store(true, Ordering::SeqCst);
+            self.stop.notify_one();
+            if !self.running.load(Ordering::SeqCst) {
+                self.lose_pending(LostReason::Dropped);
+            }
+        }
+    }
+
+    /// Counts every queued frame as lost and closes the queue.
+    fn lose_pending(&self, reason: LostReason) -> usize {
+        let n = {
+            let mut p = lock(&self.pending);
+            p.closed = true;
+            let n = p.frames;
+            p.buf.clear();
+            p.frames = 0;
+            p.debt = 0;
+            n
+        };
+        self.count_lost(reason, n);
+        n
+    }
+
+    fn count_lost(&self, reason: LostReason, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let counter = match reason {
+            LostReason::Closed => &self.lost_closed,
+            LostReason::Dropped => &self.lost_dropped,
+            LostReason::Fatal => &self.lost_fatal,
+        };
+        counter.fetch_add(n as u64, Ordering::SeqCst);
+        self.settled.fetch_add(n as u64, Ordering::SeqCst);
+        metrics::counter!(
+            "sinkgen_frames_lost_total",
+            "sink" => self.opts.name.to_string(),
+            "reason" => reason.as_str()
+        )
+        .increment(n as u64);
+        tracing::warn!(
+            sink = %self.opts.name,
+            frames = n,
+            reason = reason.as_str(),
+            "frames not delivered"
+        );
+        self.notify_progress();
+    }
+
+    // ----- state -----
+
+    pub(crate) fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// How long the current connection has been up, if connected.
+    pub(crate) fn connected_for(&self) -> Option<Duration> {
+        let at = self.connected_at.load(Ordering::Acquire);
+        if at == 0 {
+            return None;
+        }
+        let now = u64::try_from(base().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Some(Duration::from_nanos(now.saturating_sub(at - 1)))
+    }
+
+    /// Whether a frame offered now would be written without waiting for a connection.
+    pub(crate) fn ready(&self) -> bool {
+        self.connected_at.load(Ordering::Acquire) != 0 && self.permits.available_permits() > 0
+    }
+
+    fn set_state(&self, state: State, next_retry: Option<Instant>) {
+        let now = Instant::now();
+        {
+            let mut info = lock(&self.info);
+            info.since = now;
+            info.next_retry = next_retry;
+            if state == State::Connected {
+                let at =
+                    u64::try_from(now.duration_since(base()).as_nanos()).unwrap_or(u64::MAX - 1);
+                self.connected_at.store(at + 1, Ordering::Release);
+            } else {
+                self.connected_at.store(0, Ordering::Release);
+            }
+            self.state.store(state.as_u8(), Ordering::Release);
+        }
+        match state {
+            State::Connecting | State::Backoff => {
+                tracing::debug!(sink = %self.opts.name, endpoint = %self.opts.endpoint_text, %state, "sink state changed");
+            }
+            _ => {
+                tracing::info!(sink = %self.opts.name, endpoint = %self.opts.endpoint_text, %state, "sink state changed");
+            }
+        }
+        self.progress.notify_waiters();
+    }
+
+    fn record_error(&self, error: &TransportError, first: bool) {
+        lock(&self.info).last_error = Some((error.clone(), Instant::now()));
+        if first {
+            tracing::warn!(sink = %self.opts.name, endpoint = %self.opts.endpoint_text, %error, "sink connection failed");
+        } else {
+            tracing::debug!(sink = %self.opts.name, endpoint = %self.opts.endpoint_text, %error, "sink connection failed");
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let info = lock(&self.info);
+        let waiting = lock(&self.pending).frames;
+        Status {
+            sink: self.opts.name.to_string(),
+            endpoint: self.opts.endpoint_text.to_string(),
+            state: self.state(),
+            since: info.since,
+            last_error: info.last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_at: info.last_error.as_ref().map(|(_, at)| *at),
+            connect_attempts: self.attempts.load(Ordering::Relaxed),
+            next_retry: info.next_retry,
+            queue_depth: waiting + self.in_flight.load(Ordering::Relaxed),
+            frames_sent: self.frames_sent.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            lost: Lost {
+                closed: self.lost_closed.load(Ordering::Relaxed),
+                dropped: self.lost_dropped.load(Ordering::Relaxed),
+                fatal: self.lost_fatal.load(Ordering::Relaxed),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum LostReason {
+    Closed,
+    Dropped,
+    Fatal,
+}
+
+impl LostReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            LostReason::Closed => "closed",
+            LostReason::Dropped => "dropped",
+            LostReason::Fatal => "fatal",
+        }
+    }
+}
+
+// ----- the connection task -----
+
+enum Exit {
+    Stopped(LostReason),
+    Fatal(TransportError),
+}
+
+enum Check {
+    Run,
+    Drain(Instant),
+    Exit(Exit),
+}
+
+struct Metrics {
+    frames: Counter,
+    bytes: Counter,
+    attempts: Counter,
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    /// The batch being written: whole frames taken from `Pending::buf`.
+    batch: Vec<u8>,
+    batch_frames: usize,
+    /// Bytes of `batch` the kernel accepted on the current connection.
+    written: usize,
+    /// Consecutive failures since the last stable connection (0: connect at once).
+    failures: u32,
+    drop_deadline: Option<Instant>,
+    rng: fastrand::Rng,
+    metrics: Metrics,
+    finished: bool,
+}
+
+async fn run(shared: Arc<Shared>) {
+    let name = shared.opts.name.to_string();
+    let metrics = Metrics {
+        frames: metrics::counter!("sinkgen_frames_sent_total", "sink" => name.clone()),
+        bytes: metrics::counter!("sinkgen_bytes_sent_total", "sink" => name.clone()),
+        attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
+    };
+    let mut driver = Driver {
+        shared,
+        batch: Vec::new(),
+        batch_frames: 0,
+        written: 0,
+        failures: 0,
+        drop_deadline: None,
+        rng: fastrand::Rng::new(),
+        metrics,
+        finished: false,
+    };
+    let exit = driver.connect_loop().await;
+    driver.finish(exit);
+}
+
+/// Resolves when the task must look at its stop state again: at the drain deadline
+/// while draining, else when a stop is requested.
+async fn interrupt(stop: &Notify, drain: Option<Instant>) {
+    match drain {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => stop.notified().await,
+    }
+}
+
+impl Driver {
+    fn nothing_queued(&self) -> bool {
+        self.batch.is_empty() && lock(&self.shared.pending).frames == 0
+    }
+
+    fn check(&mut self, connected: bool) -> Check {
+        let deadline = match self.shared.stop_mode.load(Ordering::SeqCst) {
+            RUNNING => return Check::Run,
+            CLOSING => lock(&self.shared.info)
+                .close_deadline
+                .unwrap_or_else(Instant::now),
+            _ => {
+                if !connected {
+                    return Check::Exit(Exit::Stopped(LostReason::Dropped));
+                }
+                *self
+                    .drop_deadline
+                    .get_or_insert_with(|| Instant::now() + self.shared.opts.send_timeout)
+            }
+        };
+        let reason = if self.shared.stop_mode.load(Ordering::SeqCst) == CLOSING {
+            LostReason::Closed
+        } else {
+            LostReason::Dropped
+        };
+        if self.nothing_queued() || Instant::now() >= deadline {
+            return Check::Exit(Exit::Stopped(reason));
+        }
+        Check::Drain(deadline)
+    }
+
+    fn backoff_delay(&mut self) -> Duration {
+        let initial = self.shared.opts.backoff_initial;
+        let max = self.shared.opts.backoff_max.max(initial);
+        let shift = self.failures.saturating_sub(1).min(30);
+        let cap = initial.saturating_mul(1u32 << shift).min(max);
+        let lo = u64::try_from(initial.as_nanos()).unwrap_or(u64::MAX);
+        let hi = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX).max(lo);
+        Duration::from_nanos(self.rng.u64(lo..=hi))
+    }
+
+    async fn connect_loop(&mut self) -> Exit {
+        let shared = Arc::clone(&self.shared);
+        let endpoint = match &shared.opts.endpoint {
+            Ok(e) => e.clone(),
+            Err(e) => return Exit::Fatal(e.clone()),
+        };
+        loop {
+            let drain = match self.check(false) {
+                Check::Run => None,
+                Check::Drain(d) => Some(d),
+                Check::Exit(e) => return e,
+            };
+            if self.failures > 0 {
+                let at = Instant::now() + self.backoff_delay();
+                shared.set_state(State::Backoff, Some(at));
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = interrupt(&shared.stop, drain) => continue,
+                }
+            }
+            shared.set_state(State::Connecting, None);
+            shared.attempts.fetch_add(1, Ordering::Relaxed);
+            self.metrics.attempts.increment(1);
+            let attempt =
+                tokio::time::timeout(shared.opts.connect_timeout, Connection::connect(&endpoint));
+            let result = tokio::select! {
+                r = attempt => r,
+                () = interrupt(&shared.stop, drain) => continue,
+            };
+            let mut conn = match result {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) if e.class() == ErrorClass::Fatal => return Exit::Fatal(e),
+                Ok(Err(e)) => {
+                    self.failures += 1;
+                    shared.record_error(&e, self.failures == 1);
+                    continue;
+                }
+                Err(_) => {
+                    let e = TransportError::new(
+                        ErrorClass::Retryable,
+                        std::io::ErrorKind::TimedOut,
+                        format!("connect to {} timed out", shared.opts.endpoint_text),
+                    );
+                    self.failures += 1;
+                    shared.record_error(&e, self.failures == 1);
+                    continue;
+                }
+            };
+            shared.set_state(State::Connected, None);
+            let up = Instant::now();
+            match self.serve(&mut conn).await {
+                Ok(exit) => {
+                    if self.written == 0 {
+                        conn.shutdown().await;
+                    }
+                    return exit;
+                }
+                Err(e) => {
+                    self.connection_failed();
+                    let stable = STABLE_AFTER.max(shared.opts.backoff_max);
+                    if up.elapsed() >= stable {
+                        self.failures = 0;
+                    } else {
+                        self.failures += 1;
+                    }
+                    shared.record_error(&e, true);
+                    if e.class() == ErrorClass::Fatal {
+                        return Exit::Fatal(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes frames while connected. `Ok` means stop; `Err` means the connection failed.
+    async fn serve(&mut self, conn: &mut Connection) -> Result<Exit, TransportError> {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let drain = match self.check(true) {
+                Check::Run => None,
+                Check::Drain(d) => Some(d),
+                Check::Exit(e) => return Ok(e),
+            };
+            if self.batch.is_empty() {
+                self.take_pending();
+            }
+            if self.batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    () = interrupt(&shared.stop, drain) => {}
+                    () = shared.wake_writer.notified() => {}
+                    e = conn.closed() => return Err(e),
+                }
+                continue;
+            }
+            match conn
+                .write_batch(
+                    &self.batch,
+                    &mut self.written,
+                    interrupt(&shared.stop, drain),
+                )
+                .await
+            {
+                Ok(()) => self.batch_written(),
+                Err(WriteStop::Interrupted) => {}
+                Err(WriteStop::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn take_pending(&mut self) {
+        debug_assert!(self.batch.is_empty());
+        let (frames, debt) = {
+            let mut p = lock(&self.shared.pending);
+            if p.frames == 0 {
+                return;
+            }
+            std::mem::swap(&mut p.buf, &mut self.batch);
+            (std::mem::take(&mut p.frames), std::mem::take(&mut p.debt))
+        };
+        self.batch_frames = frames;
+        self.written = 0;
+        self.shared.in_flight.store(frames, Ordering::Relaxed);
+        let release = frames - debt.min(frames);
+        if release > 0 {
+            self.shared.permits.add_permits(release);
+        }
+    }
+
+    fn count_sent(&self, frames: usize, bytes: usize) {
+        let s = &self.shared;
+        s.frames_sent.fetch_add(frames as u64, Ordering::Relaxed);
+        s.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        s.settled.fetch_add(frames as u64, Ordering::SeqCst);
+        self.metrics.frames.increment(frames as u64);
+        self.metrics.bytes.increment(bytes as u64);
+        s.notify_progress();
+    }
+
+    fn batch_written(&mut self) {
+        self.shared.in_flight.store(0, Ordering::Relaxed);
+        self.count_sent(self.batch_frames, self.batch.len());
+        self.batch.clear();
+        self.batch_frames = 0;
+        self.written = 0;
+    }
+
+    /// After a failed connection: the frames written whole count as sent; the torn frame
+    /// and everything after it stay in the batch, to be written from their first byte on
+    /// the next connection.
+    fn connection_failed(&mut self) {
+        let (frames, bytes) = self
+            .shared
+            .opts
+            .framing
+            .whole_frames(&self.batch, self.written);
+        if frames > 0 {
+            self.batch.drain(..bytes);
+            self.batch_frames -= frames;
+            self.shared
+                .in_flight
+                .store(self.batch_frames, Ordering::Relaxed);
+            self.count_sent(frames, bytes);
+        }
+        self.written = 0;
+    }
+
+    fn finish(&mut self, exit: Exit) {
+        self.finished = true;
+        let shared = &self.shared;
+        let reason = match exit {
+            Exit::Stopped(reason) => reason,
+            Exit::Fatal(e) => {
+                let _ = shared.fatal.set(e.clone());
+                shared.record_error(&e, true);
+                LostReason::Fatal
+            }
+        };
+        shared.closed.store(true, Ordering::SeqCst);
+        shared.permits.close();
+        let held = self.batch_frames;
+        self.batch.clear();
+        self.batch_frames = 0;
+        shared.in_flight.store(0, Ordering::Relaxed);
+        shared.count_lost(reason, held);
+        shared.lose_pending(reason);
+        let state = if matches!(reason, LostReason::Fatal) {
+            State::Failed
+        } else {
+            State::Closed
+        };
+        shared.set_state(state, None);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.finished && !self.batch.is_empty() {
+            // The runtime dropped this task mid-flight: put the unwritten frames back in
+            // front of the queue, so the next task (started by the next send) writes them
+            // first. Their permits were already returned: record them as debt.
+            let (_, whole) = self
+                .shared
+                .opts
+                .framing
+                .whole_frames(&self.batch, self.written);
+            let mut p = lock(&self.shared.pending);
+            let keep = self.batch.split_off(whole);
+            let sent_frames = self.batch_frames - count_frames(self.shared.opts.framing, &keep);
+            let mut restored = keep;
+            restored.extend_from_slice(&p.buf);
+            let keep_frames = self.batch_frames - sent_frames;
+            p.buf = restored;
+            p.frames += keep_frames;
+            p.debt += keep_frames;
+            drop(p);
+            self.shared.in_flight.store(0, Ordering::Relaxed);
+            if sent_frames > 0 {
+                self.count_sent(sent_frames, whole);
+            }
+        }
+        if !self.finished && self.shared.state() != State::Idle {
+            self.shared.set_state(State::Idle, None);
+        }
+        self.shared.running.store(false, Ordering::SeqCst);
+        self.shared.notify_progress();
+    }
+}
+
+fn count_frames(framing: Framing, bytes: &[u8]) -> usize {
+    framing.whole_frames(bytes, bytes.len()).0
+}

@@ -1,0 +1,135 @@
+//! Typed messages: the [`Encode`] trait.
+//!
+//! A sink carries one message type `M`. The runtime never copies a message into an
+//! intermediate buffer: it asks the message for its size, reserves room for the frame
+//! header and payload in the sink's pending buffer, and lets the message write itself
+//! there. Byte types (`Bytes`, `Vec<u8>`, `&'static [u8]`, `[u8; N]`, `String`,
+//! `&'static str`) work out of the box.
+//!
+//! # Examples
+//!
+//! ```
+//! use sinkgen_runtime::Encode;
+//! use sinkgen_runtime::bytes::BufMut;
+//!
+//! /// A price update: instrument id and price in ticks, 16 bytes little-endian.
+//! struct Tick {
+//!     instrument: u64,
+//!     price: i64,
+//! }
+//!
+//! impl Encode for Tick {
+//!     fn encoded_len(&self) -> usize {
+//!         16
+//!     }
+//!     fn encode<B: BufMut>(&self, buf: &mut B) {
+//!         buf.put_u64_le(self.instrument);
+//!         buf.put_i64_le(self.price);
+//!     }
+//! }
+//!
+//! let mut out = Vec::new();
+//! Tick { instrument: 7, price: -3 }.encode(&mut out);
+//! assert_eq!(out.len(), 16);
+//! ```
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes};
+
+/// A message that can be written into a frame's payload.
+///
+/// `encoded_len` is used to reserve room before `encode` runs and to reject payloads
+/// larger than a frame can describe (`u32::MAX` bytes). The frame header always records
+/// the number of bytes `encode` actually wrote, so a wrong `encoded_len` costs at most a
+/// reallocation, never a corrupt frame.
+pub trait Encode {
+    /// The number of bytes [`encode`](Encode::encode) writes.
+    fn encoded_len(&self) -> usize;
+
+    /// Writes the payload into `buf`.
+    ///
+    /// This is called with the sink's internal lock held: it should only copy bytes.
+    fn encode<B: BufMut>(&self, buf: &mut B);
+}
+
+impl Encode for [u8] {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self);
+    }
+}
+
+impl Encode for str {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self.as_bytes());
+    }
+}
+
+impl<const N: usize> Encode for [u8; N] {
+    fn encoded_len(&self) -> usize {
+        N
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self);
+    }
+}
+
+impl Encode for Vec<u8> {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self);
+    }
+}
+
+impl Encode for String {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self.as_bytes());
+    }
+}
+
+impl Encode for Bytes {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        buf.put_slice(self);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        (**self).encode(buf);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        (**self).encode(buf);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Arc<T> {
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        (**self).encode(buf);
+    }
+}

@@ -1,0 +1,184 @@
+//! Framing: how a message becomes bytes on the stream.
+//!
+//! * [`Framing::LengthPrefixed`]: a `u32` little-endian payload length, then the payload.
+//! * [`Framing::Torq`]: the 32-byte little-endian Torq header, then the payload with no
+//!   length prefix:
+//!
+//! | bytes  | field                                                         |
+//! |--------|---------------------------------------------------------------|
+//! | 0..4   | magic `0xDEADBEEF` (u32)                                      |
+//! | 4      | relay domain (u8)                                             |
+//! | 5      | version, always 1 (u8)                                        |
+//! | 6      | source (u8)                                                   |
+//! | 7      | flags, 0 (u8)                                                 |
+//! | 8..16  | sequence (u64), per sink, the first frame is 1                |
+//! | 16..24 | timestamp (u64), nanoseconds since the Unix epoch             |
+//! | 24..28 | payload size (u32)                                            |
+//! | 28..32 | CRC32 (IEEE, crc32fast) over bytes 0..28 then the payload     |
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::encode::Encode;
+
+/// The torq magic number, the first four bytes of every torq frame.
+pub const TORQ_MAGIC: u32 = 0xDEAD_BEEF;
+/// The torq header version this runtime writes.
+pub const TORQ_VERSION: u8 = 1;
+/// Size of the torq header in bytes.
+pub const TORQ_HEADER_LEN: usize = 32;
+/// Size of the length prefix in bytes.
+pub const LENGTH_PREFIX_LEN: usize = 4;
+
+/// How frames are laid out on the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Framing {
+    /// `u32` little-endian payload length, then the payload.
+    #[default]
+    LengthPrefixed,
+    /// The 32-byte torq header (see the [module docs](self)), then the payload.
+    Torq {
+        /// Relay domain byte.
+        domain: u8,
+        /// Source id of the sending service.
+        source: u8,
+    },
+}
+
+impl Framing {
+    /// The header size of one frame.
+    #[must_use]
+    pub const fn header_len(self) -> usize {
+        match self {
+            Framing::LengthPrefixed => LENGTH_PREFIX_LEN,
+            Framing::Torq { .. } => TORQ_HEADER_LEN,
+        }
+    }
+
+    /// Appends one frame (header and payload) to `buf`. `sequence` is used by torq only.
+    ///
+    /// Returns the frame's length, or `None` (with `buf` unchanged) when the payload is
+    /// larger than `u32::MAX` bytes.
+    pub(crate) fn append<E: Encode + ?Sized>(
+        self,
+        buf: &mut Vec<u8>,
+        msg: &E,
+        sequence: u64,
+    ) -> Option<usize> {
+        let hint = msg.encoded_len();
+        if hint > u32::MAX as usize {
+            return None;
+        }
+        let start = buf.len();
+        let header = self.header_len();
+        buf.reserve(header + hint);
+        buf.resize(start + header, 0);
+        msg.encode(buf);
+        let payload_len = buf.len() - start - header;
+        let Ok(size) = u32::try_from(payload_len) else {
+            buf.truncate(start);
+            return None;
+        };
+        match self {
+            Framing::LengthPrefixed => {
+                buf[start..start + 4].copy_from_slice(&size.to_le_bytes());
+            }
+            Framing::Torq { domain, source } => {
+                let h = &mut buf[start..start + TORQ_HEADER_LEN];
+                h[0..4].copy_from_slice(&TORQ_MAGIC.to_le_bytes());
+                h[4] = domain;
+                h[5] = TORQ_VERSION;
+                h[6] = source;
+                h[7] = 0;
+                h[8..16].copy_from_slice(&sequence.to_le_bytes());
+                h[16..24].copy_from_slice(&now_nanos().to_le_bytes());
+                h[24..28].copy_from_slice(&size.to_le_bytes());
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&buf[start..start + 28]);
+                crc.update(&buf[start + TORQ_HEADER_LEN..]);
+                let sum = crc.finalize();
+                buf[start + 28..start + 32].copy_from_slice(&sum.to_le_bytes());
+            }
+        }
+        Some(buf.len() - start)
+    }
+
+    /// The length of the frame that starts at `bytes[0]`, read from its header.
+    ///
+    /// `bytes` must start at a frame boundary of a buffer written by [`Framing::append`].
+    pub(crate) fn frame_len(self, bytes: &[u8]) -> usize {
+        let at = match self {
+            Framing::LengthPrefixed => 0,
+            Framing::Torq { .. } => 24,
+        };
+        let size = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        self.header_len() + size as usize
+    }
+
+    /// Splits a batch at the last frame boundary at or before `written` bytes:
+    /// returns `(whole frames, their bytes)`.
+    pub(crate) fn whole_frames(self, batch: &[u8], written: usize) -> (usize, usize) {
+        let (mut frames, mut offset) = (0, 0);
+        while offset < batch.len() {
+            let len = self.frame_len(&batch[offset..]);
+            if offset + len > written {
+                break;
+            }
+            offset += len;
+            frames += 1;
+        }
+        (frames, offset)
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_prefixed_layout() {
+        let mut buf = Vec::new();
+        assert_eq!(Framing::LengthPrefixed.append(&mut buf, b"abc", 1), Some(7));
+        assert_eq!(buf, [3, 0, 0, 0, b'a', b'b', b'c']);
+    }
+
+    #[test]
+    fn torq_layout_and_crc() {
+        let mut buf = Vec::new();
+        let f = Framing::Torq {
+            domain: 4,
+            source: 9,
+        };
+        assert_eq!(f.append(&mut buf, b"hello", 5), Some(37));
+        assert_eq!(&buf[0..4], &0xDEAD_BEEFu32.to_le_bytes());
+        assert_eq!(buf[4..8], [4, 1, 9, 0]);
+        assert_eq!(u64::from_le_bytes(buf[8..16].try_into().unwrap()), 5);
+        assert_eq!(u32::from_le_bytes(buf[24..28].try_into().unwrap()), 5);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&buf[..28]);
+        crc.update(b"hello");
+        assert_eq!(
+            u32::from_le_bytes(buf[28..32].try_into().unwrap()),
+            crc.finalize()
+        );
+    }
+
+    #[test]
+    fn whole_frames_stops_at_a_torn_frame() {
+        let mut buf = Vec::new();
+        let f = Framing::LengthPrefixed;
+        f.append(&mut buf, b"aa", 0);
+        f.append(&mut buf, b"bbbb", 0);
+        f.append(&mut buf, b"c", 0);
+        assert_eq!(f.whole_frames(&buf, 0), (0, 0));
+        assert_eq!(f.whole_frames(&buf, 6), (1, 6));
+        assert_eq!(f.whole_frames(&buf, 13), (1, 6));
+        assert_eq!(f.whole_frames(&buf, 14), (2, 14));
+        assert_eq!(f.whole_frames(&buf, buf.len()), (3, 19));
+    }
+}

@@ -1,0 +1,352 @@
+//! Leaf sinks: [`RelaySink`] (to a relay) and [`DirectSink`] (to a service or a raw
+//! endpoint), and the [`SinkBuilder`] that makes them.
+//!
+//! A sink is a cheap `Clone` handle; all clones share one queue and one connection.
+//! Nothing happens at construction: the first `send` (or `try_send`, or
+//! `wait_connected`) starts the sink's connection task on the current tokio runtime.
+//! When the last handle is dropped, the task writes what is queued if it is connected
+//! (for at most `send_timeout`) and stops; if it is not connected it stops at once and
+//! counts the queued frames as lost (`Lost::dropped`).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use sinkgen_runtime::{Bytes, RelaySink, SinkBuilder};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sink: RelaySink<Bytes> = SinkBuilder::new("unix:///tmp/torq/signals.sock")
+//!     .name("signals")
+//!     .queue(1024)
+//!     .send_timeout(Duration::from_millis(200))
+//!     .relay()?;
+//! sink.send(Bytes::from_static(b"hello")).await?; // connects on this first send
+//! let undelivered = sink.close().await;
+//! assert_eq!(undelivered, 0);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::connection::{Options, Reject, Shared};
+use crate::encode::Encode;
+use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
+use crate::framing::Framing;
+use crate::status::Status;
+use crate::transport::Endpoint;
+
+/// Owns the sink's shared state on behalf of all clones; dropping the last one stops
+/// the connection task.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.handle_dropped();
+    }
+}
+
+/// Builds a [`RelaySink`] or [`DirectSink`] from an endpoint and options.
+///
+/// Defaults match `services.toml`: `connect_timeout` 500 ms, `send_timeout` 1 s,
+/// `queue` 4096 frames, backoff 10 ms to 1 s, length-prefixed framing.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until .relay() or .direct() is called"]
+pub struct SinkBuilder {
+    name: Arc<str>,
+    endpoint: String,
+    framing: Framing,
+    connect_timeout: Duration,
+    send_timeout: Duration,
+    queue: usize,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+impl SinkBuilder {
+    /// Starts a builder for `endpoint` (`unix:///absolute/path` or `tcp://host:port`).
+    pub fn new(endpoint: impl Into<String>) -> SinkBuilder {
+        let endpoint = endpoint.into();
+        SinkBuilder {
+            name: Arc::from(endpoint.as_str()),
+            endpoint,
+            framing: Framing::LengthPrefixed,
+            connect_timeout: Duration::from_millis(500),
+            send_timeout: Duration::from_secs(1),
+            queue: 4096,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+
+    /// The sink's name in [`Status`], `tracing` events and metric labels (default: the
+    /// endpoint).
+    pub fn name(mut self, name: &str) -> SinkBuilder {
+        self.name = Arc::from(name);
+        self
+    }
+
+    /// Frame layout (default [`Framing::LengthPrefixed`]).
+    pub fn framing(mut self, framing: Framing) -> SinkBuilder {
+        self.framing = framing;
+        self
+    }
+
+    /// Longest time one connect attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> SinkBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest time `send` waits for room in the queue; also the linger of `close()`
+    /// and the bound of `flush()`.
+    pub fn send_timeout(mut self, timeout: Duration) -> SinkBuilder {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Frames held while (re)connecting, at least 1.
+    pub fn queue(mut self, frames: usize) -> SinkBuilder {
+        self.queue = frames;
+        self
+    }
+
+    /// Delay between connect attempts: exponential from `initial` to `max`, with full
+    /// jitter in `[initial, current cap]`.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> SinkBuilder {
+        self.backoff_initial = initial;
+        self.backoff_max = max;
+        self
+    }
+
+    fn check(&self) -> Result<Endpoint, BuildError> {
+        if self.queue == 0 {
+            return Err(BuildError::new("queue must hold at least 1 frame"));
+        }
+        if self.connect_timeout.is_zero() || self.send_timeout.is_zero() {
+            return Err(BuildError::new("timeouts must be greater than zero"));
+        }
+        if self.backoff_initial.is_zero() {
+            return Err(BuildError::new(
+                "backoff initial delay must be greater than zero",
+            ));
+        }
+        if self.backoff_initial > self.backoff_max {
+            return Err(BuildError::new("backoff initial delay is above its max"));
+        }
+        Endpoint::parse(&self.endpoint).map_err(BuildError::new)
+    }
+
+    pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
+        Options {
+            name: self.name,
+            endpoint_text: Arc::from(self.endpoint.as_str()),
+            endpoint,
+            framing: self.framing,
+            connect_timeout: self.connect_timeout,
+            send_timeout: self.send_timeout,
+            queue: self.queue,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+        }
+    }
+
+    /// Builds a sink to a relay. No I/O happens here.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] when the endpoint does not parse or an option is out of range
+    /// (queue 0, zero timeout, backoff initial above max).
+    pub fn relay<M: Encode>(self) -> Result<RelaySink<M>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(RelaySink::from_options(self.options(Ok(endpoint))))
+    }
+
+    /// Builds a sink to a service or a raw endpoint. No I/O happens here.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::relay`].
+    pub fn direct<M: Encode>(self) -> Result<DirectSink<M>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(DirectSink::from_options(self.options(Ok(endpoint))))
+    }
+}
+
+/// Makes a [`TransportError`] for an endpoint that cannot work.
+pub(crate) fn bad_address(message: String) -> TransportError {
+    TransportError::new(ErrorClass::Fatal, std::io::ErrorKind::InvalidInput, message)
+}
+
+macro_rules! leaf_sink {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name<M> {
+            pub(crate) handle: Arc<Handle>,
+            _message: PhantomData<fn(M)>,
+        }
+
+        impl<M> Clone for $name<M> {
+            fn clone(&self) -> Self {
+                $name { handle: Arc::clone(&self.handle), _message: PhantomData }
+            }
+        }
+
+        impl<M> std::fmt::Debug for $name<M> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let s = &self.handle.shared;
+                f.debug_struct(stringify!($name))
+                    .field("sink", &&*s.opts.name)
+                    .field("endpoint", &&*s.opts.endpoint_text)
+                    .field("state", &s.state())
+                    .finish()
+            }
+        }
+
+        impl<M: Encode> $name<M> {
+            /// A sink to `endpoint` with default options (see [`SinkBuilder`]).
+            ///
+            /// # Errors
+            ///
+            /// [`BuildError`] when the endpoint does not parse.
+            pub fn new(endpoint: &str) -> Result<Self, BuildError> {
+                let endpoint = endpoint.to_owned();
+                let builder = SinkBuilder::new(endpoint);
+                let parsed = builder.check()?;
+                Ok(Self::from_options(builder.options(Ok(parsed))))
+            }
+
+            pub(crate) fn from_options(options: Options) -> Self {
+                $name {
+                    handle: Arc::new(Handle { shared: Shared::new(options) }),
+                    _message: PhantomData,
+                }
+            }
+
+            /// Queues `msg` to be written as one frame, waiting up to `send_timeout`
+            /// for room when the queue is full. The first send starts the connection.
+            ///
+            /// `Ok` means the frame is accepted and will be written whole, in order,
+            /// unless the sink counts it lost ([`Status::lost`]). It does not wait for
+            /// a connection: while (re)connecting, frames wait in the queue.
+            ///
+            /// # Errors
+            ///
+            /// The message comes back inside [`SendError`]: `Timeout` (queue stayed
+            /// full), `Closed`, `Fatal` (bad address), `TooLarge`, `NoRuntime`.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: the only wait is for room, before anything is queued. A
+            /// send dropped early has queued nothing (the message is dropped with the
+            /// future); the stream is never affected.
+            pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
+                let shared = &self.handle.shared;
+                if let Err(Reject { kind, cause }) = shared.reserve().await {
+                    return Err(SendError::new(kind, cause, msg));
+                }
+                match shared.push(&msg) {
+                    Ok(()) => Ok(()),
+                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
+                }
+            }
+
+            /// Queues `msg` if there is room now; never waits.
+            ///
+            /// # Errors
+            ///
+            /// As [`send`](Self::send), with `Full` instead of `Timeout`.
+            pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
+                match self.handle.shared.try_enqueue(&msg) {
+                    Ok(()) => Ok(()),
+                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
+                }
+            }
+
+            /// Waits until every frame accepted before this call is written to the
+            /// connection (or counted lost), for at most `send_timeout`.
+            ///
+            /// # Errors
+            ///
+            /// [`WaitError::Timeout`] when frames are still queued at the deadline (for
+            /// example while the peer is down); `Closed` / `Fatal` when the sink stopped.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: it only waits.
+            pub async fn flush(&self) -> Result<(), WaitError> {
+                self.handle.shared.flush().await
+            }
+
+            /// Starts connecting (if not yet) and waits until connected or `deadline`.
+            /// Use it to warm a sink up before the first frame matters.
+            ///
+            /// # Errors
+            ///
+            /// [`WaitError::Timeout`] at the deadline; `Closed` / `Fatal` when the sink
+            /// stopped; `NoRuntime` outside a tokio runtime.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: it only waits; the connection attempt goes on.
+            pub async fn wait_connected(&self, deadline: Instant) -> Result<(), WaitError> {
+                self.handle.shared.wait_connected(deadline).await
+            }
+
+            /// Closes the sink for every handle: no new frames are accepted; queued
+            /// frames are written for at most `send_timeout` (the linger). Returns how
+            /// many frames were not delivered (also counted in [`Status::lost`]).
+            /// A second call returns 0.
+            ///
+            /// # Cancel safety
+            ///
+            /// The sink is closed at the first poll; cancelling only stops waiting for
+            /// the linger (the connection task still stops by the deadline).
+            pub async fn close(&self) -> u64 {
+                let linger = self.handle.shared.opts.send_timeout;
+                self.handle.shared.close(linger).await
+            }
+
+            /// [`close`](Self::close) with an explicit linger.
+            pub async fn close_with_linger(&self, linger: Duration) -> u64 {
+                self.handle.shared.close(linger).await
+            }
+
+            /// A snapshot of state and counters.
+            #[must_use]
+            pub fn status(&self) -> Status {
+                self.handle.shared.status()
+            }
+
+            /// The sink's name.
+            #[must_use]
+            pub fn name(&self) -> &str {
+                &self.handle.shared.opts.name
+            }
+
+            /// The endpoint as written.
+            #[must_use]
+            pub fn endpoint(&self) -> &str {
+                &self.handle.shared.opts.endpoint_text
+            }
+        }
+    };
+}
+
+leaf_sink! {
+    /// A lazily connecting sink to a relay, accepting only messages of type `M`.
+    ///
+    /// See the [module docs](self) for the lifecycle, and [`SinkBuilder`] to make one.
+    RelaySink
+}
+
+leaf_sink! {
+    /// A lazily connecting sink straight to a service's `listen` endpoint (or any
+    /// endpoint), accepting only messages of type `M`. Same behaviour as
+    /// [`RelaySink`].
+    DirectSink
+}

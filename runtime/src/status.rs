@@ -1,0 +1,127 @@
+//! Observability: the [`Status`] snapshot of a sink.
+//!
+//! [`RelaySink::status`](crate::RelaySink::status) copies the sink's counters and
+//! connection state into a [`Status`]; taking one never blocks the writer for longer
+//! than a counter read. Counters are also exported through the `metrics` facade with a
+//! `sink` label:
+//!
+//! | metric                              | kind    | meaning                              |
+//! |-------------------------------------|---------|--------------------------------------|
+//! | `sinkgen_frames_sent_total`         | counter | frames written whole to a connection |
+//! | `sinkgen_bytes_sent_total`          | counter | bytes of those frames                |
+//! | `sinkgen_connect_attempts_total`    | counter | connect attempts                     |
+//! | `sinkgen_frames_lost_total`         | counter | frames given up, label `reason`      |
+//!
+//! `tracing` events are emitted on state changes only (target `sinkgen_runtime`),
+//! never per frame.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::error::TransportError;
+
+/// The connection state of a leaf sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Nothing sent yet: no connection task, no I/O.
+    Idle,
+    /// A connect attempt is in progress.
+    Connecting,
+    /// Waiting before the next connect attempt ([`Status::next_retry`]).
+    Backoff,
+    /// Connected; frames are written as they arrive.
+    Connected,
+    /// Closed by [`close`](crate::RelaySink::close) or by dropping the last handle.
+    Closed,
+    /// Failed for good (fatal error, see [`Status::last_error`]).
+    Failed,
+}
+
+impl State {
+    pub(crate) fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Idle,
+            1 => State::Connecting,
+            2 => State::Backoff,
+            3 => State::Connected,
+            4 => State::Closed,
+            _ => State::Failed,
+        }
+    }
+
+    pub(crate) fn as_u8(self) -> u8 {
+        match self {
+            State::Idle => 0,
+            State::Connecting => 1,
+            State::Backoff => 2,
+            State::Connected => 3,
+            State::Closed => 4,
+            State::Failed => 5,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Idle => "idle",
+            State::Connecting => "connecting",
+            State::Backoff => "backoff",
+            State::Connected => "connected",
+            State::Closed => "closed",
+            State::Failed => "failed",
+        })
+    }
+}
+
+/// Frames the sink accepted and then gave up, by reason. Nothing is dropped without
+/// being counted here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Lost {
+    /// Still queued when [`close`](crate::RelaySink::close)'s linger ran out.
+    pub closed: u64,
+    /// Still queued when the last handle was dropped (immediately if not connected,
+    /// else after a linger of `send_timeout`).
+    pub dropped: u64,
+    /// Queued when the sink failed for good.
+    pub fatal: u64,
+}
+
+impl Lost {
+    /// All lost frames.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.closed + self.dropped + self.fatal
+    }
+}
+
+/// A snapshot of a leaf sink's state and counters.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Status {
+    /// The sink's name (the `services.toml` name for generated sinks).
+    pub sink: String,
+    /// The endpoint as written.
+    pub endpoint: String,
+    /// Current state.
+    pub state: State,
+    /// When the sink entered `state`.
+    pub since: Instant,
+    /// The most recent connect or write error.
+    pub last_error: Option<TransportError>,
+    /// When `last_error` happened.
+    pub last_error_at: Option<Instant>,
+    /// Connect attempts so far (successful or not).
+    pub connect_attempts: u64,
+    /// When the next connect attempt is due, in [`State::Backoff`].
+    pub next_retry: Option<Instant>,
+    /// Frames accepted and not yet written (waiting, plus the batch being written).
+    pub queue_depth: usize,
+    /// Frames written whole to a connection.
+    pub frames_sent: u64,
+    /// Bytes of those frames, headers included.
+    pub bytes_sent: u64,
+    /// Frames given up, by reason.
+    pub lost: Lost,
+}

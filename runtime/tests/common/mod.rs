@@ -1,0 +1,181 @@
+//! Shared pieces of the runtime's socket tests: temporary socket directories, peers
+//! that read frames, and an independent torq decoder.
+#![allow(dead_code, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Hang guard for every wait in the tests: generous, never a timing assertion.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "sinkgen-rt-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn sock(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn unix_url(path: &Path) -> String {
+    format!("unix://{}", path.display())
+}
+
+/// A payload carrying `id` in its first 8 bytes, `len` bytes long (at least 8), the
+/// rest a pattern derived from the id so torn or mixed frames are detected.
+pub fn payload(id: u64, len: usize) -> Vec<u8> {
+    let mut v = id.to_le_bytes().to_vec();
+    v.extend((8..len.max(8)).map(|i| (id as usize).wrapping_mul(31).wrapping_add(i) as u8));
+    v
+}
+
+/// Checks a payload made by [`payload`] and returns its id.
+pub fn check_payload(p: &[u8]) -> u64 {
+    assert!(p.len() >= 8, "payload too short: {}", p.len());
+    let id = u64::from_le_bytes(p[..8].try_into().unwrap());
+    assert_eq!(
+        p,
+        payload(id, p.len()).as_slice(),
+        "payload of frame {id} corrupted"
+    );
+    id
+}
+
+/// Reads exactly one length-prefixed frame; `None` at a clean EOF before it.
+pub async fn read_lp<R: AsyncRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+        Err(e) => panic!("read: {e}"),
+    }
+    let mut p = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut p).await.expect("frame body cut short");
+    Some(p)
+}
+
+/// Reads the whole stream: whole length-prefixed frames and the size of a torn tail.
+pub async fn read_lp_to_eof<R: AsyncRead + Unpin>(r: &mut R) -> (Vec<Vec<u8>>, usize) {
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).await.expect("read to end");
+    split_lp(&all)
+}
+
+pub fn split_lp(all: &[u8]) -> (Vec<Vec<u8>>, usize) {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while all.len() - at >= 4 {
+        let len = u32::from_le_bytes(all[at..at + 4].try_into().unwrap()) as usize;
+        if all.len() - at - 4 < len {
+            break;
+        }
+        frames.push(all[at + 4..at + 4 + len].to_vec());
+        at += 4 + len;
+    }
+    (frames, all.len() - at)
+}
+
+/// CRC-32 (IEEE, reflected, poly 0xEDB88320), bit by bit: independent of crc32fast.
+pub fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut crc = !0u32;
+    for part in parts {
+        for &b in *part {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+    }
+    !crc
+}
+
+/// One decoded torq frame.
+#[derive(Debug)]
+pub struct TorqFrame {
+    pub domain: u8,
+    pub version: u8,
+    pub source: u8,
+    pub flags: u8,
+    pub sequence: u64,
+    pub timestamp: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Reads one torq frame, checking magic, size and CRC; `None` at a clean EOF.
+pub async fn read_torq<R: AsyncRead + Unpin>(r: &mut R) -> Option<TorqFrame> {
+    let mut h = [0u8; 32];
+    match r.read_exact(&mut h).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+        Err(e) => panic!("read: {e}"),
+    }
+    let magic = u32::from_le_bytes(h[0..4].try_into().unwrap());
+    assert_eq!(magic, 0xDEAD_BEEF, "bad magic");
+    let size = u32::from_le_bytes(h[24..28].try_into().unwrap()) as usize;
+    let mut payload = vec![0u8; size];
+    r.read_exact(&mut payload)
+        .await
+        .expect("torq payload cut short");
+    let crc = u32::from_le_bytes(h[28..32].try_into().unwrap());
+    assert_eq!(crc, crc32(&[&h[..28], &payload]), "bad CRC");
+    Some(TorqFrame {
+        domain: h[4],
+        version: h[5],
+        source: h[6],
+        flags: h[7],
+        sequence: u64::from_le_bytes(h[8..16].try_into().unwrap()),
+        timestamp: u64::from_le_bytes(h[16..24].try_into().unwrap()),
+        payload,
+    })
+}
+
+/// Polls `cond` every few milliseconds until it holds; panics after [`GUARD`].
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Runs `fut` under the hang guard.
+pub async fn guard<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .unwrap_or_else(|_| panic!("hang guard: {what} did not finish"))
+}
