@@ -1,0 +1,68 @@
+//! Watches a sink's [`Status`] and reports its state transitions (`status`
+//! lines for the orchestrator) and counters.
+
+use sinkgen_runtime::{State, Status};
+
+/// Counters derived from a sink's status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Frames accepted and then given up (close, drop, fatal error).
+    pub lost: u64,
+    /// Connect attempts so far.
+    pub attempts: u64,
+    /// Times the sink connected again after having been connected.
+    pub reconnects: u64,
+}
+
+/// The last state seen of one sink.
+pub struct Watch {
+    sink: &'static str,
+    last: Option<State>,
+    connections: u64,
+}
+
+impl Watch {
+    /// Watches the sink called `sink`.
+    pub fn new(sink: &'static str) -> Self {
+        Watch {
+            sink,
+            last: None,
+            connections: 0,
+        }
+    }
+
+    /// Reports the state if it changed since the last call.
+    pub fn observe(&mut self, status: &Status) {
+        if self.last == Some(status.state) {
+            return;
+        }
+        self.last = Some(status.state);
+        let mut text = status.state.to_string();
+        match status.state {
+            State::Connected => {
+                self.connections += 1;
+                text.push_str(&format!(
+                    " (after {} connect attempt(s))",
+                    status.connect_attempts
+                ));
+            }
+            State::Backoff | State::Failed => {
+                if let Some(e) = &status.last_error {
+                    text.push_str(&format!(" ({e})"));
+                }
+            }
+            _ => {}
+        }
+        println!("status {} {text}", self.sink);
+    }
+
+    /// The counters, reporting the state first if it changed.
+    pub fn snapshot(&mut self, status: &Status) -> Counts {
+        self.observe(status);
+        Counts {
+            lost: status.lost.total(),
+            attempts: status.connect_attempts,
+            reconnects: self.connections.saturating_sub(1),
+        }
+    }
+}
