@@ -26,9 +26,9 @@ impl Sizes {
     /// Full run: the figures that go in BENCHMARKS.md.
     pub const FULL: Sizes = Sizes {
         mode: "full",
-        reps: 5,
-        frames_fast: 2_000_000,
-        frames_slow: 200_000,
+        reps: 7,
+        frames_fast: 1_000_000,
+        frames_slow: 100_000,
         pings: 20_000,
         first_frames: 1_000,
         alloc_frames: 200_000,
@@ -36,7 +36,7 @@ impl Sizes {
     /// Quick run for CI smoke tests: same cases, fewer frames.
     pub const QUICK: Sizes = Sizes {
         mode: "quick",
-        reps: 1,
+        reps: 3,
         frames_fast: 200_000,
         frames_slow: 20_000,
         pings: 2_000,

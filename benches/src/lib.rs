@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod config;
+pub mod cpu;
 pub mod net;
 pub mod peer;
 pub mod stats;

@@ -82,18 +82,27 @@ impl FrameCounter {
 }
 
 /// Accepts one connection and reads until `frames` whole frames of `payload_len` bytes
-/// have arrived, checking every length prefix.
+/// have arrived, checking every length prefix. Once `warmup` frames have arrived it
+/// calls `warmed.notify_one()`, so a case can start its clock from a connected,
+/// idle state.
 pub fn spawn_drain(
     listener: Arc<Listener>,
     payload_len: usize,
     frames: u64,
+    warmup: u64,
+    warmed: Arc<tokio::sync::Notify>,
 ) -> JoinHandle<io::Result<Drained>> {
     thread::spawn(move || {
         let mut stream = listener.accept()?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut counter = FrameCounter::default();
         let mut bytes = 0u64;
+        let mut warm = false;
         while counter.frames < frames {
+            if !warm && counter.frames >= warmup {
+                warm = true;
+                warmed.notify_one();
+            }
             let n = stream.read(&mut buf)?;
             if n == 0 {
                 return Err(io::Error::new(
@@ -119,27 +128,29 @@ pub fn spawn_drain(
     })
 }
 
-/// Accepts one connection; for every `frame_len`-byte frame read from it, writes 8
-/// bytes on `back` (a separate socket the client reads), until the connection ends.
-/// Returns the number of frames echoed.
+/// Accepts one connection; for each of the `frames` frames of `frame_len` bytes read
+/// from it, writes 8 bytes on `back` (a separate socket the client reads). Returns
+/// early, with the count so far, if the connection ends.
 pub fn spawn_echo(
     listener: Arc<Listener>,
     frame_len: usize,
+    frames: u64,
     mut back: UnixStream,
 ) -> JoinHandle<io::Result<u64>> {
     thread::spawn(move || {
         let mut stream = listener.accept()?;
         let mut buf = vec![0u8; frame_len];
         let mut echoed = 0u64;
-        loop {
+        while echoed < frames {
             match stream.read_exact(&mut buf) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(echoed),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(e),
             }
             back.write_all(&buf[..8])?;
             echoed += 1;
         }
+        Ok(echoed)
     })
 }
 

@@ -15,6 +15,8 @@ use sinkgen_benches::config::Sizes;
 use sinkgen_benches::net::{ClientStream, Listener, Transport};
 use sinkgen_benches::{payload, peer};
 
+use tokio::sync::Notify;
+
 use crate::report::{Table, Verdict, pass_fail};
 use crate::sink;
 use crate::throughput::join_drain;
@@ -95,7 +97,13 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let mut table = Table::new(&["design", "allocations", "bytes", "per frame"]);
 
     let listener = Arc::new(Listener::bind(Transport::Uds)?);
-    let drain = peer::spawn_drain(Arc::clone(&listener), SIZE, WARMUP + n);
+    let drain = peer::spawn_drain(
+        Arc::clone(&listener),
+        SIZE,
+        WARMUP + n,
+        WARMUP,
+        Arc::new(Notify::new()),
+    );
     let sink = sink::Sink::new(listener.endpoint())?;
     let msg = sink::message(&payload);
     for _ in 0..WARMUP {
@@ -128,7 +136,13 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
 
     for coalescing in [true, false] {
         let listener = Arc::new(Listener::bind(Transport::Uds)?);
-        let drain = peer::spawn_drain(Arc::clone(&listener), SIZE, WARMUP + n);
+        let drain = peer::spawn_drain(
+            Arc::clone(&listener),
+            SIZE,
+            WARMUP + n,
+            WARMUP,
+            Arc::new(Notify::new()),
+        );
         let ClientStream::Uds(mut stream) = listener.connect().await? else {
             unreachable!("a UDS listener gives a UDS client")
         };

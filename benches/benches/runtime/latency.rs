@@ -42,16 +42,22 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let mut frame = Vec::new();
     encode_frame(&mut frame, &payload);
 
+    let total = (WARMUP + sizes.pings) as u64;
     let raw_listener = Arc::new(Listener::bind(Transport::Uds)?);
     let (raw_peer_back, mut raw_back) = return_pair()?;
-    let raw_echo = peer::spawn_echo(Arc::clone(&raw_listener), frame.len(), raw_peer_back);
+    let raw_echo = peer::spawn_echo(Arc::clone(&raw_listener), frame.len(), total, raw_peer_back);
     let ClientStream::Uds(mut raw) = raw_listener.connect().await? else {
         unreachable!("a UDS listener gives a UDS client")
     };
 
     let sink_listener = Arc::new(Listener::bind(Transport::Uds)?);
     let (sink_peer_back, mut sink_back) = return_pair()?;
-    let sink_echo = peer::spawn_echo(Arc::clone(&sink_listener), frame.len(), sink_peer_back);
+    let sink_echo = peer::spawn_echo(
+        Arc::clone(&sink_listener),
+        frame.len(),
+        total,
+        sink_peer_back,
+    );
     let sink = sink::Sink::new(sink_listener.endpoint())?;
 
     let mut ack = [0u8; 8];
@@ -80,7 +86,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             .await
             .map_err(io::Error::other)?
             .map_err(|_| io::Error::other("echo thread panicked"))??;
-        if echoed != (WARMUP + sizes.pings) as u64 {
+        if echoed != total {
             return Err(io::Error::other(format!(
                 "echo peer saw {echoed} frames, expected {}",
                 WARMUP + sizes.pings

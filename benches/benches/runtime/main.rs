@@ -56,8 +56,10 @@ fn main() -> ExitCode {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!("# sinkgen runtime benchmarks");
     println!(
-        "mode: {}; {cores} cores; {flavor}; peers are blocking threads",
-        sizes.mode
+        "{} UTC; mode: {}; {cores} cores; {flavor}; peers are blocking threads; load average {}",
+        utc_now(),
+        sizes.mode,
+        load_average()
     );
     println!();
 
@@ -93,12 +95,43 @@ fn main() -> ExitCode {
     report::print_verdicts(&verdicts);
     let failed = verdicts.iter().filter(|v| !v.pass).count();
     println!(
-        "{} passed, {failed} failed (targets; the run itself succeeded)",
-        verdicts.len() - failed
+        "{} passed, {failed} failed (targets; the run itself succeeded); load average at the end {}",
+        verdicts.len() - failed,
+        load_average()
     );
     if failed > 0 && config::flag("SINKGEN_BENCH_STRICT") {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The current UTC date and time as `YYYY-MM-DD HH:MM`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
 }

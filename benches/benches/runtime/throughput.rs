@@ -2,14 +2,15 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sinkgen_benches::baseline::{self, CoalescingWriter};
 use sinkgen_benches::config::Sizes;
 use sinkgen_benches::net::{ClientStream, Listener, Transport};
 use sinkgen_benches::peer::{self, Drained};
-use sinkgen_benches::{payload, stats};
+use sinkgen_benches::{cpu, payload, stats};
 use tokio::io::AsyncWrite;
+use tokio::sync::Notify;
 
 use crate::report::{Table, Verdict, mfps, pass_fail};
 use crate::sink;
@@ -23,10 +24,13 @@ enum Design {
 
 const DESIGNS: [Design; 3] = [Design::Sinkgen, Design::Coalescing, Design::PerFrame];
 
+/// Frames sent (and read by the peer) before the clock starts.
+const WARMUP: u64 = 100;
+
 pub async fn run(sizes: Sizes) -> Vec<Verdict> {
     println!("## Throughput: one sink, one producer task, draining peer");
     println!(
-        "frames per run: {} (sinkgen, b), {} (c); median of {} runs, designs interleaved",
+        "frames per run: {} (a, b), {} (c); median of {} runs (± half their range); designs interleaved, order rotated",
         sizes.frames_fast, sizes.frames_slow, sizes.reps
     );
     println!();
@@ -39,28 +43,67 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
         "a/c (>= 10)",
         "a >= 3 M/s",
     ]);
+    let mut cpu_table = Table::new(&[
+        "case",
+        "(a) sinkgen",
+        "(b) coalescing",
+        "(c) write/frame",
+        "a/b",
+    ]);
     let mut verdicts = Vec::new();
     for transport in [Transport::Uds, Transport::Tcp] {
         for size in [64usize, 256] {
             let case = format!("{} {size} B", transport.name());
             let mut fps: [Vec<f64>; 3] = Default::default();
-            for _ in 0..sizes.reps {
-                for (i, design) in DESIGNS.into_iter().enumerate() {
+            let mut cpu_ns: [Vec<f64>; 3] = Default::default();
+            for rep in 0..sizes.reps {
+                // Rotate the order each repetition so no design always runs first.
+                for k in 0..DESIGNS.len() {
+                    let i = (k + rep) % DESIGNS.len();
+                    let design = DESIGNS[i];
                     let frames = match design {
                         Design::PerFrame => sizes.frames_slow,
                         _ => sizes.frames_fast,
                     };
                     match once(design, transport, size, frames).await {
-                        Ok(v) => fps[i].push(v),
+                        Ok(v) => {
+                            fps[i].push(v.frames_per_sec);
+                            cpu_ns[i].push(v.cpu_ns_per_frame);
+                        }
                         Err(e) => eprintln!("throughput {case} {design:?}: {e}"),
                     }
                 }
             }
+            let cpu_med: Vec<Option<f64>> = cpu_ns
+                .iter()
+                .map(|v| (!v.is_empty()).then(|| stats::median(v)))
+                .collect();
+            let ns = |m: Option<f64>| m.map_or_else(|| "-".to_owned(), |m| format!("{m:.0} ns"));
+            cpu_table.row(vec![
+                case.clone(),
+                ns(cpu_med[0]),
+                ns(cpu_med[1]),
+                ns(cpu_med[2]),
+                match (cpu_med[0], cpu_med[1]) {
+                    (Some(a), Some(b)) => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                },
+            ]);
             let med: Vec<Option<f64>> = fps
                 .iter()
                 .map(|v| (!v.is_empty()).then(|| stats::median(v)))
                 .collect();
             let cell = |m: Option<f64>| m.map_or_else(|| "error".to_owned(), mfps);
+            // Median with the spread of the runs (half the min-max range, relative).
+            let spread_cell = |i: usize| match med[i] {
+                Some(m) if fps[i].len() > 1 => {
+                    let (lo, hi) = fps[i]
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                    format!("{} ±{:.0}%", mfps(m), (hi - lo) / 2.0 / m * 100.0)
+                }
+                m => cell(m),
+            };
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) => Some(a / b),
                 _ => None,
@@ -75,9 +118,9 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
             };
             table.row(vec![
                 case.clone(),
-                cell(med[0]),
-                cell(med[1]),
-                cell(med[2]),
+                spread_cell(0),
+                spread_cell(1),
+                spread_cell(2),
                 rcell(ab, ab_pass),
                 rcell(ac, ac_pass),
                 pass_fail(abs_pass).to_owned(),
@@ -103,45 +146,87 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
         }
     }
     table.print();
+    println!("CPU time per frame, whole process (sender, writer task, peer thread), median:");
+    println!();
+    cpu_table.print();
     verdicts
 }
 
 /// One run; returns frames per second (from the first send to the peer having read
 /// the last byte).
-async fn once(design: Design, transport: Transport, size: usize, frames: u64) -> io::Result<f64> {
+/// When a run's clock started: wall time and process CPU time.
+#[derive(Clone, Copy)]
+struct Start {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Start {
+    fn now() -> Start {
+        Start {
+            wall: Instant::now(),
+            cpu: cpu::process_cpu_time(),
+        }
+    }
+}
+
+/// What one run measured.
+struct Sample {
+    frames_per_sec: f64,
+    /// CPU time of the whole process (sender, writer, peer) per frame, in ns.
+    cpu_ns_per_frame: f64,
+}
+
+async fn once(
+    design: Design,
+    transport: Transport,
+    size: usize,
+    frames: u64,
+) -> io::Result<Sample> {
     let listener = Arc::new(Listener::bind(transport)?);
     let payload = payload(size);
-    let (start, drained) = match design {
+    // Every design first sends WARMUP frames and waits until the peer has read them,
+    // so the clock starts with the connection up, the writer idle and the peer
+    // waiting in `read`.
+    let warmed = Arc::new(Notify::new());
+    let drain = peer::spawn_drain(
+        Arc::clone(&listener),
+        size,
+        WARMUP + frames,
+        WARMUP,
+        Arc::clone(&warmed),
+    );
+    let start = match design {
         Design::Sinkgen => {
-            let drain = peer::spawn_drain(Arc::clone(&listener), size, frames + 1);
             let sink = sink::Sink::new(listener.endpoint())?;
             let msg = sink::message(&payload);
-            // The lazy connect is measured by the first-frame case, not here.
-            sink.send(&msg).await?;
-            sink.flush().await?;
-            let start = Instant::now();
+            for _ in 0..WARMUP {
+                sink.send(&msg).await?;
+            }
+            warmed.notified().await;
+            let start = Start::now();
             for _ in 0..frames {
                 sink.send(&msg).await?;
             }
-            let drained = join_drain(drain).await?;
             let undelivered = sink.close().await?;
             if undelivered != 0 {
                 return Err(io::Error::other(format!(
                     "sink reported {undelivered} undelivered frames"
                 )));
             }
-            (start, drained)
+            start
         }
-        Design::Coalescing | Design::PerFrame => {
-            let drain = peer::spawn_drain(Arc::clone(&listener), size, frames);
-            let start = match listener.connect().await? {
-                ClientStream::Uds(s) => baseline_run(design, s, &payload, frames).await?,
-                ClientStream::Tcp(s) => baseline_run(design, s, &payload, frames).await?,
-            };
-            (start, join_drain(drain).await?)
-        }
+        Design::Coalescing | Design::PerFrame => match listener.connect().await? {
+            ClientStream::Uds(s) => baseline_run(design, s, &payload, frames, &warmed).await?,
+            ClientStream::Tcp(s) => baseline_run(design, s, &payload, frames, &warmed).await?,
+        },
     };
-    Ok(frames as f64 / (drained.done - start).as_secs_f64())
+    let drained = join_drain(drain).await?;
+    let cpu = cpu::process_cpu_time().saturating_sub(start.cpu);
+    Ok(Sample {
+        frames_per_sec: frames as f64 / (drained.done - start.wall).as_secs_f64(),
+        cpu_ns_per_frame: cpu.as_nanos() as f64 / frames as f64,
+    })
 }
 
 async fn baseline_run<W>(
@@ -149,14 +234,19 @@ async fn baseline_run<W>(
     mut stream: W,
     payload: &[u8],
     frames: u64,
-) -> io::Result<Instant>
+    warmed: &Notify,
+) -> io::Result<Start>
 where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     match design {
         Design::Coalescing => {
             let writer = CoalescingWriter::spawn(stream, baseline::DEFAULT_CAP);
-            let start = Instant::now();
+            for _ in 0..WARMUP {
+                writer.send(payload).await;
+            }
+            warmed.notified().await;
+            let start = Start::now();
             for _ in 0..frames {
                 writer.send(payload).await;
             }
@@ -164,7 +254,9 @@ where
             Ok(start)
         }
         Design::PerFrame => {
-            let start = Instant::now();
+            baseline::write_per_frame(&mut stream, payload, WARMUP).await?;
+            warmed.notified().await;
+            let start = Start::now();
             baseline::write_per_frame(&mut stream, payload, frames).await?;
             Ok(start)
         }
