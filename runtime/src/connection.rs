@@ -687,7 +687,7 @@ impl Driver {
             Err(e) => return Exit::Fatal(e.clone()),
         };
         loop {
-            let drain = match self.check(false) {
+            let mut drain = match self.check(false) {
                 Check::Run => None,
                 Check::Drain(d) => Some(d),
                 Check::Exit(e) => return e,
@@ -695,9 +695,17 @@ impl Driver {
             if self.failures > 0 {
                 let at = Instant::now() + self.backoff_delay();
                 shared.set_state(State::Backoff, Some(at));
-                tokio::select! {
-                    () = tokio::time::sleep_until(at.into()) => {}
-                    () = interrupt(&shared.stop, drain) => continue,
+                let sleep = tokio::time::sleep_until(at.into());
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        () = &mut sleep => break,
+                        () = interrupt(&shared.stop, drain) => match self.check(false) {
+                            Check::Run => {}
+                            Check::Drain(d) => drain = Some(d),
+                            Check::Exit(e) => return e,
+                        },
+                    }
                 }
             }
             shared.set_state(State::Connecting, None);
@@ -705,9 +713,18 @@ impl Driver {
             self.metrics.attempts.increment(1);
             let attempt =
                 tokio::time::timeout(shared.opts.connect_timeout, Connection::connect(&endpoint));
-            let result = tokio::select! {
-                r = attempt => r,
-                () = interrupt(&shared.stop, drain) => continue,
+            tokio::pin!(attempt);
+            // A stop request does not abandon an attempt that may be about to succeed
+            // (close wants the queue delivered); only a stop that says "exit now" does.
+            let result = loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    () = interrupt(&shared.stop, drain) => match self.check(false) {
+                        Check::Run => {}
+                        Check::Drain(d) => drain = Some(d),
+                        Check::Exit(e) => return e,
+                    },
+                }
             };
             let mut conn = match result {
                 Ok(Ok(conn)) => conn,
@@ -849,6 +866,9 @@ impl Driver {
 
     fn finish(&mut self, exit: Exit) {
         self.finished = true;
+        // Frames the kernel took whole before the stop count as sent; a frame cut off
+        // at the linger deadline counts as not delivered.
+        self.connection_failed();
         let shared = &self.shared;
         let reason = match exit {
             Exit::Stopped(reason) => reason,
