@@ -1,0 +1,13 @@
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = 7)]
+pub struct NotAString;
+
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = "feed", service = "strategy")]
+pub struct Twice;
+
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks]
+pub struct NoArguments;
+
+fn main() {}
