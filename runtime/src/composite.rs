@@ -254,22 +254,21 @@ impl Inner {
                 }
             }
             Mode::RoundRobin => {
-                let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+                // The cursor moves past the member that took the frame, so members
+                // that are skipped (not ready) do not shift the turn of the others.
+                let start = self.cursor.load(Ordering::Relaxed) % n;
                 let order = (0..n).map(|k| (start + k) % n);
-                for i in order.clone() {
-                    if self.members[i].ready() {
-                        match self.members[i].try_offer(payload) {
-                            Ok(_) => return Ok((1, i)),
-                            Err(r) => last = r,
-                        }
+                let any_ready = self.members.iter().any(Node::ready);
+                for i in order {
+                    if any_ready && !self.members[i].ready() {
+                        continue;
                     }
-                }
-                if !self.members.iter().any(Node::ready) {
-                    for i in order {
-                        match self.members[i].try_offer(payload) {
-                            Ok(_) => return Ok((1, i)),
-                            Err(r) => last = r,
+                    match self.members[i].try_offer(payload) {
+                        Ok(_) => {
+                            self.cursor.store(i + 1, Ordering::Relaxed);
+                            return Ok((1, i));
                         }
+                        Err(r) => last = r,
                     }
                 }
                 Err(last)

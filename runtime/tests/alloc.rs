@@ -1,0 +1,139 @@
+//! A connected sink allocates nothing per frame: a counting global allocator (this
+//! test binary only) counts every allocation of every thread — the sender, the sink's
+//! connection task and the peer — while frames are sent and written.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use common::*;
+use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+struct Counting;
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged;
+// counting touches only atomics and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static PAYLOAD: [u8; 64] = [7; 64];
+
+/// Sends `n` frames and waits until they are written; returns allocations counted.
+async fn counted(sink: &RelaySink<&'static [u8]>, n: usize) -> u64 {
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..n {
+        sink.send(&PAYLOAD).await.unwrap();
+    }
+    let flushed = sink.flush().await;
+    COUNTING.store(false, Ordering::SeqCst);
+    flushed.unwrap();
+    ALLOCS.load(Ordering::SeqCst)
+}
+
+fn run(framing: Framing, flavor_multi: bool) {
+    let dir = TempDir::new();
+    let path = dir.sock("alloc.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // A draining peer on a plain thread, reading into one fixed buffer.
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n as u64,
+            }
+        }
+    });
+    let rt = if flavor_multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .unwrap();
+    let header = framing.header_len() as u64;
+    rt.block_on(async {
+        let sink: RelaySink<&'static [u8]> = SinkBuilder::new(unix_url(&path))
+            .framing(framing)
+            .queue(1024)
+            .relay()
+            .unwrap();
+        sink.wait_connected(Instant::now() + GUARD).await.unwrap();
+        // Warm-up: buffers grow to their bound (a full queue) once.
+        counted(&sink, 50_000).await;
+        let small = counted(&sink, 10_000).await;
+        let large = counted(&sink, 100_000).await;
+        eprintln!("allocations: {small} for 10,000 frames, {large} for 100,000 frames");
+        assert!(small <= 4, "{small} allocations for 10,000 frames");
+        assert!(large <= 4, "{large} allocations for 100,000 frames");
+        let st = sink.status();
+        assert_eq!(st.frames_sent, 160_000);
+        assert_eq!(sink.close().await, 0);
+    });
+    drop(rt);
+    let bytes = peer.join().unwrap();
+    assert_eq!(bytes, 160_000 * (64 + header));
+}
+
+#[test]
+fn no_allocation_per_frame() {
+    // The counter really counts.
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let v = std::hint::black_box(Vec::<u8>::with_capacity(16));
+    COUNTING.store(false, Ordering::SeqCst);
+    drop(v);
+    assert_eq!(ALLOCS.load(Ordering::SeqCst), 1);
+    // One test function: the counter is process-wide, so the cases run one by one.
+    run(Framing::LengthPrefixed, false);
+    run(
+        Framing::Torq {
+            domain: 1,
+            source: 2,
+        },
+        false,
+    );
+    run(Framing::LengthPrefixed, true);
+}

@@ -1,0 +1,215 @@
+//! Composite sinks over real sockets: broadcast with a dead member, round robin
+//! skipping an unready member, failover and fail-back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use sinkgen_runtime::{CompositeSink, Member, RelaySink, SinkBuilder, State};
+use tokio::net::UnixListener;
+
+fn leaf(url: String, queue: usize) -> RelaySink<Vec<u8>> {
+    SinkBuilder::new(url)
+        .queue(queue)
+        .send_timeout(Duration::from_secs(60))
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .relay()
+        .unwrap()
+}
+
+fn live(dir: &TempDir, name: &str) -> (String, tokio::task::JoinHandle<Vec<u64>>) {
+    let path = dir.sock(name);
+    let listener = UnixListener::bind(&path).unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let (frames, torn) = read_lp_to_eof(&mut s).await;
+        assert_eq!(torn, 0);
+        frames.iter().map(|f| check_payload(f)).collect()
+    });
+    (unix_url(&path), reader)
+}
+
+/// Broadcast: a dead member (peer missing, queue of 4) takes frames until its queue is
+/// full and then stops taking them; the live member gets every frame; no send waits on
+/// the dead member (its send timeout is longer than the hang guard). Each result says
+/// how many members took the frame.
+#[tokio::test]
+async fn broadcast_with_a_dead_member() {
+    let dir = TempDir::new();
+    let (url, reader) = live(&dir, "live.sock");
+    let alive = leaf(url, 1024);
+    let dead = leaf(unix_url(&dir.sock("dead.sock")), 4);
+    let all = CompositeSink::broadcast("all", vec![Member::from(&alive), Member::from(&dead)]);
+    guard("connect", alive.wait_connected(Instant::now() + GUARD))
+        .await
+        .unwrap();
+    let mut took = Vec::new();
+    guard("sends", async {
+        for id in 0..20u64 {
+            let d = all.send(payload(id, 40)).await.unwrap();
+            assert_eq!(d.members, 2);
+            assert_eq!(d.member, 0);
+            took.push(d.accepted);
+        }
+    })
+    .await;
+    assert_eq!(
+        took.iter().filter(|&&n| n == 2).count(),
+        4,
+        "the dead member took 4"
+    );
+    assert_eq!(took.iter().sum::<usize>(), 24);
+    assert_eq!(dead.status().queue_depth, 4);
+    assert_eq!(alive.close().await, 0);
+    assert_eq!(
+        guard("reader", reader).await.unwrap(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(dead.close_with_linger(Duration::from_millis(1)).await, 4);
+    assert_eq!(dead.status().lost.closed, 4);
+    // With every member gone the frame comes back.
+    let err = all.send(payload(99, 40)).await.unwrap_err();
+    assert_eq!(check_payload(err.message()), 99);
+}
+
+/// Round robin: only ready members take frames; an unready member (peer missing) is
+/// skipped without disturbing the alternation of the others.
+#[tokio::test]
+async fn round_robin_skips_an_unready_member() {
+    let dir = TempDir::new();
+    let (url_a, reader_a) = live(&dir, "a.sock");
+    let (url_c, reader_c) = live(&dir, "c.sock");
+    let a = leaf(url_a, 64);
+    let b = leaf(unix_url(&dir.sock("b-missing.sock")), 64);
+    let c = leaf(url_c, 64);
+    let rr = CompositeSink::round_robin(
+        "spread",
+        vec![Member::from(&a), Member::from(&b), Member::from(&c)],
+    );
+    rr.start();
+    guard("a", a.wait_connected(Instant::now() + GUARD))
+        .await
+        .unwrap();
+    guard("c", c.wait_connected(Instant::now() + GUARD))
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for id in 0..30u64 {
+        members.push(rr.send(payload(id, 24)).await.unwrap().member);
+    }
+    assert!(!members.contains(&1), "the unready member took nothing");
+    assert_eq!(members.iter().filter(|&&m| m == 0).count(), 15);
+    assert_eq!(members.iter().filter(|&&m| m == 2).count(), 15);
+    let st = b.status();
+    assert_eq!((st.queue_depth, st.frames_sent), (0, 0));
+    assert!(
+        st.connect_attempts >= 1,
+        "the composite started every member"
+    );
+    assert_eq!(a.close().await, 0);
+    assert_eq!(c.close().await, 0);
+    let got_a = guard("a", reader_a).await.unwrap();
+    let got_c = guard("c", reader_c).await.unwrap();
+    let want_a: Vec<u64> = (0..30).filter(|&i| members[i as usize] == 0).collect();
+    let want_c: Vec<u64> = (0..30).filter(|&i| members[i as usize] == 2).collect();
+    assert_eq!(got_a, want_a);
+    assert_eq!(got_c, want_c);
+}
+
+/// Failover: while the preferred member is down, frames go to the next one; once the
+/// preferred member is back and has stayed connected for the fail-back delay, frames
+/// move back and stay (sticky); when it dies again, frames fail over again. Every
+/// frame is delivered exactly once, to the member the result names.
+#[tokio::test]
+async fn failover_and_fail_back() {
+    let dir = TempDir::new();
+    let p_path = dir.sock("preferred.sock");
+    let (url_s, reader_s) = live(&dir, "secondary.sock");
+    let preferred = leaf(unix_url(&p_path), 64);
+    let secondary = leaf(url_s, 64);
+    let fo = CompositeSink::failover(
+        "orders",
+        vec![Member::from(&preferred), Member::from(&secondary)],
+    );
+    fo.set_failback_after(Duration::from_millis(50));
+    guard("any", fo.wait_connected(Instant::now() + GUARD))
+        .await
+        .unwrap();
+    let mut to_member = Vec::new();
+    let mut id = 0u64;
+    // Phase 1: preferred is down.
+    for _ in 0..20 {
+        to_member.push((id, fo.send(payload(id, 24)).await.unwrap().member));
+        id += 1;
+    }
+    assert!(to_member.iter().all(|&(_, m)| m == 1));
+
+    // Phase 2: preferred comes up; frames fail back after it stayed up.
+    let listener = UnixListener::bind(&p_path).unwrap();
+    let (die_tx, die_rx) = tokio::sync::oneshot::channel::<usize>();
+    let reader_p = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let n = die_rx.await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            ids.push(check_payload(&read_lp(&mut s).await.unwrap()));
+        }
+        ids // dropping the stream and the listener kills the preferred peer
+    });
+    let mut switched = false;
+    for _ in 0..10_000 {
+        let m = fo.send(payload(id, 24)).await.unwrap().member;
+        to_member.push((id, m));
+        id += 1;
+        if m == 0 {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(switched, "failed back to the preferred member");
+    for _ in 0..10 {
+        to_member.push((id, fo.send(payload(id, 24)).await.unwrap().member));
+        id += 1;
+    }
+    let first_back = to_member.iter().position(|&(_, m)| m == 0).unwrap();
+    assert!(
+        to_member[first_back..].iter().all(|&(_, m)| m == 0),
+        "sticky after fail-back"
+    );
+    guard("flush", preferred.flush()).await.unwrap();
+    let on_preferred = to_member.len() - first_back;
+    die_tx.send(on_preferred).unwrap();
+    let got_p = guard("preferred reader", reader_p).await.unwrap();
+    std::fs::remove_file(&p_path).unwrap();
+
+    // Phase 3: preferred dies; frames fail over to the secondary again.
+    eventually("preferred down", || {
+        preferred.status().state != State::Connected
+    })
+    .await;
+    for _ in 0..10 {
+        let m = fo.send(payload(id, 24)).await.unwrap().member;
+        assert_eq!(m, 1);
+        to_member.push((id, m));
+        id += 1;
+    }
+    assert_eq!(secondary.close().await, 0);
+    let got_s = guard("secondary reader", reader_s).await.unwrap();
+    let want = |member| {
+        to_member
+            .iter()
+            .filter(|&&(_, m)| m == member)
+            .map(|&(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(got_p, want(0));
+    assert_eq!(got_s, want(1));
+    assert_eq!(
+        got_p.len() + got_s.len(),
+        id as usize,
+        "each frame exactly once"
+    );
+    assert_eq!(preferred.status().lost.total(), 0);
+}
