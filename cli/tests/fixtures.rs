@@ -197,3 +197,21 @@ fn the_schema_rejects_what_it_describes() {
         );
     }
 }
+
+#[test]
+fn every_services_toml_in_the_readme_loads() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut found = 0;
+    for block in readme.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        // Only whole files (the Cargo.toml snippets have no relays or services).
+        if !text.contains("[relays.") && !text.contains("[services.") {
+            continue;
+        }
+        found += 1;
+        if let Err(d) = sinkgen::load_str(Path::new("README.md"), text) {
+            panic!("a services.toml in the README does not load:\n{d}\n{text}");
+        }
+    }
+    assert!(found >= 1, "no services.toml in the README");
+}
