@@ -64,6 +64,8 @@ mod connection;
 mod encode;
 mod error;
 mod framing;
+#[cfg(feature = "nats")]
+mod nats;
 mod sink;
 mod status;
 mod transport;

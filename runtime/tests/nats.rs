@@ -1,0 +1,563 @@
+//! NATS relays against a real `nats-server` started on 127.0.0.1 by each test.
+//!
+//! Run with `cargo test -p sinkgen-runtime --features nats --test nats`. When
+//! `nats-server` is not on PATH the tests fail if `CI` is set (CI installs it) and are
+//! skipped with a loud message otherwise.
+//!
+//! Where a test needs a subscriber in place before the sink can reach a server (a
+//! server that starts late or restarts), the sink connects through a [`Gate`]: a
+//! loopback TCP forwarder that starts accepting, towards a given server, only when
+//! the test says so. The sink sees what it would see with the server itself: refused
+//! connections, then a NATS server; a dying server closes the sink's connection.
+#![cfg(feature = "nats")]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder, State};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Readiness probes, 50 ms apart: 10 s at most.
+const PROBES: usize = 200;
+/// The longest a test waits for one expected message.
+const MESSAGE_WAIT: Duration = Duration::from_secs(10);
+/// How long a subscriber is given for messages that may or may not come.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Whether `nats-server` can be started. Its absence fails the test in CI (`.ci/run`
+/// installs it) and skips it, loudly, elsewhere.
+fn server_available() -> bool {
+    let found = Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nats-server is not on PATH; CI installs it (`apt-get install -y nats-server` in .ci/run)"
+        );
+        eprintln!(
+            "\n\
+             ************************************************************\n\
+             *** SKIPPED: nats-server is not on PATH, so this NATS    ***\n\
+             *** test did not run. `apt-get install nats-server`.     ***\n\
+             ************************************************************\n"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A `nats-server` child on 127.0.0.1 with its HTTP monitoring port; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    monitor: u16,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let (port, monitor) = (free_port(), free_port());
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &monitor.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let server = Server {
+            child,
+            port,
+            monitor,
+        };
+        for _ in 0..PROBES {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
+                let mut info = [0u8; 4];
+                if s.read_exact(&mut info).await.is_ok() && &info == b"INFO" {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server on port {port} did not come up");
+    }
+
+    /// Stops the server the way an operator does (SIGTERM): it closes every client
+    /// connection, after flushing what it already routed to subscribers.
+    async fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..PROBES {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not stop on SIGTERM");
+    }
+
+    /// The server's `/connz` page: its client connections, as JSON.
+    async fn connz(&self) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.monitor))
+            .await
+            .expect("connect to the monitoring port");
+        s.write_all(b"GET /connz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("request /connz");
+        let mut page = String::new();
+        s.read_to_string(&mut page).await.expect("read /connz");
+        page
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback TCP forwarder at the sink's address; see the module docs.
+struct Gate {
+    port: u16,
+    upstream: Arc<Mutex<Option<u16>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gate {
+    /// A free port nothing listens on yet: connects are refused.
+    fn closed() -> Gate {
+        Gate {
+            port: free_port(),
+            upstream: Arc::new(Mutex::new(None)),
+            task: None,
+        }
+    }
+
+    /// Accepts connections from now on, forwarding new ones to the server on
+    /// `upstream`.
+    async fn open(&mut self, upstream: u16) {
+        *self.upstream.lock().unwrap() = Some(upstream);
+        if self.task.is_some() {
+            return;
+        }
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the gate's port");
+        let target = Arc::clone(&self.upstream);
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = *target.lock().unwrap();
+                tokio::spawn(async move {
+                    let Some(to) = to else { return };
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A subscriber of the test's own, connected straight to a server.
+struct Subscriber {
+    _client: async_nats::Client,
+    messages: async_nats::Subscriber,
+}
+
+impl Subscriber {
+    /// Subscribes and waits until the server routes the subject to it (a probe
+    /// message comes back), so nothing published afterwards can miss it.
+    async fn new(server: &Server, subject: &str) -> Subscriber {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{}", server.port))
+            .await
+            .expect("subscriber connects");
+        let messages = client
+            .subscribe(subject.to_owned())
+            .await
+            .expect("subscribe");
+        let mut sub = Subscriber {
+            _client: client.clone(),
+            messages,
+        };
+        client
+            .publish(subject.to_owned(), Bytes::from_static(b"probe"))
+            .await
+            .expect("publish the probe");
+        let probe = sub.next(MESSAGE_WAIT).await.expect("the probe comes back");
+        assert_eq!(&probe[..], b"probe");
+        sub
+    }
+
+    async fn next(&mut self, wait: Duration) -> Option<Bytes> {
+        use futures_core::Stream;
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.messages).poll_next(cx));
+        match tokio::time::timeout(wait, next).await {
+            Ok(Some(m)) => Some(m.payload),
+            _ => None,
+        }
+    }
+
+    /// Exactly `n` messages, each within [`MESSAGE_WAIT`]; then checks that no more
+    /// arrive within [`QUIET`].
+    async fn exactly(&mut self, n: usize) -> Vec<Bytes> {
+        let mut got = Vec::with_capacity(n);
+        while got.len() < n {
+            match self.next(MESSAGE_WAIT).await {
+                Some(m) => got.push(m),
+                None => panic!("received {} messages, expected {n}", got.len()),
+            }
+        }
+        assert!(self.next(QUIET).await.is_none(), "more than {n} messages");
+        got
+    }
+
+    /// Everything that arrives until the subject stays quiet for [`QUIET`].
+    async fn drain(&mut self) -> Vec<Bytes> {
+        let mut got = Vec::new();
+        while let Some(m) = self.next(QUIET).await {
+            got.push(m);
+        }
+        got
+    }
+}
+
+fn builder(port: u16, subject: &str, name: &str) -> SinkBuilder {
+    SinkBuilder::new(format!("nats://127.0.0.1:{port}/{subject}"))
+        .name(name)
+        .connect_timeout(Duration::from_secs(2))
+        .send_timeout(Duration::from_secs(10))
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+}
+
+/// The `i`-th test message: `i` (u64 LE), then bytes derived from it; 8 to 300 bytes.
+fn message(i: u64) -> Bytes {
+    let len = 8 + (i * 37 % 293) as usize;
+    let mut m = i.to_le_bytes().to_vec();
+    m.extend((8..len).map(|k| (i as usize * 31 + k * 7) as u8));
+    Bytes::from(m)
+}
+
+fn index(payload: &[u8]) -> u64 {
+    u64::from_le_bytes(payload[..8].try_into().expect("8-byte index"))
+}
+
+#[tokio::test]
+async fn lazy_connect_no_connection_before_the_first_send() {
+    if !server_available() {
+        return;
+    }
+    let server = Server::start().await;
+    let sink: RelaySink<Bytes> = builder(server.port, "lazy.test", "lazy_sink")
+        .relay()
+        .expect("valid endpoint");
+    let copy = sink.clone();
+    let status = sink.status();
+    assert_eq!(status.state, State::Idle);
+    assert_eq!(status.connect_attempts, 0);
+    let connz = server.connz().await;
+    assert!(
+        connz.contains("\"num_connections\": 0"),
+        "a connection before the first send: {connz}"
+    );
+
+    copy.send(message(1)).await.expect("accepted");
+    sink.flush().await.expect("flushed: a server round trip");
+    let status = sink.status();
+    assert_eq!(status.state, State::Connected);
+    assert_eq!(status.connect_attempts, 1);
+    assert_eq!(status.frames_sent, 1);
+    let connz = server.connz().await;
+    assert!(connz.contains("\"num_connections\": 1"), "{connz}");
+    assert!(
+        connz.contains("\"name\": \"lazy_sink\""),
+        "the sink's connection is named after it: {connz}"
+    );
+    assert_eq!(sink.close().await, 0);
+}
+
+async fn exact_delivery(framing: Framing, subject: &str) {
+    const N: u64 = 3_000;
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "exact_sink")
+        .framing(framing)
+        .queue(256)
+        .relay()
+        .expect("valid endpoint");
+    for i in 1..=N {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    sink.flush().await.expect("flushed");
+    let got = sub.exactly(N as usize).await;
+    for (i, payload) in (1..=N).zip(&got) {
+        let want = message(i);
+        match framing {
+            Framing::LengthPrefixed => assert_eq!(payload, &want, "message {i}"),
+            Framing::Torq { domain, source } => {
+                // The whole torq frame is the NATS payload.
+                assert_eq!(payload.len(), 32 + want.len(), "frame {i}");
+                assert_eq!(&payload[0..4], &0xDEAD_BEEFu32.to_le_bytes());
+                assert_eq!(payload[4..8], [domain, 1, source, 0]);
+                assert_eq!(u64::from_le_bytes(payload[8..16].try_into().unwrap()), i);
+                let size = u32::from_le_bytes(payload[24..28].try_into().unwrap());
+                assert_eq!(size as usize, want.len());
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&payload[..28]);
+                crc.update(&payload[32..]);
+                let sum = u32::from_le_bytes(payload[28..32].try_into().unwrap());
+                assert_eq!(sum, crc.finalize(), "crc of frame {i}");
+                assert_eq!(&payload[32..], &want[..], "payload of frame {i}");
+            }
+        }
+    }
+    let status = sink.status();
+    assert_eq!(status.frames_sent, N);
+    assert_eq!(status.lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
+}
+
+#[tokio::test]
+async fn subscriber_receives_exactly_what_send_accepted_length_prefixed() {
+    if !server_available() {
+        return;
+    }
+    exact_delivery(Framing::LengthPrefixed, "exact.lp").await;
+}
+
+#[tokio::test]
+async fn subscriber_receives_exactly_what_send_accepted_torq() {
+    if !server_available() {
+        return;
+    }
+    exact_delivery(
+        Framing::Torq {
+            domain: 3,
+            source: 9,
+        },
+        "exact.torq",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_absent_then_started_delivers_the_queue_in_order() {
+    if !server_available() {
+        return;
+    }
+    const N: u64 = 500;
+    let mut gate = Gate::closed();
+    let sink: RelaySink<Bytes> = builder(gate.port, "late.server", "late_sink")
+        .queue(1_000)
+        .relay()
+        .expect("valid endpoint");
+    for i in 1..=N {
+        sink.send(message(i))
+            .await
+            .expect("queued while no server runs");
+    }
+    // Refused at least twice: it retries, under backoff, while frames wait.
+    for _ in 0..PROBES {
+        if sink.status().connect_attempts >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = sink.status();
+    assert!(status.connect_attempts >= 2, "{status:?}");
+    assert!(status.last_error.is_some(), "{status:?}");
+    assert_eq!(status.frames_sent, 0);
+    assert_eq!(status.queue_depth, N as usize);
+
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, "late.server").await;
+    gate.open(server.port).await;
+    sink.flush()
+        .await
+        .expect("the queue drains once the server is up");
+    let got = sub.exactly(N as usize).await;
+    for (i, payload) in (1..=N).zip(&got) {
+        assert_eq!(payload, &message(i), "message {i}");
+    }
+    let status = sink.status();
+    assert_eq!(status.frames_sent, N);
+    assert_eq!(status.lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
+}
+
+/// What `send` did with each offered message.
+#[derive(Default)]
+struct Tally {
+    accepted: Vec<u64>,
+    rejected: u64,
+}
+
+impl Tally {
+    fn offer(&mut self, i: u64, result: Result<(), sinkgen_runtime::SendError<Bytes>>) {
+        match result {
+            Ok(()) => self.accepted.push(i),
+            Err(e) => {
+                assert_eq!(e.into_message(), message(i), "a refused message comes back");
+                self.rejected += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restarted_mid_stream_every_accepted_frame_is_sent_or_counted_lost() {
+    if !server_available() {
+        return;
+    }
+    const BEFORE: u64 = 20_000;
+    const AFTER: u64 = 2_000;
+    const QUEUE: usize = 500;
+    let subject = "restart.stream";
+    let first = Server::start().await;
+    let mut sub1 = Subscriber::new(&first, subject).await;
+    let mut gate = Gate::closed();
+    gate.open(first.port).await;
+    let sink: RelaySink<Bytes> = builder(gate.port, subject, "restart_sink")
+        .queue(QUEUE)
+        .send_timeout(Duration::from_millis(200))
+        .relay()
+        .expect("valid endpoint");
+
+    let mut tally = Tally::default();
+
+    // Stream, and stop the server while frames are in flight.
+    let mut i = 0;
+    let stopping = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        first.stop().await;
+    });
+    while i < BEFORE && !stopping.is_finished() {
+        i += 1;
+        tally.offer(i, sink.send(message(i)).await);
+    }
+    stopping.await.expect("the first server stopped");
+    let sent_before = sink.status().frames_sent;
+    assert!(
+        sent_before > 0,
+        "frames were flowing when the server stopped"
+    );
+    // Keep sending while it is down, until the bounded queue has refused a few.
+    let refused_before = tally.rejected;
+    for _ in 0..(QUEUE as u64 + 10 * 1_000) {
+        if tally.rejected >= refused_before + 3 {
+            break;
+        }
+        i += 1;
+        tally.offer(i, sink.send(message(i)).await);
+    }
+    assert!(
+        tally.rejected >= refused_before + 3,
+        "a full queue refuses frames"
+    );
+    let down = sink.status();
+    assert!(down.state != State::Connected, "{down:?}");
+
+    // A new server (with its subscriber in place) at the same address.
+    let second = Server::start().await;
+    let mut sub2 = Subscriber::new(&second, subject).await;
+    gate.open(second.port).await;
+    for _ in 0..AFTER {
+        i += 1;
+        tally.offer(i, sink.send(message(i)).await);
+    }
+    let mut flushed = false;
+    for _ in 0..50 {
+        if sink.flush().await.is_ok() {
+            flushed = true;
+            break;
+        }
+    }
+    assert!(
+        flushed,
+        "the sink drains after the restart: {:?}",
+        sink.status()
+    );
+    assert_eq!(sink.close().await, 0);
+
+    let status = sink.status();
+    let accepted_n = tally.accepted.len() as u64;
+    assert_eq!(
+        accepted_n + tally.rejected,
+        i,
+        "every send was either accepted or refused"
+    );
+    assert_eq!(
+        status.frames_sent + status.lost.total(),
+        accepted_n,
+        "every accepted frame was sent or counted lost: {status:?}"
+    );
+    assert_eq!(status.lost.total(), status.lost.unconfirmed, "{status:?}");
+
+    let mut received = sub1.drain().await;
+    let on_first = received.len();
+    received.extend(sub2.drain().await);
+    eprintln!(
+        "offered {i}: accepted {}, refused {}; sent {} (before the stop {sent_before}), lost {:?}; received {on_first} + {}",
+        tally.accepted.len(),
+        tally.rejected,
+        status.frames_sent,
+        status.lost,
+        received.len() - on_first
+    );
+    // Byte for byte, in order, each at most once, and only frames send accepted.
+    let mut wanted = tally.accepted.iter().copied().peekable();
+    for payload in &received {
+        let k = index(payload);
+        assert_eq!(payload, &message(k), "message {k} intact");
+        loop {
+            match wanted.next() {
+                Some(a) if a == k => break,
+                Some(_) => {}
+                None => panic!("message {k} received out of order, twice, or never accepted"),
+            }
+        }
+    }
+    // Every confirmed frame reached a subscriber; of the unconfirmed ones, some may have.
+    let got = received.len() as u64;
+    assert!(
+        got >= status.frames_sent && got <= status.frames_sent + status.lost.unconfirmed,
+        "received {got}; sent {}, lost unconfirmed {}",
+        status.frames_sent,
+        status.lost.unconfirmed
+    );
+}
+
+#[test]
+fn bad_nats_endpoints_are_refused_at_build_time() {
+    for bad in [
+        "nats://127.0.0.1:4222",
+        "nats://127.0.0.1:4222/a.*",
+        "nats://127.0.0.1:4222/a..b",
+        "nats://127.0.0.1:4222/a b",
+        "nats://127.0.0.1/a",
+    ] {
+        assert!(
+            SinkBuilder::new(bad).relay::<Bytes>().is_err(),
+            "{bad:?} should be refused"
+        );
+    }
+}
