@@ -95,8 +95,9 @@ fn main() -> ExitCode {
     report::print_verdicts(&verdicts);
     let failed = verdicts.iter().filter(|v| !v.pass).count();
     println!(
-        "{} passed, {failed} failed (targets; the run itself succeeded); load average at the end {}",
+        "targets met: {} of {}; load average at the end {}",
         verdicts.len() - failed,
+        verdicts.len(),
         load_average()
     );
     if failed > 0 && config::flag("SINKGEN_BENCH_STRICT") {

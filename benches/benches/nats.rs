@@ -1,0 +1,234 @@
+//! Throughput of a NATS relay sink next to the async-nats client used directly, in one
+//! process, one run, against one `nats-server` on loopback (SPEC section 8, issue 6:
+//! target at least 0.9x).
+//!
+//! `cargo bench -p sinkgen-benches --features nats --bench nats` runs it (needs
+//! `nats-server` on PATH); `SINKGEN_BENCH_QUICK=1` uses fewer frames.
+//!
+//! Both designs publish the same payloads on their own subject of the same server
+//! (nobody subscribes, so the server's work is the same) from one producer task, and
+//! both end with a server round trip, so every frame counted was processed by the
+//! server: the sink's `flush()`, and for the direct client a marker published on its
+//! own inbox and awaited. The sink adds its bounded queue (default `queue` = 4096),
+//! framing, and a confirmation round trip per batch.
+
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use sinkgen_runtime::{Bytes, RelaySink, SinkBuilder};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Design {
+    Sinkgen,
+    Direct,
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(port: u16) -> std::io::Result<Server> {
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let server = Server(child);
+    for _ in 0..200 {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
+            let mut info = [0u8; 4];
+            if s.read_exact(&mut info).await.is_ok() && &info == b"INFO" {
+                return Ok(server);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(std::io::Error::other("nats-server did not come up"))
+}
+
+/// Frames per second through a RelaySink on `nats://`, ending with `flush()`.
+async fn sinkgen(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> {
+    let sink: RelaySink<Bytes> = SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.sinkgen"))
+        .name("bench")
+        .send_timeout(Duration::from_secs(60))
+        .relay()
+        .map_err(|e| e.to_string())?;
+    // Connected and warm before the clock starts.
+    sink.send(payload.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    sink.flush().await.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    for _ in 0..frames {
+        sink.send(payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    sink.flush().await.map_err(|e| e.to_string())?;
+    let fps = frames as f64 / start.elapsed().as_secs_f64();
+    let status = sink.status();
+    if status.lost.total() != 0 || status.frames_sent != frames + 1 {
+        return Err(format!("frames missing: {status:?}"));
+    }
+    sink.close().await;
+    Ok(fps)
+}
+
+/// Frames per second through async-nats `publish`, ending with a server round trip.
+async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> {
+    use futures_core::Stream;
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let subject = async_nats::Subject::from("bench.direct");
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut round_trip = async || -> Result<(), String> {
+        client
+            .publish(inbox.clone(), Bytes::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut echo).poll_next(cx))
+            .await
+            .map(|_| ())
+            .ok_or_else(|| "connection lost".to_owned())
+    };
+    client
+        .publish(subject.clone(), payload.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    round_trip().await?;
+    let start = Instant::now();
+    for _ in 0..frames {
+        client
+            .publish(subject.clone(), payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    round_trip().await?;
+    Ok(frames as f64 / start.elapsed().as_secs_f64())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then run tiny.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let quick = std::env::var_os("SINKGEN_BENCH_QUICK").is_some();
+    let (mode, frames, reps) = match (bench, quick) {
+        (false, _) => ("smoke (cargo test)", 2_000u64, 1usize),
+        (true, true) => ("quick", 200_000, 3),
+        (true, false) => ("full", 1_000_000, 5),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot build the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        match tokio::spawn(run(mode, frames, reps)).await {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(e)) => {
+                eprintln!("nats bench: {e}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("nats bench: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
+    if Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        println!("nats bench skipped: nats-server is not on PATH (apt-get install nats-server)");
+        return Ok(());
+    }
+    let port = free_port().map_err(|e| e.to_string())?;
+    let _server = start_server(port).await.map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("## NATS relay throughput: sinkgen RelaySink vs async-nats publish");
+    println!(
+        "mode: {mode}; {frames} frames per run, median of {reps} runs, designs interleaved; \
+         {cores} cores; tokio multi_thread, 2 workers; one nats-server on loopback, \
+         no subscriber; load average {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!();
+    println!("| case | sinkgen (M frames/s) | async-nats direct (M frames/s) | ratio (>= 0.9) |");
+    println!("|------|---------------------:|-------------------------------:|---------------:|");
+    let mut pass = true;
+    for size in [64usize, 256] {
+        let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
+            let order = if rep % 2 == 0 {
+                [Design::Sinkgen, Design::Direct]
+            } else {
+                [Design::Direct, Design::Sinkgen]
+            };
+            for design in order {
+                match design {
+                    Design::Sinkgen => a.push(sinkgen(port, &payload, frames).await?),
+                    Design::Direct => b.push(direct(port, &payload, frames).await?),
+                }
+            }
+        }
+        let (ma, mb) = (median(&mut a), median(&mut b));
+        let ratio = ma / mb;
+        pass &= ratio >= 0.9;
+        println!(
+            "| {size} B | {:.2} | {:.2} | {ratio:.2} {} |",
+            ma / 1e6,
+            mb / 1e6,
+            if ratio >= 0.9 { "pass" } else { "FAIL" }
+        );
+    }
+    println!();
+    println!(
+        "target (sinkgen >= 0.9x async-nats direct): {}",
+        if pass { "pass" } else { "FAIL" }
+    );
+    Ok(())
+}
