@@ -11,7 +11,7 @@
 //! - [`tracking`]: what makes rustc rebuild a derive when its inputs change;
 //! - [`stub`]: the plausible stand-in a derive emits beside its errors.
 //!
-//! [`format`] renders and pretty-prints with prettyplease, with a `// @generated` header.
+//! [`format()`] renders and pretty-prints with prettyplease, with a `// @generated` header.
 //! This crate knows nothing of TOML: it only turns a plan into code.
 
 pub mod accessors;

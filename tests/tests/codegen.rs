@@ -47,3 +47,60 @@ fn generated_code_parses_and_is_marked() {
         "runtime items must be named through `__private`"
     );
 }
+
+/// The derive's expansion makes rustc track the file (an `include_bytes!` of its
+/// absolute path) and the `SINKGEN_CONFIG` variable (an `option_env!`).
+#[test]
+fn derive_expansion_tracks_its_inputs() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/spec_example.toml");
+    let config = path.to_string_lossy().into_owned();
+    let input: proc_macro2::TokenStream =
+        format!("#[sinks(config = {config:?}, service = \"flash_arbitrage\")] pub struct Sinks;")
+            .parse()
+            .unwrap();
+    let expanded = sinkgen::expand_derive(input).to_string();
+    assert!(!expanded.contains("compile_error"), "{expanded}");
+    assert!(
+        expanded.contains(&format!("include_bytes ! ({config:?})")),
+        "{expanded}"
+    );
+    assert!(
+        expanded.contains("option_env ! (\"SINKGEN_CONFIG\")"),
+        "{expanded}"
+    );
+    assert!(expanded.contains("pub fn orders ()"), "{expanded}");
+}
+
+/// Strings from the file reach the generated code only as literals: an endpoint built
+/// to close a string and inject code stays one string literal.
+#[test]
+fn hostile_strings_stay_literals() {
+    let text = r#"
+[relays.evil]
+endpoint = "unix:///tmp/a\"); panic!(\"injected\"); (\"/b.sock"
+
+[services.victim]
+sinks = ["evil"]
+"#;
+    let dir = std::env::temp_dir().join(format!("sinkgen-codegen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("services.toml");
+    std::fs::write(&path, text).unwrap();
+    let result = sinkgen::Builder::new()
+        .config(&path)
+        .service("victim")
+        .generate();
+    let _ = std::fs::remove_dir_all(&dir);
+    let code = match result {
+        Ok(code) => code,
+        // Rejecting the endpoint outright is fine too; generating code from it is not
+        // unless it stays a literal.
+        Err(e) => return assert!(e.to_string().contains("error"), "{e}"),
+    };
+    assert!(syn::parse_file(&code).is_ok(), "{code}");
+    // The payload appears escaped inside literals, unescaped only in doc comments.
+    assert!(code.contains(r#"panic!(\"injected\")"#), "{code}");
+    for line in code.lines().filter(|l| l.contains(r#"panic!("injected")"#)) {
+        assert!(line.trim_start().starts_with("///"), "{line}");
+    }
+}
