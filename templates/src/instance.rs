@@ -140,12 +140,14 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
         TokenStream::new()
     };
     let doc = crate::doc_attrs(&format!(
-        "Builds an independent set of the sinks of service `{}` from explicit endpoints.\n\
+        "Builds an independent set of the sinks of service `{}` ({}) from explicit \
+         endpoints.\n\
          \n\
          No environment variable is read and the process-wide sinks are not touched; \
          nothing connects before the first send. An invalid endpoint gives a sink whose \
          sends fail with a bad-address error.",
-        plan.service
+        plan.service,
+        docs::origin(plan, plan.service_line),
     ));
     quote! {
         #doc
