@@ -215,3 +215,24 @@ fn every_services_toml_in_the_readme_loads() {
     }
     assert!(found >= 1, "no services.toml in the README");
 }
+
+#[test]
+fn a_missing_file_is_exit_status_2_and_names_where_it_looked() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-services-toml-here");
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(cargo_bin!("sinkgen"))
+        .current_dir(&dir)
+        .env_remove("SINKGEN_CONFIG")
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(output).unwrap();
+    assert!(stderr.contains("no `services.toml` found"), "{stderr}");
+    assert!(
+        stderr.contains(&dir.join("services.toml").display().to_string()),
+        "{stderr}"
+    );
+}
