@@ -15,10 +15,12 @@ use sinkgen_templates as templates;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::{Endpoint, Framing, Policy, Service, Sink, SinkTarget, Topology};
 
+pub use templates::Plan;
+
 /// Associated functions of the generated type that a sink name must not shadow.
 const RESERVED: &[&str] = &["with_endpoints"];
 
-/// The plan for `service` of `topology`, named `type_name`, with the build-script layout
+/// The plan for `service` of `topology`, for the type `type_ident`, with the build-script layout
 /// (a generated `pub struct`, no tracking). Derive callers adjust layout, visibility and
 /// tracking afterwards.
 ///
@@ -71,8 +73,6 @@ fn lower_boxed(
         tracking: None,
     })
 }
-
-pub use templates::Plan;
 
 fn lower_sink(
     topology: &Topology,

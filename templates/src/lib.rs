@@ -71,17 +71,57 @@ pub(crate) fn rt(name: &str) -> TokenStream {
     quote!(::sinkgen_runtime::__private::#ident)
 }
 
-/// `#[allow(non_snake_case)]` when a sink name has `__` inside it: a valid name that
-/// rustc's snake-case lint still flags.
+/// Lint allows the generated items need because of their sink names, and only then:
+/// `non_snake_case` for a valid name with `__` inside (rustc still flags it), and clippy's
+/// `new_ret_no_self` / `should_implement_trait` for accessors named like `new` or `next`.
 pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
-    if plan
-        .sinks
-        .iter()
-        .any(|s| s.name.trim_matches('_').contains("__"))
-    {
-        quote!(#[allow(non_snake_case)])
-    } else {
+    const TRAIT_METHODS: &[&str] = &[
+        "add",
+        "as_mut",
+        "as_ref",
+        "bitand",
+        "bitor",
+        "bitxor",
+        "borrow",
+        "borrow_mut",
+        "clone",
+        "cmp",
+        "default",
+        "deref",
+        "deref_mut",
+        "div",
+        "drop",
+        "eq",
+        "from_iter",
+        "from_str",
+        "hash",
+        "index",
+        "index_mut",
+        "into_iter",
+        "mul",
+        "neg",
+        "next",
+        "not",
+        "rem",
+        "shl",
+        "shr",
+        "sub",
+    ];
+    let names = || plan.sinks.iter().map(|s| s.name.as_str());
+    let mut allows = Vec::new();
+    if names().any(|n| n.trim_matches('_').contains("__")) {
+        allows.push(quote!(non_snake_case));
+    }
+    if names().any(|n| n == "new") {
+        allows.push(quote!(clippy::new_ret_no_self));
+    }
+    if names().any(|n| TRAIT_METHODS.contains(&n)) {
+        allows.push(quote!(clippy::should_implement_trait));
+    }
+    if allows.is_empty() {
         TokenStream::new()
+    } else {
+        quote!(#[allow(#(#allows),*)])
     }
 }
 
