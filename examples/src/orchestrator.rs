@@ -196,7 +196,7 @@ impl Orchestrator {
         self.pump_until(Instant::now() + Duration::from_millis(300), tick)
             .await;
         if !self
-            .pump_while(Duration::from_secs(5), tick, Self::settled)
+            .pump_while(Duration::from_secs(10), tick, Self::settled)
             .await
         {
             self.say(
@@ -374,7 +374,8 @@ impl Orchestrator {
             o.stat("market_feed", "sent")
                 .saturating_sub(o.stat("market_feed", "lost") + o.stat("relay", "dropped"))
         };
-        self.pump_while(Duration::from_secs(5), &mut tick, |o| {
+        // Generous bounds: these end as soon as everything has arrived.
+        self.pump_while(Duration::from_secs(10), &mut tick, |o| {
             o.stat("strategy", "quotes") >= expected_quotes(o)
         })
         .await;
@@ -386,7 +387,7 @@ impl Orchestrator {
                 o.processes["strategy"].done
             })
             .await;
-        self.pump_while(Duration::from_secs(5), &mut tick, |o| {
+        self.pump_while(Duration::from_secs(10), &mut tick, |o| {
             o.stat("executor", "orders") + o.stat("strategy", "orders_lost")
                 >= o.stat("strategy", "orders_sent")
                 && o.stat("executor", "signals")
