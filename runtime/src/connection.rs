@@ -27,6 +27,17 @@
 //! * **Accounting.** `Pending::accepted` counts frames ever queued; `settled` counts
 //!   frames written whole or counted lost. `flush` waits for `settled` to reach the
 //!   `accepted` it saw. Frames lost are counted by reason in `lost_*`.
+//! * **Direct writes of sparse frames.** While the task is idle (`Pending::writer_idle`,
+//!   set and cleared by the task under the `pending` lock, only while it holds no
+//!   batch) and nothing is queued, a sender that comes at least [`INLINE_GAP`] after
+//!   the last write writes its frame itself, under the `pending` lock, with one
+//!   non-blocking `write` on the task's socket (`Pending::inline`). The lock makes
+//!   these writes exclusive with each other, and `writer_idle` with the task's. A
+//!   partial write leaves the frame queued with `Pending::head_written` bytes already
+//!   on the current connection, and wakes the task to finish it; the task takes
+//!   `inline` away (and resets `head_written`, so a torn head frame is written whole
+//!   on the next connection) under the lock before it leaves a connection. Frames that
+//!   follow within `INLINE_GAP` queue as usual, so bursts still coalesce.
 //! * **Stop.** `stop_mode` goes from `RUNNING` to `CLOSING` (`close`) or `DROPPED` (last
 //!   handle dropped) once. Every wait of the task also waits on `stop` (or on the drain
 //!   deadline), so the task notices a stop at once, even mid-connect or mid-backoff.
@@ -42,7 +53,7 @@ use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
 use crate::framing::Framing;
 use crate::status::{Lost, State, Status};
-use crate::transport::{Connection, Endpoint, WriteStop};
+use crate::transport::{Connection, Endpoint, Inline, WriteStop};
 
 const RUNNING: u8 = 0;
 const CLOSING: u8 = 1;
@@ -51,6 +62,11 @@ const DROPPED: u8 = 2;
 /// A connection that stayed up at least this long (or `backoff_max`, if longer) resets
 /// the backoff: a peer that accepts and then closes at once must not cause a hot loop.
 const STABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// A sender writes its frame directly only when the previous write is at least this
+/// old: a sparse frame goes out without waking the task (no added latency), while a
+/// sender faster than a system call queues and lets the task coalesce.
+const INLINE_GAP: Duration = Duration::from_micros(2);
 
 /// Everything a leaf sink is configured with.
 #[derive(Clone, Debug)]
@@ -84,6 +100,15 @@ struct Pending {
     sequence: u64,
     accepted: u64,
     closed: bool,
+    /// The current connection, for direct writes of sparse frames.
+    inline: Option<Inline>,
+    /// The task holds no batch and waits for frames.
+    writer_idle: bool,
+    /// When the last write (direct, or the task going idle after one) happened.
+    last_write: Instant,
+    /// Bytes of the first frame in `buf` already written directly on the current
+    /// connection.
+    head_written: usize,
 }
 
 struct Info {
@@ -118,6 +143,7 @@ pub(crate) struct Shared {
     lost_closed: AtomicU64,
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
+    metrics: OnceLock<Metrics>,
 }
 
 fn base() -> Instant {
@@ -157,6 +183,10 @@ impl Shared {
                 sequence: 0,
                 accepted: 0,
                 closed: false,
+                inline: None,
+                writer_idle: false,
+                last_write: now,
+                head_written: 0,
             }),
             wake_writer: Notify::new(),
             stop: Notify::new(),
@@ -177,6 +207,7 @@ impl Shared {
             lost_closed: AtomicU64::new(0),
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),
+            metrics: OnceLock::new(),
             opts,
         })
     }
@@ -276,36 +307,65 @@ impl Shared {
     /// Appends one frame; the caller holds one permit, which this consumes (or returns
     /// on failure).
     pub(crate) fn push<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
-        let mut p = lock(&self.pending);
+        let mut guard = lock(&self.pending);
+        let p = &mut *guard;
         if p.closed {
-            drop(p);
+            drop(guard);
             return Err(self.refused());
         }
         let was_empty = p.frames == 0;
         let sequence = p.sequence + 1;
-        if self
-            .opts
-            .framing
-            .append(&mut p.buf, msg, sequence)
-            .is_none()
-        {
-            drop(p);
+        let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+            drop(guard);
             self.permits.add_permits(1);
             return Err(Reject {
                 kind: SendErrorKind::TooLarge,
                 cause: None,
             });
-        }
+        };
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;
-        drop(p);
+        if was_empty
+            && p.writer_idle
+            && let Some(inline) = &p.inline
+        {
+            let now = Instant::now();
+            if now.duration_since(p.last_write) >= INLINE_GAP {
+                p.last_write = now;
+                match inline.try_write(&p.buf) {
+                    Ok(n) if n == p.buf.len() => {
+                        p.buf.clear();
+                        p.frames = 0;
+                        drop(guard);
+                        self.permits.add_permits(1);
+                        self.count_sent(1, len);
+                        return Ok(());
+                    }
+                    Ok(n) => p.head_written = n,
+                    // The task meets the error on its own write and reconnects.
+                    Err(_) => {}
+                }
+            }
+        }
+        drop(guard);
         if was_empty {
             // The task re-checks `pending` after every write, so waking it only on the
             // empty -> non-empty edge cannot lose a frame; Notify keeps one permit.
             self.wake_writer.notify_one();
         }
         Ok(())
+    }
+
+    fn count_sent(&self, frames: usize, bytes: usize) {
+        self.frames_sent.fetch_add(frames as u64, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.settled.fetch_add(frames as u64, Ordering::SeqCst);
+        if let Some(m) = self.metrics.get() {
+            m.frames.increment(frames as u64);
+            m.bytes.increment(bytes as u64);
+        }
+        self.notify_progress();
     }
 
     // ----- waiting for progress -----
@@ -604,17 +664,18 @@ struct Driver {
     failures: u32,
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
-    metrics: Metrics,
     finished: bool,
 }
 
 async fn run(shared: Arc<Shared>) {
-    let name = shared.opts.name.to_string();
-    let metrics = Metrics {
-        frames: metrics::counter!("sinkgen_frames_sent_total", "sink" => name.clone()),
-        bytes: metrics::counter!("sinkgen_bytes_sent_total", "sink" => name.clone()),
-        attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
-    };
+    shared.metrics.get_or_init(|| {
+        let name = shared.opts.name.to_string();
+        Metrics {
+            frames: metrics::counter!("sinkgen_frames_sent_total", "sink" => name.clone()),
+            bytes: metrics::counter!("sinkgen_bytes_sent_total", "sink" => name.clone()),
+            attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
+        }
+    });
     let mut driver = Driver {
         shared,
         batch: Vec::new(),
@@ -623,7 +684,6 @@ async fn run(shared: Arc<Shared>) {
         failures: 0,
         drop_deadline: None,
         rng: fastrand::Rng::new(),
-        metrics,
         finished: false,
     };
     let exit = driver.connect_loop().await;
@@ -710,7 +770,9 @@ impl Driver {
             }
             shared.set_state(State::Connecting, None);
             shared.attempts.fetch_add(1, Ordering::Relaxed);
-            self.metrics.attempts.increment(1);
+            if let Some(m) = shared.metrics.get() {
+                m.attempts.increment(1);
+            }
             let attempt =
                 tokio::time::timeout(shared.opts.connect_timeout, Connection::connect(&endpoint));
             tokio::pin!(attempt);
@@ -745,9 +807,12 @@ impl Driver {
                     continue;
                 }
             };
+            lock(&shared.pending).inline = conn.inline();
             shared.set_state(State::Connected, None);
             let up = Instant::now();
-            match self.serve(&mut conn).await {
+            let served = self.serve(&mut conn).await;
+            self.detach_inline();
+            match served {
                 Ok(exit) => {
                     if self.written == 0 {
                         conn.shutdown().await;
@@ -812,13 +877,16 @@ impl Driver {
         let (frames, debt) = {
             let mut p = lock(&self.shared.pending);
             if p.frames == 0 {
+                p.writer_idle = true;
+                p.last_write = Instant::now();
                 return;
             }
+            p.writer_idle = false;
             std::mem::swap(&mut p.buf, &mut self.batch);
+            self.written = std::mem::take(&mut p.head_written);
             (std::mem::take(&mut p.frames), std::mem::take(&mut p.debt))
         };
         self.batch_frames = frames;
-        self.written = 0;
         self.shared.in_flight.store(frames, Ordering::Relaxed);
         let release = frames - debt.min(frames);
         if release > 0 {
@@ -826,14 +894,16 @@ impl Driver {
         }
     }
 
+    /// Takes the connection away from senders before the task leaves it.
+    fn detach_inline(&self) {
+        let mut p = lock(&self.shared.pending);
+        p.inline = None;
+        p.writer_idle = false;
+        p.head_written = 0;
+    }
+
     fn count_sent(&self, frames: usize, bytes: usize) {
-        let s = &self.shared;
-        s.frames_sent.fetch_add(frames as u64, Ordering::Relaxed);
-        s.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
-        s.settled.fetch_add(frames as u64, Ordering::SeqCst);
-        self.metrics.frames.increment(frames as u64);
-        self.metrics.bytes.increment(bytes as u64);
-        s.notify_progress();
+        self.shared.count_sent(frames, bytes);
     }
 
     fn batch_written(&mut self) {
@@ -866,6 +936,7 @@ impl Driver {
 
     fn finish(&mut self, exit: Exit) {
         self.finished = true;
+        self.detach_inline();
         // Frames the kernel took whole before the stop count as sent; a frame cut off
         // at the linger deadline counts as not delivered.
         self.connection_failed();
@@ -897,6 +968,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        self.detach_inline();
         if !self.finished && !self.batch.is_empty() {
             // The runtime dropped this task mid-flight: put the unwritten frames back in
             // front of the queue, so the next task (started by the next send) writes them

@@ -9,8 +9,9 @@
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorClass, TransportError};
@@ -79,10 +80,29 @@ impl Endpoint {
     }
 }
 
-/// An open connection, owned by one connection task.
+/// An open connection, owned by one connection task. Socket connections are shared
+/// (behind an `Arc`) with the sink's senders for direct writes of sparse frames; see
+/// [`Connection::inline`].
 pub(crate) enum Connection {
-    Unix(UnixStream),
-    Tcp(TcpStream),
+    Unix(Arc<UnixStream>),
+    Tcp(Arc<TcpStream>),
+}
+
+/// A handle senders may write through directly while the connection task is idle.
+#[derive(Clone)]
+pub(crate) enum Inline {
+    Unix(Arc<UnixStream>),
+    Tcp(Arc<TcpStream>),
+}
+
+impl Inline {
+    /// One non-blocking write; `WouldBlock` when the socket buffer is full.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Inline::Unix(s) => s.try_write(buf),
+            Inline::Tcp(s) => s.try_write(buf),
+        }
+    }
 }
 
 /// Why a batch write stopped before the end of the batch.
@@ -100,7 +120,7 @@ impl Connection {
         match endpoint {
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
-                .map(Connection::Unix)
+                .map(|s| Connection::Unix(Arc::new(s)))
                 .map_err(|e| {
                     TransportError::from_io(&format!("connect to unix://{}", path.display()), &e)
                 }),
@@ -111,13 +131,21 @@ impl Connection {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
-                Ok(Connection::Tcp(stream))
+                Ok(Connection::Tcp(Arc::new(stream)))
             }
         }
     }
 
+    /// A handle for direct writes by senders, for transports that have one.
+    pub(crate) fn inline(&self) -> Option<Inline> {
+        match self {
+            Connection::Unix(s) => Some(Inline::Unix(Arc::clone(s))),
+            Connection::Tcp(s) => Some(Inline::Tcp(Arc::clone(s))),
+        }
+    }
+
     /// Writes `batch[*written..]`, advancing `*written` as bytes are accepted by the
-    /// kernel, while watching the read half: a peer that closes or resets fails the
+    /// kernel, while watching the read side: a peer that closes or resets fails the
     /// write even when the write itself would block forever.
     ///
     /// Cancel safe: `*written` is always exact, so the caller may drop this future (or
@@ -129,14 +157,8 @@ impl Connection {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
         match self {
-            Connection::Unix(s) => {
-                let (mut r, mut w) = s.split();
-                write_watching(&mut r, &mut w, batch, written, interrupt).await
-            }
-            Connection::Tcp(s) => {
-                let (mut r, mut w) = s.split();
-                write_watching(&mut r, &mut w, batch, written, interrupt).await
-            }
+            Connection::Unix(s) => write_watching(&**s, batch, written, interrupt).await,
+            Connection::Tcp(s) => write_watching(&**s, batch, written, interrupt).await,
         }
     }
 
@@ -144,17 +166,24 @@ impl Connection {
     /// read and discarded. Cancel safe.
     pub(crate) async fn closed(&mut self) -> TransportError {
         match self {
-            Connection::Unix(s) => read_until_closed(s).await,
-            Connection::Tcp(s) => read_until_closed(s).await,
+            Connection::Unix(s) => read_until_closed(&**s).await,
+            Connection::Tcp(s) => read_until_closed(&**s).await,
         }
     }
 
     /// Half-closes the connection after a clean shutdown so the peer sees EOF at a frame
-    /// boundary. Errors are irrelevant here: the connection is being dropped.
+    /// boundary. Errors are irrelevant here: the connection is being dropped. The
+    /// caller has taken back every [`Inline`] handle first.
     pub(crate) async fn shutdown(&mut self) {
         let _ = match self {
-            Connection::Unix(s) => s.shutdown().await,
-            Connection::Tcp(s) => s.shutdown().await,
+            Connection::Unix(s) => match Arc::get_mut(s) {
+                Some(s) => s.shutdown().await,
+                None => Ok(()),
+            },
+            Connection::Tcp(s) => match Arc::get_mut(s) {
+                Some(s) => s.shutdown().await,
+                None => Ok(()),
+            },
         };
     }
 }
@@ -167,51 +196,102 @@ fn peer_closed() -> TransportError {
     )
 }
 
-async fn write_watching<R, W>(
-    r: &mut R,
-    w: &mut W,
+/// The readiness-based socket operations shared by Unix and TCP streams; all take
+/// `&self`, so senders can write through the same socket while the task waits.
+trait Socket {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    async fn readable(&self) -> io::Result<()>;
+    async fn writable(&self) -> io::Result<()>;
+}
+
+macro_rules! socket {
+    ($t:ty) => {
+        impl Socket for $t {
+            fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                <$t>::try_read(self, buf)
+            }
+            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                <$t>::try_write(self, buf)
+            }
+            async fn readable(&self) -> io::Result<()> {
+                <$t>::readable(self).await
+            }
+            async fn writable(&self) -> io::Result<()> {
+                <$t>::writable(self).await
+            }
+        }
+    };
+}
+
+socket!(UnixStream);
+socket!(TcpStream);
+
+/// Reads and discards; `Some(error)` when the peer closed or the read failed.
+fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
+    loop {
+        match s.try_read(scratch) {
+            Ok(0) => return Some(peer_closed()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => return Some(TransportError::from_io("read", &e)),
+        }
+    }
+}
+
+async fn write_watching<S: Socket>(
+    s: &S,
     batch: &[u8],
     written: &mut usize,
     interrupt: impl Future<Output = ()>,
-) -> Result<(), WriteStop>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> Result<(), WriteStop> {
     let mut scratch = [0u8; 256];
     tokio::pin!(interrupt);
     while *written < batch.len() {
+        match s.try_write(&batch[*written..]) {
+            Ok(0) => {
+                return Err(WriteStop::Failed(TransportError::new(
+                    ErrorClass::Retryable,
+                    io::ErrorKind::WriteZero,
+                    "connection accepted no more bytes",
+                )));
+            }
+            Ok(n) => {
+                *written += n;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(WriteStop::Failed(TransportError::from_io("write", &e))),
+        }
         tokio::select! {
             biased;
-            res = w.write(&batch[*written..]) => match res {
-                Ok(0) => {
-                    return Err(WriteStop::Failed(TransportError::new(
-                        ErrorClass::Retryable,
-                        io::ErrorKind::WriteZero,
-                        "connection accepted no more bytes",
-                    )))
+            r = s.writable() => {
+                if let Err(e) = r {
+                    return Err(WriteStop::Failed(TransportError::from_io("write", &e)));
                 }
-                Ok(n) => *written += n,
-                Err(e) => return Err(WriteStop::Failed(TransportError::from_io("write", &e))),
-            },
-            res = r.read(&mut scratch) => match res {
-                Ok(0) => return Err(WriteStop::Failed(peer_closed())),
-                Ok(_) => {}
-                Err(e) => return Err(WriteStop::Failed(TransportError::from_io("read", &e))),
-            },
+            }
+            r = s.readable() => {
+                if let Err(e) = r {
+                    return Err(WriteStop::Failed(TransportError::from_io("read", &e)));
+                }
+                if let Some(e) = drain_reads(s, &mut scratch) {
+                    return Err(WriteStop::Failed(e));
+                }
+            }
             () = &mut interrupt => return Err(WriteStop::Interrupted),
         }
     }
     Ok(())
 }
 
-async fn read_until_closed<S: AsyncRead + Unpin>(s: &mut S) -> TransportError {
+async fn read_until_closed<S: Socket>(s: &S) -> TransportError {
     let mut scratch = [0u8; 256];
     loop {
-        match s.read(&mut scratch).await {
-            Ok(0) => return peer_closed(),
-            Ok(_) => {}
-            Err(e) => return TransportError::from_io("read", &e),
+        if let Err(e) = s.readable().await {
+            return TransportError::from_io("read", &e);
+        }
+        if let Some(e) = drain_reads(s, &mut scratch) {
+            return e;
         }
     }
 }
