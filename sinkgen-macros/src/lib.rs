@@ -19,6 +19,15 @@
 /// expansion adds `Sinks::<sink>() -> &'static ..`, `SinksEndpoints` and
 /// `Sinks::with_endpoints(..) -> SinksInstance`; on a struct with named fields, each
 /// field names a sink and has its type, and `with_endpoints` returns the struct.
+///
+/// A field's type is written `RelaySink<M>`, `DirectSink<M>` or `CompositeSink<M>`
+/// (any path ending in that name): the kind is checked by the derive, with a
+/// did-you-mean for misspelled field names, and the message type `M` by rustc, with
+/// the error at the field. Fields may name a subset of the service's sinks.
+///
+/// Errors in `services.toml` are reported at the `config` string (or the derive) with
+/// `file:LINE:COLUMN` and the offending line in the message, all of them at once. The
+/// expansion includes the file with `include_bytes!`, so editing it rebuilds the crate.
 #[proc_macro_derive(Sinks, attributes(sinks))]
 pub fn derive_sinks(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     sinkgen::expand_derive(input.into()).into()
