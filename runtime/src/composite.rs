@@ -421,10 +421,7 @@ impl<M: Encode> CompositeSink<M> {
         let mut payload = Vec::with_capacity(msg.encoded_len());
         msg.encode(&mut payload);
         let payload = Bytes::from(payload);
-        if let Err(Reject { kind, cause }) = target.reserve().await {
-            return Err(SendError::new(kind, cause, msg));
-        }
-        match target.push(&payload) {
+        match target.enqueue(&payload).await {
             Ok(()) => {
                 let members = self.inner.members.len();
                 let member = self

@@ -9,15 +9,16 @@
 //!   one connect attempt, and it alone touches the socket, so frames are written whole
 //!   and in order.
 //! * **Frames enter whole.** A sender appends a complete frame (header + payload) to
-//!   `Pending::buf` under the `pending` lock, after taking one permit of `permits`.
-//!   The only `.await` in a send is the permit acquisition, before anything is queued:
-//!   a cancelled send has queued nothing, and a queued frame is never half-written
-//!   into the buffer.
-//! * **Bound.** `permits` starts with `queue` permits; a frame in `Pending::buf` holds
-//!   one. The task swaps the whole buffer out (double buffering, no copy) and returns
-//!   the permits of the frames it took (minus `Pending::debt`, see below). Memory held
-//!   is therefore at most `queue` waiting frames plus one batch of at most `queue`
-//!   frames being written.
+//!   `Pending::buf` under the `pending` lock, after checking there is room. The only
+//!   `.await` in a send is the wait for room ([`Shared::wait_room`]), before anything
+//!   is queued: a cancelled send has queued nothing, and a queued frame is never
+//!   half-written into the buffer.
+//! * **Bound.** `Pending::frames <= queue` for frames that senders add (the task may
+//!   put an unwritten batch back in front, see `Drop for Driver`). The task swaps the
+//!   whole buffer out (double buffering, no copy) and wakes senders waiting for room
+//!   (`space`, only when `Pending::space_waiters` says someone waits). Memory held is
+//!   therefore at most `queue` waiting frames plus one batch of at most `queue` frames
+//!   being written.
 //! * **No torn frame on a new connection.** The task tracks how many bytes of its batch
 //!   the kernel accepted (`written`). When a connection fails, the frames before the
 //!   last frame boundary at or before `written` count as sent; the rest (starting with
@@ -47,7 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics::Counter;
-use tokio::sync::{Notify, Semaphore, TryAcquireError};
+use tokio::sync::Notify;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
@@ -93,9 +94,8 @@ struct Pending {
     /// Whole frames, back to back, in sequence order.
     buf: Vec<u8>,
     frames: usize,
-    /// Frames at the front of `buf` whose permits were already returned (a batch put
-    /// back by a task that was torn down with its runtime).
-    debt: usize,
+    /// Senders waiting for room.
+    space_waiters: usize,
     /// Torq sequence of the last frame queued.
     sequence: u64,
     accepted: u64,
@@ -120,7 +120,8 @@ struct Info {
 
 pub(crate) struct Shared {
     pub(crate) opts: Options,
-    permits: Semaphore,
+    queue: usize,
+    space: Notify,
     pending: Mutex<Pending>,
     wake_writer: Notify,
     stop: Notify,
@@ -159,7 +160,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn new(opts: Options) -> Arc<Shared> {
-        let queue = opts.queue.clamp(1, Semaphore::MAX_PERMITS);
+        let queue = opts.queue.max(1);
         let now = Instant::now();
         let fatal = OnceLock::new();
         let mut info = Info {
@@ -175,11 +176,12 @@ impl Shared {
             state = State::Failed;
         }
         Arc::new(Shared {
-            permits: Semaphore::new(queue),
+            queue,
+            space: Notify::new(),
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
                 frames: 0,
-                debt: 0,
+                space_waiters: 0,
                 sequence: 0,
                 accepted: 0,
                 closed: false,
@@ -260,52 +262,73 @@ impl Shared {
         Ok(())
     }
 
-    /// Queues a frame without waiting.
+    /// Queues a frame if there is room now.
     pub(crate) fn try_enqueue<E: Encode + ?Sized>(self: &Arc<Self>, msg: &E) -> Result<(), Reject> {
         self.check_open()?;
         self.ensure_started()?;
-        match self.permits.try_acquire() {
-            Ok(permit) => permit.forget(),
-            Err(TryAcquireError::NoPermits) => {
-                return Err(Reject {
-                    kind: SendErrorKind::Full,
-                    cause: None,
-                });
-            }
-            Err(TryAcquireError::Closed) => return Err(self.refused()),
-        }
         self.push(msg)
     }
 
-    /// Takes room for one frame, waiting up to `send_timeout`. The caller then calls
-    /// [`Shared::push`] without an `.await` in between.
+    /// Waits until the queue has room (or `deadline`). The caller then tries
+    /// [`Shared::try_enqueue`] again; another sender may have taken the room first.
     ///
-    /// Cancel safe: dropping the future before it completes takes no room.
-    pub(crate) async fn reserve(self: &Arc<Self>) -> Result<(), Reject> {
-        self.check_open()?;
-        self.ensure_started()?;
-        match self.permits.try_acquire() {
-            Ok(permit) => permit.forget(),
-            Err(TryAcquireError::Closed) => return Err(self.refused()),
-            Err(TryAcquireError::NoPermits) => {
-                match tokio::time::timeout(self.opts.send_timeout, self.permits.acquire()).await {
-                    Ok(Ok(permit)) => permit.forget(),
-                    Ok(Err(_)) => return Err(self.refused()),
-                    Err(_) => {
-                        let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
-                        return Err(Reject {
-                            kind: SendErrorKind::Timeout,
-                            cause,
-                        });
-                    }
-                }
+    /// Cancel safe: it only waits.
+    pub(crate) async fn wait_room(&self, deadline: Instant) -> Result<(), Reject> {
+        struct Waiting<'a>(&'a Shared);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.pending).space_waiters -= 1;
             }
         }
-        Ok(())
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let waiting = {
+                let mut p = lock(&self.pending);
+                if p.closed {
+                    drop(p);
+                    return Err(self.refused());
+                }
+                if p.frames < self.queue {
+                    return Ok(());
+                }
+                p.space_waiters += 1;
+                Waiting(self)
+            };
+            let timed_out = tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err();
+            drop(waiting);
+            if timed_out {
+                let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
+                return Err(Reject {
+                    kind: SendErrorKind::Timeout,
+                    cause,
+                });
+            }
+        }
     }
 
-    /// Appends one frame; the caller holds one permit, which this consumes (or returns
-    /// on failure).
+    /// Queues a frame, waiting up to `send_timeout` for room. Holds `msg` across the
+    /// wait, so composites use it with owned, shareable payloads.
+    pub(crate) async fn enqueue<E: Encode + Sync + ?Sized>(
+        self: &Arc<Self>,
+        msg: &E,
+    ) -> Result<(), Reject> {
+        let deadline = Instant::now() + self.opts.send_timeout;
+        loop {
+            match self.try_enqueue(msg) {
+                Err(Reject {
+                    kind: SendErrorKind::Full,
+                    ..
+                }) => self.wait_room(deadline).await?,
+                done => return done,
+            }
+        }
+    }
+
+    /// Appends one frame if there is room; may write it directly (see the module docs).
     pub(crate) fn push<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
         let mut guard = lock(&self.pending);
         let p = &mut *guard;
@@ -313,11 +336,16 @@ impl Shared {
             drop(guard);
             return Err(self.refused());
         }
+        if p.frames >= self.queue {
+            return Err(Reject {
+                kind: SendErrorKind::Full,
+                cause: None,
+            });
+        }
         let was_empty = p.frames == 0;
         let sequence = p.sequence + 1;
         let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
             drop(guard);
-            self.permits.add_permits(1);
             return Err(Reject {
                 kind: SendErrorKind::TooLarge,
                 cause: None,
@@ -338,7 +366,6 @@ impl Shared {
                         p.buf.clear();
                         p.frames = 0;
                         drop(guard);
-                        self.permits.add_permits(1);
                         self.count_sent(1, len);
                         return Ok(());
                     }
@@ -464,7 +491,7 @@ impl Shared {
         let _ =
             self.stop_mode
                 .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
-        self.permits.close();
+        self.space.notify_waiters();
         self.stop.notify_one();
         let before = self.lost_closed.load(Ordering::SeqCst);
         // The task stops by the deadline on its own; the extra second only guards
@@ -504,9 +531,9 @@ impl Shared {
             let n = p.frames;
             p.buf.clear();
             p.frames = 0;
-            p.debt = 0;
             n
         };
+        self.space.notify_waiters();
         self.count_lost(reason, n);
         n
     }
@@ -555,7 +582,7 @@ impl Shared {
 
     /// Whether a frame offered now would be written without waiting for a connection.
     pub(crate) fn ready(&self) -> bool {
-        self.connected_at.load(Ordering::Acquire) != 0 && self.permits.available_permits() > 0
+        self.connected_at.load(Ordering::Acquire) != 0 && lock(&self.pending).frames < self.queue
     }
 
     fn set_state(&self, state: State, next_retry: Option<Instant>) {
@@ -874,7 +901,7 @@ impl Driver {
 
     fn take_pending(&mut self) {
         debug_assert!(self.batch.is_empty());
-        let (frames, debt) = {
+        let (frames, wake) = {
             let mut p = lock(&self.shared.pending);
             if p.frames == 0 {
                 p.writer_idle = true;
@@ -884,13 +911,12 @@ impl Driver {
             p.writer_idle = false;
             std::mem::swap(&mut p.buf, &mut self.batch);
             self.written = std::mem::take(&mut p.head_written);
-            (std::mem::take(&mut p.frames), std::mem::take(&mut p.debt))
+            (std::mem::take(&mut p.frames), p.space_waiters > 0)
         };
         self.batch_frames = frames;
         self.shared.in_flight.store(frames, Ordering::Relaxed);
-        let release = frames - debt.min(frames);
-        if release > 0 {
-            self.shared.permits.add_permits(release);
+        if wake {
+            self.shared.space.notify_waiters();
         }
     }
 
@@ -950,7 +976,6 @@ impl Driver {
             }
         };
         shared.closed.store(true, Ordering::SeqCst);
-        shared.permits.close();
         let held = self.batch_frames;
         self.batch.clear();
         self.batch_frames = 0;
@@ -972,7 +997,7 @@ impl Drop for Driver {
         if !self.finished && !self.batch.is_empty() {
             // The runtime dropped this task mid-flight: put the unwritten frames back in
             // front of the queue, so the next task (started by the next send) writes them
-            // first. Their permits were already returned: record them as debt.
+            // first (the queue may hold up to one batch more than `queue` until then).
             let (_, whole) = self
                 .shared
                 .opts
@@ -986,7 +1011,6 @@ impl Drop for Driver {
             let keep_frames = self.batch_frames - sent_frames;
             p.buf = restored;
             p.frames += keep_frames;
-            p.debt += keep_frames;
             drop(p);
             self.shared.in_flight.store(0, Ordering::Relaxed);
             if sent_frames > 0 {

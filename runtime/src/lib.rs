@@ -59,15 +59,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod composite;
+pub mod composite;
 mod connection;
-mod encode;
-mod error;
-mod framing;
+pub mod encode;
+pub mod error;
+pub mod framing;
 #[cfg(feature = "nats")]
 mod nats;
-mod sink;
-mod status;
+pub mod sink;
+pub mod status;
 mod transport;
 
 #[doc(hidden)]

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::connection::{Options, Reject, Shared};
 use crate::encode::Encode;
-use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
+use crate::error::{BuildError, ErrorClass, SendError, SendErrorKind, TransportError, WaitError};
 use crate::framing::Framing;
 use crate::status::Status;
 use crate::transport::Endpoint;
@@ -246,12 +246,18 @@ macro_rules! leaf_sink {
             /// future); the stream is never affected.
             pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
                 let shared = &self.handle.shared;
-                if let Err(Reject { kind, cause }) = shared.reserve().await {
-                    return Err(SendError::new(kind, cause, msg));
-                }
-                match shared.push(&msg) {
-                    Ok(()) => Ok(()),
-                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
+                let mut deadline = None;
+                loop {
+                    match shared.try_enqueue(&msg) {
+                        Ok(()) => return Ok(()),
+                        Err(Reject { kind: SendErrorKind::Full, .. }) => {}
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
+                    }
+                    let deadline = *deadline
+                        .get_or_insert_with(|| Instant::now() + shared.opts.send_timeout);
+                    if let Err(Reject { kind, cause }) = shared.wait_room(deadline).await {
+                        return Err(SendError::new(kind, cause, msg));
+                    }
                 }
             }
 
