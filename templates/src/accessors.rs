@@ -189,3 +189,37 @@ pub(crate) fn composite(
     let member = rt("Member");
     quote!(#f(#name, ::std::vec![#(#member::from(#members)),*]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    fn shown(d: Duration) -> String {
+        duration(d).to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn durations_use_the_largest_exact_unit() {
+        let rt = "::sinkgen_runtime::__private::Duration::";
+        assert_eq!(
+            shown(Duration::from_millis(500)),
+            format!("{rt}from_millis(500)")
+        );
+        assert_eq!(shown(Duration::from_secs(1)), format!("{rt}from_secs(1)"));
+        assert_eq!(
+            shown(Duration::from_millis(1500)),
+            format!("{rt}from_millis(1500)")
+        );
+        assert_eq!(
+            shown(Duration::from_micros(7)),
+            format!("{rt}from_micros(7)")
+        );
+        assert_eq!(
+            shown(Duration::from_nanos(1_000_001)),
+            format!("{rt}from_nanos(1000001)")
+        );
+        assert_eq!(shown(Duration::from_secs(120)), format!("{rt}new(120,0)"));
+        assert_eq!(shown(Duration::ZERO), format!("{rt}from_secs(0)"));
+    }
+}

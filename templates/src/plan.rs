@@ -251,3 +251,84 @@ impl Plan {
         quote::format_ident!("{}Instance", self.type_ident)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::format_ident;
+
+    fn sink(name: &str, kind: SinkKind) -> SinkPlan {
+        SinkPlan {
+            name: name.to_owned(),
+            ident: format_ident!("{}", name),
+            spec_ident: format_ident!("SPEC_{}", name.to_uppercase()),
+            line: 1,
+            message: Message::Bytes,
+            kind,
+        }
+    }
+
+    fn leaf() -> SinkKind {
+        SinkKind::Endpoint {
+            leaf: Leaf {
+                endpoint: "tcp://127.0.0.1:1".to_owned(),
+                env: "SINKGEN_X_ENDPOINT".to_owned(),
+                framing: Framing::LengthPrefixed,
+                policy: Policy {
+                    connect_timeout: Duration::from_millis(1),
+                    send_timeout: Duration::from_millis(1),
+                    queue: 1,
+                    backoff_initial: Duration::from_millis(1),
+                    backoff_max: Duration::from_millis(1),
+                },
+            },
+        }
+    }
+
+    fn composite(members: Vec<usize>) -> SinkKind {
+        SinkKind::Composite {
+            op: CompositeOp::Broadcast,
+            members,
+        }
+    }
+
+    fn plan(sinks: Vec<SinkPlan>) -> Plan {
+        Plan {
+            service: "s".to_owned(),
+            service_line: 1,
+            file: "services.toml".to_owned(),
+            type_ident: format_ident!("Sinks"),
+            vis: quote::quote!(pub),
+            layout: Layout::Generated,
+            sinks,
+            tracking: None,
+        }
+    }
+
+    #[test]
+    fn composites_are_built_after_their_members() {
+        // outer -> inner -> (a, b); declared outer first.
+        let p = plan(vec![
+            sink("outer", composite(vec![1, 3])),
+            sink("inner", composite(vec![2, 3])),
+            sink("a", leaf()),
+            sink("b", leaf()),
+        ]);
+        let order = p.build_order();
+        let at = |i: usize| order.iter().position(|&x| x == i).unwrap();
+        assert_eq!(order.len(), 4);
+        assert!(at(2) < at(1) && at(3) < at(1) && at(1) < at(0));
+        assert_eq!(p.closure([1]), vec![false, true, true, true]);
+        assert_eq!(p.closure([2]), vec![false, false, true, false]);
+    }
+
+    #[test]
+    fn a_cycle_stops_the_walk() {
+        let p = plan(vec![
+            sink("x", composite(vec![1])),
+            sink("y", composite(vec![0])),
+        ]);
+        assert_eq!(p.build_order().len(), 2);
+        assert_eq!(p.closure([0]), vec![true, true]);
+    }
+}
