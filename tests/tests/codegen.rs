@@ -104,3 +104,20 @@ sinks = ["evil"]
         assert!(line.trim_start().starts_with("///"), "{line}");
     }
 }
+
+/// The build-script path reports an unknown service with the services that exist.
+#[test]
+fn unknown_service_is_an_error_with_did_you_mean() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/spec_example.toml");
+    let err = sinkgen::Builder::new()
+        .config(&path)
+        .service("flash_arbitrge")
+        .generate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("service `flash_arbitrge` is not declared"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `flash_arbitrage`?"), "{err}");
+}
