@@ -16,7 +16,7 @@ pub(crate) fn target(plan: &Plan, sink: &SinkPlan) -> String {
                 framing(leaf)
             )
         }
-        SinkKind::Endpoint { leaf } => format!("`{}`{}", leaf.endpoint, framing(leaf)),
+        SinkKind::Endpoint { leaf } => format!("endpoint `{}`{}", leaf.endpoint, framing(leaf)),
         SinkKind::Composite { op, members } => {
             let op = match op {
                 CompositeOp::Broadcast => "broadcast to",
@@ -36,7 +36,7 @@ fn framing(leaf: &Leaf) -> String {
     match leaf.framing {
         Framing::LengthPrefixed => String::new(),
         Framing::Torq { domain, source } => {
-            format!(" (torq framing, domain {domain}, source {source})")
+            format!(", torq framing (domain {domain}, source {source})")
         }
     }
 }
@@ -57,7 +57,7 @@ pub(crate) fn origin(plan: &Plan, line: u32) -> String {
 /// The doc comment of the process-wide accessor of a sink.
 pub(crate) fn accessor(plan: &Plan, sink: &SinkPlan) -> String {
     let mut doc = format!(
-        "Sink `{}`: {} ({}).\n\nAccepts {}. ",
+        "Sink `{}`: {}. From {}.\n\nAccepts {}. ",
         sink.name,
         target(plan, sink),
         origin(plan, sink.line),
@@ -82,7 +82,7 @@ pub(crate) fn accessor(plan: &Plan, sink: &SinkPlan) -> String {
 /// The doc comment of an instance accessor of a sink.
 pub(crate) fn instance_accessor(plan: &Plan, sink: &SinkPlan) -> String {
     format!(
-        "Sink `{}` of this instance: {} ({}).\n\nAccepts {}.",
+        "Sink `{}` of this instance: {}. From {}.\n\nAccepts {}.",
         sink.name,
         target(plan, sink),
         origin(plan, sink.line),

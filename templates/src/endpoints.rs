@@ -28,7 +28,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     let fields = leaves.iter().map(|(sink, leaf)| {
         let ident = &sink.ident;
         let doc = crate::doc_attrs(&format!(
-            "Endpoint of sink `{}`: {}. Default `{}` ({}).",
+            "Endpoint of sink `{}`: {}. Default `{}`, from {}.",
             sink.name,
             docs::target(plan, sink),
             leaf.endpoint,
