@@ -94,7 +94,6 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> 
     let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
         .await
         .map_err(|e| e.to_string())?;
-    let subject = async_nats::Subject::from("bench.direct");
     let inbox = client.new_inbox();
     let mut echo = client
         .subscribe(inbox.clone())
@@ -111,14 +110,14 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> 
             .ok_or_else(|| "connection lost".to_owned())
     };
     client
-        .publish(subject.clone(), payload.clone())
+        .publish("bench.direct", payload.clone())
         .await
         .map_err(|e| e.to_string())?;
     round_trip().await?;
     let start = Instant::now();
     for _ in 0..frames {
         client
-            .publish(subject.clone(), payload.clone())
+            .publish("bench.direct", payload.clone())
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -32,7 +32,7 @@
 //! tokens, no wildcards (`*`, `>`), at most [`MAX_SUBJECT_LEN`] bytes.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -166,35 +166,37 @@ fn lost_connection() -> TransportError {
     )
 }
 
-// Invariants of one connection:
-// - `published` counts frames handed to the client, in order; only the connection
-//   task adds to it, after the client took the frame.
-// - `confirmed <= published` and only grows, when the server echoes a marker that was
-//   published after those frames.
-// - `dead` never goes back to false; after it, frames in (confirmed, published] are
-//   of unknown fate.
-struct Shared {
-    published: AtomicU64,
-    confirmed: AtomicU64,
-    dead: AtomicBool,
-    error: Mutex<Option<TransportError>>,
-    /// Wakes the connection task on a confirmation or on death.
-    changed: Notify,
-    /// Wakes the confirmer when `published` advanced (or on death).
-    more: Notify,
+/// The subject as a `'static` string, leaked once per distinct subject for the life of
+/// the process: a static subject is cloned per message without touching a reference
+/// count that the client's task would decrement on another core.
+fn intern(subject: &str) -> &'static str {
+    static SUBJECTS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut known = SUBJECTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = known.iter().find(|s| **s == subject) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(subject.to_owned().into_boxed_str());
+    known.push(leaked);
+    leaked
 }
 
-impl Shared {
+/// What the client's event callback saw: an error that ends the connection.
+#[derive(Default)]
+struct Events {
+    error: Mutex<Option<TransportError>>,
+    dead: AtomicBool,
+    wake: Notify,
+}
+
+impl Events {
     fn die(&self, error: TransportError) {
-        {
-            let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_none() {
-                *slot = Some(error);
-            }
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(error);
         }
+        drop(slot);
         self.dead.store(true, Ordering::Release);
-        self.changed.notify_waiters();
-        self.more.notify_one();
+        self.wake.notify_waiters();
     }
 
     fn is_dead(&self) -> bool {
@@ -209,42 +211,43 @@ impl Shared {
             .unwrap_or_else(lost_connection)
     }
 
-    /// Resolves when `ready()` holds or the connection died. Cancel safe.
-    async fn until(&self, ready: impl Fn() -> bool) {
+    /// Resolves once the connection is known dead. Cancel safe.
+    async fn died(&self) {
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if ready() || self.is_dead() {
+            let wake = self.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            if self.is_dead() {
                 return;
             }
-            changed.await;
+            wake.await;
         }
     }
 }
 
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
 /// connection task.
+///
+/// Invariants: frames of the current batch are published in order, each once; the
+/// marker of a batch is published after its last frame, so its echo (messages of one
+/// connection are processed in order) proves the server processed the whole batch.
+/// `*written` moves only at that echo, from 0 to the end of the batch. `ends` holds
+/// the end offsets of the frames published so far, so after a failure the published
+/// but unconfirmed bytes are known exactly.
 pub(crate) struct NatsConnection {
     client: Client,
     subject: Subject,
     framing: Framing,
-    shared: Arc<Shared>,
-    confirmer: tokio::task::JoinHandle<()>,
+    inbox: Subject,
+    markers: async_nats::Subscriber,
+    events: Arc<Events>,
     /// The current batch as shared bytes (one copy per batch), so frames become
     /// message payloads without a copy each.
     bytes: Bytes,
-    /// End offsets in the batch of the frames published so far, and the link's
-    /// `published` count before the first of them.
     ends: Vec<usize>,
-    base: u64,
-}
-
-impl Drop for NatsConnection {
-    fn drop(&mut self) {
-        // The confirmer holds a subscription, which keeps the client's task alive.
-        self.confirmer.abort();
-    }
+    /// Number of the last marker published; its echo finishes the current batch.
+    marker: u64,
+    marker_pending: bool,
 }
 
 impl NatsConnection {
@@ -255,20 +258,13 @@ impl NatsConnection {
         framing: Framing,
         name: &str,
     ) -> Result<NatsConnection, TransportError> {
-        let shared = Arc::new(Shared {
-            published: AtomicU64::new(0),
-            confirmed: AtomicU64::new(0),
-            dead: AtomicBool::new(false),
-            error: Mutex::new(None),
-            changed: Notify::new(),
-            more: Notify::new(),
-        });
+        let events = Arc::new(Events::default());
         // The client would reconnect by itself, replaying part of what it buffered.
         // The one hook that runs on every attempt and can refuse it is the auth
         // callback: it lets the first attempt through and refuses every later one, so
         // a lost connection ends this client (`max_reconnects(1)` then stops it).
         let first = Arc::new(AtomicBool::new(true));
-        let events = Arc::downgrade(&shared);
+        let seen = Arc::downgrade(&events);
         let options = async_nats::ConnectOptions::with_auth_callback(move |_nonce| {
             let first = first.swap(false, Ordering::AcqRel);
             async move {
@@ -282,16 +278,16 @@ impl NatsConnection {
             }
         })
         .event_callback(move |event| {
-            let events = events.clone();
+            let seen = seen.clone();
             async move {
-                let Some(shared) = events.upgrade() else {
+                let Some(events) = seen.upgrade() else {
                     return;
                 };
                 match event {
                     async_nats::Event::Disconnected | async_nats::Event::Closed => {
-                        shared.die(lost_connection());
+                        events.die(lost_connection());
                     }
-                    async_nats::Event::ServerError(e) => shared.die(server_error(&e)),
+                    async_nats::Event::ServerError(e) => events.die(server_error(&e)),
                     _ => {}
                 }
             }
@@ -319,63 +315,57 @@ impl NatsConnection {
                 format!("subscribe to the confirmation inbox: {e}"),
             )
         })?;
-        let confirmer = tokio::spawn(confirm(
-            client.clone(),
-            Subject::from(inbox),
-            markers,
-            Arc::clone(&shared),
-        ));
         Ok(NatsConnection {
             client,
-            subject: Subject::from(address.subject.as_str()),
+            subject: Subject::from_static(intern(&address.subject)),
             framing,
-            shared,
-            confirmer,
+            inbox: Subject::from(inbox),
+            markers,
+            events,
             bytes: Bytes::new(),
             ends: Vec::new(),
-            base: 0,
+            marker: 0,
+            marker_pending: false,
         })
     }
 
-    /// Publishes the frames of `batch` (whole frames, as the sink queued them) and
-    /// waits for the server to confirm them; `*written` advances over confirmed frames
-    /// only, so it always ends on a frame boundary.
+    /// Publishes the frames of `batch` (whole frames, as the sink queued them), then a
+    /// marker, and waits for the server to echo the marker: only then is the batch
+    /// written (`*written = batch.len()`), so `flush()` is a server round trip.
     ///
-    /// Cancel safe, like the socket transports: the frames published so far are
-    /// remembered, and a new call with the same batch continues after them.
+    /// Cancel safe, like the socket transports: what was published is remembered, and
+    /// a new call with the same batch continues after it (a cancelled `publish`
+    /// publishes nothing).
     pub(crate) async fn write_batch(
         &mut self,
         batch: &[u8],
         written: &mut usize,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
-        if self.ends.is_empty() && *written == 0 {
+        if self.ends.is_empty() && !self.marker_pending {
             self.bytes = Bytes::copy_from_slice(batch);
-            self.base = self.shared.published.load(Ordering::Acquire);
         }
         tokio::pin!(interrupt);
         let result = tokio::select! {
             biased;
-            r = self.publish_and_confirm(written) => r,
+            r = self.publish_and_confirm() => r.map_err(WriteStop::Failed),
             () = &mut interrupt => Err(WriteStop::Interrupted),
         };
-        self.advance(written);
-        if let Err(WriteStop::Failed(_)) = result {
-            return result;
-        }
         if result.is_ok() {
+            *written = batch.len();
             self.ends.clear();
             self.bytes = Bytes::new();
         }
         result
     }
 
-    async fn publish_and_confirm(&mut self, written: &mut usize) -> Result<(), WriteStop> {
+    async fn publish_and_confirm(&mut self) -> Result<(), TransportError> {
+        use futures_core::Stream;
         let total = self.bytes.len();
         let mut at = self.ends.last().copied().unwrap_or(0);
         while at < total {
-            if self.shared.is_dead() {
-                return Err(WriteStop::Failed(self.shared.error()));
+            if self.events.is_dead() {
+                return Err(self.events.error());
             }
             let len = self.framing.frame_len(&self.bytes[at..]);
             let payload = match self.framing {
@@ -383,56 +373,52 @@ impl NatsConnection {
                 Framing::Torq { .. } => self.bytes.slice(at..at + len),
             };
             let size = payload.len();
-            match self.client.publish(self.subject.clone(), payload).await {
-                Ok(()) => {}
-                Err(e) => {
-                    let error = match e.kind() {
-                        async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
-                            TransportError::new(
-                                ErrorClass::Fatal,
-                                io::ErrorKind::InvalidData,
-                                format!(
-                                    "a {size}-byte frame is larger than the NATS server's max_payload of {} bytes",
-                                    self.client.max_payload()
-                                ),
-                            )
-                        }
-                        _ => self.shared.error(),
-                    };
-                    self.shared.die(error.clone());
-                    return Err(WriteStop::Failed(error));
-                }
+            if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
+                return Err(self.publish_failed(&e, size));
             }
             at += len;
             self.ends.push(at);
-            self.shared.published.fetch_add(1, Ordering::AcqRel);
-            self.shared.more.notify_one();
-            // Confirmations that arrived meanwhile: keep `written` current, so an
-            // interrupt or a failure loses as little as possible.
-            self.advance(written);
         }
-        let target = self.base + self.ends.len() as u64;
-        let shared = Arc::clone(&self.shared);
-        shared
-            .until(|| shared.confirmed.load(Ordering::Acquire) >= target)
-            .await;
-        self.advance(written);
-        if *written == total {
-            Ok(())
-        } else {
-            Err(WriteStop::Failed(self.shared.error()))
+        if !self.marker_pending {
+            let marker = self.marker + 1;
+            let payload = Bytes::copy_from_slice(&marker.to_le_bytes());
+            if let Err(e) = self.client.publish(self.inbox.clone(), payload).await {
+                return Err(self.publish_failed(&e, 8));
+            }
+            self.marker = marker;
+            self.marker_pending = true;
+        }
+        loop {
+            let echo =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
+            let message = tokio::select! {
+                m = echo => m,
+                () = self.events.died() => return Err(self.events.error()),
+            };
+            let Some(message) = message else {
+                return Err(self.events.error());
+            };
+            if message.payload.as_ref() == self.marker.to_le_bytes() {
+                self.marker_pending = false;
+                return Ok(());
+            }
         }
     }
 
-    /// Moves `*written` to the end of the last confirmed frame of the batch.
-    fn advance(&self, written: &mut usize) {
-        let confirmed = self.shared.confirmed.load(Ordering::Acquire);
-        let n = usize::try_from(confirmed.saturating_sub(self.base))
-            .unwrap_or(usize::MAX)
-            .min(self.ends.len());
-        if n > 0 {
-            *written = (*written).max(self.ends[n - 1]);
-        }
+    fn publish_failed(&self, e: &async_nats::client::PublishError, size: usize) -> TransportError {
+        let error = match e.kind() {
+            async_nats::client::PublishErrorKind::MaxPayloadExceeded => TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a {size}-byte frame is larger than the NATS server's max_payload of {} bytes",
+                    self.client.max_payload()
+                ),
+            ),
+            _ => self.events.error(),
+        };
+        self.events.die(error.clone());
+        error
     }
 
     /// Bytes of the current batch after `written` that were published but not
@@ -446,53 +432,16 @@ impl NatsConnection {
 
     /// Resolves when the connection is lost. Cancel safe.
     pub(crate) async fn closed(&mut self) -> TransportError {
-        self.shared.until(|| false).await;
-        self.shared.error()
-    }
-}
-
-/// Keeps one marker in flight while frames are unconfirmed; records each echo.
-async fn confirm(
-    client: Client,
-    inbox: Subject,
-    mut markers: async_nats::Subscriber,
-    shared: Arc<Shared>,
-) {
-    use futures_core::Stream;
-    let mut marked = 0u64;
-    loop {
-        if shared.is_dead() {
-            return;
-        }
-        let more = shared.more.notified();
-        tokio::pin!(more);
-        more.as_mut().enable();
-        let target = shared.published.load(Ordering::Acquire);
-        if target == marked {
-            more.await;
-            continue;
-        }
-        // Published after the frames counted in `target` (each is counted only once
-        // the client holds it), so its echo proves the server processed them.
-        if client
-            .publish(inbox.clone(), Bytes::copy_from_slice(&target.to_le_bytes()))
-            .await
-            .is_err()
-        {
-            shared.die(lost_connection());
-            return;
-        }
-        marked = target;
-        let echo = std::future::poll_fn(|cx| std::pin::Pin::new(&mut markers).poll_next(cx));
-        let Some(message) = echo.await else {
-            shared.die(lost_connection());
-            return;
-        };
-        if let Ok(bytes) = <[u8; 8]>::try_from(message.payload.as_ref()) {
-            shared
-                .confirmed
-                .fetch_max(u64::from_le_bytes(bytes), Ordering::AcqRel);
-            shared.changed.notify_waiters();
+        use futures_core::Stream;
+        loop {
+            let next =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
+            tokio::select! {
+                m = next => if m.is_none() {
+                    return self.events.error();
+                },
+                () = self.events.died() => return self.events.error(),
+            }
         }
     }
 }

@@ -446,8 +446,15 @@ async fn server_restarted_mid_stream_every_accepted_frame_is_sent_or_counted_los
 
     // Stream, and stop the server while frames are in flight.
     let mut i = 0;
+    let watched = sink.clone();
     let stopping = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Once frames are confirmed, so the stream is really flowing.
+        for _ in 0..PROBES * 10 {
+            if watched.status().frames_sent > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         first.stop().await;
     });
     while i < BEFORE && !stopping.is_finished() {
