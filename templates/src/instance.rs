@@ -38,7 +38,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         quote! {
             #doc
             #[must_use]
-            #vis fn #ident(&self) -> &#ty {
+            #vis const fn #ident(&self) -> &#ty {
                 &self.#ident
             }
         }
