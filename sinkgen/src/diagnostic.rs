@@ -321,8 +321,9 @@ fn render_diagnostic(renderer: &Renderer, source: &Source, d: &Diagnostic) -> St
     };
     let path = source.path().display().to_string();
     let title = level.primary_title(d.message.as_str());
+    let mut fixups = Vec::new();
     let mut group = match &d.span {
-        Some(span) => title.element(snippet(source, &path, span, d)),
+        Some(span) => title.elements(snippets(source, &path, span, d, &mut fixups)),
         None if path.is_empty() => Group::with_title(title),
         None => title.element(Origin::path(path.clone())),
     };
@@ -332,65 +333,130 @@ fn render_diagnostic(renderer: &Renderer, source: &Source, d: &Diagnostic) -> St
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));
     }
-    renderer.render(&[group])
+    let mut rendered = renderer.render(&[group]);
+    for fixup in fixups {
+        let shown = format!("{path}:{}:{}", fixup.line, fixup.shown_column);
+        let actual = format!("{path}:{}:{}", fixup.line, fixup.column);
+        rendered = rendered.replacen(&shown, &actual, 1);
+    }
+    rendered
 }
 
-/// The snippet showing only the lines the diagnostic's spans touch (and the lines
-/// between them, folded by the renderer), so rendering stays cheap on big files.
-fn snippet<'a>(
+/// Lines longer than this are cut around the annotations before rendering.
+const LONG_LINE: usize = 512;
+/// Annotations further apart than this many lines get their own snippet.
+const GAP_LINES: usize = 16;
+
+/// A location header whose column the renderer computes from a cut line.
+struct Fixup {
+    line: usize,
+    shown_column: usize,
+    column: usize,
+}
+
+struct Mark<'a> {
+    range: Range<usize>,
+    label: Option<&'a str>,
+    primary: bool,
+    first_line: usize,
+    last_line: usize,
+}
+
+/// Snippets showing only the lines the diagnostic's spans touch, one per cluster of
+/// nearby lines (the primary one first), with very long lines cut around the spans:
+/// rendering stays cheap on big files and on hostile ones.
+fn snippets<'a>(
     source: &'a Source,
     path: &str,
     span: &Range<usize>,
     d: &'a Diagnostic,
-) -> Snippet<'a, annotate_snippets::Annotation<'a>> {
-    let clamp = |r: &Range<usize>| {
+    fixups: &mut Vec<Fixup>,
+) -> Vec<Snippet<'a, annotate_snippets::Annotation<'a>>> {
+    let mark = |r: &Range<usize>, label: &'a str, primary: bool| {
         let start = source.floor_char_boundary(r.start);
         let end = source.ceil_char_boundary(r.end.max(start));
-        start..end
+        Mark {
+            range: start..end,
+            label: non_empty(label),
+            primary,
+            first_line: source.line_index(start),
+            last_line: source.line_index(end),
+        }
     };
-    let primary = clamp(span);
-    let related: Vec<(Range<usize>, &str)> = d
-        .related
-        .iter()
-        .map(|(r, label)| (clamp(r), label.as_str()))
-        .collect();
-    let first = related
-        .iter()
-        .map(|(r, _)| r.start)
-        .chain([primary.start])
-        .min()
-        .unwrap_or(primary.start);
-    let last = related
-        .iter()
-        .map(|(r, _)| r.end)
-        .chain([primary.end])
-        .max()
-        .unwrap_or(primary.end);
-    let first_line = source.line_index(first);
-    let last_line = source.line_index(last);
-    let window = source.lines_range(first_line, last_line);
-    let text = &source.text()[window.clone()];
-    let local = |r: &Range<usize>| {
-        let start = r.start.clamp(window.start, window.end) - window.start;
-        let end = r.end.clamp(window.start, window.end) - window.start;
-        start..end.max(start)
-    };
-    let mut snippet = Snippet::source(text)
-        .line_start(first_line + 1)
-        .path(path.to_owned())
-        .annotation(
-            AnnotationKind::Primary
-                .span(local(&primary))
-                .label(non_empty(&d.label)),
-        );
-    for (r, label) in related {
-        snippet = snippet.annotation(
-            AnnotationKind::Context
-                .span(local(&r))
-                .label(non_empty(label)),
-        );
+    let mut marks: Vec<Mark<'a>> = vec![mark(span, &d.label, true)];
+    marks.extend(d.related.iter().map(|(r, label)| mark(r, label, false)));
+    marks.sort_by_key(|m| (m.first_line, m.range.start));
+
+    let mut clusters: Vec<Vec<Mark<'a>>> = Vec::new();
+    for m in marks {
+        match clusters.last_mut() {
+            Some(c)
+                if m.first_line <= c.iter().map(|m| m.last_line).max().unwrap_or(0) + GAP_LINES =>
+            {
+                c.push(m);
+            }
+            _ => clusters.push(vec![m]),
+        }
     }
-    snippet
+    if let Some(i) = clusters.iter().position(|c| c.iter().any(|m| m.primary)) {
+        let primary = clusters.remove(i);
+        clusters.insert(0, primary);
+    }
+
+    clusters
+        .into_iter()
+        .map(|cluster| {
+            let first_line = cluster.iter().map(|m| m.first_line).min().unwrap_or(0);
+            let last_line = cluster.iter().map(|m| m.last_line).max().unwrap_or(0);
+            let mut window = source.lines_range(first_line, last_line);
+            let head = cluster
+                .iter()
+                .find(|m| m.primary)
+                .or(cluster.first())
+                .map_or(window.start, |m| m.range.start);
+            if first_line == last_line && window.len() > LONG_LINE {
+                let lo = cluster
+                    .iter()
+                    .map(|m| m.range.start)
+                    .min()
+                    .unwrap_or(window.start);
+                let hi = cluster
+                    .iter()
+                    .map(|m| m.range.end)
+                    .max()
+                    .unwrap_or(window.end);
+                let lo = source.floor_char_boundary(lo.saturating_sub(128).max(window.start));
+                let hi = source.ceil_char_boundary((hi + 128).min(window.end).min(lo + 4096));
+                let (line, column) = source.line_col(head);
+                let shown_column = source.text()[lo..head.clamp(lo, hi)].chars().count() + 1;
+                if shown_column != column {
+                    fixups.push(Fixup {
+                        line,
+                        shown_column,
+                        column,
+                    });
+                }
+                window = lo..hi.max(lo);
+            }
+            let local = |r: &Range<usize>| {
+                let start = r.start.clamp(window.start, window.end) - window.start;
+                let end = r.end.clamp(window.start, window.end) - window.start;
+                start..end.max(start)
+            };
+            let mut snippet = Snippet::source(&source.text()[window.clone()])
+                .line_start(first_line + 1)
+                .path(path.to_owned());
+            for m in &cluster {
+                let kind = if m.primary {
+                    AnnotationKind::Primary
+                } else {
+                    AnnotationKind::Context
+                };
+                snippet = snippet.annotation(kind.span(local(&m.range)).label(m.label));
+            }
+            snippet
+        })
+        .collect()
 }
 
 fn non_empty(label: &str) -> Option<&str> {

@@ -216,12 +216,14 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
     let topology = match parse::parse_toml(&mut ctx, text) {
         Some(doc) => {
             let raw = parse::shape(&mut ctx, doc.get_ref());
-            validate::validate(&mut ctx, &raw, &source)
+            validate::validate(&mut ctx, raw, &source)
         }
         None => None,
     };
     let mut items = ctx.into_diagnostics();
     items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+    // Error recovery in the TOML parser can report one problem many times at one place.
+    items.dedup_by(|a, b| a.span == b.span && a.message == b.message);
     let mut diagnostics = Diagnostics::from_source(source);
     diagnostics.extend(items);
     match topology {

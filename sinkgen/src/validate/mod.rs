@@ -80,10 +80,18 @@ struct SinkInfo {
 }
 
 /// Turns the raw config into a topology, or reports why it cannot.
-pub(crate) fn validate(ctx: &mut Ctx, raw: &RawConfig, source: &Source) -> Option<Topology> {
-    let v = Validator { ctx, raw, source };
-    v.run()
+pub(crate) fn validate(ctx: &mut Ctx, raw: RawConfig, source: &Source) -> Option<Topology> {
+    let v = Validator {
+        ctx,
+        raw: &raw,
+        source,
+    };
+    let (relays, services, defaults) = v.run()?;
+    Some(build(raw, relays, services, defaults, source))
 }
+
+/// What the checks found out about each relay and service, for [`build`].
+type Checked = (Vec<RelayInfo>, Vec<ServiceInfo>, Policy);
 
 struct Validator<'a, 'r> {
     ctx: &'a mut Ctx,
@@ -92,7 +100,7 @@ struct Validator<'a, 'r> {
 }
 
 impl<'r> Validator<'_, 'r> {
-    fn run(mut self) -> Option<Topology> {
+    fn run(mut self) -> Option<Checked> {
         let raw = self.raw;
         let relay_names: Vec<&Sp<String>> = raw.relays.iter().map(|r| &r.name).collect();
         let relay_ok = names::check_scope(self.ctx, NameKind::Relay, &relay_names);
@@ -200,7 +208,7 @@ impl<'r> Validator<'_, 'r> {
         if self.ctx.has_errors() {
             return None;
         }
-        Some(self.build(relays, services, defaults))
+        Some((relays, services, defaults))
     }
 
     /// The span inside a string literal for a byte range of its value, when the
@@ -229,11 +237,9 @@ impl<'r> Validator<'_, 'r> {
                 }
                 None
             }
-            Some(e) => self.endpoint(
-                e,
-                "endpoint",
-                &format!("relay `{}`", printable(&r.name.value)),
-            ),
+            Some(e) => self.endpoint(e, "endpoint", || {
+                format!("relay `{}`", printable(&r.name.value))
+            }),
         };
         let framing = self.relay_framing(r);
         let message = r
@@ -262,16 +268,25 @@ impl<'r> Validator<'_, 'r> {
     }
 
     /// Endpoints are parsed once here so a typo fails the build, not the first send.
-    fn endpoint(&mut self, e: &Sp<String>, key: &str, owner: &str) -> Option<Endpoint> {
+    fn endpoint(
+        &mut self,
+        e: &Sp<String>,
+        key: &str,
+        owner: impl FnOnce() -> String,
+    ) -> Option<Endpoint> {
         match parse_endpoint(&e.value) {
             Ok(endpoint) => Some(endpoint),
             Err(problem) => {
                 let span = self.inner_span(e, problem.at.clone());
                 self.ctx.push(
-                    Diagnostic::error(format!("invalid `{key}` of {owner}: {}", problem.message))
-                        .with_span(span)
-                        .with_label(problem.label)
-                        .with_help(problem.help),
+                    Diagnostic::error(format!(
+                        "invalid `{key}` of {}: {}",
+                        owner(),
+                        problem.message
+                    ))
+                    .with_span(span)
+                    .with_label(problem.label)
+                    .with_help(problem.help),
                 );
                 None
             }
@@ -487,9 +502,10 @@ impl<'r> Validator<'_, 'r> {
     /// A service accepts direct connections on a socket: unix or tcp, never a NATS subject.
     fn check_listen(&mut self, s: &RawService) -> Option<Endpoint> {
         let l = s.listen.as_ref()?;
-        let owner = format!("service `{}`", printable(&s.name.value));
-        let endpoint = self.endpoint(l, "listen", &owner)?;
+        let owner = || format!("service `{}`", printable(&s.name.value));
+        let endpoint = self.endpoint(l, "listen", owner)?;
         if let Endpoint::Nats { .. } = endpoint {
+            let owner = owner();
             self.ctx.push(
                 Diagnostic::error(format!("`listen` of {owner} is a nats endpoint"))
                     .with_span(l.span.clone())
@@ -695,12 +711,14 @@ impl<'r> Validator<'_, 'r> {
                 }
             },
             RawTarget::Endpoint(e) => {
-                let owner = format!(
-                    "sink `{}` of service `{}`",
-                    printable(&k.name.value),
-                    printable(&s.name.value)
-                );
-                self.endpoint(e, "endpoint", &owner)
+                let owner = || {
+                    format!(
+                        "sink `{}` of service `{}`",
+                        printable(&k.name.value),
+                        printable(&s.name.value)
+                    )
+                };
+                self.endpoint(e, "endpoint", owner)
                     .map_or(Resolved::Broken, Resolved::Endpoint)
             }
             RawTarget::Composite {
@@ -1308,85 +1326,89 @@ impl<'r> Validator<'_, 'r> {
             );
         }
     }
+}
 
-    fn build(
-        self,
-        relays: Vec<RelayInfo>,
-        services: Vec<ServiceInfo>,
-        defaults: Policy,
-    ) -> Topology {
-        let raw = self.raw;
-        let line =
-            |span: &Range<usize>| u32::try_from(self.source.line(span.start)).unwrap_or(u32::MAX);
-        let model_relays: Vec<Relay> = raw
-            .relays
-            .iter()
-            .zip(relays)
-            .filter(|(_, info)| info.name_ok)
-            .filter_map(|(r, info)| {
-                Some(Relay {
-                    name: r.name.value.clone(),
-                    endpoint: info.endpoint?,
-                    framing: info.framing?,
-                    message: info.message,
-                    line: line(&r.name.span),
-                })
+/// The topology, moving the names out of the raw config instead of copying them.
+fn build(
+    raw: RawConfig,
+    relays: Vec<RelayInfo>,
+    services: Vec<ServiceInfo>,
+    defaults: Policy,
+    source: &Source,
+) -> Topology {
+    let line = |span: &Range<usize>| u32::try_from(source.line(span.start)).unwrap_or(u32::MAX);
+    let model_relays: Vec<Relay> = raw
+        .relays
+        .into_iter()
+        .zip(relays)
+        .filter(|(_, info)| info.name_ok)
+        .filter_map(|(r, info)| {
+            Some(Relay {
+                line: line(&r.name.span),
+                name: r.name.value,
+                endpoint: info.endpoint?,
+                framing: info.framing?,
+                message: info.message,
             })
-            .collect();
-        let model_services = raw
-            .services
-            .iter()
-            .zip(services)
-            .filter(|(_, info)| info.name_ok)
-            .map(|(s, info)| {
-                let sinks = s
-                    .sinks
-                    .iter()
-                    .zip(info.sinks)
-                    .filter(|(_, k)| k.name_ok)
-                    .filter_map(|(k, sink)| {
-                        let name_of = |i: usize| s.sinks[i].name.value.clone();
-                        let target = match sink.target {
-                            Resolved::Relay(r) => {
-                                SinkTarget::Relay(raw.relays[r].name.value.clone())
+        })
+        .collect();
+    let model_services = raw
+        .services
+        .into_iter()
+        .zip(services)
+        .filter(|(_, info)| info.name_ok)
+        .map(|(s, info)| {
+            let sinks = s
+                .sinks
+                .into_iter()
+                .zip(info.sinks)
+                .filter(|(_, k)| k.name_ok)
+                .filter_map(|(k, sink)| {
+                    let written = k.targets.into_iter().next().map(|(_, t)| t);
+                    let target = match (sink.target, written) {
+                        (Resolved::Relay(_), Some(RawTarget::Relay(n) | RawTarget::Named(n))) => {
+                            SinkTarget::Relay(n.value)
+                        }
+                        (
+                            Resolved::Service(_),
+                            Some(RawTarget::Service(n) | RawTarget::Named(n)),
+                        ) => SinkTarget::Service(n.value),
+                        (Resolved::Endpoint(e), _) => SinkTarget::Endpoint(e),
+                        (
+                            Resolved::Composite(kind, _),
+                            Some(RawTarget::Composite { members, .. }),
+                        ) => {
+                            let m = members.into_iter().map(|m| m.value).collect();
+                            match kind {
+                                CompositeKind::Broadcast => SinkTarget::Broadcast(m),
+                                CompositeKind::RoundRobin => SinkTarget::RoundRobin(m),
+                                CompositeKind::Failover => SinkTarget::Failover(m),
                             }
-                            Resolved::Service(t) => {
-                                SinkTarget::Service(raw.services[t].name.value.clone())
-                            }
-                            Resolved::Endpoint(e) => SinkTarget::Endpoint(e),
-                            Resolved::Composite(kind, members) => {
-                                let m = members.into_iter().map(name_of).collect();
-                                match kind {
-                                    CompositeKind::Broadcast => SinkTarget::Broadcast(m),
-                                    CompositeKind::RoundRobin => SinkTarget::RoundRobin(m),
-                                    CompositeKind::Failover => SinkTarget::Failover(m),
-                                }
-                            }
-                            Resolved::Broken => return None,
-                        };
-                        Some(Sink {
-                            name: k.name.value.clone(),
-                            target,
-                            policy: sink.policy,
-                            line: line(&k.name.span),
-                        })
+                        }
+                        _ => return None,
+                    };
+                    Some(Sink {
+                        line: line(&k.name.span),
+                        name: k.name.value,
+                        target,
+                        policy: sink.policy,
                     })
-                    .collect();
-                Service {
-                    name: s.name.value.clone(),
-                    source: info.source,
-                    listen: info.listen,
-                    subscribes: s.subscribes.iter().map(|x| x.value.clone()).collect(),
-                    sinks,
-                    line: line(&s.name.span),
-                }
-            })
-            .collect();
-        Topology {
-            path: self.source.path().to_path_buf(),
-            defaults,
-            relays: model_relays,
-            services: model_services,
-        }
+                })
+                .collect();
+            Service {
+                line: line(&s.name.span),
+                name: s.name.value,
+                source: info.source,
+                listen: info.listen,
+                subscribes: s.subscribes.into_iter().map(|x| x.value).collect(),
+                sinks,
+            }
+        })
+        .collect();
+    Topology {
+        path: source.path().to_path_buf(),
+        defaults,
+        relays: model_relays,
+        services: model_services,
     }
 }

@@ -4,24 +4,71 @@
 //! This is also where hostile names stop: quotes, braces, `::`, look-alike letters and
 //! keywords never reach code generation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::parse::{Sp, printable};
 use crate::validate::Ctx;
 
-/// Strict and reserved keywords of every edition, and `_`.
-const KEYWORDS: &[&str] = &[
-    "_", "abstract", "as", "async", "await", "become", "box", "break", "const", "continue",
-    "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if",
-    "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
-    "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
-    "union", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
-];
-
-/// Whether `s` is a Rust keyword (or reserved word) in any edition.
+/// Whether `s` is a Rust keyword (strict or reserved, in any edition), or `_`.
 pub(crate) fn is_keyword(s: &str) -> bool {
-    KEYWORDS.contains(&s) || s == "Self"
+    matches!(
+        s,
+        "_" | "Self"
+            | "abstract"
+            | "as"
+            | "async"
+            | "await"
+            | "become"
+            | "box"
+            | "break"
+            | "const"
+            | "continue"
+            | "crate"
+            | "do"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "false"
+            | "final"
+            | "fn"
+            | "for"
+            | "gen"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "macro"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "override"
+            | "priv"
+            | "pub"
+            | "ref"
+            | "return"
+            | "self"
+            | "static"
+            | "struct"
+            | "super"
+            | "trait"
+            | "true"
+            | "try"
+            | "type"
+            | "typeof"
+            | "union"
+            | "unsafe"
+            | "unsized"
+            | "use"
+            | "virtual"
+            | "where"
+            | "while"
+            | "yield"
+    )
 }
 
 /// What a name names, for messages.
@@ -68,10 +115,16 @@ pub(crate) fn check_scope(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>]) 
 
 /// Two names that become the same identifier would generate two items with one name.
 fn names_collide(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>], reported: &mut [bool]) {
-    let mut by_ident: HashMap<String, usize> = HashMap::new();
+    let mut by_ident: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let Some(ident) = snake_case(&name.value) else {
-            continue;
+        // A valid name is its own identifier; only the others need converting.
+        let ident = if is_valid_name(&name.value) {
+            Cow::Borrowed(name.value.as_str())
+        } else {
+            match snake_case(&name.value) {
+                Some(ident) => Cow::Owned(ident),
+                None => continue,
+            }
         };
         match by_ident.get(&ident) {
             None => {
