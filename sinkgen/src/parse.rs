@@ -618,10 +618,18 @@ fn wrong_type(
     place: Place<'_>,
 ) {
     ctx.push(
-        Diagnostic::error(format!("`{key}` of {place} must be {expected}"))
-            .with_span(span)
-            .with_label(format!("found {}", article(found.type_str())))
-            .with_help(format!("write it as `{key} = {}`", example(key))),
+        Diagnostic::error(match place {
+            Place::Top => format!("`{key}` must be {expected}"),
+            _ => format!("`{key}` of {place} must be {expected}"),
+        })
+        .with_span(span)
+        .with_label(format!("found {}", article(found.type_str())))
+        .with_help(match key {
+            "relays" | "services" => {
+                format!("write each entry as a table, e.g. `[{key}.market_data]`")
+            }
+            _ => format!("write it as `{key} = {}`", example(key)),
+        }),
     );
 }
 

@@ -108,9 +108,27 @@ pub(crate) fn check_scope(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>]) 
         if !ok && !reported[i] {
             bad_name(ctx, kind, name);
         }
-        valid.push(ok);
+        let reserved = ok && kind == NameKind::Sink && reserved_sink_name(ctx, name);
+        valid.push(ok && !reserved);
     }
     valid
+}
+
+/// Items the generated sinks type already has; a sink accessor of the same name would clash.
+const RESERVED_SINK_NAMES: &[&str] = &["with_endpoints"];
+
+/// A sink named like a generated item would give the sinks type two items of one name.
+fn reserved_sink_name(ctx: &mut Ctx, name: &Sp<String>) -> bool {
+    if !RESERVED_SINK_NAMES.contains(&name.value.as_str()) {
+        return false;
+    }
+    ctx.push(
+        Diagnostic::error(format!("sink name `{}` is reserved", name.value))
+            .with_span(name.span.clone())
+            .with_label("the generated sinks type already has an item of this name")
+            .with_help(format!("rename the sink, e.g. `{}_sink`", name.value)),
+    );
+    true
 }
 
 /// Two names that become the same identifier would generate two items with one name.
