@@ -39,6 +39,10 @@
 //!   `inline` away (and resets `head_written`, so a torn head frame is written whole
 //!   on the next connection) under the lock before it leaves a connection. Frames that
 //!   follow within `INLINE_GAP` queue as usual, so bursts still coalesce.
+//! * **Coalescing without a timer.** The task yields one scheduling round after a
+//!   write and after being woken, before it takes the next batch: a sender that is
+//!   still running fills the buffer meanwhile, so one system call carries many frames.
+//!   Sparse frames never wait for this (they are written by their senders).
 //! * **Stop.** `stop_mode` goes from `RUNNING` to `CLOSING` (`close`) or `DROPPED` (last
 //!   handle dropped) once. Every wait of the task also waits on `stop` (or on the drain
 //!   deadline), so the task notices a stop at once, even mid-connect or mid-backoff.
@@ -122,8 +126,8 @@ pub(crate) struct Shared {
     pub(crate) opts: Options,
     queue: usize,
     space: Notify,
-    pending: Mutex<Pending>,
-    wake_writer: Notify,
+    pending: Padded<Mutex<Pending>>,
+    wake_writer: Padded<Notify>,
     stop: Notify,
     progress: Notify,
     watchers: AtomicUsize,
@@ -145,6 +149,18 @@ pub(crate) struct Shared {
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
     metrics: OnceLock<Metrics>,
+}
+
+/// Keeps a hot field on cache lines of its own: the pending lock is taken by every
+/// send, and must not share a line with fields the task writes.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 fn base() -> Instant {
@@ -178,7 +194,7 @@ impl Shared {
         Arc::new(Shared {
             queue,
             space: Notify::new(),
-            pending: Mutex::new(Pending {
+            pending: Padded(Mutex::new(Pending {
                 buf: Vec::new(),
                 frames: 0,
                 space_waiters: 0,
@@ -189,8 +205,8 @@ impl Shared {
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,
-            }),
-            wake_writer: Notify::new(),
+            })),
+            wake_writer: Padded(Notify::new()),
             stop: Notify::new(),
             progress: Notify::new(),
             watchers: AtomicUsize::new(0),
@@ -262,6 +278,10 @@ impl Shared {
         Ok(())
     }
 
+    fn has_room(&self, p: &Pending) -> bool {
+        p.frames < self.queue
+    }
+
     /// Queues a frame if there is room now.
     pub(crate) fn try_enqueue<E: Encode + ?Sized>(self: &Arc<Self>, msg: &E) -> Result<(), Reject> {
         self.check_open()?;
@@ -290,7 +310,7 @@ impl Shared {
                     drop(p);
                     return Err(self.refused());
                 }
-                if p.frames < self.queue {
+                if self.has_room(&p) {
                     return Ok(());
                 }
                 p.space_waiters += 1;
@@ -336,7 +356,7 @@ impl Shared {
             drop(guard);
             return Err(self.refused());
         }
-        if p.frames >= self.queue {
+        if !self.has_room(p) {
             return Err(Reject {
                 kind: SendErrorKind::Full,
                 cause: None,
@@ -582,7 +602,7 @@ impl Shared {
 
     /// Whether a frame offered now would be written without waiting for a connection.
     pub(crate) fn ready(&self) -> bool {
-        self.connected_at.load(Ordering::Acquire) != 0 && lock(&self.pending).frames < self.queue
+        self.connected_at.load(Ordering::Acquire) != 0 && self.has_room(&lock(&self.pending))
     }
 
     fn set_state(&self, state: State, next_retry: Option<Instant>) {
@@ -834,7 +854,10 @@ impl Driver {
                     continue;
                 }
             };
-            lock(&shared.pending).inline = conn.inline();
+            {
+                let mut p = lock(&shared.pending);
+                p.inline = conn.inline();
+            }
             shared.set_state(State::Connected, None);
             let up = Instant::now();
             let served = self.serve(&mut conn).await;
@@ -879,7 +902,12 @@ impl Driver {
                 tokio::select! {
                     biased;
                     () = interrupt(&shared.stop, drain) => {}
-                    () = shared.wake_writer.notified() => {}
+                    () = shared.wake_writer.notified() => {
+                        // Woken by a burst (sparse frames are written by their senders):
+                        // let the burst grow for one scheduling round, so one write
+                        // carries many frames.
+                        tokio::task::yield_now().await;
+                    }
                     e = conn.closed() => return Err(e),
                 }
                 continue;
@@ -892,7 +920,12 @@ impl Driver {
                 )
                 .await
             {
-                Ok(()) => self.batch_written(),
+                Ok(()) => {
+                    self.batch_written();
+                    // One scheduling round between writes lets the next batch grow
+                    // while a fast sender is still running.
+                    tokio::task::yield_now().await;
+                }
                 Err(WriteStop::Interrupted) => {}
                 Err(WriteStop::Failed(e)) => return Err(e),
             }

@@ -38,6 +38,12 @@
 //! * **Whole frames.** When a connection fails mid-frame, that frame is written again
 //!   from its first byte on the next connection (the dead connection may have carried
 //!   a torn prefix; the new one never does). Whole frames are never sent twice.
+//! * **Fast.** One task per connection owns the socket. Senders append encoded frames
+//!   to a shared buffer (one lock, no allocation per frame); the task swaps the whole
+//!   buffer out and writes it with one system call per drain, no batching timer, so
+//!   whatever queued during a write goes out in the next one. A sparse frame (the
+//!   previous write at least 2 µs old, the task idle, nothing queued) is written by
+//!   the sender itself with one non-blocking `write`, without waking the task.
 //! * **Dead peers.** The connection task reads the socket while idle and while writing:
 //!   EOF or an error means the peer is gone, and the sink reconnects.
 //! * **Errors** are [`ErrorClass::Retryable`] (refused, missing socket file,

@@ -507,3 +507,48 @@ async fn sparse_and_burst_senders_interleave() {
     }
     assert_eq!(sink.status().frames_sent, 1200);
 }
+
+/// A Unix listener whose backlog is full makes a non-blocking connect fail with
+/// `WouldBlock`: retryable, so the sink connects once the listener catches up.
+#[tokio::test]
+async fn unix_connect_would_block_is_retryable() {
+    let dir = TempDir::new();
+    let path = dir.sock("backlog.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut fillers = Vec::new();
+    let mut full = false;
+    for _ in 0..5_000 {
+        match tokio::net::UnixStream::connect(&path).await {
+            Ok(s) => fillers.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                full = true;
+                break;
+            }
+            Err(e) => panic!("filler connect: {e}"),
+        }
+    }
+    assert!(full, "the backlog filled up");
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
+        .backoff(Duration::from_millis(2), Duration::from_millis(10))
+        .relay()
+        .unwrap();
+    sink.send(payload(42, 16)).await.unwrap();
+    eventually("a refused attempt", || sink.status().last_error.is_some()).await;
+    let err = sink.status().last_error.unwrap();
+    assert_eq!(err.io_kind(), std::io::ErrorKind::WouldBlock);
+    assert!(err.is_retryable());
+    // Drain the backlog: the fillers first, then the sink's connection.
+    let fillers_len = fillers.len();
+    drop(fillers);
+    let peer = tokio::spawn(async move {
+        for _ in 0..fillers_len + 64 {
+            let (mut s, _) = listener.accept().await.unwrap();
+            if let Some(frame) = read_lp(&mut s).await {
+                return check_payload(&frame);
+            }
+        }
+        panic!("the sink never connected");
+    });
+    assert_eq!(guard("peer", peer).await.unwrap(), 42);
+    assert_eq!(sink.close().await, 0);
+}

@@ -553,6 +553,57 @@ async fn server_restarted_mid_stream_every_accepted_frame_is_sent_or_counted_los
     );
 }
 
+/// What generated code holds for a torq relay on NATS (the endpoint is given at run
+/// time here, as `with_endpoints` does, because the test server's port is not known
+/// at compile time).
+static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__private::SinkSpec {
+    sink: "market_data",
+    endpoint: "nats://127.0.0.1:4222/market.data",
+    env: "SINKGEN_NATS_TEST_MARKET_DATA_ENDPOINT",
+    framing: Framing::Torq {
+        domain: 1,
+        source: 7,
+    },
+    connect_timeout: Duration::from_millis(500),
+    send_timeout: Duration::from_secs(5),
+    queue: 4096,
+    backoff_initial: Duration::from_millis(10),
+    backoff_max: Duration::from_secs(1),
+};
+
+#[tokio::test]
+async fn generated_accessors_publish_torq_frames_on_nats() {
+    if !server_available() {
+        return;
+    }
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, "market.data").await;
+    let endpoint = format!("nats://127.0.0.1:{}/market.data", server.port);
+    let sink: RelaySink<Bytes> = sinkgen_runtime::__private::relay_at(&MARKET_DATA, &endpoint);
+    for i in 1..=3 {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    sink.flush().await.expect("flushed");
+    let got = sub.exactly(3).await;
+    for (i, frame) in (1..=3u64).zip(&got) {
+        assert_eq!(&frame[0..4], &0xDEAD_BEEFu32.to_le_bytes());
+        assert_eq!(frame[4..8], [1, 1, 7, 0], "domain, version, source, flags");
+        assert_eq!(u64::from_le_bytes(frame[8..16].try_into().unwrap()), i);
+        assert_eq!(&frame[32..], &message(i)[..]);
+    }
+    assert!(server.connz().await.contains("\"name\": \"market_data\""));
+    assert_eq!(sink.close().await, 0);
+
+    // A bad endpoint (as from an environment override) gives a sink that fails every
+    // send with the message back, and never panics.
+    let bad: RelaySink<Bytes> =
+        sinkgen_runtime::__private::relay_at(&MARKET_DATA, "nats://127.0.0.1:4222/market.*");
+    let err = bad.send(message(1)).await.expect_err("a bad address fails");
+    assert_eq!(err.kind(), sinkgen_runtime::SendErrorKind::Fatal);
+    assert!(err.to_string().contains("wildcard"), "{err}");
+    assert_eq!(err.into_message(), message(1));
+}
+
 #[test]
 fn bad_nats_endpoints_are_refused_at_build_time() {
     for bad in [
