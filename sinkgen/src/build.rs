@@ -254,15 +254,33 @@ pub(crate) fn shown_path(path: &Path) -> PathBuf {
 }
 
 /// Rendered diagnostics with the current directory's prefix taken off every path, as
-/// rustc shows paths (the places a missing file was looked for are absolute).
+/// rustc shows paths (the places a missing file was looked for are absolute). Lines of
+/// the file's text (behind the `|` gutter) are left exactly as written.
 pub(crate) fn relative_paths(rendered: &str) -> String {
-    match std::env::current_dir() {
-        Ok(cwd) if cwd.parent().is_some() => {
-            let prefix = format!("{}{}", cwd.display(), std::path::MAIN_SEPARATOR);
-            rendered.replace(&prefix, "")
-        }
-        _ => rendered.to_owned(),
+    let Ok(cwd) = std::env::current_dir() else {
+        return rendered.to_owned();
+    };
+    if cwd.parent().is_none() {
+        return rendered.to_owned();
     }
+    let prefix = format!("{}{}", cwd.display(), std::path::MAIN_SEPARATOR);
+    let mut out = String::with_capacity(rendered.len());
+    for (i, line) in rendered.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let gutter = line
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|');
+        if gutter {
+            out.push_str(line);
+        } else {
+            out.push_str(&line.replace(&prefix, ""));
+        }
+    }
+    out
 }
 
 /// Warnings as lines for `cargo:warning=` (cargo shows each line as one warning line).
@@ -293,4 +311,23 @@ fn write_if_changed(path: &Path, code: &str) -> Result<(), BuildError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_paths;
+
+    #[test]
+    fn paths_lose_the_working_directory_but_file_text_does_not() {
+        let cwd = std::env::current_dir().unwrap();
+        let abs = cwd.join("ui/x.toml").display().to_string();
+        let rendered = format!(
+            "error: bad\n --> {abs}:2:3\n  |\n2 | endpoint = \"unix://{abs}\"\n  |   ^\n  = note: {abs}"
+        );
+        let shown = relative_paths(&rendered);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[1], " --> ui/x.toml:2:3");
+        assert_eq!(lines[3], format!("2 | endpoint = \"unix://{abs}\""));
+        assert_eq!(lines[5], "  = note: ui/x.toml");
+    }
 }
