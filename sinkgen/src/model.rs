@@ -1,5 +1,5 @@
 //! The validated topology: what `services.toml` means once every check of
-//! [`crate::validate`] has passed.
+//! [`crate::load`] has passed.
 //!
 //! Later stages (lowering to a code-generation plan, the CLI's graph) consume a
 //! [`Topology`] without re-checking anything: every name is a valid Rust
