@@ -15,6 +15,7 @@
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use sinkgen_benches::cpu::process_cpu_time;
 use sinkgen_runtime::{Bytes, RelaySink, SinkBuilder};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -60,8 +61,26 @@ async fn start_server(port: u16) -> std::io::Result<Server> {
     Err(std::io::Error::other("nats-server did not come up"))
 }
 
-/// Frames per second through a RelaySink on `nats://`, ending with `flush()`.
-async fn sinkgen(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> {
+/// One timed run: frames per second (wall clock) and CPU time of this process per
+/// frame (all threads; the server's CPU is not included).
+#[derive(Clone, Copy)]
+struct Run {
+    fps: f64,
+    cpu_ns: f64,
+}
+
+impl Run {
+    fn measure(frames: u64, wall: Instant, cpu: Duration) -> Run {
+        let used = process_cpu_time().saturating_sub(cpu);
+        Run {
+            fps: frames as f64 / wall.elapsed().as_secs_f64(),
+            cpu_ns: used.as_nanos() as f64 / frames as f64,
+        }
+    }
+}
+
+/// A RelaySink on `nats://`, ending with `flush()`.
+async fn sinkgen(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> {
     let sink: RelaySink<Bytes> = SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.sinkgen"))
         .name("bench")
         .send_timeout(Duration::from_secs(60))
@@ -72,24 +91,24 @@ async fn sinkgen(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String>
         .await
         .map_err(|e| e.to_string())?;
     sink.flush().await.map_err(|e| e.to_string())?;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu_time());
     for _ in 0..frames {
         sink.send(payload.clone())
             .await
             .map_err(|e| e.to_string())?;
     }
     sink.flush().await.map_err(|e| e.to_string())?;
-    let fps = frames as f64 / start.elapsed().as_secs_f64();
+    let run = Run::measure(frames, start, cpu);
     let status = sink.status();
     if status.lost.total() != 0 || status.frames_sent != frames + 1 {
         return Err(format!("frames missing: {status:?}"));
     }
     sink.close().await;
-    Ok(fps)
+    Ok(run)
 }
 
-/// Frames per second through async-nats `publish`, ending with a server round trip.
-async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> {
+/// async-nats `publish`, ending with a server round trip.
+async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> {
     use futures_core::Stream;
     let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
         .await
@@ -114,7 +133,7 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> 
         .await
         .map_err(|e| e.to_string())?;
     round_trip().await?;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu_time());
     for _ in 0..frames {
         client
             .publish("bench.direct", payload.clone())
@@ -122,7 +141,7 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<f64, String> 
             .map_err(|e| e.to_string())?;
     }
     round_trip().await?;
-    Ok(frames as f64 / start.elapsed().as_secs_f64())
+    Ok(Run::measure(frames, start, cpu))
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -142,7 +161,7 @@ fn main() -> ExitCode {
     let (mode, frames, reps) = match (bench, quick) {
         (false, _) => ("smoke (cargo test)", 2_000u64, 1usize),
         (true, true) => ("quick", 200_000, 3),
-        (true, false) => ("full", 1_000_000, 5),
+        (true, false) => ("full", 1_000_000, 7),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -195,8 +214,10 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             .join(" ")
     );
     println!();
-    println!("| case | sinkgen (M frames/s) | async-nats direct (M frames/s) | ratio (>= 0.9) |");
-    println!("|------|---------------------:|-------------------------------:|---------------:|");
+    println!(
+        "| case | sinkgen (M frames/s) | async-nats direct (M frames/s) | ratio (>= 0.9) | CPU ns/frame sinkgen | CPU ns/frame direct |"
+    );
+    println!("|------|---:|---:|---:|---:|---:|");
     let mut pass = true;
     for size in [64usize, 256] {
         let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
@@ -214,14 +235,18 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
                 }
             }
         }
-        let (ma, mb) = (median(&mut a), median(&mut b));
+        let fps = |v: &[Run]| median(&mut v.iter().map(|r| r.fps).collect::<Vec<_>>());
+        let cpu = |v: &[Run]| median(&mut v.iter().map(|r| r.cpu_ns).collect::<Vec<_>>());
+        let (ma, mb) = (fps(&a), fps(&b));
         let ratio = ma / mb;
         pass &= ratio >= 0.9;
         println!(
-            "| {size} B | {:.2} | {:.2} | {ratio:.2} {} |",
+            "| {size} B | {:.2} | {:.2} | {ratio:.2} {} | {:.0} | {:.0} |",
             ma / 1e6,
             mb / 1e6,
-            if ratio >= 0.9 { "pass" } else { "FAIL" }
+            if ratio >= 0.9 { "pass" } else { "FAIL" },
+            cpu(&a),
+            cpu(&b)
         );
     }
     println!();
