@@ -58,7 +58,7 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
             let mut cpu_ns: [Vec<f64>; 3] = Default::default();
             // frames/s of each design in each repetition, for paired ratios.
             let mut per_rep: Vec<[Option<f64>; 3]> = vec![[None; 3]; sizes.reps];
-            for rep in 0..sizes.reps {
+            for (rep, paired) in per_rep.iter_mut().enumerate() {
                 // Rotate the order each repetition so no design always runs first.
                 for k in 0..DESIGNS.len() {
                     let i = (k + rep) % DESIGNS.len();
@@ -70,7 +70,7 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
                     match once(design, transport, size, frames).await {
                         Ok(v) => {
                             fps[i].push(v.frames_per_sec);
-                            per_rep[rep][i] = Some(v.frames_per_sec);
+                            paired[i] = Some(v.frames_per_sec);
                             cpu_ns[i].push(v.cpu_ns_per_frame);
                         }
                         Err(e) => eprintln!("throughput {case} {design:?}: {e}"),
