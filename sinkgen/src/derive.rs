@@ -126,15 +126,16 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
     plan.tracking = stub.tracking.clone();
     plan.layout = match fields {
         None => Layout::UnitStruct,
-        Some(named) => Layout::NamedFields {
-            fields: cross_check(&plan, &named, &mut errors),
-        },
+        Some(named) => {
+            let fields = cross_check(&plan, &named, &mut errors);
+            Layout::NamedFields {
+                fields,
+                partial: !errors.is_empty(),
+            }
+        }
     };
-    if errors.is_empty() {
-        sinkgen_templates::render(&plan)
-    } else {
-        errors.with(sinkgen_templates::stub::emit(&stub))
-    }
+    // With bad fields, the real accessors still come out: only `with_endpoints` is a stub.
+    errors.with(sinkgen_templates::render(&plan))
 }
 
 /// The keys of `#[sinks(..)]`.

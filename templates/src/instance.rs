@@ -69,6 +69,15 @@ pub fn emit(plan: &Plan) -> TokenStream {
 pub fn with_endpoints(plan: &Plan) -> TokenStream {
     let vis = &plan.vis;
     let endpoints = plan.endpoints_ident();
+    if let Layout::NamedFields { partial: true, .. } = plan.layout {
+        let message = "sinkgen: fields of this struct have errors (see the compile errors)";
+        return quote! {
+            #[doc = " Unavailable: fields of this struct have errors."]
+            #vis fn with_endpoints(_endpoints: #endpoints) -> Self {
+                ::core::panic!(#message)
+            }
+        };
+    }
     let (ret, needed, construct) = match &plan.layout {
         Layout::Generated | Layout::UnitStruct => {
             let instance = plan.instance_ident();
@@ -80,7 +89,7 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
                 quote!(#instance { #(#fields),* }),
             )
         }
-        Layout::NamedFields { fields } => {
+        Layout::NamedFields { fields, .. } => {
             let needed = plan.closure(fields.iter().map(|f| f.sink));
             // The user's field type meets the file's sink type here: a mismatch is reported
             // at the field's type.

@@ -41,6 +41,9 @@ pub enum Layout {
     NamedFields {
         /// The struct's fields, each naming a sink.
         fields: Vec<FieldPlan>,
+        /// Some fields failed the derive's checks (their errors are emitted beside the
+        /// code): `with_endpoints` cannot build the struct and only panics.
+        partial: bool,
     },
 }
 

@@ -9,7 +9,8 @@ pub struct Strategy {
 }
 
 fn main() {
-    // The stub keeps the struct's functions: only the field errors are reported.
+    // Everything else is still generated: only the field errors are reported.
     let _ = Strategy::orders();
+    let _ = Strategy::hedge();
     let _ = Strategy::with_endpoints(StrategyEndpoints::default()).signal;
 }
