@@ -26,9 +26,9 @@ impl Sizes {
     /// Full run: the figures that go in BENCHMARKS.md.
     pub const FULL: Sizes = Sizes {
         mode: "full",
-        reps: 7,
-        frames_fast: 1_000_000,
-        frames_slow: 100_000,
+        reps: 15,
+        frames_fast: 300_000,
+        frames_slow: 30_000,
         pings: 20_000,
         first_frames: 1_000,
         alloc_frames: 200_000,
