@@ -15,6 +15,22 @@
 //! | 16..24 | timestamp (u64), nanoseconds since the Unix epoch             |
 //! | 24..28 | payload size (u32)                                            |
 //! | 28..32 | CRC32 (IEEE, crc32fast) over bytes 0..28 then the payload     |
+//!
+//! A sink's torq sequence counts the frames it accepted; frames written again after a
+//! reconnect keep their sequence, so a relay sees each sequence number once.
+//!
+//! # Examples
+//!
+//! ```
+//! use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder};
+//!
+//! let sink: RelaySink<Bytes> = SinkBuilder::new("unix:///tmp/torq/market_data.sock")
+//!     .framing(Framing::Torq { domain: 1, source: 7 })
+//!     .relay()
+//!     .unwrap();
+//! assert_eq!(Framing::Torq { domain: 1, source: 7 }.header_len(), 32);
+//! # drop(sink);
+//! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -14,6 +14,19 @@
 //!
 //! `tracing` events are emitted on state changes only (target `sinkgen_runtime`),
 //! never per frame.
+//!
+//! # Examples
+//!
+//! ```
+//! use sinkgen_runtime::{Bytes, RelaySink, State};
+//!
+//! let sink: RelaySink<Bytes> = RelaySink::new("unix:///tmp/torq/signals.sock").unwrap();
+//! let status = sink.status();
+//! assert_eq!(status.state, State::Idle); // lazy: nothing happened yet
+//! assert_eq!(status.connect_attempts, 0);
+//! assert_eq!(status.queue_depth, 0);
+//! assert_eq!(status.lost.total(), 0);
+//! ```
 
 use std::fmt;
 use std::time::Instant;
