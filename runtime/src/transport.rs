@@ -4,7 +4,9 @@
 //! This is the seam a new transport plugs into: add an [`Endpoint`] variant (parsed in
 //! [`Endpoint::parse`]), a [`Connection`] variant (made in [`Connection::connect`]) and
 //! the two operations the connection task needs, [`Connection::write_batch`] and
-//! [`Connection::closed`]. The connection task knows nothing else about sockets.
+//! [`Connection::closed`], and return `None` from [`Connection::inline`] unless the
+//! transport can take one whole frame from a sender with a non-blocking write. The
+//! connection task knows nothing else about sockets.
 
 use std::future::Future;
 use std::io;

@@ -218,8 +218,17 @@ async fn no_hot_loop(sink: RelaySink<Vec<u8>>, initial: Duration, kind: std::io:
         attempts <= bound,
         "{attempts} attempts in the window, bound {bound}"
     );
-    eventually("backoff state", || sink.status().state == State::Backoff).await;
-    let st = sink.status();
+    let mut st = sink.status();
+    for _ in 0..10_000 {
+        if st.state == State::Backoff {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        st = sink.status();
+    }
+    assert_eq!(st.state, State::Backoff);
+    assert!(st.next_retry.is_some(), "the next attempt time is reported");
+    assert!(st.last_error_at.is_some() && st.since <= Instant::now());
     let err = st.last_error.expect("error recorded");
     assert!(err.is_retryable());
     assert_eq!(err.io_kind(), kind);
