@@ -81,16 +81,31 @@ impl Server {
             port,
             monitor,
         };
+        let mut up = false;
         for _ in 0..PROBES {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
                 let mut info = [0u8; 4];
                 if s.read_exact(&mut info).await.is_ok() && &info == b"INFO" {
-                    return server;
+                    up = true;
+                    break;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("nats-server on port {port} did not come up");
+        assert!(up, "nats-server on port {port} did not come up");
+        // The probe was a client connection too: wait until the server has let it go,
+        // so tests can count connections from zero.
+        for _ in 0..PROBES {
+            if server
+                .try_connz()
+                .await
+                .is_some_and(|page| page.contains("\"num_connections\": 0"))
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server on port {port} still lists the readiness probe");
     }
 
     /// Stops the server the way an operator does (SIGTERM): it closes every client
@@ -109,15 +124,17 @@ impl Server {
 
     /// The server's `/connz` page: its client connections, as JSON.
     async fn connz(&self) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.monitor))
-            .await
-            .expect("connect to the monitoring port");
+        self.try_connz().await.expect("read /connz")
+    }
+
+    async fn try_connz(&self) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.monitor)).await.ok()?;
         s.write_all(b"GET /connz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
             .await
-            .expect("request /connz");
+            .ok()?;
         let mut page = String::new();
-        s.read_to_string(&mut page).await.expect("read /connz");
-        page
+        s.read_to_string(&mut page).await.ok()?;
+        Some(page)
     }
 }
 
