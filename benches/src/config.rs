@@ -20,6 +20,8 @@ pub struct Sizes {
     pub first_frames: usize,
     /// Frames sent while counting allocations.
     pub alloc_frames: u64,
+    /// Whether the figures are judged against the targets (not in the smoke mode).
+    pub judge: bool,
 }
 
 impl Sizes {
@@ -32,6 +34,7 @@ impl Sizes {
         pings: 20_000,
         first_frames: 1_000,
         alloc_frames: 200_000,
+        judge: true,
     };
     /// Quick run for CI smoke tests: same cases, fewer frames.
     pub const QUICK: Sizes = Sizes {
@@ -42,6 +45,7 @@ impl Sizes {
         pings: 2_000,
         first_frames: 100,
         alloc_frames: 20_000,
+        judge: true,
     };
     /// Run by `cargo test`: proves the cases work end to end, measures nothing useful.
     pub const SMOKE: Sizes = Sizes {
@@ -52,6 +56,7 @@ impl Sizes {
         pings: 50,
         first_frames: 5,
         alloc_frames: 1_000,
+        judge: false,
     };
 
     /// Picks the sizes from the command line and `SINKGEN_BENCH_QUICK`.

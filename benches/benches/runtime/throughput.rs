@@ -73,7 +73,15 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
                             paired[i] = Some(v.frames_per_sec);
                             cpu_ns[i].push(v.cpu_ns_per_frame);
                         }
-                        Err(e) => eprintln!("throughput {case} {design:?}: {e}"),
+                        Err(e) => {
+                            eprintln!("throughput {case} {design:?}: {e}");
+                            verdicts.push(Verdict::new(
+                                format!("throughput {case} {design:?}"),
+                                format!("error: {e}"),
+                                "runs",
+                                false,
+                            ));
+                        }
                     }
                 }
             }
