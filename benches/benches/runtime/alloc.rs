@@ -59,16 +59,19 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-struct Window;
+/// An open counting window; counting stops when it is closed or dropped.
+pub struct Window;
 
 impl Window {
-    fn open() -> Window {
+    /// Resets the counters and starts counting.
+    pub fn open() -> Window {
         ALLOCS.store(0, Ordering::Relaxed);
         BYTES.store(0, Ordering::Relaxed);
         COUNTING.store(true, Ordering::SeqCst);
         Window
     }
-    fn close(self) -> (u64, u64) {
+    /// Stops counting; returns (allocations, bytes) since `open`.
+    pub fn close(self) -> (u64, u64) {
         COUNTING.store(false, Ordering::SeqCst);
         (
             ALLOCS.load(Ordering::Relaxed),

@@ -18,6 +18,7 @@ use sinkgen_benches::{encode_frame, payload, peer, stats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use crate::alloc::Window;
 use crate::report::{Table, Verdict, pass_fail, us};
 use crate::sink;
 
@@ -63,7 +64,13 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let mut ack = [0u8; 8];
     let mut raw_samples = Vec::with_capacity(sizes.pings);
     let mut sink_samples = Vec::with_capacity(sizes.pings);
+    let mut window = None;
     for i in 0..WARMUP + sizes.pings {
+        if i == WARMUP {
+            // Sparse sends take the sink's direct-write path: count allocations there
+            // too (every thread; the raw pings allocate nothing).
+            window = Some(Window::open());
+        }
         let t0 = Instant::now();
         raw.write_all(&frame).await?;
         raw_back.read_exact(&mut ack).await?;
@@ -79,6 +86,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             sink_samples.push(sink_rtt);
         }
     }
+    let (allocs, _) = window.map_or((0, 0), Window::close);
     let undelivered = sink.close().await?;
     drop(raw);
     for echo in [raw_echo, sink_echo] {
@@ -123,6 +131,12 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         us(mean_us(&sink_samples) - mean_us(&raw_samples)),
     ]);
     table.print();
+    println!(
+        "allocations during the {} timed ping-pongs (all threads): {allocs}",
+        sizes.pings
+    );
+    println!();
+    let alloc_pass = allocs * 1000 < sizes.pings as u64;
     Ok(vec![
         Verdict::new(
             "latency added, p50 (UDS ping-pong)",
@@ -135,6 +149,16 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             us(added99),
             "<= 5 us",
             added99 <= 5.0,
+        ),
+        Verdict::new(
+            "allocations per frame (sparse sends)",
+            format!(
+                "{:.4} ({allocs} in {} frames)",
+                allocs as f64 / sizes.pings as f64,
+                sizes.pings
+            ),
+            "0",
+            alloc_pass,
         ),
     ])
 }
