@@ -67,7 +67,7 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
                         Design::PerFrame => sizes.frames_slow,
                         _ => sizes.frames_fast,
                     };
-                    match once(design, transport, size, frames).await {
+                    match once(design, transport, size, frames, 1).await {
                         Ok(v) => {
                             fps[i].push(v.frames_per_sec);
                             paired[i] = Some(v.frames_per_sec);
@@ -166,11 +166,63 @@ pub async fn run(sizes: Sizes) -> Vec<Verdict> {
     println!("CPU time per frame, whole process (sender, writer task, peer thread), median:");
     println!();
     cpu_table.print();
+    many_producers(sizes).await;
     verdicts
 }
 
-/// One run; returns frames per second (from the first send to the peer having read
-/// the last byte).
+/// Not a SPEC target: several tasks sending through one sink at once (the sink is
+/// shared through `&self`), against baseline (b) shared the same way.
+async fn many_producers(sizes: Sizes) {
+    const PRODUCERS: usize = 4;
+    println!("{PRODUCERS} producer tasks sharing one sink, uds 64 B (no target; for contention):");
+    println!();
+    let designs = [Design::Sinkgen, Design::Coalescing];
+    let mut per_rep: Vec<[Option<Sample>; 2]> = (0..sizes.reps).map(|_| [None, None]).collect();
+    for (rep, paired) in per_rep.iter_mut().enumerate() {
+        for k in 0..designs.len() {
+            let i = (k + rep) % designs.len();
+            match once(designs[i], Transport::Uds, 64, sizes.frames_fast, PRODUCERS).await {
+                Ok(v) => paired[i] = Some(v),
+                Err(e) => eprintln!("throughput {PRODUCERS} producers {:?}: {e}", designs[i]),
+            }
+        }
+    }
+    let med = |i: usize, f: fn(&Sample) -> f64| {
+        let v: Vec<f64> = per_rep
+            .iter()
+            .filter_map(|r| r[i].as_ref().map(f))
+            .collect();
+        (!v.is_empty()).then(|| stats::median(&v))
+    };
+    let ratios: Vec<f64> = per_rep
+        .iter()
+        .filter_map(|r| Some(r[0].as_ref()?.frames_per_sec / r[1].as_ref()?.frames_per_sec))
+        .collect();
+    let fps = |m: Option<f64>| m.map_or_else(|| "error".to_owned(), mfps);
+    let ns = |m: Option<f64>| m.map_or_else(|| "-".to_owned(), |m| format!("{m:.0} ns"));
+    let mut t = Table::new(&[
+        "case",
+        "(a) sinkgen",
+        "(b) coalescing",
+        "a/b",
+        "CPU/frame a",
+        "CPU/frame b",
+    ]);
+    t.row(vec![
+        format!("uds 64 B x{PRODUCERS}"),
+        fps(med(0, |s| s.frames_per_sec)),
+        fps(med(1, |s| s.frames_per_sec)),
+        if ratios.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", stats::median(&ratios))
+        },
+        ns(med(0, |s| s.cpu_ns_per_frame)),
+        ns(med(1, |s| s.cpu_ns_per_frame)),
+    ]);
+    t.print();
+}
+
 /// When a run's clock started: wall time and process CPU time.
 #[derive(Clone, Copy)]
 struct Start {
@@ -194,14 +246,24 @@ struct Sample {
     cpu_ns_per_frame: f64,
 }
 
+/// Frames producer `p` of `producers` sends, so that they add up to `frames`.
+fn share(frames: u64, producers: usize, p: usize) -> u64 {
+    let producers = producers as u64;
+    frames / producers + u64::from((p as u64) < frames % producers)
+}
+
+/// One run: frames per second from the first timed send to the peer having read the
+/// last byte, and CPU time per frame. With more than one producer, each is a spawned
+/// task sending its share of the frames through the same sink.
 async fn once(
     design: Design,
     transport: Transport,
     size: usize,
     frames: u64,
+    producers: usize,
 ) -> io::Result<Sample> {
     let listener = Arc::new(Listener::bind(transport)?);
-    let payload = payload(size);
+    let payload: &'static [u8] = sink::message(&payload(size));
     // Every design first sends WARMUP frames and waits until the peer has read them,
     // so the clock starts with the connection up, the writer idle and the peer
     // waiting in `read`.
@@ -215,16 +277,35 @@ async fn once(
     );
     let start = match design {
         Design::Sinkgen => {
-            let sink = sink::Sink::new(listener.endpoint())?;
-            let msg = sink::message(&payload);
+            let sink = Arc::new(sink::Sink::new(listener.endpoint())?);
+            let msg = payload;
             for _ in 0..WARMUP {
                 sink.send(&msg).await?;
             }
             warmed.notified().await;
             let start = Start::now();
-            for _ in 0..frames {
-                sink.send(&msg).await?;
+            if producers == 1 {
+                for _ in 0..frames {
+                    sink.send(&msg).await?;
+                }
+            } else {
+                let tasks: Vec<_> = (0..producers)
+                    .map(|p| {
+                        let sink = Arc::clone(&sink);
+                        let n = share(frames, producers, p);
+                        tokio::spawn(async move {
+                            for _ in 0..n {
+                                sink.send(&msg).await?;
+                            }
+                            Ok::<_, io::Error>(())
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.map_err(io::Error::other)??;
+                }
             }
+            let sink = Arc::into_inner(sink).expect("producers are done with the sink");
             let undelivered = sink.close().await?;
             if undelivered != 0 {
                 return Err(io::Error::other(format!(
@@ -234,8 +315,12 @@ async fn once(
             start
         }
         Design::Coalescing | Design::PerFrame => match listener.connect().await? {
-            ClientStream::Uds(s) => baseline_run(design, s, &payload, frames, &warmed).await?,
-            ClientStream::Tcp(s) => baseline_run(design, s, &payload, frames, &warmed).await?,
+            ClientStream::Uds(s) => {
+                baseline_run(design, s, payload, frames, producers, &warmed).await?
+            }
+            ClientStream::Tcp(s) => {
+                baseline_run(design, s, payload, frames, producers, &warmed).await?
+            }
         },
     };
     let drained = join_drain(drain).await?;
@@ -249,8 +334,9 @@ async fn once(
 async fn baseline_run<W>(
     design: Design,
     mut stream: W,
-    payload: &[u8],
+    payload: &'static [u8],
     frames: u64,
+    producers: usize,
     warmed: &Notify,
 ) -> io::Result<Start>
 where
@@ -258,19 +344,38 @@ where
 {
     match design {
         Design::Coalescing => {
-            let writer = CoalescingWriter::spawn(stream, baseline::DEFAULT_CAP);
+            let writer = Arc::new(CoalescingWriter::spawn(stream, baseline::DEFAULT_CAP));
             for _ in 0..WARMUP {
                 writer.send(payload).await;
             }
             warmed.notified().await;
             let start = Start::now();
-            for _ in 0..frames {
-                writer.send(payload).await;
+            if producers == 1 {
+                for _ in 0..frames {
+                    writer.send(payload).await;
+                }
+            } else {
+                let tasks: Vec<_> = (0..producers)
+                    .map(|p| {
+                        let writer = Arc::clone(&writer);
+                        let n = share(frames, producers, p);
+                        tokio::spawn(async move {
+                            for _ in 0..n {
+                                writer.send(payload).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.map_err(io::Error::other)?;
+                }
             }
+            let writer = Arc::into_inner(writer).expect("producers are done with the writer");
             writer.close().await?;
             Ok(start)
         }
         Design::PerFrame => {
+            assert_eq!(producers, 1, "baseline c has one producer");
             baseline::write_per_frame(&mut stream, payload, WARMUP).await?;
             warmed.notified().await;
             let start = Start::now();
