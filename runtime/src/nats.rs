@@ -180,6 +180,26 @@ fn intern(subject: &str) -> &'static str {
     leaked
 }
 
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 /// What the client's event callback saw: an error that ends the connection.
 #[derive(Default)]
 struct Events {
@@ -302,11 +322,34 @@ impl NatsConnection {
         .ping_interval(PING_INTERVAL)
         .client_capacity(CLIENT_CAPACITY);
 
+        // The client panics when a server asks for TLS and no crypto provider is
+        // installed (none is built in: relays talk plaintext), so the attempt runs as
+        // its own task and a panic becomes a fatal error. Dropping this future (the
+        // connect timeout) aborts the attempt.
         let url = address.server_url();
-        let client = options
-            .connect(url.as_str())
-            .await
-            .map_err(|e| classify(&url, &e))?;
+        let target = url.clone();
+        let attempt = AbortOnDrop(tokio::spawn(async move {
+            options.connect(target.as_str()).await
+        }));
+        let client = match attempt.await {
+            Ok(result) => result.map_err(|e| classify(&url, &e))?,
+            Err(e) if e.is_panic() => {
+                return Err(TransportError::new(
+                    ErrorClass::Fatal,
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "connect to {url}: the server requires TLS, which sinkgen's NATS relays do not speak"
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(TransportError::new(
+                    ErrorClass::Retryable,
+                    io::ErrorKind::Interrupted,
+                    format!("connect to {url}: {e}"),
+                ));
+            }
+        };
         let inbox = client.new_inbox();
         let markers = client.subscribe(inbox.clone()).await.map_err(|e| {
             TransportError::new(
