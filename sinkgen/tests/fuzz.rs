@@ -200,3 +200,24 @@ fn invalid_utf8_is_reported_at_the_byte() {
     assert!(d.message.contains("not valid UTF-8"), "{}", d.message);
     assert_eq!(err.location(d), Some((2, 25)));
 }
+
+#[test]
+fn many_unknown_names_are_reported_without_quadratic_suggestions() {
+    use std::fmt::Write as _;
+    // 3,000 services, each naming a service that does not exist and sharing one source.
+    let mut text = String::new();
+    for i in 0..3_000 {
+        let _ = write!(
+            text,
+            "[services.service_{i}]\nsource = 7\nsinks.out = {{ service = \"servce_{i}\" }}\n\n"
+        );
+    }
+    let err = sinkgen::load_str(Path::new("services.toml"), &text).expect_err("all unknown");
+    assert_eq!(err.error_count(), 3_000 + 2_999);
+    // Suggestions stop after a while; every error still has a help line.
+    assert!(err.iter().all(|d| d.help.is_some()));
+    assert!(
+        err.iter()
+            .any(|d| d.help.as_deref() == Some("did you mean `service_0`?"))
+    );
+}

@@ -85,6 +85,7 @@ pub(crate) fn validate(ctx: &mut Ctx, raw: RawConfig, source: &Source) -> Option
         ctx,
         raw: &raw,
         source,
+        suggestions_left: std::cell::Cell::new(SUGGESTION_BUDGET),
     };
     let (relays, services, defaults) = v.run()?;
     Some(build(raw, relays, services, defaults, source))
@@ -97,7 +98,14 @@ struct Validator<'a, 'r> {
     ctx: &'a mut Ctx,
     raw: &'r RawConfig,
     source: &'a Source,
+    /// How many more whole-file did-you-mean scans may run (see [`SUGGESTION_BUDGET`]).
+    suggestions_left: std::cell::Cell<usize>,
 }
+
+/// A did-you-mean over every relay and service scans the whole file; past this many
+/// unknown names, stop suggesting so that a file full of them is still checked in
+/// linear time.
+const SUGGESTION_BUDGET: usize = 32;
 
 impl<'r> Validator<'_, 'r> {
     fn run(mut self) -> Option<Checked> {
@@ -465,6 +473,9 @@ impl<'r> Validator<'_, 'r> {
     /// Consumers tell producers apart by the source byte; two services with one source are one to them.
     fn duplicate_sources(&mut self, services: &[ServiceInfo]) {
         let mut seen: HashMap<u8, usize> = HashMap::new();
+        let used: std::collections::HashSet<u8> =
+            services.iter().filter_map(|s| s.source).collect();
+        let free = (0..=255u8).find(|b| !used.contains(b));
         for (i, info) in services.iter().enumerate() {
             let Some(source) = info.source else { continue };
             if let Some(&first) = seen.get(&source) {
@@ -472,9 +483,6 @@ impl<'r> Validator<'_, 'r> {
                 let (Some(sa), Some(sb)) = (&a.source, &b.source) else {
                     continue;
                 };
-                let used: std::collections::HashSet<u8> =
-                    services.iter().filter_map(|s| s.source).collect();
-                let free = (0..=255u8).find(|b| !used.contains(b));
                 let help = match free {
                     Some(f) => format!("give every service its own `source`; `{f}` is free"),
                     None => "give every service its own `source`".to_owned(),
@@ -627,8 +635,22 @@ impl<'r> Validator<'_, 'r> {
         }
     }
 
+    /// [`did_you_mean`] within the file-wide budget.
+    fn suggest<'n>(
+        &self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'n str>,
+    ) -> Option<&'n str> {
+        let left = self.suggestions_left.get();
+        if left == 0 {
+            return None;
+        }
+        self.suggestions_left.set(left - 1);
+        did_you_mean(name, candidates)
+    }
+
     fn relay_help(&self, name: &str) -> String {
-        match did_you_mean(name, self.raw.relays.iter().map(|r| r.name.value.as_str())) {
+        match self.suggest(name, self.raw.relays.iter().map(|r| r.name.value.as_str())) {
             Some(s) => format!("did you mean `{s}`?"),
             None => self.known(
                 "relays",
@@ -638,7 +660,7 @@ impl<'r> Validator<'_, 'r> {
     }
 
     fn service_help(&self, name: &str) -> String {
-        match did_you_mean(
+        match self.suggest(
             name,
             self.raw.services.iter().map(|s| s.name.value.as_str()),
         ) {
@@ -787,7 +809,7 @@ impl<'r> Validator<'_, 'r> {
             .iter()
             .map(|r| r.name.value.as_str())
             .chain(self.raw.services.iter().map(|s| s.name.value.as_str()));
-        let help = match did_you_mean(&n.value, candidates) {
+        let help = match self.suggest(&n.value, candidates) {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!(
                 "{}; {}",
@@ -1009,10 +1031,10 @@ impl<'r> Validator<'_, 'r> {
             .iter()
             .map(|k| k.name.value.as_str())
             .filter(|n| *n != sink);
-        let help = match did_you_mean(&m.value, siblings.clone()) {
+        let help = match self.suggest(&m.value, siblings.clone()) {
             Some(c) => format!("did you mean `{c}`?"),
             None => {
-                let sibs: Vec<&str> = siblings.collect();
+                let sibs: Vec<&str> = siblings.take(11).collect();
                 if sibs.is_empty() {
                     "members are other sinks of the same service; declare the sink first".to_owned()
                 } else {
