@@ -44,6 +44,48 @@
 //! [`find_config`] locates the file the way the build script and the derive do:
 //! an explicit path, then `SINKGEN_CONFIG`, then the first `services.toml` walking
 //! up from the crate to the workspace root.
+//!
+//! # What is checked
+//!
+//! Everything that can be known without running the program, all in one run:
+//!
+//! - TOML syntax; unknown keys at any level (with did-you-mean); value types;
+//!   durations (an integer and `ns`, `us`, `ms`, `s` or `m`);
+//! - names of relays, services and sinks: lowercase snake_case identifiers, no
+//!   keywords, no look-alike letters, no two names that become one identifier;
+//! - every reference: sinks to relays and services, composite members to sibling
+//!   sinks, `subscribes` to relays, shorthand names that are both a relay and a
+//!   service;
+//! - exactly one target per sink; composites that are empty, list a member twice,
+//!   contain themselves or form a cycle, or mix message types;
+//! - direct sinks to services without `listen`, or to the sending service itself;
+//! - endpoints (`unix://` absolute paths that fit a socket address, `tcp://host:port`
+//!   with IPv6 in brackets, `nats://host:port/subject` without wildcards), and
+//!   endpoints used twice;
+//! - torq framing: a `domain` per relay and a `source` per sending service, each
+//!   unique and one byte;
+//! - `message` types that are plain Rust type paths;
+//! - policy values: no zero queue, timeout or backoff, `backoff.initial` at most
+//!   `backoff.max`.
+//!
+//! A valid file may still get warnings (a relay nobody sends to or reads, a listening
+//! service nobody reaches); they are reported once the errors are fixed and never
+//! fail a load.
+//!
+//! # Diagnostics
+//!
+//! Every problem names the file, line and column, shows the line with a caret under
+//! the value, and says how to fix it:
+//!
+//! ```text
+//! error: sink `orders` of service `strategy` names unknown service `executon`
+//!  --> services.toml:6:22
+//!   |
+//! 6 | orders = { service = "executon" }
+//!   |                      ^^^^^^^^^^ no service of this name
+//!   |
+//!   = help: did you mean `execution`?
+//! ```
 
 mod diagnostic;
 pub mod model;
