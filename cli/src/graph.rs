@@ -54,9 +54,9 @@ mod svg;
 /// An output format of [`render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// A Mermaid `flowchart` (renders on GitHub inside a ```` ```mermaid ```` block).
+    /// A Mermaid flowchart (GitHub renders it inside a mermaid code block).
     Mermaid,
-    /// A Graphviz `digraph` (`dot -Tpng`).
+    /// A Graphviz digraph (render with `dot -Tsvg`).
     Dot,
     /// A self-contained SVG picture, laid out by sinkgen.
     Svg,
