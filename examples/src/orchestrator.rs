@@ -12,6 +12,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use crate::{MARKET_DATA_DOMAIN, SIGNALS_DOMAIN};
+
+/// The relay's counter of frames of `domain` it had to drop.
+fn dropped(domain: u8) -> String {
+    format!("dropped_d{domain}")
+}
+
 /// The processes of the system, in the order they are started.
 const ROLES: [&str; 4] = ["market_feed", "strategy", "relay", "executor"];
 
@@ -159,10 +166,10 @@ impl Orchestrator {
             .and_then(|p| p.stats.get(key))
             .copied()
             .unwrap_or(0);
+        // Counters of the relay processes that have finished add up; gauges do not.
         let before = match (role, key) {
-            ("relay", "received" | "forwarded" | "dropped" | "bad") => {
-                self.relay_before.get(key).copied().unwrap_or(0)
-            }
+            ("relay", "held" | "producers" | "subscribers") => 0,
+            ("relay", _) => self.relay_before.get(key).copied().unwrap_or(0),
             _ => 0,
         };
         now + before
@@ -371,8 +378,9 @@ impl Orchestrator {
             })
             .await;
         let expected_quotes = |o: &Self| {
-            o.stat("market_feed", "sent")
-                .saturating_sub(o.stat("market_feed", "lost") + o.stat("relay", "dropped"))
+            o.stat("market_feed", "sent").saturating_sub(
+                o.stat("market_feed", "lost") + o.stat("relay", &dropped(MARKET_DATA_DOMAIN)),
+            )
         };
         // Generous bounds: these end as soon as everything has arrived.
         self.pump_while(Duration::from_secs(10), &mut tick, |o| {
@@ -392,7 +400,7 @@ impl Orchestrator {
                 >= o.stat("strategy", "orders_sent")
                 && o.stat("executor", "signals")
                     + o.stat("strategy", "signals_lost")
-                    + o.stat("relay", "dropped")
+                    + o.stat("relay", &dropped(SIGNALS_DOMAIN))
                     >= o.stat("strategy", "signals_sent")
         })
         .await;
@@ -462,7 +470,11 @@ impl Orchestrator {
         let mut accounted = true;
         for (i, (sink, path, sent, received, lost)) in rows.iter().enumerate() {
             // Relay drops (a domain whose backlog overflowed) are reported by the relay.
-            let relay_lost = if i < 2 { relay_dropped } else { 0 };
+            let relay_lost = match i {
+                0 => self.stat("relay", &dropped(MARKET_DATA_DOMAIN)),
+                1 => self.stat("relay", &dropped(SIGNALS_DOMAIN)),
+                _ => 0,
+            };
             let ok = received + lost + relay_lost == *sent && (*sent > 0);
             accounted &= ok;
             println!(

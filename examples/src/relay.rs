@@ -12,7 +12,7 @@
 //! past that they are dropped and counted. A slow subscriber slows its
 //! producers down (bounded channels) instead of losing frames.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,20 @@ struct Domain {
 struct Shared {
     domains: Mutex<HashMap<u8, Domain>>,
     counters: Counters,
+    /// Dropped frames by domain, so that each relay's losses can be accounted.
+    dropped_by_domain: Mutex<BTreeMap<u8, u64>>,
+}
+
+impl Shared {
+    fn dropped(&self, domain: u8, n: u64) {
+        self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        *self
+            .dropped_by_domain
+            .lock()
+            .expect("not poisoned")
+            .entry(domain)
+            .or_default() += n;
+    }
 }
 
 /// Runs the relay on these sockets until the orchestrator says stop.
@@ -86,20 +100,20 @@ pub async fn run(sockets: Vec<PathBuf>) -> std::io::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tick.tick().await;
-                report::stats(&counters(&shared));
+                report::stats(&as_pairs(&counters(&shared)));
             }
         })
     };
     report::stop_requested().await;
     ticker.abort();
-    report::final_stats(&counters(&shared));
+    report::final_stats(&as_pairs(&counters(&shared)));
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
 }
 
-fn counters(shared: &Shared) -> Vec<(&'static str, u64)> {
+fn counters(shared: &Shared) -> Vec<(String, u64)> {
     let c = &shared.counters;
     let held: usize = shared
         .domains
@@ -108,15 +122,31 @@ fn counters(shared: &Shared) -> Vec<(&'static str, u64)> {
         .values()
         .map(|d| d.backlog.len())
         .sum();
-    vec![
-        ("received", c.received.load(Ordering::Relaxed)),
-        ("forwarded", c.forwarded.load(Ordering::Relaxed)),
-        ("held", held as u64),
-        ("bad", c.bad.load(Ordering::Relaxed)),
-        ("dropped", c.dropped.load(Ordering::Relaxed)),
-        ("producers", c.producers.load(Ordering::Relaxed)),
-        ("subscribers", c.subscribers.load(Ordering::Relaxed)),
-    ]
+    let mut all = vec![
+        ("received".to_owned(), c.received.load(Ordering::Relaxed)),
+        ("forwarded".to_owned(), c.forwarded.load(Ordering::Relaxed)),
+        ("held".to_owned(), held as u64),
+        ("bad".to_owned(), c.bad.load(Ordering::Relaxed)),
+        ("dropped".to_owned(), c.dropped.load(Ordering::Relaxed)),
+        ("producers".to_owned(), c.producers.load(Ordering::Relaxed)),
+        (
+            "subscribers".to_owned(),
+            c.subscribers.load(Ordering::Relaxed),
+        ),
+    ];
+    for (domain, n) in shared
+        .dropped_by_domain
+        .lock()
+        .expect("not poisoned")
+        .iter()
+    {
+        all.push((format!("dropped_d{domain}"), *n));
+    }
+    all
+}
+
+fn as_pairs(counters: &[(String, u64)]) -> Vec<(&str, u64)> {
+    counters.iter().map(|(k, v)| (k.as_str(), *v)).collect()
 }
 
 async fn connection(stream: UnixStream, socket: String, shared: Arc<Shared>) {
@@ -168,17 +198,21 @@ async fn forward(domain: u8, raw: Bytes, shared: &Shared) {
         if d.subscribers.is_empty() {
             if d.backlog.len() < BACKLOG {
                 d.backlog.push_back(raw);
-            } else {
-                shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
             }
-            return;
+            None
+        } else {
+            Some(d.subscribers.clone())
         }
-        d.subscribers.clone()
+    };
+    let Some(subscribers) = subscribers else {
+        shared.dropped(domain, 1);
+        return;
     };
     for s in subscribers {
         // Counted as forwarded once written; a closed subscriber is a drop.
         if s.send(raw.clone()).await.is_err() {
-            shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            shared.dropped(domain, 1);
         }
     }
 }
@@ -213,7 +247,7 @@ fn subscribe(
                 shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
             } else {
                 ok = false;
-                shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                shared.dropped(domain, 1);
             }
         }
         // Coalesce whatever queued while the previous write was in flight.
@@ -235,13 +269,13 @@ fn subscribe(
             if write.write_all(&batch).await.is_ok() {
                 shared.counters.forwarded.fetch_add(n, Ordering::Relaxed);
             } else {
-                shared.counters.dropped.fetch_add(n, Ordering::Relaxed);
+                shared.dropped(domain, n);
                 ok = false;
             }
         }
         rx.close();
         while rx.try_recv().is_ok() {
-            shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            shared.dropped(domain, 1);
         }
         shared.counters.subscribers.fetch_sub(1, Ordering::Relaxed);
         report::event(format!("subscriber for domain {domain} went away"));
