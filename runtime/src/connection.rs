@@ -148,6 +148,7 @@ pub(crate) struct Shared {
     lost_closed: AtomicU64,
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
+    lost_unconfirmed: AtomicU64,
     metrics: OnceLock<Metrics>,
 }
 
@@ -225,6 +226,7 @@ impl Shared {
             lost_closed: AtomicU64::new(0),
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),
+            lost_unconfirmed: AtomicU64::new(0),
             metrics: OnceLock::new(),
             opts,
         })
@@ -566,6 +568,7 @@ impl Shared {
             LostReason::Closed => &self.lost_closed,
             LostReason::Dropped => &self.lost_dropped,
             LostReason::Fatal => &self.lost_fatal,
+            LostReason::Unconfirmed => &self.lost_unconfirmed,
         };
         counter.fetch_add(n as u64, Ordering::SeqCst);
         self.settled.fetch_add(n as u64, Ordering::SeqCst);
@@ -659,6 +662,7 @@ impl Shared {
                 closed: self.lost_closed.load(Ordering::Relaxed),
                 dropped: self.lost_dropped.load(Ordering::Relaxed),
                 fatal: self.lost_fatal.load(Ordering::Relaxed),
+                unconfirmed: self.lost_unconfirmed.load(Ordering::Relaxed),
             },
         }
     }
@@ -669,6 +673,7 @@ enum LostReason {
     Closed,
     Dropped,
     Fatal,
+    Unconfirmed,
 }
 
 impl LostReason {
@@ -677,6 +682,7 @@ impl LostReason {
             LostReason::Closed => "closed",
             LostReason::Dropped => "dropped",
             LostReason::Fatal => "fatal",
+            LostReason::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -820,8 +826,10 @@ impl Driver {
             if let Some(m) = shared.metrics.get() {
                 m.attempts.increment(1);
             }
-            let attempt =
-                tokio::time::timeout(shared.opts.connect_timeout, Connection::connect(&endpoint));
+            let attempt = tokio::time::timeout(
+                shared.opts.connect_timeout,
+                Connection::connect(&endpoint, shared.opts.framing, &shared.opts.name),
+            );
             tokio::pin!(attempt);
             // A stop request does not abandon an attempt that may be about to succeed
             // (close wants the queue delivered); only a stop that says "exit now" does.
@@ -870,7 +878,7 @@ impl Driver {
                     return exit;
                 }
                 Err(e) => {
-                    self.connection_failed();
+                    self.connection_failed(conn.in_doubt(self.written));
                     let stable = STABLE_AFTER.max(shared.opts.backoff_max);
                     if up.elapsed() >= stable {
                         self.failures = 0;
@@ -976,7 +984,10 @@ impl Driver {
     /// After a failed connection: the frames written whole count as sent; the torn frame
     /// and everything after it stay in the batch, to be written from their first byte on
     /// the next connection.
-    fn connection_failed(&mut self) {
+    ///
+    /// `in_doubt` bytes after `written` were handed on but not confirmed (NATS): those
+    /// frames are counted lost (`unconfirmed`) and never written again.
+    fn connection_failed(&mut self, in_doubt: usize) {
         let (frames, bytes) = self
             .shared
             .opts
@@ -991,6 +1002,15 @@ impl Driver {
             self.count_sent(frames, bytes);
         }
         self.written = 0;
+        if in_doubt > 0 {
+            let (frames, bytes) = self.shared.opts.framing.whole_frames(&self.batch, in_doubt);
+            self.batch.drain(..bytes);
+            self.batch_frames -= frames;
+            self.shared
+                .in_flight
+                .store(self.batch_frames, Ordering::Relaxed);
+            self.shared.count_lost(LostReason::Unconfirmed, frames);
+        }
     }
 
     fn finish(&mut self, exit: Exit) {
@@ -998,7 +1018,7 @@ impl Driver {
         self.detach_inline();
         // Frames the kernel took whole before the stop count as sent; a frame cut off
         // at the linger deadline counts as not delivered.
-        self.connection_failed();
+        self.connection_failed(0);
         let shared = &self.shared;
         let reason = match exit {
             Exit::Stopped(reason) => reason,

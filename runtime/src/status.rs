@@ -99,13 +99,16 @@ pub struct Lost {
     pub dropped: u64,
     /// Queued when the sink failed for good.
     pub fatal: u64,
+    /// NATS only: published on a connection that died before the server confirmed
+    /// them. Each may or may not have reached subscribers; none is published twice.
+    pub unconfirmed: u64,
 }
 
 impl Lost {
     /// All lost frames.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.closed + self.dropped + self.fatal
+        self.closed + self.dropped + self.fatal + self.unconfirmed
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) enum Endpoint {
     Unix(PathBuf),
     /// `tcp://host:port` (IPv6 hosts in brackets); kept as `host:port`.
     Tcp(String),
+    /// `nats://host:port/subject`: frames are published as NATS messages.
+    #[cfg(feature = "nats")]
+    Nats(crate::nats::NatsAddress),
 }
 
 impl Endpoint {
@@ -76,6 +79,14 @@ impl Endpoint {
             }
             return Ok(Endpoint::Tcp(addr.to_owned()));
         }
+        if text.starts_with("nats://") {
+            #[cfg(feature = "nats")]
+            return crate::nats::NatsAddress::parse(text).map(Endpoint::Nats);
+            #[cfg(not(feature = "nats"))]
+            return Err(format!(
+                "endpoint `{text}` is a NATS relay; enable the `nats` feature of sinkgen-runtime"
+            ));
+        }
         Err(format!(
             "endpoint `{text}` has an unknown scheme; use unix:///path or tcp://host:port"
         ))
@@ -88,6 +99,9 @@ impl Endpoint {
 pub(crate) enum Connection {
     Unix(Arc<UnixStream>),
     Tcp(Arc<TcpStream>),
+    /// A NATS client publishing on one subject (no direct writes: see `inline`).
+    #[cfg(feature = "nats")]
+    Nats(Box<crate::nats::NatsConnection>),
 }
 
 /// A handle senders may write through directly while the connection task is idle.
@@ -118,8 +132,18 @@ pub(crate) enum WriteStop {
 
 impl Connection {
     /// Opens a connection (one attempt; the caller bounds it with the connect timeout).
-    pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Connection, TransportError> {
+    /// `framing` and `name` matter to message transports (NATS) only.
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        framing: crate::framing::Framing,
+        name: &str,
+    ) -> Result<Connection, TransportError> {
         match endpoint {
+            #[cfg(feature = "nats")]
+            Endpoint::Nats(address) => crate::nats::NatsConnection::connect(address, framing, name)
+                .await
+                .map(|c| Connection::Nats(Box::new(c))),
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
                 .map(|s| Connection::Unix(Arc::new(s)))
@@ -143,6 +167,8 @@ impl Connection {
         match self {
             Connection::Unix(s) => Some(Inline::Unix(Arc::clone(s))),
             Connection::Tcp(s) => Some(Inline::Tcp(Arc::clone(s))),
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => None,
         }
     }
 
@@ -161,6 +187,8 @@ impl Connection {
         match self {
             Connection::Unix(s) => write_watching(&**s, batch, written, interrupt).await,
             Connection::Tcp(s) => write_watching(&**s, batch, written, interrupt).await,
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
         }
     }
 
@@ -170,6 +198,8 @@ impl Connection {
         match self {
             Connection::Unix(s) => read_until_closed(&**s).await,
             Connection::Tcp(s) => read_until_closed(&**s).await,
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.closed().await,
         }
     }
 
@@ -186,7 +216,24 @@ impl Connection {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => Ok(()),
         };
+    }
+
+    /// After a failed write: bytes of the batch after `written` that the connection
+    /// handed on but cannot vouch for (NATS frames published but not confirmed by the
+    /// server). They are counted lost, never written again. Always 0 for sockets,
+    /// whose torn frame is rewritten whole.
+    pub(crate) fn in_doubt(&self, written: usize) -> usize {
+        match self {
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.in_doubt(written),
+            _ => {
+                let _ = written;
+                0
+            }
+        }
     }
 }
 
@@ -332,12 +379,18 @@ mod tests {
             "tcp://127.0.0.1:70000",
             "tcp://:80",
             "tcp://::1:80",
-            "nats://x:1/y",
+            "nats://x:1/y.*",
             "",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         let long = format!("unix:///{}", "a".repeat(107));
         assert!(Endpoint::parse(&long).is_err());
+    }
+
+    #[test]
+    fn nats_endpoints_need_the_feature() {
+        let parsed = Endpoint::parse("nats://x:1/y");
+        assert_eq!(parsed.is_ok(), cfg!(feature = "nats"), "{parsed:?}");
     }
 }
