@@ -8,8 +8,6 @@ use crate::report;
 use crate::watch::Watch;
 
 /// The sinks of service `market_feed`, generated into `$OUT_DIR/sinks.rs`.
-// The generated `Sinks::with_endpoints` (for tests and tools) is not used here.
-#[allow(dead_code)]
 mod generated {
     sinkgen_runtime::include_sinks!();
 }

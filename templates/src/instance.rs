@@ -51,6 +51,8 @@ pub fn emit(plan: &Plan) -> TokenStream {
             #(#fields)*
         }
 
+        // A binary that uses only the process-wide accessors leaves these unused.
+        #[allow(dead_code)]
         #lints
         impl #ident {
             #(#accessors)*
