@@ -5,12 +5,16 @@
 
 /// Generates typed, lazily connecting sinks for a service from `services.toml`.
 ///
-/// ```ignore
+/// ```no_run
 /// #[derive(sinkgen_runtime::Sinks)]
-/// #[sinks(config = "../services.toml", service = "flash_arbitrage")]
+/// #[sinks(config = "../tests/fixtures/ok/spec_example.toml", service = "flash_arbitrage")]
 /// pub struct Sinks;
 ///
-/// Sinks::signals().send(bytes)?;
+/// # async fn publish() -> Result<(), sinkgen_runtime::SendError<sinkgen_runtime::Bytes>> {
+/// let frame = sinkgen_runtime::Bytes::from_static(b"buy 10");
+/// Sinks::signals().send(frame).await?;
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// Both keys are optional: `config` is relative to the crate's directory (default:

@@ -5,8 +5,8 @@
 //! sinkgen::build();
 //! ```
 //!
-//! ```ignore
-//! // src/main.rs or src/lib.rs
+//! ```text
+//! // src/main.rs or src/lib.rs (needs the OUT_DIR of a build script, so not a doctest)
 //! sinkgen_runtime::include_sinks!();
 //! ```
 //!
