@@ -164,6 +164,18 @@ fn parse_host_port(
             .at(offset + i..offset + authority.len()));
         }
     }
+    if let Some(i) = authority.rfind('@') {
+        // `user:pw@host` would otherwise read as an unbracketed IPv6 address.
+        return Err(err(
+            format!("credentials in {scheme} endpoints are not supported"),
+            "credentials",
+            format!(
+                "remove `{}@`; run the peer without authentication on loopback or a trusted network",
+                crate::parse::printable(&authority[..i])
+            ),
+        )
+        .at(offset..offset + i + 1));
+    }
     let (host, host_range, port_part) = if let Some(rest) = authority.strip_prefix('[') {
         let Some(close) = rest.find(']') else {
             return Err(err(
@@ -289,6 +301,10 @@ fn is_host(host: &str) -> bool {
         })
 }
 
+/// The longest subject a publisher can use: nats-server's control line is 4096 bytes,
+/// and the runtime checks run-time overrides against the same limit.
+const MAX_NATS_SUBJECT: usize = 4000;
+
 /// A NATS subject: no spaces, no empty tokens, no wildcards (a publisher needs one subject).
 fn parse_nats(rest: &str, offset: usize) -> Result<Endpoint, EndpointError> {
     let Some((authority, subject)) = rest.split_once('/') else {
@@ -321,9 +337,21 @@ fn parse_nats(rest: &str, offset: usize) -> Result<Endpoint, EndpointError> {
         )
         .at(subject_start + i..subject_start + i + 1));
     }
+    if subject.len() > MAX_NATS_SUBJECT {
+        // The server refuses a protocol line longer than its control-line limit (4 KiB).
+        return Err(err(
+            format!(
+                "nats subject is {} bytes long, longer than the {MAX_NATS_SUBJECT} a server accepts",
+                subject.len()
+            ),
+            "subject too long",
+            "use a shorter subject",
+        )
+        .at(at));
+    }
     if let Some(i) = subject.find(['*', '>']) {
         return Err(err(
-            "nats subject contains a wildcard",
+            "nats subject contains `*` or `>`",
             "wildcard",
             "a sink publishes on one subject; wildcards (`*`, `>`) are only for subscribers",
         )
