@@ -10,6 +10,33 @@ pub use std::string::String;
 pub use std::sync::OnceLock;
 pub use std::time::Duration;
 
+/// `require_nats!("sink", "nats://..")`: nothing when the `nats` feature is on, a
+/// compile error naming the sink and the fix when it is off.
+pub use crate::__sinkgen_require_nats as require_nats;
+
+#[cfg(feature = "nats")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_nats {
+    ($sink:literal, $endpoint:literal) => {};
+}
+
+#[cfg(not(feature = "nats"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_nats {
+    ($sink:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` publishes to the NATS relay at `",
+            $endpoint,
+            "`, but sinkgen-runtime is built without NATS support: enable its `nats` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"nats\"] })"
+        ));
+    };
+}
+
 use crate::sink::{SinkBuilder, bad_address};
 use crate::transport::Endpoint;
 

@@ -99,6 +99,7 @@ fn lower_sink(
         env: env_var(&sink.name),
         framing,
         policy: policy(&sink.policy),
+        nats: matches!(endpoint, Endpoint::Nats { .. }),
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {

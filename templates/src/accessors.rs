@@ -39,11 +39,20 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let spec = spec(sink, leaf);
         Some(quote!(const #ident: &'static #spec_ty = &#spec;))
     });
+    // A NATS relay needs the runtime's `nats` feature: say so at compile time, not at
+    // the first send.
+    let nats_checks = plan.sinks.iter().filter_map(|sink| {
+        let leaf = sink.kind.leaf().filter(|leaf| leaf.nats)?;
+        let check = rt("require_nats");
+        let (name, endpoint) = (&sink.name, &leaf.endpoint);
+        Some(quote!(#check!(#name, #endpoint);))
+    });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
     let with_endpoints = crate::instance::with_endpoints(plan);
     let lints = crate::lint_allows(plan);
     quote! {
         #declaration
+        #(#nats_checks)*
         #[allow(dead_code)]
         #lints
         impl #ty {

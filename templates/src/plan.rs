@@ -165,6 +165,8 @@ pub struct Leaf {
     pub framing: Framing,
     /// Connection policy.
     pub policy: Policy,
+    /// The endpoint is a NATS relay: the runtime must be built with its `nats` feature.
+    pub nats: bool,
 }
 
 /// Frame layout of a leaf sink.
@@ -284,6 +286,7 @@ mod tests {
                     backoff_initial: Duration::from_millis(1),
                     backoff_max: Duration::from_millis(1),
                 },
+                nats: false,
             },
         }
     }
