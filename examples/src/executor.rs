@@ -10,13 +10,14 @@ use std::time::Duration;
 use tokio::net::UnixListener;
 
 use crate::protocol::{Order, Signal};
+use crate::report;
+use crate::subscriber::Source;
 use crate::torq::{self, FrameError};
-use crate::{report, subscriber};
 
 /// Runs the executor until the orchestrator says stop.
 pub async fn run(
     listen: PathBuf,
-    signals_relay: PathBuf,
+    signals_relay: Source,
     signals_domain: u8,
 ) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&listen);
@@ -54,9 +55,10 @@ pub async fn run(
         });
     }
     let signals = Arc::new(AtomicU64::new(0));
-    let mut subscription = subscriber::spawn(signals_relay, signals_domain, "signals");
+    let mut subscription = signals_relay.subscribe(signals_domain, "signals");
     let resubscribed = subscription.reconnects.clone();
     let bad_frames = subscription.bad.clone();
+    let subscribed = subscription.subscribed.clone();
     {
         let (signals, bad) = (signals.clone(), bad.clone());
         tokio::spawn(async move {
@@ -79,6 +81,7 @@ pub async fn run(
             ),
             ("connections", connections.load(Ordering::Relaxed)),
             ("sub_reconnects", resubscribed.load(Ordering::Relaxed)),
+            ("subscribed", subscribed.load(Ordering::Relaxed)),
         ]
     };
     let stop = report::stop_requested();

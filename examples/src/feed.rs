@@ -15,8 +15,9 @@ mod generated {
 use generated::Sinks;
 
 /// Publishes `rate` quotes per second until the orchestrator says stop, then
-/// closes the sink and reports what it could not deliver.
-pub async fn run(rate: u64) -> std::io::Result<()> {
+/// closes the sink and reports what it could not deliver. `paused`: wait for a
+/// `resume` before the first quote.
+pub async fn run(rate: u64, paused: bool) -> std::io::Result<()> {
     let sink = Sinks::market_data();
     let mut watch = Watch::new("market_data");
     let (mut sent, mut failed) = (0u64, 0u64);
@@ -28,7 +29,10 @@ pub async fn run(rate: u64) -> std::io::Result<()> {
     let mut report_tick = tokio::time::interval(Duration::from_millis(250));
     let mut status_tick = tokio::time::interval(Duration::from_millis(5));
     let mut commands = report::commands();
-    let mut paused = false;
+    let mut paused = paused;
+    if paused {
+        report::event("paused until the orchestrator says resume");
+    }
     loop {
         tokio::select! {
             command = commands.recv() => match command.as_deref() {
@@ -60,7 +64,7 @@ pub async fn run(rate: u64) -> std::io::Result<()> {
             _ = status_tick.tick() => watch.observe(&sink.status()),
             _ = report_tick.tick() => {
                 let s = watch.snapshot(&sink.status());
-                report::stats(&[("sent", sent), ("failed", failed), ("lost", s.lost), ("attempts", s.attempts), ("reconnects", s.reconnects)]);
+                report::stats(&[("sent", sent), ("failed", failed), ("lost", s.lost), ("unconfirmed", s.unconfirmed), ("attempts", s.attempts), ("reconnects", s.reconnects)]);
             }
         }
     }
@@ -73,6 +77,7 @@ pub async fn run(rate: u64) -> std::io::Result<()> {
         ("sent", sent),
         ("failed", failed),
         ("lost", s.lost.max(undelivered)),
+        ("unconfirmed", s.unconfirmed),
         ("attempts", s.attempts),
         ("reconnects", s.reconnects),
     ]);

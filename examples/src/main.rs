@@ -13,12 +13,15 @@
 //! - `executor`: accepts the strategy's direct connection and counts orders;
 //!   reads the `signals` relay and counts signals ([`executor`]).
 //!
-//! The topology is `examples/services.toml`.
+//! The topology is `examples/services.toml`. With `--nats` the two relays are
+//! subjects of a `nats-server` the orchestrator starts instead of the relay
+//! process ([`orchestrator`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use subscriber::Source;
 
 mod executor;
 mod feed;
@@ -45,6 +48,9 @@ struct Cli {
     /// How many seconds the market feed produces (the whole run takes a few more)
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Run the relays on NATS: start `nats-server` on 127.0.0.1 instead of the relay process
+    #[arg(long)]
+    nats: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,12 +66,18 @@ enum Role {
         /// Quotes per second
         #[arg(long, default_value_t = 5000)]
         rate: u64,
+        /// Publish nothing until a `resume` line on standard input
+        #[arg(long)]
+        paused: bool,
     },
     /// Turn quotes into signals and orders.
     Strategy {
         /// The market_data relay's socket, to subscribe to
-        #[arg(long)]
-        market_data_relay: PathBuf,
+        #[arg(long, required_unless_present = "market_data_nats")]
+        market_data_relay: Option<PathBuf>,
+        /// Or the market_data relay on NATS: nats://host:port/subject
+        #[arg(long, conflicts_with = "market_data_relay")]
+        market_data_nats: Option<String>,
     },
     /// Count orders and signals.
     Executor {
@@ -73,8 +85,11 @@ enum Role {
         #[arg(long)]
         listen: PathBuf,
         /// The signals relay's socket, to subscribe to
-        #[arg(long)]
-        signals_relay: PathBuf,
+        #[arg(long, required_unless_present = "signals_nats")]
+        signals_relay: Option<PathBuf>,
+        /// Or the signals relay on NATS: nats://host:port/subject
+        #[arg(long, conflicts_with = "signals_relay")]
+        signals_nats: Option<String>,
     },
 }
 
@@ -93,16 +108,24 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            None => return orchestrator::run(cli.seconds).await,
+            None => return orchestrator::run(cli.seconds, cli.nats).await,
             Some(Role::Relay { sockets }) => relay::run(sockets).await,
-            Some(Role::MarketFeed { rate }) => feed::run(rate).await,
-            Some(Role::Strategy { market_data_relay }) => {
-                strategy::run(market_data_relay, MARKET_DATA_DOMAIN).await
+            Some(Role::MarketFeed { rate, paused }) => feed::run(rate, paused).await,
+            Some(Role::Strategy {
+                market_data_relay,
+                market_data_nats,
+            }) => {
+                let source = Source::from_args(market_data_relay, market_data_nats);
+                strategy::run(source, MARKET_DATA_DOMAIN).await
             }
             Some(Role::Executor {
                 listen,
                 signals_relay,
-            }) => executor::run(listen, signals_relay, SIGNALS_DOMAIN).await,
+                signals_nats,
+            }) => {
+                let source = Source::from_args(signals_relay, signals_nats);
+                executor::run(listen, source, SIGNALS_DOMAIN).await
+            }
         }
         .map_or_else(
             |e| {

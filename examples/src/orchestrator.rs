@@ -2,6 +2,15 @@
 //! (the producers before their relay and before the executor), prints what
 //! happens as it happens and the counters every second, then stops everything
 //! in order and checks that every frame sent was received or reported lost.
+//!
+//! With `--nats` the relay process is replaced by a `nats-server` on 127.0.0.1
+//! (a free port), started just as late and restarted just the same; the relay
+//! endpoints are overridden with `nats://127.0.0.1:<port>/<subject>` and the
+//! subscribers read the subjects through async-nats. The direct sink stays on a
+//! Unix socket. NATS core keeps no message for a subscriber that is not there
+//! yet (the relay process holds them), so in this mode the feed starts paused and
+//! publishes only once every subscriber has confirmed its subscription, before
+//! the first start and after the restart.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +31,28 @@ fn dropped(domain: u8) -> String {
 /// The processes of the system, in the order they are started.
 const ROLES: [&str; 4] = ["market_feed", "strategy", "relay", "executor"];
 
+/// The NATS subjects of the two relays in `--nats` mode.
+const MARKET_DATA_SUBJECT: &str = "sinkgen.example.market_data";
+const SIGNALS_SUBJECT: &str = "sinkgen.example.signals";
+
+/// Whether `nats-server` can be started.
+fn nats_server_available() -> bool {
+    std::process::Command::new("nats-server")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 struct Process {
     child: Child,
     stats: BTreeMap<String, u64>,
@@ -33,15 +64,39 @@ struct Line {
     text: Option<String>,
 }
 
-/// The whole run. `seconds`: how long the market feed produces.
-pub async fn run(seconds: u64) -> ExitCode {
+/// The whole run. `seconds`: how long the market feed produces; `nats`: the
+/// relays on a `nats-server` instead of the relay process (exit status 2 when
+/// `nats-server` is not installed).
+pub async fn run(seconds: u64, nats: bool) -> ExitCode {
     let started = Instant::now();
+    let nats_port = if nats {
+        if !nats_server_available() {
+            eprintln!(
+                "error: --nats needs the `nats-server` program on PATH, and it is not there.\n\
+                 Install it from your distribution's packages (`apt-get install -y nats-server` on\n\
+                 Debian and Ubuntu) or from https://github.com/nats-io/nats-server/releases, or run\n\
+                 the example without --nats (relays in a process of its own)."
+            );
+            return ExitCode::from(2);
+        }
+        match free_port() {
+            Ok(port) => Some(port),
+            Err(e) => {
+                eprintln!("error: no free loopback port for nats-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let dir = std::env::temp_dir().join(format!("sinkgen-example-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("error: cannot create {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    let code = Orchestrator::new(dir.clone(), started).run(seconds).await;
+    let code = Orchestrator::new(dir.clone(), started, nats_port)
+        .run(seconds)
+        .await;
     let _ = std::fs::remove_dir_all(&dir);
     code
 }
@@ -54,10 +109,12 @@ struct Orchestrator {
     rx: mpsc::UnboundedReceiver<Line>,
     /// Counters of relay processes that have finished (the relay is restarted once).
     relay_before: BTreeMap<String, u64>,
+    /// `--nats`: the port of the `nats-server` that stands in for the relay.
+    nats_port: Option<u16>,
 }
 
 impl Orchestrator {
-    fn new(dir: PathBuf, started: Instant) -> Self {
+    fn new(dir: PathBuf, started: Instant, nats_port: Option<u16>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Orchestrator {
             dir,
@@ -66,7 +123,21 @@ impl Orchestrator {
             tx,
             rx,
             relay_before: BTreeMap::new(),
+            nats_port,
         }
+    }
+
+    /// The NATS endpoint of a relay's subject (`--nats` only).
+    fn nats(&self, subject: &str) -> Option<String> {
+        self.nats_port
+            .map(|port| format!("nats://127.0.0.1:{port}/{subject}"))
+    }
+
+    /// Where a relay is, for its producers and subscribers: a Unix socket, or a
+    /// subject on the NATS server.
+    fn relay_endpoint(&self, name: &str, subject: &str) -> String {
+        self.nats(subject)
+            .unwrap_or_else(|| format!("unix://{}", self.socket(name).display()))
     }
 
     fn socket(&self, name: &str) -> PathBuf {
@@ -94,7 +165,9 @@ impl Orchestrator {
         let mut cmd = Command::new(exe);
         cmd.arg(role.replace('_', "-"));
         let unix = |p: &Path| format!("unix://{}", p.display());
+        let nats = self.nats_port.is_some();
         match role {
+            "relay" if nats => return self.spawn_nats_server(),
             "relay" => {
                 cmd.arg("--socket")
                     .arg(self.socket("market_data"))
@@ -102,36 +175,80 @@ impl Orchestrator {
                     .arg(self.socket("signals"));
             }
             "executor" => {
-                cmd.arg("--listen")
-                    .arg(self.socket("executor"))
-                    .arg("--signals-relay")
-                    .arg(self.socket("signals"));
+                cmd.arg("--listen").arg(self.socket("executor"));
+                match self.nats(SIGNALS_SUBJECT) {
+                    Some(endpoint) => cmd.arg("--signals-nats").arg(endpoint),
+                    None => cmd.arg("--signals-relay").arg(self.socket("signals")),
+                };
             }
             "strategy" => {
-                cmd.arg("--market-data-relay")
-                    .arg(self.socket("market_data"));
+                match self.nats(MARKET_DATA_SUBJECT) {
+                    Some(endpoint) => cmd.arg("--market-data-nats").arg(endpoint),
+                    None => cmd
+                        .arg("--market-data-relay")
+                        .arg(self.socket("market_data")),
+                };
+            }
+            // Without a relay to hold them, quotes published before every
+            // subscriber is in would reach nobody: see the module docs.
+            "market_feed" if nats => {
+                cmd.arg("--paused");
             }
             _ => {}
         }
         // Point the compiled-in endpoints of every sink at this run's directory,
         // through the run-time override variables the generated code documents.
+        // With --nats the relays' endpoints are subjects on the NATS server.
         cmd.env(
             "SINKGEN_MARKET_DATA_ENDPOINT",
-            unix(&self.socket("market_data")),
+            self.relay_endpoint("market_data", MARKET_DATA_SUBJECT),
         )
-        .env("SINKGEN_SIGNALS_ENDPOINT", unix(&self.socket("signals")))
+        .env(
+            "SINKGEN_SIGNALS_ENDPOINT",
+            self.relay_endpoint("signals", SIGNALS_SUBJECT),
+        )
         .env("SINKGEN_ORDERS_ENDPOINT", unix(&self.socket("executor")))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-        let mut child = match cmd.spawn() {
+        let child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
                 self.say("orchestrator", &format!("cannot start {role}: {e}"));
                 return false;
             }
         };
+        self.watch(role, child);
+        true
+    }
+
+    /// `--nats`: starts `nats-server` on 127.0.0.1 as the `relay` role. It gets no
+    /// commands; [`Self::stop`] sends it SIGINT, and it closes its clients' connections
+    /// and exits.
+    fn spawn_nats_server(&mut self) -> bool {
+        let port = self.nats_port.expect("--nats").to_string();
+        let mut cmd = Command::new("nats-server");
+        cmd.args(["-a", "127.0.0.1", "-p", &port])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        match cmd.spawn() {
+            Ok(child) => {
+                self.say("relay", &format!("nats-server started on 127.0.0.1:{port}"));
+                self.watch("relay", child);
+                true
+            }
+            Err(e) => {
+                self.say("orchestrator", &format!("cannot start nats-server: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Reads the child's standard output (the reports) and registers it under `role`.
+    fn watch(&mut self, role: &'static str, mut child: Child) {
         let stdout = child.stdout.take().expect("piped");
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -152,11 +269,46 @@ impl Orchestrator {
                 done: false,
             },
         );
-        true
     }
 
     async fn stop(&mut self, role: &str) {
+        if role == "relay" && self.nats_port.is_some() {
+            // nats-server stops on SIGINT (Ctrl-C; exit status 0), closing every
+            // client connection.
+            if let Some(pid) = self.processes.get(role).and_then(|p| p.child.id()) {
+                let _ = Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .stdin(Stdio::null())
+                    .status()
+                    .await;
+            }
+            return;
+        }
         self.send(role, "stop").await;
+    }
+
+    /// `--nats`: waits until the strategy and the executor have each confirmed
+    /// `n` subscriptions (one per server they connected to), then lets the feed publish.
+    async fn resume_when_subscribed(&mut self, n: u64, tick: &mut tokio::time::Interval) -> bool {
+        self.say(
+            "orchestrator",
+            "NATS keeps nothing for absent subscribers: the feed waits until the strategy and the executor are subscribed",
+        );
+        let subscribed = self
+            .pump_while(Duration::from_secs(10), tick, |o| {
+                o.stat("strategy", "subscribed") >= n && o.stat("executor", "subscribed") >= n
+            })
+            .await;
+        if !subscribed {
+            self.say(
+                "orchestrator",
+                "the subscribers did not subscribe within 10 s",
+            );
+            return false;
+        }
+        self.say("orchestrator", "every subscriber is in: resuming the feed");
+        self.send("market_feed", "resume").await;
+        true
     }
 
     fn stat(&self, role: &str, key: &str) -> u64 {
@@ -226,6 +378,13 @@ impl Orchestrator {
             *self.relay_before.entry(k).or_default() += v;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), old.child.wait_with_output()).await;
+        if self.nats_port.is_some() {
+            // Subscribers must be back before anything is published again.
+            self.pump_until(Instant::now() + Duration::from_millis(1500), tick)
+                .await;
+            self.say("orchestrator", "starting nats-server again");
+            return self.spawn("relay") && self.resume_when_subscribed(2, tick).await;
+        }
         self.say("orchestrator", "resuming the feed while the relay is down: its quotes wait in the sink's bounded queue");
         self.send("market_feed", "resume").await;
         self.pump_until(Instant::now() + Duration::from_millis(1500), tick)
@@ -301,14 +460,22 @@ impl Orchestrator {
 
     fn print_counts(&self) {
         let s = |r, k| self.stat(r, k);
+        let relay = if self.nats_port.is_some() {
+            let up = self.processes.get("relay").is_some_and(|p| !p.done);
+            format!("nats-server {}", if up { "up" } else { "down" })
+        } else {
+            format!(
+                "relay in {} out {} held {}",
+                s("relay", "received"),
+                s("relay", "forwarded"),
+                s("relay", "held")
+            )
+        };
         self.say(
             "counts",
             &format!(
-                "feed sent {} | relay in {} out {} held {} | strategy quotes {} signals {} orders {} | executor signals {} orders {} | reconnects {}",
+                "feed sent {} | {relay} | strategy quotes {} signals {} orders {} | executor signals {} orders {} | reconnects {}",
                 s("market_feed", "sent"),
-                s("relay", "received"),
-                s("relay", "forwarded"),
-                s("relay", "held"),
                 s("strategy", "quotes"),
                 s("strategy", "signals_sent"),
                 s("strategy", "orders_sent"),
@@ -334,6 +501,14 @@ impl Orchestrator {
             "orchestrator",
             &format!("sockets in {}", self.dir.display()),
         );
+        if let Some(port) = self.nats_port {
+            self.say(
+                "orchestrator",
+                &format!(
+                    "--nats: the relays are subjects {MARKET_DATA_SUBJECT} and {SIGNALS_SUBJECT} on a nats-server on 127.0.0.1:{port}, started late as well"
+                ),
+            );
+        }
         self.say(
             "orchestrator",
             "starting market_feed and strategy first: no relay and no executor exist yet",
@@ -345,7 +520,14 @@ impl Orchestrator {
         }
         self.pump_until(t0 + Duration::from_secs(2), &mut tick)
             .await;
-        self.say("orchestrator", "starting the relay");
+        self.say(
+            "orchestrator",
+            if self.nats_port.is_some() {
+                "starting nats-server (the relay)"
+            } else {
+                "starting the relay"
+            },
+        );
         if !self.spawn("relay") {
             return ExitCode::FAILURE;
         }
@@ -353,6 +535,9 @@ impl Orchestrator {
             .await;
         self.say("orchestrator", "starting the executor");
         if !self.spawn("executor") {
+            return ExitCode::FAILURE;
+        }
+        if self.nats_port.is_some() && !self.resume_when_subscribed(1, &mut tick).await {
             return ExitCode::FAILURE;
         }
         let half = Duration::from_millis(seconds * 500);
@@ -435,20 +620,31 @@ impl Orchestrator {
     fn summary(&self, exits_ok: bool) -> ExitCode {
         let s = |r, k| self.stat(r, k);
         let relay_dropped = s("relay", "dropped");
+        let nats = self.nats_port.is_some();
         let rows = [
             (
                 "market_data",
-                "market_feed -> relay -> strategy",
+                if nats {
+                    "market_feed -> NATS -> strategy"
+                } else {
+                    "market_feed -> relay -> strategy"
+                },
                 s("market_feed", "sent"),
                 s("strategy", "quotes"),
                 s("market_feed", "lost"),
+                s("market_feed", "unconfirmed"),
             ),
             (
                 "signals",
-                "strategy -> relay -> executor",
+                if nats {
+                    "strategy -> NATS -> executor"
+                } else {
+                    "strategy -> relay -> executor"
+                },
                 s("strategy", "signals_sent"),
                 s("executor", "signals"),
                 s("strategy", "signals_lost"),
+                s("strategy", "signals_unconfirmed"),
             ),
             (
                 "orders",
@@ -456,6 +652,7 @@ impl Orchestrator {
                 s("strategy", "orders_sent"),
                 s("executor", "orders"),
                 s("strategy", "orders_lost"),
+                s("strategy", "orders_unconfirmed"),
             ),
         ];
         println!();
@@ -468,18 +665,29 @@ impl Orchestrator {
             "sink", "path", "sent", "received", "lost"
         );
         let mut accounted = true;
-        for (i, (sink, path, sent, received, lost)) in rows.iter().enumerate() {
+        let mut unconfirmed_total = 0;
+        for (i, (sink, path, sent, received, lost, unconfirmed)) in rows.iter().enumerate() {
             // Relay drops (a domain whose backlog overflowed) are reported by the relay.
             let relay_lost = match i {
                 0 => self.stat("relay", &dropped(MARKET_DATA_DOMAIN)),
                 1 => self.stat("relay", &dropped(SIGNALS_DOMAIN)),
                 _ => 0,
             };
-            let ok = received + lost + relay_lost == *sent && (*sent > 0);
+            // Unconfirmed frames (NATS: published on a connection that died before
+            // the server confirmed them) are counted lost but may have arrived:
+            // each is received or lost, never both, so sent lies in a range.
+            let certain = received + lost.saturating_sub(*unconfirmed) + relay_lost;
+            let ok = certain <= *sent && *sent <= certain + unconfirmed && (*sent > 0);
+            unconfirmed_total += unconfirmed;
             accounted &= ok;
             println!(
                 "  {sink:<12} {path:<34} {sent:>9} {received:>9} {lost:>6}  {}",
                 if ok { "yes" } else { "NO" }
+            );
+        }
+        if unconfirmed_total > 0 {
+            println!(
+                "  lost includes {unconfirmed_total} unconfirmed: published on a NATS connection that died before the server confirmed them (each may have arrived)"
             );
         }
         println!(

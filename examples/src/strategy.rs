@@ -2,13 +2,13 @@
 //! sends a signal to the `signals` relay; every fourth quote also becomes an
 //! order sent directly to the executor. Its sinks come from `#[derive(Sinks)]`.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::protocol::{Order, Quote, Signal};
+use crate::report;
+use crate::subscriber::Source;
 use crate::watch::Watch;
-use crate::{report, subscriber};
 
 /// The sinks of service `strategy`: `Sinks::signals()` and `Sinks::orders()`.
 #[derive(sinkgen_runtime::Sinks)]
@@ -17,8 +17,8 @@ pub struct Sinks;
 
 /// Trades until the orchestrator says stop, then closes the sinks and reports
 /// what they could not deliver.
-pub async fn run(market_data_relay: PathBuf, domain: u8) -> std::io::Result<()> {
-    let mut quotes_in = subscriber::spawn(market_data_relay, domain, "market_data");
+pub async fn run(market_data: Source, domain: u8) -> std::io::Result<()> {
+    let mut quotes_in = market_data.subscribe(domain, "market_data");
     let (signals, orders) = (Sinks::signals(), Sinks::orders());
     let mut signals_watch = Watch::new("signals");
     let mut orders_watch = Watch::new("orders");
@@ -70,6 +70,8 @@ pub async fn run(market_data_relay: PathBuf, domain: u8) -> std::io::Result<()> 
                     ("signals_lost", s.lost), ("orders_lost", o.lost), ("failed", failed),
                     ("attempts", s.attempts + o.attempts), ("reconnects", s.reconnects + o.reconnects),
                     ("sub_reconnects", quotes_in.reconnects.load(Ordering::Relaxed)), ("bad", bad),
+                    ("subscribed", quotes_in.subscribed.load(Ordering::Relaxed)),
+                    ("signals_unconfirmed", s.unconfirmed), ("orders_unconfirmed", o.unconfirmed),
                 ]);
             }
         }
@@ -93,6 +95,9 @@ pub async fn run(market_data_relay: PathBuf, domain: u8) -> std::io::Result<()> 
             quotes_in.reconnects.load(Ordering::Relaxed),
         ),
         ("bad", bad + quotes_in.bad.load(Ordering::Relaxed)),
+        ("subscribed", quotes_in.subscribed.load(Ordering::Relaxed)),
+        ("signals_unconfirmed", s.unconfirmed),
+        ("orders_unconfirmed", o.unconfirmed),
     ]);
     Ok(())
 }

@@ -6,8 +6,12 @@ use sinkgen_runtime::{State, Status};
 /// Counters derived from a sink's status.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
-    /// Frames accepted and then given up (close, drop, fatal error).
+    /// Frames accepted and then given up (close, drop, fatal error), and NATS
+    /// frames whose fate is unknown (`unconfirmed`, included here).
     pub lost: u64,
+    /// Of `lost`: published on a NATS connection that died before the server
+    /// confirmed them; each may or may not have reached the subscribers.
+    pub unconfirmed: u64,
     /// Connect attempts so far.
     pub attempts: u64,
     /// Times the sink connected again after having been connected.
@@ -61,6 +65,7 @@ impl Watch {
         self.observe(status);
         Counts {
             lost: status.lost.total(),
+            unconfirmed: status.lost.unconfirmed,
             attempts: status.connect_attempts,
             reconnects: self.connections.saturating_sub(1),
         }
