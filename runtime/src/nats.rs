@@ -60,6 +60,10 @@ const CLIENT_CAPACITY: usize = 4096;
 /// the whole attempt from outside.
 const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Bytes of a batch copied at a time into shared bytes that frames are sliced from
+/// (a frame larger than this gets a copy of its own size).
+const CHUNK: usize = 16 * 1024;
+
 /// A checked `nats://host:port/subject` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NatsAddress {
@@ -261,9 +265,13 @@ pub(crate) struct NatsConnection {
     inbox: Subject,
     markers: async_nats::Subscriber,
     events: Arc<Events>,
-    /// The current batch as shared bytes (one copy per batch), so frames become
-    /// message payloads without a copy each.
-    bytes: Bytes,
+    /// A copy of part of the current batch, starting at `chunk_at` (about [`CHUNK`]
+    /// bytes): frames become message payloads as slices of it, without a copy each.
+    /// The batch is copied chunk by chunk rather than whole, so the reference count
+    /// this task increments for each frame is rarely the one the client's task is
+    /// decrementing (for frames it wrote earlier) on another core.
+    chunk: Bytes,
+    chunk_at: usize,
     ends: Vec<usize>,
     /// Number of the last marker published; its echo finishes the current batch.
     marker: u64,
@@ -365,7 +373,8 @@ impl NatsConnection {
             inbox: Subject::from(inbox),
             markers,
             events,
-            bytes: Bytes::new(),
+            chunk: Bytes::new(),
+            chunk_at: 0,
             ends: Vec::new(),
             marker: 0,
             marker_pending: false,
@@ -386,34 +395,42 @@ impl NatsConnection {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
         if self.ends.is_empty() && !self.marker_pending {
-            self.bytes = Bytes::copy_from_slice(batch);
+            self.chunk = Bytes::new();
+            self.chunk_at = 0;
         }
         tokio::pin!(interrupt);
         let result = tokio::select! {
             biased;
-            r = self.publish_and_confirm() => r.map_err(WriteStop::Failed),
+            r = self.publish_and_confirm(batch) => r.map_err(WriteStop::Failed),
             () = &mut interrupt => Err(WriteStop::Interrupted),
         };
         if result.is_ok() {
             *written = batch.len();
             self.ends.clear();
-            self.bytes = Bytes::new();
+            self.chunk = Bytes::new();
+            self.chunk_at = 0;
         }
         result
     }
 
-    async fn publish_and_confirm(&mut self) -> Result<(), TransportError> {
+    async fn publish_and_confirm(&mut self, batch: &[u8]) -> Result<(), TransportError> {
         use futures_core::Stream;
-        let total = self.bytes.len();
+        let total = batch.len();
         let mut at = self.ends.last().copied().unwrap_or(0);
         while at < total {
             if self.events.is_dead() {
                 return Err(self.events.error());
             }
-            let len = self.framing.frame_len(&self.bytes[at..]);
+            let len = self.framing.frame_len(&batch[at..]);
+            if at < self.chunk_at || at + len > self.chunk_at + self.chunk.len() {
+                let end = total.min(at + CHUNK.max(len));
+                self.chunk = Bytes::copy_from_slice(&batch[at..end]);
+                self.chunk_at = at;
+            }
+            let start = at - self.chunk_at;
             let payload = match self.framing {
-                Framing::LengthPrefixed => self.bytes.slice(at + LENGTH_PREFIX_LEN..at + len),
-                Framing::Torq { .. } => self.bytes.slice(at..at + len),
+                Framing::LengthPrefixed => self.chunk.slice(start + LENGTH_PREFIX_LEN..start + len),
+                Framing::Torq { .. } => self.chunk.slice(start..start + len),
             };
             let size = payload.len();
             if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
