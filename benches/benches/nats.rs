@@ -1,6 +1,6 @@
 //! Throughput of a NATS relay sink next to the async-nats client used directly, in one
-//! process, one run, against one `nats-server` on loopback (SPEC section 8, issue 6:
-//! target at least 0.9x).
+//! process, one run, against one `nats-server` on loopback (target
+//! at least 0.9x).
 //!
 //! `cargo bench -p sinkgen-benches --features nats --bench nats` runs it (needs
 //! `nats-server` on PATH); `SINKGEN_BENCH_QUICK=1` uses fewer frames.
