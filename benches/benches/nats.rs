@@ -145,6 +145,9 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> 
 }
 
 fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
@@ -218,6 +221,12 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
         "| case | sinkgen (M frames/s) | async-nats direct (M frames/s) | ratio (>= 0.9) | CPU ns/frame sinkgen | CPU ns/frame direct |"
     );
     println!("|------|---:|---:|---:|---:|---:|");
+    // Profiling aid: `SINKGEN_BENCH_ONLY=sinkgen` (or `direct`) runs one design alone.
+    let only = match std::env::var("SINKGEN_BENCH_ONLY").as_deref() {
+        Ok("sinkgen") => Some(Design::Sinkgen),
+        Ok("direct") => Some(Design::Direct),
+        _ => None,
+    };
     let mut pass = true;
     for size in [64usize, 256] {
         let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
@@ -228,7 +237,7 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             } else {
                 [Design::Direct, Design::Sinkgen]
             };
-            for design in order {
+            for design in order.into_iter().filter(|d| only.is_none_or(|o| o == *d)) {
                 match design {
                     Design::Sinkgen => a.push(sinkgen(port, &payload, frames).await?),
                     Design::Direct => b.push(direct(port, &payload, frames).await?),

@@ -10,9 +10,9 @@
 //!   and in order.
 //! * **Frames enter whole.** A sender appends a complete frame (header + payload) to
 //!   `Pending::buf` under the `pending` lock, after checking there is room. The only
-//!   `.await` in a send is the wait for room ([`Shared::wait_room`]), before anything
-//!   is queued: a cancelled send has queued nothing, and a queued frame is never
-//!   half-written into the buffer.
+//!   `.await` in a send is a wait ([`Wait`]: for room, or for its turn), before its
+//!   frame is accepted: a cancelled send has queued nothing, and a queued frame is
+//!   never half-written into the buffer.
 //! * **Bound.** `Pending::frames <= queue` for frames that senders add (the task may
 //!   put an unwritten batch back in front, see `Drop for Driver`). The task swaps the
 //!   whole buffer out (double buffering, no copy) and wakes senders waiting for room
@@ -25,8 +25,8 @@
 //!   the torn frame) are kept and written from their first byte on the next
 //!   connection. Nothing is duplicated (a whole frame is never resent) and nothing is
 //!   dropped without being counted.
-//! * **Accounting.** `Pending::accepted` counts frames ever queued; `settled` counts
-//!   frames written whole or counted lost. `flush` waits for `settled` to reach the
+//! * **Accounting.** `Pending::accepted` counts frames ever accepted; `settled` counts
+//!   frames written whole (or confirmed) or counted lost. `flush` waits for `settled` to reach the
 //!   `accepted` it saw. Frames lost are counted by reason in `lost_*`.
 //! * **Direct writes of sparse frames.** While the task is idle (`Pending::writer_idle`,
 //!   set and cleared by the task under the `pending` lock, only while it holds no
@@ -39,6 +39,16 @@
 //!   `inline` away (and resets `head_written`, so a torn head frame is written whole
 //!   on the next connection) under the lock before it leaves a connection. Frames that
 //!   follow within `INLINE_GAP` queue as usual, so bursts still coalesce.
+//! * **Message transports (NATS) and the turn.** There every frame goes straight to
+//!   the client under the same conditions (the client coalesces writes itself). A
+//!   frame that finds the client's buffer full is not accepted: its sender takes the
+//!   sink's turn (`Pending::turn`; no other frame is accepted meanwhile), waits for
+//!   room outside the lock ([`Wait`]), and hands its frame over under the lock
+//!   ([`Shared::offer`]). Such a transport confirms frames later: hand-overs are
+//!   counted in `Pending::handed_frames` until the task collects them into its
+//!   [`Ledger`] and asks the transport for a confirmation; confirmed frames count as
+//!   sent, and frames still unconfirmed when a connection ends count as lost
+//!   (`unconfirmed`), never resent.
 //! * **Coalescing without a timer.** The task yields one scheduling round after a
 //!   write and after being woken, before it takes the next batch: a sender that is
 //!   still running fills the buffer meanwhile, so one system call carries many frames.
@@ -47,18 +57,20 @@
 //!   handle dropped) once. Every wait of the task also waits on `stop` (or on the drain
 //!   deadline), so the task notices a stop at once, even mid-connect or mid-backoff.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics::Counter;
 use tokio::sync::Notify;
+use tokio_util::sync::ReusableBoxFuture;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
-use crate::framing::Framing;
+use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 use crate::status::{Lost, State, Status};
-use crate::transport::{Connection, Endpoint, Inline, WriteStop};
+use crate::transport::{Connection, Endpoint, Handed, Inline, Turn, WriteStop};
 
 const RUNNING: u8 = 0;
 const CLOSING: u8 = 1;
@@ -113,6 +125,14 @@ struct Pending {
     /// Bytes of the first frame in `buf` already written directly on the current
     /// connection.
     head_written: usize,
+    /// Frames (and their bytes) senders handed directly to a confirming transport
+    /// (NATS) since the task last collected them into its [`Ledger`].
+    handed_frames: u64,
+    handed_bytes: u64,
+    /// A sender holds the turn (see [`Shared::offer`]): no other frame is accepted.
+    turn: bool,
+    /// Counts connections, so a turn taken on one is not used on the next.
+    generation: u64,
 }
 
 struct Info {
@@ -150,6 +170,8 @@ pub(crate) struct Shared {
     lost_fatal: AtomicU64,
     lost_unconfirmed: AtomicU64,
     metrics: OnceLock<Metrics>,
+    /// Boxes of finished waits, kept for the next wait ([`Wait`]).
+    waits: Mutex<Vec<PooledWait>>,
 }
 
 /// Keeps a hot field on cache lines of its own: the pending lock is taken by every
@@ -173,6 +195,106 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them inconsistent (every critical
     // section is a few plain stores), so poisoning is ignored.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Boxed waits kept per sink for reuse, at most this many.
+const MAX_POOLED_WAITS: usize = 64;
+
+/// What a sender must wait for before offering its frame again.
+pub(crate) enum Need {
+    /// Room in the queue.
+    Room,
+    /// Room in the transport's buffer, with the sink's turn (see [`Shared::offer`]).
+    Turn(TurnTicket),
+}
+
+/// The turn a sender holds while it waits for room in a message transport's buffer,
+/// and the connection it belongs to.
+pub(crate) struct TurnTicket {
+    turn: Turn,
+    generation: u64,
+}
+
+/// How a wait for the turn ended.
+pub(crate) enum TurnEnd {
+    Ready,
+    Gone,
+    TimedOut,
+}
+
+/// What a finished wait hands to the next [`Shared::offer`].
+pub(crate) struct Waited(TurnTicket, TurnEnd);
+
+/// A sender's wait, in an allocation borrowed from the sink's pool: the future a
+/// `send` holds stays small (it is moved on every call), and waiting allocates
+/// nothing once the pool holds one box per concurrent waiter. Dropped before it
+/// finishes, it ends the sender's turn, if it held one.
+pub(crate) struct Wait<'a> {
+    shared: &'a Shared,
+    wait: Option<PooledWait>,
+    holds_turn: bool,
+}
+
+/// The box a [`Wait`] runs in.
+type PooledWait = ReusableBoxFuture<'static, Result<Option<Waited>, Reject>>;
+
+struct WaitJob {
+    shared: Arc<Shared>,
+    need: Need,
+    deadline: Instant,
+}
+
+/// A wait as an owned future; `None` is the finished state a pooled box is left in
+/// (same type, so the box is reused, and it keeps no sink alive).
+async fn wait_owned(job: Option<WaitJob>) -> Result<Option<Waited>, Reject> {
+    let Some(job) = job else {
+        return Ok(None);
+    };
+    match job.need {
+        Need::Room => job.shared.wait_room(job.deadline).await.map(|()| None),
+        Need::Turn(mut ticket) => {
+            let end = tokio::select! {
+                biased;
+                ready = ticket.turn.ready() => if ready { TurnEnd::Ready } else { TurnEnd::Gone },
+                () = tokio::time::sleep_until(job.deadline.into()) => TurnEnd::TimedOut,
+            };
+            Ok(Some(Waited(ticket, end)))
+        }
+    }
+}
+
+impl Future for Wait<'_> {
+    type Output = Result<Option<Waited>, Reject>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let polled = match self.wait.as_mut() {
+            Some(wait) => wait.poll(cx),
+            None => std::task::Poll::Ready(Ok(None)),
+        };
+        if polled.is_ready() {
+            // The turn (if any) is in the output now.
+            self.holds_turn = false;
+        }
+        polled
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if let Some(mut wait) = self.wait.take() {
+            wait.set(wait_owned(None));
+            let mut pool = lock(&self.shared.waits);
+            if pool.len() < MAX_POOLED_WAITS {
+                pool.push(wait);
+            }
+        }
+        if self.holds_turn {
+            self.shared.end_turn(&mut lock(&self.shared.pending));
+        }
+    }
 }
 
 impl Shared {
@@ -206,6 +328,10 @@ impl Shared {
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,
+                handed_frames: 0,
+                handed_bytes: 0,
+                turn: false,
+                generation: 0,
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),
@@ -228,6 +354,7 @@ impl Shared {
             lost_fatal: AtomicU64::new(0),
             lost_unconfirmed: AtomicU64::new(0),
             metrics: OnceLock::new(),
+            waits: Mutex::new(Vec::new()),
             opts,
         })
     }
@@ -281,14 +408,154 @@ impl Shared {
     }
 
     fn has_room(&self, p: &Pending) -> bool {
-        p.frames < self.queue
+        p.frames < self.queue && !p.turn
     }
 
-    /// Queues a frame if there is room now.
+    /// Queues a frame if there is room now; never waits.
     pub(crate) fn try_enqueue<E: Encode + ?Sized>(self: &Arc<Self>, msg: &E) -> Result<(), Reject> {
         self.check_open()?;
         self.ensure_started()?;
-        self.push(msg)
+        self.push(msg, false).map(|_| ())
+    }
+
+    /// One attempt of a sender that may wait: `Ok(None)` means the frame is accepted;
+    /// `Ok(Some(need))` means wait for `need` ([`Shared::wait`]) and offer again with
+    /// what the wait returned.
+    ///
+    /// The turn: when a direct hand-over finds a message transport's buffer full
+    /// (NATS, while the task is idle and nothing is queued), the sender takes the
+    /// sink's turn instead of queueing: nothing of its frame is accepted yet, other
+    /// senders wait as for a full queue, and once the transport has reserved room the
+    /// frame is accepted and handed on under the `pending` lock. A fast sender thus
+    /// waits for the transport itself, like a caller of the client would, instead of
+    /// filling the queue for the task to pass on frame by frame.
+    pub(crate) fn offer<E: Encode + ?Sized>(
+        self: &Arc<Self>,
+        msg: &E,
+        waited: Option<Waited>,
+    ) -> Result<Option<Need>, Reject> {
+        if let Some(Waited(ticket, end)) = waited
+            && self.finish_turn(msg, ticket, end)?
+        {
+            return Ok(None);
+        }
+        self.check_open()?;
+        self.ensure_started()?;
+        match self.push(msg, true) {
+            Ok(None) => Ok(None),
+            Ok(Some(ticket)) => Ok(Some(Need::Turn(ticket))),
+            Err(Reject {
+                kind: SendErrorKind::Full,
+                ..
+            }) => Ok(Some(Need::Room)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for `need`, for at most until `deadline` (see [`Wait`]).
+    pub(crate) fn wait(self: &Arc<Self>, need: Need, deadline: Instant) -> Wait<'_> {
+        let holds_turn = matches!(need, Need::Turn(_));
+        let job = wait_owned(Some(WaitJob {
+            shared: Arc::clone(self),
+            need,
+            deadline,
+        }));
+        let pooled = lock(&self.waits).pop();
+        let wait = match pooled {
+            Some(mut boxed) => {
+                boxed.set(job);
+                boxed
+            }
+            None => ReusableBoxFuture::new(job),
+        };
+        Wait {
+            shared: self,
+            wait: Some(wait),
+            holds_turn,
+        }
+    }
+
+    /// Ends the current turn (with the `pending` lock held) and lets waiting senders
+    /// try again; the turn's frame is then the task's to hand on.
+    fn end_turn(&self, p: &mut Pending) {
+        if p.turn {
+            p.turn = false;
+            if p.space_waiters > 0 {
+                self.space.notify_waiters();
+            }
+        }
+    }
+
+    /// The sender's turn is over: `Ok(true)` when its frame was accepted (handed on
+    /// with the room the transport reserved, or queued for the task), `Ok(false)`
+    /// when it should offer it again from the start (the connection changed or the
+    /// transport went away meanwhile).
+    fn finish_turn<E: Encode + ?Sized>(
+        &self,
+        msg: &E,
+        ticket: TurnTicket,
+        end: TurnEnd,
+    ) -> Result<bool, Reject> {
+        let mut guard = lock(&self.pending);
+        let p = &mut *guard;
+        self.end_turn(p);
+        if p.closed {
+            drop(guard);
+            return Err(self.refused());
+        }
+        let same = p.generation == ticket.generation && p.writer_idle && p.frames == 0;
+        let Some(inline) = p.inline.as_mut().filter(|_| same) else {
+            return Ok(false);
+        };
+        match end {
+            TurnEnd::Ready => {}
+            TurnEnd::Gone => return Ok(false),
+            TurnEnd::TimedOut => {
+                // Keep the handle (and its reservation, once made) for the next turn.
+                inline.end_turn(ticket.turn);
+                drop(guard);
+                let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
+                return Err(Reject {
+                    kind: SendErrorKind::Timeout,
+                    cause,
+                });
+            }
+        }
+        let sequence = p.sequence + 1;
+        let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+            inline.end_turn(ticket.turn);
+            drop(guard);
+            return Err(Reject {
+                kind: SendErrorKind::TooLarge,
+                cause: None,
+            });
+        };
+        p.sequence = sequence;
+        p.accepted += 1;
+        if inline.hand_reserved(ticket.turn, &p.buf) {
+            p.buf.clear();
+            self.handed(guard, len);
+        } else {
+            // Refused by the transport: queued, the task meets the error itself.
+            p.frames = 1;
+            drop(guard);
+            self.wake_writer.notify_one();
+        }
+        Ok(true)
+    }
+
+    /// A frame was handed directly to a confirming transport (with the `pending` lock
+    /// held, released here).
+    fn handed(&self, mut p: MutexGuard<'_, Pending>, len: usize) {
+        p.handed_frames += 1;
+        p.handed_bytes += len as u64;
+        let first = p.handed_frames == 1;
+        drop(p);
+        if first {
+            // The task collects hand-overs and asks the transport to confirm them;
+            // it is woken on the first one after a collection only.
+            self.wake_writer.notify_one();
+        }
     }
 
     /// Waits until the queue has room (or `deadline`). The caller then tries
@@ -339,19 +606,24 @@ impl Shared {
         msg: &E,
     ) -> Result<(), Reject> {
         let deadline = Instant::now() + self.opts.send_timeout;
+        let mut waited = None;
         loop {
-            match self.try_enqueue(msg) {
-                Err(Reject {
-                    kind: SendErrorKind::Full,
-                    ..
-                }) => self.wait_room(deadline).await?,
-                done => return done,
+            match self.offer(msg, waited.take())? {
+                None => return Ok(()),
+                Some(need) => waited = self.wait(need, deadline).await?,
             }
         }
     }
 
     /// Appends one frame if there is room; may write it directly (see the module docs).
-    pub(crate) fn push<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
+    ///
+    /// With `may_wait`, a frame that finds a message transport's buffer full is not
+    /// accepted; the sender gets the sink's turn instead (see [`Shared::offer`]).
+    pub(crate) fn push<E: Encode + ?Sized>(
+        &self,
+        msg: &E,
+        may_wait: bool,
+    ) -> Result<Option<TurnTicket>, Reject> {
         let mut guard = lock(&self.pending);
         let p = &mut *guard;
         if p.closed {
@@ -365,6 +637,39 @@ impl Shared {
             });
         }
         let was_empty = p.frames == 0;
+        let mut direct = was_empty && p.writer_idle;
+        let hint = msg.encoded_len();
+        if direct
+            && self.opts.framing == Framing::LengthPrefixed
+            && hint <= u32::MAX as usize
+            && let Some(inline) = p.inline.as_mut()
+            && let Some((handed, size)) = inline.hand_encoded(hint, &mut |buf| msg.encode(buf))
+        {
+            // A message transport: the payload went (or not) straight from the
+            // message into the bytes the transport keeps; no frame was built.
+            match handed {
+                Handed::Published => {
+                    p.sequence += 1;
+                    p.accepted += 1;
+                    self.handed(guard, LENGTH_PREFIX_LEN + size);
+                    return Ok(None);
+                }
+                Handed::Full if may_wait => {
+                    if let Some(turn) = inline.take_turn() {
+                        // Nothing accepted: its sender waits for its turn (see
+                        // `Shared::offer`).
+                        p.turn = true;
+                        return Ok(Some(TurnTicket {
+                            turn,
+                            generation: p.generation,
+                        }));
+                    }
+                }
+                // Queued below, for the task.
+                _ => {}
+            }
+            direct = false;
+        }
         let sequence = p.sequence + 1;
         let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
             drop(guard);
@@ -376,24 +681,49 @@ impl Shared {
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;
-        if was_empty
-            && p.writer_idle
-            && let Some(inline) = &p.inline
-        {
-            let now = Instant::now();
-            if now.duration_since(p.last_write) >= INLINE_GAP {
-                p.last_write = now;
-                match inline.try_write(&p.buf) {
-                    Ok(n) if n == p.buf.len() => {
+        if direct && let Some(inline) = p.inline.as_mut() {
+            let due = !inline.spaced() || {
+                let now = Instant::now();
+                let due = now.duration_since(p.last_write) >= INLINE_GAP;
+                if due {
+                    p.last_write = now;
+                }
+                due
+            };
+            if due {
+                match inline.hand(&p.buf) {
+                    Handed::Written => {
                         p.buf.clear();
                         p.frames = 0;
                         drop(guard);
                         self.count_sent(1, len);
-                        return Ok(());
+                        return Ok(None);
                     }
-                    Ok(n) => p.head_written = n,
-                    // The task meets the error on its own write and reconnects.
-                    Err(_) => {}
+                    Handed::Published => {
+                        p.buf.clear();
+                        p.frames = 0;
+                        self.handed(guard, len);
+                        return Ok(None);
+                    }
+                    Handed::Part(n) => p.head_written = n,
+                    Handed::Full if may_wait => {
+                        if let Some(turn) = inline.take_turn() {
+                            // Not accepted after all: its sender waits for its turn
+                            // (see `Shared::offer`).
+                            p.buf.clear();
+                            p.frames = 0;
+                            p.sequence = sequence - 1;
+                            p.accepted -= 1;
+                            p.turn = true;
+                            return Ok(Some(TurnTicket {
+                                turn,
+                                generation: p.generation,
+                            }));
+                        }
+                    }
+                    // The task meets any error on its own write and reconnects; a
+                    // frame that found the transport full waits for the task.
+                    Handed::Full | Handed::Nothing => {}
                 }
             }
         }
@@ -403,7 +733,7 @@ impl Shared {
             // empty -> non-empty edge cannot lose a frame; Notify keeps one permit.
             self.wake_writer.notify_one();
         }
-        Ok(())
+        Ok(None)
     }
 
     fn count_sent(&self, frames: usize, bytes: usize) {
@@ -515,7 +845,12 @@ impl Shared {
                 .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
         self.space.notify_waiters();
         self.stop.notify_one();
-        let before = self.lost_closed.load(Ordering::SeqCst);
+        // Not delivered: still queued at the deadline, or (NATS) taken by the
+        // transport and never confirmed.
+        let undelivered = || {
+            self.lost_closed.load(Ordering::SeqCst) + self.lost_unconfirmed.load(Ordering::SeqCst)
+        };
+        let before = undelivered();
         // The task stops by the deadline on its own; the extra second only guards
         // against a runtime that no longer polls it.
         self.wait_for(deadline + Duration::from_secs(1), || {
@@ -527,7 +862,7 @@ impl Shared {
             self.lose_pending(LostReason::Closed);
             self.set_state(State::Closed, None);
         }
-        self.lost_closed.load(Ordering::SeqCst) - before
+        undelivered() - before
     }
 
     /// Called when the last handle of the sink is dropped.
@@ -645,7 +980,10 @@ impl Shared {
 
     pub(crate) fn status(&self) -> Status {
         let info = lock(&self.info);
-        let waiting = lock(&self.pending).frames;
+        let waiting = {
+            let p = lock(&self.pending);
+            p.frames + usize::try_from(p.handed_frames).unwrap_or(usize::MAX)
+        };
         Status {
             sink: self.opts.name.to_string(),
             endpoint: self.opts.endpoint_text.to_string(),
@@ -655,7 +993,7 @@ impl Shared {
             last_error_at: info.last_error.as_ref().map(|(_, at)| *at),
             connect_attempts: self.attempts.load(Ordering::Relaxed),
             next_retry: info.next_retry,
-            queue_depth: waiting + self.in_flight.load(Ordering::Relaxed),
+            queue_depth: waiting.saturating_add(self.in_flight.load(Ordering::Relaxed)),
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             lost: Lost {
@@ -711,13 +1049,39 @@ struct Driver {
     /// The batch being written: whole frames taken from `Pending::buf`.
     batch: Vec<u8>,
     batch_frames: usize,
-    /// Bytes of `batch` the kernel accepted on the current connection.
+    /// Bytes of `batch` the transport took on the current connection.
     written: usize,
+    /// Whether the current connection confirms frames later (NATS): frames it takes go
+    /// to `ledger` instead of counting as sent.
+    confirming: bool,
+    ledger: Ledger,
     /// Consecutive failures since the last stable connection (0: connect at once).
     failures: u32,
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
     finished: bool,
+}
+
+/// Frames a confirming transport (NATS) took on the current connection, as
+/// cumulative (frames, bytes) pairs. They count as sent when the transport confirms
+/// them, and as lost (`unconfirmed`) if the connection ends first: their fate is
+/// unknown, and they are never handed on again.
+#[derive(Default)]
+struct Ledger {
+    /// Taken by the transport: from the task's batches, and from senders' direct
+    /// hand-overs once collected (`Pending::handed_frames`).
+    taken: (u64, u64),
+    /// Confirmed, so counted sent.
+    confirmed: (u64, u64),
+    /// What the confirmation requested and not yet answered will confirm (one at a
+    /// time).
+    requested: Option<(u64, u64)>,
+}
+
+impl Ledger {
+    fn unconfirmed(&self) -> u64 {
+        self.taken.0 - self.confirmed.0
+    }
 }
 
 async fn run(shared: Arc<Shared>) {
@@ -734,6 +1098,8 @@ async fn run(shared: Arc<Shared>) {
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
+        confirming: false,
+        ledger: Ledger::default(),
         failures: 0,
         drop_deadline: None,
         rng: fastrand::Rng::new(),
@@ -753,8 +1119,13 @@ async fn interrupt(stop: &Notify, drain: Option<Instant>) {
 }
 
 impl Driver {
+    /// Nothing queued, nothing being written, nothing waiting for confirmation.
     fn nothing_queued(&self) -> bool {
-        self.batch.is_empty() && lock(&self.shared.pending).frames == 0
+        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 {
+            return false;
+        }
+        let p = lock(&self.shared.pending);
+        p.frames == 0 && p.handed_frames == 0 && !p.turn
     }
 
     fn check(&mut self, connected: bool) -> Check {
@@ -862,23 +1233,30 @@ impl Driver {
                     continue;
                 }
             };
+            self.confirming = conn.confirms();
+            self.ledger = Ledger::default();
             {
                 let mut p = lock(&shared.pending);
                 p.inline = conn.inline();
+                p.generation += 1;
             }
             shared.set_state(State::Connected, None);
             let up = Instant::now();
             let served = self.serve(&mut conn).await;
             self.detach_inline();
+            // A confirmation that arrived meanwhile still counts.
+            if self.confirming && conn.poll_confirmed() {
+                self.confirmed();
+            }
             match served {
                 Ok(exit) => {
-                    if self.written == 0 {
+                    if self.written == 0 && !self.confirming {
                         conn.shutdown().await;
                     }
                     return exit;
                 }
                 Err(e) => {
-                    self.connection_failed(conn.in_doubt(self.written));
+                    self.connection_failed();
                     let stable = STABLE_AFTER.max(shared.opts.backoff_max);
                     if up.elapsed() >= stable {
                         self.failures = 0;
@@ -907,16 +1285,21 @@ impl Driver {
                 self.take_pending();
             }
             if self.batch.is_empty() {
+                self.ask_confirmation(conn, drain).await?;
                 tokio::select! {
                     biased;
                     () = interrupt(&shared.stop, drain) => {}
                     () = shared.wake_writer.notified() => {
-                        // Woken by a burst (sparse frames are written by their senders):
-                        // let the burst grow for one scheduling round, so one write
-                        // carries many frames.
+                        // Woken by a burst (sparse frames are written by their senders)
+                        // or by a sender's first hand-over to a confirming transport:
+                        // let it grow for one scheduling round, so one write carries
+                        // many frames.
                         tokio::task::yield_now().await;
                     }
-                    e = conn.closed() => return Err(e),
+                    r = conn.watch() => {
+                        r?;
+                        self.confirmed();
+                    }
                 }
                 continue;
             }
@@ -930,6 +1313,12 @@ impl Driver {
             {
                 Ok(()) => {
                     self.batch_written();
+                    if self.confirming {
+                        if conn.poll_confirmed() {
+                            self.confirmed();
+                        }
+                        self.ask_confirmation(conn, drain).await?;
+                    }
                     // One scheduling round between writes lets the next batch grow
                     // while a fast sender is still running.
                     tokio::task::yield_now().await;
@@ -940,13 +1329,62 @@ impl Driver {
         }
     }
 
+    /// Confirming transports: asks for a confirmation of everything taken so far,
+    /// unless one is already on its way (or a stop interrupts; the caller re-checks).
+    async fn ask_confirmation(
+        &mut self,
+        conn: &mut Connection,
+        drain: Option<Instant>,
+    ) -> Result<(), TransportError> {
+        if !self.confirming || self.ledger.requested.is_some() || self.ledger.unconfirmed() == 0 {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        tokio::select! {
+            biased;
+            () = interrupt(&shared.stop, drain) => Ok(()),
+            r = conn.request_confirmation() => {
+                r?;
+                self.ledger.requested = Some(self.ledger.taken);
+                Ok(())
+            }
+        }
+    }
+
+    /// The requested confirmation arrived: what it covers counts as sent.
+    fn confirmed(&mut self) {
+        let Some(upto) = self.ledger.requested.take() else {
+            return;
+        };
+        let frames = upto.0 - self.ledger.confirmed.0;
+        let bytes = upto.1 - self.ledger.confirmed.1;
+        self.ledger.confirmed = upto;
+        self.show_in_flight();
+        self.count_sent(count(frames), count(bytes));
+    }
+
+    /// Moves senders' direct hand-overs into the ledger (with the `pending` lock held).
+    fn collect(&mut self, p: &mut Pending) {
+        self.ledger.taken.0 += std::mem::take(&mut p.handed_frames);
+        self.ledger.taken.1 += std::mem::take(&mut p.handed_bytes);
+    }
+
     fn take_pending(&mut self) {
         debug_assert!(self.batch.is_empty());
+        let shared = Arc::clone(&self.shared);
         let (frames, wake) = {
-            let mut p = lock(&self.shared.pending);
+            let mut p = lock(&shared.pending);
+            // While a confirmation is on its way, hand-overs wait uncollected: the
+            // sender's wake-up comes on the first hand-over after a collection, so
+            // the task wakes about once per confirmation, not once per frame.
+            if self.ledger.requested.is_none() || p.frames > 0 {
+                self.collect(&mut p);
+            }
             if p.frames == 0 {
                 p.writer_idle = true;
                 p.last_write = Instant::now();
+                drop(p);
+                self.show_in_flight();
                 return;
             }
             p.writer_idle = false;
@@ -955,39 +1393,58 @@ impl Driver {
             (std::mem::take(&mut p.frames), p.space_waiters > 0)
         };
         self.batch_frames = frames;
-        self.shared.in_flight.store(frames, Ordering::Relaxed);
+        self.show_in_flight();
         if wake {
             self.shared.space.notify_waiters();
         }
     }
 
-    /// Takes the connection away from senders before the task leaves it.
-    fn detach_inline(&self) {
-        let mut p = lock(&self.shared.pending);
+    /// Takes the connection away from senders before the task leaves it, and collects
+    /// their last hand-overs.
+    fn detach_inline(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut p = lock(&shared.pending);
         p.inline = None;
         p.writer_idle = false;
         p.head_written = 0;
+        self.collect(&mut p);
+    }
+
+    /// Frames held by the task: the batch, and frames taken but not yet confirmed.
+    fn show_in_flight(&self) {
+        let held = self.batch_frames + count(self.ledger.unconfirmed());
+        self.shared.in_flight.store(held, Ordering::Relaxed);
     }
 
     fn count_sent(&self, frames: usize, bytes: usize) {
         self.shared.count_sent(frames, bytes);
     }
 
+    /// Frames the transport took: sent for sockets, awaiting confirmation otherwise.
+    fn taken(&mut self, frames: usize, bytes: usize) {
+        if self.confirming {
+            self.ledger.taken.0 += frames as u64;
+            self.ledger.taken.1 += bytes as u64;
+        } else {
+            self.count_sent(frames, bytes);
+        }
+    }
+
     fn batch_written(&mut self) {
-        self.shared.in_flight.store(0, Ordering::Relaxed);
-        self.count_sent(self.batch_frames, self.batch.len());
+        let (frames, bytes) = (self.batch_frames, self.batch.len());
         self.batch.clear();
         self.batch_frames = 0;
         self.written = 0;
+        self.taken(frames, bytes);
+        self.show_in_flight();
     }
 
-    /// After a failed connection: the frames written whole count as sent; the torn frame
-    /// and everything after it stay in the batch, to be written from their first byte on
-    /// the next connection.
-    ///
-    /// `in_doubt` bytes after `written` were handed on but not confirmed (NATS): those
-    /// frames are counted lost (`unconfirmed`) and never written again.
-    fn connection_failed(&mut self, in_doubt: usize) {
+    /// After a failed connection (or at a stop): the frames taken whole by the
+    /// transport count as sent (sockets) or unconfirmed (NATS); the torn frame and
+    /// everything after it stay in the batch, to be written from their first byte on
+    /// the next connection. Frames a confirming transport took and never confirmed are
+    /// counted lost (`unconfirmed`) and never handed on again.
+    fn connection_failed(&mut self) {
         let (frames, bytes) = self
             .shared
             .opts
@@ -996,21 +1453,14 @@ impl Driver {
         if frames > 0 {
             self.batch.drain(..bytes);
             self.batch_frames -= frames;
-            self.shared
-                .in_flight
-                .store(self.batch_frames, Ordering::Relaxed);
-            self.count_sent(frames, bytes);
+            self.taken(frames, bytes);
         }
         self.written = 0;
-        if in_doubt > 0 {
-            let (frames, bytes) = self.shared.opts.framing.whole_frames(&self.batch, in_doubt);
-            self.batch.drain(..bytes);
-            self.batch_frames -= frames;
-            self.shared
-                .in_flight
-                .store(self.batch_frames, Ordering::Relaxed);
-            self.shared.count_lost(LostReason::Unconfirmed, frames);
-        }
+        let unconfirmed = count(self.ledger.unconfirmed());
+        self.ledger = Ledger::default();
+        self.confirming = false;
+        self.show_in_flight();
+        self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
     }
 
     fn finish(&mut self, exit: Exit) {
@@ -1018,7 +1468,7 @@ impl Driver {
         self.detach_inline();
         // Frames the kernel took whole before the stop count as sent; a frame cut off
         // at the linger deadline counts as not delivered.
-        self.connection_failed(0);
+        self.connection_failed();
         let shared = &self.shared;
         let reason = match exit {
             Exit::Stopped(reason) => reason,
@@ -1044,31 +1494,28 @@ impl Driver {
     }
 }
 
+/// A frame or byte count as `usize` (counts of frames held in memory always fit).
+fn count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         self.detach_inline();
-        if !self.finished && !self.batch.is_empty() {
-            // The runtime dropped this task mid-flight: put the unwritten frames back in
-            // front of the queue, so the next task (started by the next send) writes them
-            // first (the queue may hold up to one batch more than `queue` until then).
-            let (_, whole) = self
-                .shared
-                .opts
-                .framing
-                .whole_frames(&self.batch, self.written);
-            let mut p = lock(&self.shared.pending);
-            let keep = self.batch.split_off(whole);
-            let sent_frames = self.batch_frames - count_frames(self.shared.opts.framing, &keep);
-            let mut restored = keep;
-            restored.extend_from_slice(&p.buf);
-            let keep_frames = self.batch_frames - sent_frames;
-            p.buf = restored;
-            p.frames += keep_frames;
-            drop(p);
-            self.shared.in_flight.store(0, Ordering::Relaxed);
-            if sent_frames > 0 {
-                self.count_sent(sent_frames, whole);
+        if !self.finished {
+            // The runtime dropped this task mid-flight: frames taken whole are settled
+            // as at a failed connection, and the unwritten frames go back in front of
+            // the queue, so the next task (started by the next send) writes them first
+            // (the queue may hold up to one batch more than `queue` until then).
+            self.connection_failed();
+            if !self.batch.is_empty() {
+                let mut p = lock(&self.shared.pending);
+                let mut restored = std::mem::take(&mut self.batch);
+                restored.extend_from_slice(&p.buf);
+                p.buf = restored;
+                p.frames += std::mem::take(&mut self.batch_frames);
             }
+            self.shared.in_flight.store(0, Ordering::Relaxed);
         }
         if !self.finished && self.shared.state() != State::Idle {
             self.shared.set_state(State::Idle, None);
@@ -1076,8 +1523,4 @@ impl Drop for Driver {
         self.shared.running.store(false, Ordering::SeqCst);
         self.shared.notify_progress();
     }
-}
-
-fn count_frames(framing: Framing, bytes: &[u8]) -> usize {
-    framing.whole_frames(bytes, bytes.len()).0
 }

@@ -10,17 +10,29 @@
 //!   relay would read. With length-prefixed framing the payload is published alone: a
 //!   NATS message carries its own length, and a 4-byte prefix inside it would only be
 //!   noise to subscribers.
+//! * **Straight from the sender.** While the connection task is idle and nothing is
+//!   queued, a sender publishes its own frame through the client
+//!   ([`NatsInline::try_publish`]; with length-prefixed framing the message encodes
+//!   itself straight into the bytes the client keeps). When the client's buffer is
+//!   full, the sender takes the sink's *turn*: nothing of its frame is accepted yet,
+//!   it waits ([`NatsTurn::ready`]) for the client to reserve room, then its frame is
+//!   accepted and handed over; other senders wait meanwhile, as for a full queue. So
+//!   a fast sender is held back by the client like a caller of the client is, and
+//!   frames pass through the sink's queue (and the connection task) only while
+//!   disconnected or when a `try_send` finds the client full.
 //! * **Sent means confirmed.** NATS core publishing has no acknowledgements, and a
 //!   client's buffers die with its connection. So a frame counts as sent only once the
-//!   server has processed it: after each batch the connection publishes a marker on a
-//!   private inbox and waits for the server to echo it (messages of one connection
-//!   are processed in order, so the echo proves every earlier frame was). A batch is
-//!   finished, and `flush()` returns, only after that server round trip.
-//! * **In doubt means lost, never sent twice.** When a connection dies, the frames it
-//!   published after the last echo have an unknown fate (some may have reached
-//!   subscribers). They are not published again; the connection reports them
-//!   ([`NatsConnection::in_doubt`]) and the sink counts them lost. Frames it had not
-//!   published yet go out on the next connection, in order.
+//!   server has processed it: the connection task publishes a marker on a private
+//!   inbox after what was handed to the client, and the server's echo of it
+//!   (messages of one connection are processed in order) confirms every frame before
+//!   it. One marker is in flight at a time, so confirmations follow the stream about
+//!   once per server round trip without ever stopping it; `flush()` returns after the
+//!   confirmation that covers the frames it waits for.
+//! * **In doubt means lost, never sent twice.** When a connection dies, the frames
+//!   handed to its client after the last confirmation have an unknown fate (some may
+//!   have reached subscribers). They are not published again; the sink counts them
+//!   lost (`Lost::unconfirmed`). Frames still queued go out on the next connection, in
+//!   order.
 //! * **The sink reconnects, not the client.** The client's own reconnect would replay
 //!   part of its buffer and silently drop the rest, and its publish waits without
 //!   bound while it reconnects. Each connection is therefore one client that never
@@ -32,12 +44,14 @@
 //! tokens, no wildcards (`*`, `>`), at most [`MAX_SUBJECT_LEN`] bytes.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{Client, ConnectErrorKind, Subject};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_sink::Sink;
 use tokio::sync::Notify;
 
 use crate::error::{ErrorClass, TransportError};
@@ -60,9 +74,9 @@ const CLIENT_CAPACITY: usize = 4096;
 /// the whole attempt from outside.
 const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Bytes of a batch copied at a time into shared bytes that frames are sliced from
-/// (a frame larger than this gets a copy of its own size).
-const CHUNK: usize = 16 * 1024;
+/// Bytes of payload copied into one allocation that frames are split off from (a
+/// frame larger than this gets an allocation of its own size).
+const CHUNK: usize = 64 * 1024;
 
 /// A checked `nats://host:port/subject` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,12 +266,14 @@ impl Events {
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
 /// connection task.
 ///
-/// Invariants: frames of the current batch are published in order, each once; the
-/// marker of a batch is published after its last frame, so its echo (messages of one
-/// connection are processed in order) proves the server processed the whole batch.
-/// `*written` moves only at that echo, from 0 to the end of the batch. `ends` holds
-/// the end offsets of the frames published so far, so after a failure the published
-/// but unconfirmed bytes are known exactly.
+/// Frames reach the client two ways, never at the same time (the sink's pending lock
+/// and its idle flag keep them apart): the task publishes whole batches
+/// ([`NatsConnection::write_batch`]), and while the task is idle a sender publishes its
+/// own frame ([`NatsInline::try_publish`]). Neither waits for the server. The task
+/// confirms what was handed on with markers ([`NatsConnection::request_confirmation`]),
+/// one at a time: the echo of a marker proves that every frame published on this
+/// connection before it was processed by the server (messages of one connection are
+/// processed in order).
 pub(crate) struct NatsConnection {
     client: Client,
     subject: Subject,
@@ -265,17 +281,155 @@ pub(crate) struct NatsConnection {
     inbox: Subject,
     markers: async_nats::Subscriber,
     events: Arc<Events>,
-    /// A copy of part of the current batch, starting at `chunk_at` (about [`CHUNK`]
-    /// bytes): frames become message payloads as slices of it, without a copy each.
-    /// The batch is copied chunk by chunk rather than whole, so the reference count
+    /// A copy of part of the current batch, starting at `batch_chunk_at` (about
+    /// [`CHUNK`] bytes): frames become message payloads as slices of it, without a
+    /// copy each. Copied chunk by chunk rather than whole, so the reference count
     /// this task increments for each frame is rarely the one the client's task is
     /// decrementing (for frames it wrote earlier) on another core.
-    chunk: Bytes,
-    chunk_at: usize,
-    ends: Vec<usize>,
-    /// Number of the last marker published; its echo finishes the current batch.
+    batch_chunk: Bytes,
+    batch_chunk_at: usize,
+    /// Number of the last marker published.
     marker: u64,
-    marker_pending: bool,
+    /// Whether the last marker's echo is still awaited.
+    awaiting: bool,
+}
+
+/// What senders publish through while the connection task is idle: the client, the
+/// subject, and a chunk to copy payloads into.
+pub(crate) struct NatsInline {
+    client: Client,
+    /// The handle a sender waits with for its turn (see [`NatsTurn`]), kept between
+    /// turns; `None` while a sender holds it (or lost with a cancelled one).
+    turn: Option<Box<Client>>,
+    subject: Subject,
+    framing: Framing,
+    chunk: BytesMut,
+}
+
+/// What a direct publish did.
+pub(crate) enum Attempt {
+    Published,
+    /// The client's buffer is full; nothing was published.
+    Full,
+    /// The client is gone or refused the frame; nothing was published.
+    Failed,
+}
+
+/// The handle a sender waits with for room in the client's buffer, when a direct
+/// publish found it full. Only one sender holds it at a time (the sink's turn), so
+/// frames still reach the client in the order their senders were accepted.
+pub(crate) struct NatsTurn(Box<Client>);
+
+impl NatsTurn {
+    /// Waits until the client reserved room for one message (`true`), or is gone
+    /// (`false`). Cancel safe: the reservation stays with the handle.
+    pub(crate) async fn ready(&mut self) -> bool {
+        std::future::poll_fn(|cx| Pin::new(&mut *self.0).poll_ready(cx))
+            .await
+            .is_ok()
+    }
+}
+
+/// The payload a frame is published with: with torq framing the whole frame; with
+/// length-prefixed framing the frame without its prefix (a NATS message carries its
+/// own length).
+fn payload_of(framing: Framing, frame: &[u8]) -> &[u8] {
+    match framing {
+        Framing::LengthPrefixed => &frame[LENGTH_PREFIX_LEN..],
+        Framing::Torq { .. } => frame,
+    }
+}
+
+/// Copies `bytes` into `chunk` and splits them off as shared bytes.
+fn share(chunk: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    if chunk.capacity() < bytes.len() {
+        *chunk = BytesMut::with_capacity(CHUNK.max(bytes.len()));
+    }
+    chunk.extend_from_slice(bytes);
+    chunk.split().freeze()
+}
+
+impl NatsInline {
+    /// Publishes one whole frame if the client takes it at once; never waits.
+    ///
+    /// Anything but `Published` means nothing was published: the caller keeps the
+    /// frame (queued for the connection task, which meets any error itself, or, when
+    /// the buffer is full, handed on by its sender once it is its turn). `take` moves
+    /// the message's own bytes out (see [`Encode::take_bytes`]); the frame, queued
+    /// whole, stays the reference.
+    ///
+    /// [`Encode::take_bytes`]: crate::Encode::take_bytes
+    pub(crate) fn try_publish(&mut self, frame: &[u8]) -> Attempt {
+        let payload = share(&mut self.chunk, payload_of(self.framing, frame));
+        self.publish_now(payload)
+    }
+
+    /// [`try_publish`](Self::try_publish) for length-prefixed framing without a frame:
+    /// `encode` writes the payload straight into the shared bytes it is published
+    /// from (`hint`: its expected size). Returns what happened and the payload size.
+    pub(crate) fn try_publish_encoded(
+        &mut self,
+        hint: usize,
+        encode: &mut dyn FnMut(&mut BytesMut),
+    ) -> (Attempt, usize) {
+        if self.chunk.capacity() < hint {
+            self.chunk = BytesMut::with_capacity(CHUNK.max(hint));
+        }
+        encode(&mut self.chunk);
+        let payload = self.chunk.split().freeze();
+        let size = payload.len();
+        (self.publish_now(payload), size)
+    }
+
+    fn publish_now(&mut self, payload: Bytes) -> Attempt {
+        // The client's channel only makes a sender wait when it is full; a publish
+        // that is not done at its first poll is dropped, which publishes nothing
+        // (`unconstrained`: tokio's cooperative budget must not make it look full).
+        let (client, subject) = (&self.client, self.subject.clone());
+        // Made inside the wrapper at its first poll, so the large publish future is
+        // built in place rather than moved.
+        let mut publish = std::pin::pin!(tokio::task::unconstrained(async move {
+            client.publish(subject, payload).await
+        }));
+        match publish
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(Ok(())) => Attempt::Published,
+            std::task::Poll::Ready(Err(_)) => Attempt::Failed,
+            std::task::Poll::Pending => Attempt::Full,
+        }
+    }
+
+    /// The handle for the sender whose turn it is.
+    pub(crate) fn take_turn(&mut self) -> NatsTurn {
+        NatsTurn(
+            self.turn
+                .take()
+                .unwrap_or_else(|| Box::new(self.client.clone())),
+        )
+    }
+
+    /// Publishes one whole frame with the room `turn` reserved, and keeps the handle
+    /// for the next publish. `false`: nothing was published (the client refused it).
+    pub(crate) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
+        let payload = share(&mut self.chunk, payload_of(self.framing, frame));
+        let message = async_nats::message::OutboundMessage {
+            subject: self.subject.clone(),
+            reply: None,
+            payload,
+            headers: None,
+        };
+        let sent = Pin::new(&mut *turn.0).start_send(message).is_ok();
+        self.turn = Some(turn.0);
+        sent
+    }
+
+    /// Keeps the handle of a turn that published nothing (its reservation, if any,
+    /// serves the next publish).
+    pub(crate) fn end_turn(&mut self, turn: NatsTurn) {
+        self.turn = Some(turn.0);
+    }
 }
 
 impl NatsConnection {
@@ -373,94 +527,141 @@ impl NatsConnection {
             inbox: Subject::from(inbox),
             markers,
             events,
-            chunk: Bytes::new(),
-            chunk_at: 0,
-            ends: Vec::new(),
+            batch_chunk: Bytes::new(),
+            batch_chunk_at: 0,
             marker: 0,
-            marker_pending: false,
+            awaiting: false,
         })
     }
 
-    /// Publishes the frames of `batch` (whole frames, as the sink queued them), then a
-    /// marker, and waits for the server to echo the marker: only then is the batch
-    /// written (`*written = batch.len()`), so `flush()` is a server round trip.
+    /// The handle senders publish through while the task is idle.
+    pub(crate) fn inline(&self) -> NatsInline {
+        NatsInline {
+            client: self.client.clone(),
+            turn: None,
+            subject: self.subject.clone(),
+            framing: self.framing,
+            chunk: BytesMut::new(),
+        }
+    }
+
+    /// Publishes the frames of `batch[*written..]` (whole frames, as the sink queued
+    /// them), advancing `*written` past each frame the client took. It waits only for
+    /// room in the client's buffer, never for the server: what was published is
+    /// confirmed later, by [`request_confirmation`](Self::request_confirmation).
     ///
-    /// Cancel safe, like the socket transports: what was published is remembered, and
-    /// a new call with the same batch continues after it (a cancelled `publish`
-    /// publishes nothing).
+    /// Cancel safe, like the socket transports: `*written` is exact (a cancelled
+    /// `publish` publishes nothing), so a new call continues where this one stopped.
     pub(crate) async fn write_batch(
         &mut self,
         batch: &[u8],
         written: &mut usize,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
-        if self.ends.is_empty() && !self.marker_pending {
-            self.chunk = Bytes::new();
-            self.chunk_at = 0;
-        }
         tokio::pin!(interrupt);
-        let result = tokio::select! {
+        tokio::select! {
             biased;
-            r = self.publish_and_confirm(batch) => r.map_err(WriteStop::Failed),
+            r = self.publish_from(batch, written) => r.map_err(WriteStop::Failed),
             () = &mut interrupt => Err(WriteStop::Interrupted),
-        };
-        if result.is_ok() {
-            *written = batch.len();
-            self.ends.clear();
-            self.chunk = Bytes::new();
-            self.chunk_at = 0;
         }
-        result
     }
 
-    async fn publish_and_confirm(&mut self, batch: &[u8]) -> Result<(), TransportError> {
-        use futures_core::Stream;
-        let total = batch.len();
-        let mut at = self.ends.last().copied().unwrap_or(0);
-        while at < total {
+    async fn publish_from(
+        &mut self,
+        batch: &[u8],
+        written: &mut usize,
+    ) -> Result<(), TransportError> {
+        if *written == 0 {
+            // A new batch (a resumed one continues at `*written > 0`).
+            self.batch_chunk = Bytes::new();
+            self.batch_chunk_at = 0;
+        }
+        while *written < batch.len() {
             if self.events.is_dead() {
                 return Err(self.events.error());
             }
+            let at = *written;
             let len = self.framing.frame_len(&batch[at..]);
-            if at < self.chunk_at || at + len > self.chunk_at + self.chunk.len() {
-                let end = total.min(at + CHUNK.max(len));
-                self.chunk = Bytes::copy_from_slice(&batch[at..end]);
-                self.chunk_at = at;
+            if at < self.batch_chunk_at || at + len > self.batch_chunk_at + self.batch_chunk.len() {
+                let end = batch.len().min(at + CHUNK.max(len));
+                self.batch_chunk = Bytes::copy_from_slice(&batch[at..end]);
+                self.batch_chunk_at = at;
             }
-            let start = at - self.chunk_at;
+            let start = at - self.batch_chunk_at;
             let payload = match self.framing {
-                Framing::LengthPrefixed => self.chunk.slice(start + LENGTH_PREFIX_LEN..start + len),
-                Framing::Torq { .. } => self.chunk.slice(start..start + len),
+                Framing::LengthPrefixed => self
+                    .batch_chunk
+                    .slice(start + LENGTH_PREFIX_LEN..start + len),
+                Framing::Torq { .. } => self.batch_chunk.slice(start..start + len),
             };
             let size = payload.len();
             if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
                 return Err(self.publish_failed(&e, size));
             }
-            at += len;
-            self.ends.push(at);
+            *written += len;
         }
-        if !self.marker_pending {
-            let marker = self.marker + 1;
-            let payload = Bytes::copy_from_slice(&marker.to_le_bytes());
-            if let Err(e) = self.client.publish(self.inbox.clone(), payload).await {
-                return Err(self.publish_failed(&e, 8));
+        Ok(())
+    }
+
+    /// Publishes a marker after everything handed on so far; its echo is reported by
+    /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Waits only
+    /// for room in the client's buffer. Cancel safe (a cancelled publish publishes
+    /// nothing and the marker is not awaited).
+    pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
+        let marker = self.marker + 1;
+        let payload = Bytes::copy_from_slice(&marker.to_le_bytes());
+        tokio::select! {
+            r = self.client.publish(self.inbox.clone(), payload) => {
+                if let Err(e) = r {
+                    return Err(self.publish_failed(&e, 8));
+                }
             }
-            self.marker = marker;
-            self.marker_pending = true;
+            () = self.events.died() => return Err(self.events.error()),
         }
+        self.marker = marker;
+        self.awaiting = true;
+        Ok(())
+    }
+
+    /// Whether `message` is the echo of the awaited marker (older echoes, from
+    /// markers whose wait was abandoned, are skipped).
+    fn is_echo(&mut self, message: &async_nats::Message) -> bool {
+        if self.awaiting && message.payload.as_ref() == self.marker.to_le_bytes() {
+            self.awaiting = false;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the awaited marker's echo has arrived; never waits.
+    pub(crate) fn poll_confirmed(&mut self) -> bool {
+        use futures_core::Stream;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while let std::task::Poll::Ready(Some(message)) =
+            std::pin::Pin::new(&mut self.markers).poll_next(&mut cx)
+        {
+            if self.is_echo(&message) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Resolves when the awaited marker's echo arrives (`Ok`), or with the error when
+    /// the connection is lost. Cancel safe.
+    pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
+        use futures_core::Stream;
         loop {
-            let echo =
+            let next =
                 std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
-            let message = tokio::select! {
-                m = echo => m,
+            tokio::select! {
+                m = next => match m {
+                    Some(message) => if self.is_echo(&message) {
+                        return Ok(());
+                    },
+                    None => return Err(self.events.error()),
+                },
                 () = self.events.died() => return Err(self.events.error()),
-            };
-            let Some(message) = message else {
-                return Err(self.events.error());
-            };
-            if message.payload.as_ref() == self.marker.to_le_bytes() {
-                self.marker_pending = false;
-                return Ok(());
             }
         }
     }
@@ -479,30 +680,6 @@ impl NatsConnection {
         };
         self.events.die(error.clone());
         error
-    }
-
-    /// Bytes of the current batch after `written` that were published but not
-    /// confirmed: after a failure these frames may or may not have reached
-    /// subscribers, and must neither be published again nor count as sent.
-    pub(crate) fn in_doubt(&self, written: usize) -> usize {
-        self.ends
-            .last()
-            .map_or(0, |&end| end.saturating_sub(written))
-    }
-
-    /// Resolves when the connection is lost. Cancel safe.
-    pub(crate) async fn closed(&mut self) -> TransportError {
-        use futures_core::Stream;
-        loop {
-            let next =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
-            tokio::select! {
-                m = next => if m.is_none() {
-                    return self.events.error();
-                },
-                () = self.events.died() => return self.events.error(),
-            }
-        }
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::connection::{Options, Reject, Shared};
 use crate::encode::Encode;
-use crate::error::{BuildError, ErrorClass, SendError, SendErrorKind, TransportError, WaitError};
+use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
 use crate::framing::Framing;
 use crate::status::Status;
 use crate::transport::Endpoint;
@@ -228,7 +228,8 @@ macro_rules! leaf_sink {
             }
 
             /// Queues `msg` to be written as one frame, waiting up to `send_timeout`
-            /// for room when the queue is full. The first send starts the connection.
+            /// for room when the queue is full (on NATS, also when the client's buffer
+            /// is full). The first send starts the connection.
             ///
             /// `Ok` means the frame is accepted and will be written whole, in order,
             /// unless the sink counts it lost ([`Status::lost`]). It does not wait for
@@ -241,22 +242,24 @@ macro_rules! leaf_sink {
             ///
             /// # Cancel safety
             ///
-            /// Cancel safe: the only wait is for room, before anything is queued. A
-            /// send dropped early has queued nothing (the message is dropped with the
-            /// future); the stream is never affected.
+            /// Cancel safe: the only wait is for room, before the frame is accepted.
+            /// A send dropped early has queued nothing (the message is dropped with
+            /// the future); the stream is never affected.
             pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
                 let shared = &self.handle.shared;
                 let mut deadline = None;
+                let mut waited = None;
                 loop {
-                    match shared.try_enqueue(&msg) {
-                        Ok(()) => return Ok(()),
-                        Err(Reject { kind: SendErrorKind::Full, .. }) => {}
+                    let need = match shared.offer(&msg, waited.take()) {
+                        Ok(None) => return Ok(()),
+                        Ok(Some(need)) => need,
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
-                    }
+                    };
                     let deadline = *deadline
                         .get_or_insert_with(|| Instant::now() + shared.opts.send_timeout);
-                    if let Err(Reject { kind, cause }) = shared.wait_room(deadline).await {
-                        return Err(SendError::new(kind, cause, msg));
+                    match shared.wait(need, deadline).await {
+                        Ok(w) => waited = w,
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
                     }
                 }
             }

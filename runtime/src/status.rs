@@ -99,7 +99,7 @@ pub struct Lost {
     pub dropped: u64,
     /// Queued when the sink failed for good.
     pub fatal: u64,
-    /// NATS only: published on a connection that died before the server confirmed
+    /// NATS only: handed to a connection that ended before the server confirmed
     /// them. Each may or may not have reached subscribers; none is published twice.
     pub unconfirmed: u64,
 }
@@ -132,7 +132,8 @@ pub struct Status {
     pub connect_attempts: u64,
     /// When the next connect attempt is due, in [`State::Backoff`].
     pub next_retry: Option<Instant>,
-    /// Frames accepted and not yet written (waiting, plus the batch being written).
+    /// Frames accepted and not yet written (waiting, plus the batch being written;
+    /// on NATS also frames handed to the client and not yet confirmed by the server).
     pub queue_depth: usize,
     /// Frames written whole to a connection.
     pub frames_sent: u64,

@@ -4,9 +4,12 @@
 //! This is the seam a new transport plugs into: add an [`Endpoint`] variant (parsed in
 //! [`Endpoint::parse`]), a [`Connection`] variant (made in [`Connection::connect`]) and
 //! the two operations the connection task needs, [`Connection::write_batch`] and
-//! [`Connection::closed`], and return `None` from [`Connection::inline`] unless the
-//! transport can take one whole frame from a sender with a non-blocking write. The
-//! connection task knows nothing else about sockets.
+//! [`Connection::watch`], and return `None` from [`Connection::inline`] unless the
+//! transport can take one whole frame from a sender without waiting. A transport whose
+//! peer confirms frames later (NATS) says so with [`Connection::confirms`]; the task
+//! then asks for confirmations ([`Connection::request_confirmation`]) instead of
+//! counting frames sent when the transport takes them. The connection task knows
+//! nothing else about sockets.
 
 use std::future::Future;
 use std::io;
@@ -104,20 +107,140 @@ pub(crate) enum Connection {
     Nats(Box<crate::nats::NatsConnection>),
 }
 
-/// A handle senders may write through directly while the connection task is idle.
-#[derive(Clone)]
+/// A handle senders may hand a frame through directly while the connection task is
+/// idle.
 pub(crate) enum Inline {
     Unix(Arc<UnixStream>),
     Tcp(Arc<TcpStream>),
+    #[cfg(feature = "nats")]
+    Nats(Box<crate::nats::NatsInline>),
+}
+
+/// What a direct hand-over did with a frame.
+pub(crate) enum Handed {
+    /// The kernel took the whole frame: it is sent.
+    Written,
+    /// The transport took the whole frame; the connection task confirms it later.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    Published,
+    /// The kernel took this many bytes of the frame; the task writes the rest.
+    Part(usize),
+    /// Nothing was taken because the transport's buffer is full (NATS); its sender
+    /// may wait for its [`Turn`].
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    Full,
+    /// Nothing was taken; the frame stays queued for the task.
+    Nothing,
 }
 
 impl Inline {
-    /// One non-blocking write; `WouldBlock` when the socket buffer is full.
-    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+    /// Whether direct hand-overs should be spaced out so that bursts coalesce in the
+    /// task's batches (one system call per hand-over: sockets); a message transport
+    /// with a buffer of its own takes every frame.
+    pub(crate) fn spaced(&self) -> bool {
         match self {
-            Inline::Unix(s) => s.try_write(buf),
-            Inline::Tcp(s) => s.try_write(buf),
+            Inline::Unix(_) | Inline::Tcp(_) => true,
+            #[cfg(feature = "nats")]
+            Inline::Nats(_) => false,
         }
+    }
+
+    /// Hands one whole frame on without waiting: one non-blocking `write` on a socket
+    /// (`WouldBlock` and errors take nothing; the task meets the error on its own
+    /// write), one publish the client takes at once on NATS.
+    pub(crate) fn hand(&mut self, frame: &[u8]) -> Handed {
+        let written = match self {
+            Inline::Unix(s) => s.try_write(frame),
+            Inline::Tcp(s) => s.try_write(frame),
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => {
+                return match n.try_publish(frame) {
+                    crate::nats::Attempt::Published => Handed::Published,
+                    crate::nats::Attempt::Full => Handed::Full,
+                    crate::nats::Attempt::Failed => Handed::Nothing,
+                };
+            }
+        };
+        match written {
+            Ok(n) if n == frame.len() => Handed::Written,
+            Ok(n) if n > 0 => Handed::Part(n),
+            _ => Handed::Nothing,
+        }
+    }
+}
+
+impl Inline {
+    /// Hands on a length-prefixed frame without building it, where the transport
+    /// takes payloads rather than frames (NATS): `encode` writes the payload straight
+    /// into the transport's shared bytes. `None` for sockets (use [`Inline::hand`]);
+    /// otherwise what happened (`Published`, `Full` or `Nothing`) and the payload
+    /// size.
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    pub(crate) fn hand_encoded(
+        &mut self,
+        hint: usize,
+        encode: &mut dyn FnMut(&mut bytes::BytesMut),
+    ) -> Option<(Handed, usize)> {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => {
+                let (attempt, size) = n.try_publish_encoded(hint, encode);
+                let handed = match attempt {
+                    crate::nats::Attempt::Published => Handed::Published,
+                    crate::nats::Attempt::Full => Handed::Full,
+                    crate::nats::Attempt::Failed => Handed::Nothing,
+                };
+                Some((handed, size))
+            }
+        }
+    }
+
+    /// The turn of a sender whose frame found the transport's buffer full
+    /// ([`Handed::Full`]): it waits with it for room, then hands its frame on with
+    /// [`Inline::hand_reserved`]. Only one sender holds the turn at a time.
+    pub(crate) fn take_turn(&mut self) -> Option<Turn> {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => Some(Turn(n.take_turn())),
+        }
+    }
+
+    /// Hands one whole frame on with the room `turn` reserved; `false` when nothing
+    /// was taken. The turn ends either way.
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    pub(crate) fn hand_reserved(&mut self, turn: Turn, frame: &[u8]) -> bool {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => false,
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => n.publish_reserved(turn.0, frame),
+        }
+    }
+
+    /// Ends a turn that handed nothing on (its reservation serves the next turn).
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    pub(crate) fn end_turn(&mut self, turn: Turn) {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => {}
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => n.end_turn(turn.0),
+        }
+    }
+}
+
+/// A sender's turn to wait for room in a message transport's buffer (see
+/// [`Inline::take_turn`]).
+pub(crate) struct Turn(#[cfg(feature = "nats")] crate::nats::NatsTurn);
+
+impl Turn {
+    /// Waits until the transport reserved room for one frame (`true`) or is gone
+    /// (`false`). Cancel safe.
+    pub(crate) async fn ready(&mut self) -> bool {
+        #[cfg(feature = "nats")]
+        return self.0.ready().await;
+        #[cfg(not(feature = "nats"))]
+        false
     }
 }
 
@@ -168,7 +291,38 @@ impl Connection {
             Connection::Unix(s) => Some(Inline::Unix(Arc::clone(s))),
             Connection::Tcp(s) => Some(Inline::Tcp(Arc::clone(s))),
             #[cfg(feature = "nats")]
-            Connection::Nats(_) => None,
+            Connection::Nats(c) => Some(Inline::Nats(Box::new(c.inline()))),
+        }
+    }
+
+    /// Whether frames this connection takes are sent only once its peer confirms them
+    /// (NATS), rather than when the kernel takes them (sockets).
+    pub(crate) fn confirms(&self) -> bool {
+        match self {
+            Connection::Unix(_) | Connection::Tcp(_) => false,
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => true,
+        }
+    }
+
+    /// Confirming transports: asks the peer to confirm every frame taken so far; the
+    /// answer is reported by [`watch`](Self::watch) or
+    /// [`poll_confirmed`](Self::poll_confirmed). Cancel safe. Nothing to do for
+    /// sockets.
+    pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
+        match self {
+            Connection::Unix(_) | Connection::Tcp(_) => Ok(()),
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.request_confirmation().await,
+        }
+    }
+
+    /// Whether the confirmation last requested has arrived; never waits.
+    pub(crate) fn poll_confirmed(&mut self) -> bool {
+        match self {
+            Connection::Unix(_) | Connection::Tcp(_) => false,
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.poll_confirmed(),
         }
     }
 
@@ -192,14 +346,15 @@ impl Connection {
         }
     }
 
-    /// Resolves when the peer closes the connection or it fails. Data the peer sends is
-    /// read and discarded. Cancel safe.
-    pub(crate) async fn closed(&mut self) -> TransportError {
+    /// Watches an idle connection: `Ok` when the confirmation last requested arrives
+    /// (confirming transports only), the error when the peer closes the connection or
+    /// it fails. Data a socket peer sends is read and discarded. Cancel safe.
+    pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
         match self {
-            Connection::Unix(s) => read_until_closed(&**s).await,
-            Connection::Tcp(s) => read_until_closed(&**s).await,
+            Connection::Unix(s) => Err(read_until_closed(&**s).await),
+            Connection::Tcp(s) => Err(read_until_closed(&**s).await),
             #[cfg(feature = "nats")]
-            Connection::Nats(c) => c.closed().await,
+            Connection::Nats(c) => c.watch().await,
         }
     }
 
@@ -219,21 +374,6 @@ impl Connection {
             #[cfg(feature = "nats")]
             Connection::Nats(_) => Ok(()),
         };
-    }
-
-    /// After a failed write: bytes of the batch after `written` that the connection
-    /// handed on but cannot vouch for (NATS frames published but not confirmed by the
-    /// server). They are counted lost, never written again. Always 0 for sockets,
-    /// whose torn frame is rewritten whole.
-    pub(crate) fn in_doubt(&self, written: usize) -> usize {
-        match self {
-            #[cfg(feature = "nats")]
-            Connection::Nats(c) => c.in_doubt(written),
-            _ => {
-                let _ = written;
-                0
-            }
-        }
     }
 }
 

@@ -122,6 +122,29 @@ impl Server {
         panic!("nats-server did not stop on SIGTERM");
     }
 
+    /// Freezes the server (SIGSTOP): it reads nothing, so a client's buffers fill the
+    /// way they do in front of a slow or overloaded server.
+    fn pause(&self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .is_ok_and(|s| s.success())
+        );
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    fn resume(&self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-CONT", &pid])
+                .status()
+                .is_ok_and(|s| s.success())
+        );
+    }
+
     /// The server's `/connz` page: its client connections, as JSON.
     async fn connz(&self) -> String {
         self.try_connz().await.expect("read /connz")
@@ -568,6 +591,169 @@ async fn server_restarted_mid_stream_every_accepted_frame_is_sent_or_counted_los
         status.frames_sent,
         status.lost.unconfirmed
     );
+}
+
+/// A big test frame: producer `p`, number `k`, then filler; 4 KiB, so a few thousand
+/// of them are more than the client's buffer and the sockets' buffers hold.
+fn big(p: u64, k: u64) -> Bytes {
+    let mut m = vec![(p * 7 + k) as u8; 4096];
+    m[..8].copy_from_slice(&p.to_le_bytes());
+    m[8..16].copy_from_slice(&k.to_le_bytes());
+    Bytes::from(m)
+}
+
+/// Producer and number of a torq frame made from [`big`].
+fn big_id(frame: &[u8]) -> (u64, u64) {
+    let payload = &frame[32..];
+    (
+        u64::from_le_bytes(payload[..8].try_into().unwrap()),
+        u64::from_le_bytes(payload[8..16].try_into().unwrap()),
+    )
+}
+
+/// Restarts a paused server even when an assertion fails first, so the test's
+/// subscriber and sink can shut down.
+struct Resume<'a>(&'a Server);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.0.resume();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_server_senders_wait_and_every_frame_arrives_once_in_order() {
+    if !server_available() {
+        return;
+    }
+    const PRODUCERS: u64 = 4;
+    const EACH: u64 = 2_000;
+    let subject = "stall.order";
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "stall_sink")
+        .framing(Framing::Torq {
+            domain: 2,
+            source: 5,
+        })
+        .queue(64)
+        .relay()
+        .expect("valid endpoint");
+    sink.wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+        .await
+        .expect("connected");
+
+    server.pause();
+    let resume = Resume(&server);
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                for k in 0..EACH {
+                    sink.send(big(p, k))
+                        .await
+                        .expect("accepted once there is room");
+                }
+            })
+        })
+        .collect();
+    // 32 MB cannot fit in the client's buffer of 4,096 messages and the sockets:
+    // the producers wait (for room, or for their turn) while the server is frozen.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stalled = producers.iter().filter(|t| !t.is_finished()).count();
+    let held = sink.status();
+    drop(resume);
+    assert!(stalled > 0, "producers were not held back: {held:?}");
+    assert!(
+        held.queue_depth <= 64 + 4_096 * 2,
+        "what the sink holds stays bounded: {held:?}"
+    );
+    for t in producers {
+        t.await.expect("producer finished");
+    }
+    sink.flush().await.expect("flushed");
+
+    let got = sub.exactly((PRODUCERS * EACH) as usize).await;
+    let mut next = vec![0u64; PRODUCERS as usize];
+    for (n, frame) in got.iter().enumerate() {
+        let sequence = u64::from_le_bytes(frame[8..16].try_into().unwrap());
+        assert_eq!(sequence, n as u64 + 1, "torq sequence in arrival order");
+        let (p, k) = big_id(frame);
+        assert_eq!(k, next[p as usize], "producer {p}: in order, once each");
+        assert_eq!(&frame[32..], &big(p, k)[..], "frame {p}/{k} intact");
+        next[p as usize] += 1;
+    }
+    let status = sink.status();
+    assert_eq!(status.frames_sent, PRODUCERS * EACH);
+    assert_eq!(status.lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_server_timed_out_or_cancelled_sends_publish_nothing() {
+    if !server_available() {
+        return;
+    }
+    let subject = "stall.timeout";
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "stall_timeout_sink")
+        .queue(16)
+        .send_timeout(Duration::from_millis(300))
+        .relay()
+        .expect("valid endpoint");
+    sink.wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+        .await
+        .expect("connected");
+
+    server.pause();
+    let resume = Resume(&server);
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    // Fill everything until sends time out, with the message back each time.
+    for k in 0..20_000u64 {
+        match sink.send(big(0, k)).await {
+            Ok(()) => accepted.push(k),
+            Err(e) => {
+                assert_eq!(e.kind(), sinkgen_runtime::SendErrorKind::Timeout, "{e}");
+                assert_eq!(e.into_message(), big(0, k), "the message comes back");
+                refused.push(k);
+                if refused.len() == 3 {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        refused.len(),
+        3,
+        "sends time out while the server is frozen"
+    );
+    // A send dropped while it waits has published nothing either.
+    let cancelled = accepted.len() as u64 + refused.len() as u64;
+    let dropped = tokio::time::timeout(Duration::from_millis(50), sink.send(big(0, cancelled)))
+        .await
+        .is_err();
+    assert!(dropped, "the send was still waiting when it was dropped");
+    drop(resume);
+
+    let more = cancelled + 1;
+    sink.send(big(0, more))
+        .await
+        .expect("accepted after the stall");
+    accepted.push(more);
+    sink.flush().await.expect("flushed");
+    let got: Vec<u64> = sub
+        .exactly(accepted.len())
+        .await
+        .iter()
+        .map(|m| u64::from_le_bytes(m[8..16].try_into().unwrap()))
+        .collect();
+    assert_eq!(got, accepted, "exactly the accepted frames, in order");
+    let status = sink.status();
+    assert_eq!(status.frames_sent, accepted.len() as u64);
+    assert_eq!(status.lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
 }
 
 /// What generated code holds for a torq relay on NATS (the endpoint is given at run
