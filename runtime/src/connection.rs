@@ -637,38 +637,8 @@ impl Shared {
             });
         }
         let was_empty = p.frames == 0;
-        let mut direct = was_empty && p.writer_idle;
-        let hint = msg.encoded_len();
-        if direct
-            && self.opts.framing == Framing::LengthPrefixed
-            && hint <= u32::MAX as usize
-            && let Some(inline) = p.inline.as_mut()
-            && let Some((handed, size)) = inline.hand_encoded(hint, &mut |buf| msg.encode(buf))
-        {
-            // A message transport: the payload went (or not) straight from the
-            // message into the bytes the transport keeps; no frame was built.
-            match handed {
-                Handed::Published => {
-                    p.sequence += 1;
-                    p.accepted += 1;
-                    self.handed(guard, LENGTH_PREFIX_LEN + size);
-                    return Ok(None);
-                }
-                Handed::Full if may_wait => {
-                    if let Some(turn) = inline.take_turn() {
-                        // Nothing accepted: its sender waits for its turn (see
-                        // `Shared::offer`).
-                        p.turn = true;
-                        return Ok(Some(TurnTicket {
-                            turn,
-                            generation: p.generation,
-                        }));
-                    }
-                }
-                // Queued below, for the task.
-                _ => {}
-            }
-            direct = false;
+        if was_empty && p.writer_idle && p.inline.as_ref().is_some_and(|i| !i.spaced()) {
+            return self.push_to_client(guard, msg, may_wait);
         }
         let sequence = p.sequence + 1;
         let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
@@ -681,16 +651,13 @@ impl Shared {
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;
-        if direct && let Some(inline) = p.inline.as_mut() {
-            let due = !inline.spaced() || {
-                let now = Instant::now();
-                let due = now.duration_since(p.last_write) >= INLINE_GAP;
-                if due {
-                    p.last_write = now;
-                }
-                due
-            };
-            if due {
+        if was_empty
+            && p.writer_idle
+            && let Some(inline) = p.inline.as_mut()
+        {
+            let now = Instant::now();
+            if now.duration_since(p.last_write) >= INLINE_GAP {
+                p.last_write = now;
                 match inline.hand(&p.buf) {
                     Handed::Written => {
                         p.buf.clear();
@@ -699,31 +666,9 @@ impl Shared {
                         self.count_sent(1, len);
                         return Ok(None);
                     }
-                    Handed::Published => {
-                        p.buf.clear();
-                        p.frames = 0;
-                        self.handed(guard, len);
-                        return Ok(None);
-                    }
                     Handed::Part(n) => p.head_written = n,
-                    Handed::Full if may_wait => {
-                        if let Some(turn) = inline.take_turn() {
-                            // Not accepted after all: its sender waits for its turn
-                            // (see `Shared::offer`).
-                            p.buf.clear();
-                            p.frames = 0;
-                            p.sequence = sequence - 1;
-                            p.accepted -= 1;
-                            p.turn = true;
-                            return Ok(Some(TurnTicket {
-                                turn,
-                                generation: p.generation,
-                            }));
-                        }
-                    }
-                    // The task meets any error on its own write and reconnects; a
-                    // frame that found the transport full waits for the task.
-                    Handed::Full | Handed::Nothing => {}
+                    // The task meets the error on its own write and reconnects.
+                    _ => {}
                 }
             }
         }
@@ -733,6 +678,85 @@ impl Shared {
             // empty -> non-empty edge cannot lose a frame; Notify keeps one permit.
             self.wake_writer.notify_one();
         }
+        Ok(None)
+    }
+
+    /// [`Shared::push`] of a frame going straight to a message transport's client
+    /// (NATS), with the `pending` lock held, the task idle and nothing queued. With
+    /// length-prefixed framing the payload is encoded straight into the bytes the
+    /// client keeps; a torq frame is built first. A frame the client has no room for
+    /// gives its sender the turn (with `may_wait`) or is queued for the task.
+    #[inline(never)]
+    fn push_to_client<E: Encode + ?Sized>(
+        &self,
+        mut guard: MutexGuard<'_, Pending>,
+        msg: &E,
+        may_wait: bool,
+    ) -> Result<Option<TurnTicket>, Reject> {
+        let p = &mut *guard;
+        let Some(inline) = p.inline.as_mut() else {
+            return Ok(None);
+        };
+        let hint = msg.encoded_len();
+        let handed = if self.opts.framing == Framing::LengthPrefixed && hint <= u32::MAX as usize {
+            inline
+                .hand_encoded(hint, &mut |buf| msg.encode(buf))
+                .map(|(handed, size)| (handed, LENGTH_PREFIX_LEN + size))
+        } else {
+            None
+        };
+        let (handed, len) = match handed {
+            Some(done) => done,
+            None => {
+                // A frame is built and handed over whole (torq), so it can stay
+                // queued if the client does not take it.
+                let sequence = p.sequence + 1;
+                let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+                    drop(guard);
+                    return Err(Reject {
+                        kind: SendErrorKind::TooLarge,
+                        cause: None,
+                    });
+                };
+                let handed = inline.hand(&p.buf);
+                p.buf.clear();
+                (handed, len)
+            }
+        };
+        match handed {
+            Handed::Published => {
+                p.sequence += 1;
+                p.accepted += 1;
+                self.handed(guard, len);
+                return Ok(None);
+            }
+            Handed::Full if may_wait => {
+                if let Some(turn) = inline.take_turn() {
+                    // Nothing accepted: its sender waits for its turn (see
+                    // `Shared::offer`).
+                    p.turn = true;
+                    return Ok(Some(TurnTicket {
+                        turn,
+                        generation: p.generation,
+                    }));
+                }
+            }
+            // Queued below: the task hands it over, or meets the error itself.
+            _ => {}
+        }
+        let sequence = p.sequence + 1;
+        let Some(_) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+            drop(guard);
+            return Err(Reject {
+                kind: SendErrorKind::TooLarge,
+                cause: None,
+            });
+        };
+        p.sequence = sequence;
+        p.frames += 1;
+        p.accepted += 1;
+        drop(guard);
+        self.wake_writer.notify_one();
         Ok(None)
     }
 
