@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::connection::{Reject, Shared};
+use crate::connection::{Msg, Reject, Shared};
 use crate::encode::Encode;
 use crate::error::{SendError, SendErrorKind, WaitError};
 use crate::sink::{DirectSink, Handle, RelaySink};
@@ -169,7 +169,7 @@ impl Node {
     /// Offers the payload without waiting; returns how many leaves took it.
     fn try_offer(&self, payload: &Encoded<'_>) -> Result<usize, Reject> {
         match self {
-            Node::Leaf(h) => h.shared.try_enqueue(payload).map(|()| 1),
+            Node::Leaf(h) => h.shared.try_enqueue(Msg::Shared(payload)).map(|()| 1),
             Node::Composite(c) => c.try_offer(payload).map(|(n, _)| n),
         }
     }

@@ -200,6 +200,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Boxed waits kept per sink for reuse, at most this many.
 const MAX_POOLED_WAITS: usize = 64;
 
+/// A message offered to a sink: borrowed, or owned by its sender, whose bytes a
+/// transport may then take instead of copying them (see [`Encode::take_bytes`]).
+pub(crate) enum Msg<'a, E: ?Sized> {
+    Shared(&'a E),
+    Owned(&'a mut E),
+}
+
+impl<E: Encode + ?Sized> Msg<'_, E> {
+    fn get(&self) -> &E {
+        match self {
+            Msg::Shared(m) => m,
+            Msg::Owned(m) => m,
+        }
+    }
+
+    fn take_bytes(&mut self) -> Option<bytes::Bytes> {
+        match self {
+            Msg::Shared(_) => None,
+            Msg::Owned(m) => m.take_bytes(),
+        }
+    }
+}
+
 /// What a sender must wait for before offering its frame again.
 pub(crate) enum Need {
     /// Room in the queue.
@@ -412,7 +435,10 @@ impl Shared {
     }
 
     /// Queues a frame if there is room now; never waits.
-    pub(crate) fn try_enqueue<E: Encode + ?Sized>(self: &Arc<Self>, msg: &E) -> Result<(), Reject> {
+    pub(crate) fn try_enqueue<E: Encode + ?Sized>(
+        self: &Arc<Self>,
+        msg: Msg<'_, E>,
+    ) -> Result<(), Reject> {
         self.check_open()?;
         self.ensure_started()?;
         self.push(msg, false).map(|_| ())
@@ -431,11 +457,11 @@ impl Shared {
     /// filling the queue for the task to pass on frame by frame.
     pub(crate) fn offer<E: Encode + ?Sized>(
         self: &Arc<Self>,
-        msg: &E,
+        msg: Msg<'_, E>,
         waited: Option<Waited>,
     ) -> Result<Option<Need>, Reject> {
         if let Some(Waited(ticket, end)) = waited
-            && self.finish_turn(msg, ticket, end)?
+            && self.finish_turn(msg.get(), ticket, end)?
         {
             return Ok(None);
         }
@@ -608,7 +634,7 @@ impl Shared {
         let deadline = Instant::now() + self.opts.send_timeout;
         let mut waited = None;
         loop {
-            match self.offer(msg, waited.take())? {
+            match self.offer(Msg::Shared(msg), waited.take())? {
                 None => return Ok(()),
                 Some(need) => waited = self.wait(need, deadline).await?,
             }
@@ -621,7 +647,7 @@ impl Shared {
     /// accepted; the sender gets the sink's turn instead (see [`Shared::offer`]).
     pub(crate) fn push<E: Encode + ?Sized>(
         &self,
-        msg: &E,
+        msg: Msg<'_, E>,
         may_wait: bool,
     ) -> Result<Option<TurnTicket>, Reject> {
         let mut guard = lock(&self.pending);
@@ -641,7 +667,7 @@ impl Shared {
             return self.push_to_client(guard, msg, may_wait);
         }
         let sequence = p.sequence + 1;
-        let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+        let Some(len) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
             drop(guard);
             return Err(Reject {
                 kind: SendErrorKind::TooLarge,
@@ -690,17 +716,35 @@ impl Shared {
     fn push_to_client<E: Encode + ?Sized>(
         &self,
         mut guard: MutexGuard<'_, Pending>,
-        msg: &E,
+        mut msg: Msg<'_, E>,
         may_wait: bool,
     ) -> Result<Option<TurnTicket>, Reject> {
         let p = &mut *guard;
         let Some(inline) = p.inline.as_mut() else {
             return Ok(None);
         };
-        let hint = msg.encoded_len();
-        let handed = if self.opts.framing == Framing::LengthPrefixed && hint <= u32::MAX as usize {
+        let hint = msg.get().encoded_len();
+        let length_prefixed =
+            self.opts.framing == Framing::LengthPrefixed && hint <= u32::MAX as usize;
+        if length_prefixed
+            && let Some((handed, size)) = inline.hand_taken(hint, &mut || msg.take_bytes())
+        {
+            // The message gave up its bytes: the frame is accepted whatever happened.
+            p.sequence += 1;
+            p.accepted += 1;
+            if matches!(handed, Handed::Published) {
+                self.handed(guard, LENGTH_PREFIX_LEN + size);
+            } else {
+                // Taken by a client that went away meanwhile: counted, like the
+                // frames it held.
+                drop(guard);
+                self.count_lost(LostReason::Unconfirmed, 1);
+            }
+            return Ok(None);
+        }
+        let handed = if length_prefixed {
             inline
-                .hand_encoded(hint, &mut |buf| msg.encode(buf))
+                .hand_encoded(hint, &mut |buf| msg.get().encode(buf))
                 .map(|(handed, size)| (handed, LENGTH_PREFIX_LEN + size))
         } else {
             None
@@ -711,7 +755,7 @@ impl Shared {
                 // A frame is built and handed over whole (torq), so it can stay
                 // queued if the client does not take it.
                 let sequence = p.sequence + 1;
-                let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+                let Some(len) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
                     drop(guard);
                     return Err(Reject {
                         kind: SendErrorKind::TooLarge,
@@ -745,7 +789,7 @@ impl Shared {
             _ => {}
         }
         let sequence = p.sequence + 1;
-        let Some(_) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+        let Some(_) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
             drop(guard);
             return Err(Reject {
                 kind: SendErrorKind::TooLarge,
@@ -1412,6 +1456,9 @@ impl Driver {
                 return;
             }
             p.writer_idle = false;
+            if let Some(inline) = p.inline.as_mut() {
+                inline.reset_credit();
+            }
             std::mem::swap(&mut p.buf, &mut self.batch);
             self.written = std::mem::take(&mut p.head_written);
             (std::mem::take(&mut p.frames), p.space_waiters > 0)

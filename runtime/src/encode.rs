@@ -51,6 +51,16 @@ pub trait Encode {
     ///
     /// This is called with the sink's internal lock held: it should only copy bytes.
     fn encode<B: BufMut>(&self, buf: &mut B);
+
+    /// Moves the payload out as shared bytes, when the message is exactly them
+    /// (`Bytes` is), leaving the message empty. A sink calls it only on a message it
+    /// owns, at the moment a transport that keeps payloads by reference (NATS, with
+    /// length-prefixed framing) is certain to take it, which then publishes the bytes
+    /// without a copy. The default, `None`, is always correct; a `Some` must hold
+    /// exactly the bytes `encode` writes.
+    fn take_bytes(&mut self) -> Option<Bytes> {
+        None
+    }
 }
 
 impl Encode for [u8] {
@@ -105,6 +115,9 @@ impl Encode for Bytes {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_slice(self);
     }
+    fn take_bytes(&mut self) -> Option<Bytes> {
+        Some(std::mem::take(self))
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for &T {
@@ -123,6 +136,9 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         (**self).encode(buf);
     }
+    fn take_bytes(&mut self) -> Option<Bytes> {
+        (**self).take_bytes()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for Arc<T> {
@@ -131,5 +147,34 @@ impl<T: Encode + ?Sized> Encode for Arc<T> {
     }
     fn encode<B: BufMut>(&self, buf: &mut B) {
         (**self).encode(buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `take_bytes` gives must be exactly what `encode` writes.
+    fn taken_matches_encoded<E: Encode>(mut msg: E) -> bool {
+        let mut encoded = Vec::new();
+        msg.encode(&mut encoded);
+        match msg.take_bytes() {
+            Some(bytes) => bytes[..] == encoded[..],
+            None => false,
+        }
+    }
+
+    #[test]
+    fn bytes_give_up_their_payload_and_others_keep_it() {
+        assert!(taken_matches_encoded(Bytes::from_static(b"tick")));
+        assert!(taken_matches_encoded(Box::new(Bytes::from(vec![
+            1u8, 2, 3
+        ]))));
+        let mut msg = Bytes::from_static(b"tick");
+        assert!(msg.take_bytes().is_some());
+        assert!(msg.is_empty(), "the message is left empty");
+        assert_eq!(vec![1u8, 2].take_bytes(), None);
+        assert_eq!("str".to_owned().take_bytes(), None);
+        assert_eq!(Arc::new(Bytes::from_static(b"x")).take_bytes(), None);
     }
 }

@@ -45,7 +45,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -288,6 +288,8 @@ pub(crate) struct NatsConnection {
     /// decrementing (for frames it wrote earlier) on another core.
     batch_chunk: Bytes,
     batch_chunk_at: usize,
+    /// Messages this task published (see `Credit`).
+    published: Arc<AtomicU64>,
     /// Number of the last marker published.
     marker: u64,
     /// Whether the last marker's echo is still awaited.
@@ -298,12 +300,61 @@ pub(crate) struct NatsConnection {
 /// subject, and a chunk to copy payloads into.
 pub(crate) struct NatsInline {
     client: Client,
+    /// Room in the client's buffer known to be free: a publish within it cannot
+    /// wait, so a message may give up its own bytes for it (see
+    /// [`NatsInline::try_publish_taken`]).
+    credit: Credit,
     /// The handle a sender waits with for its turn (see [`NatsTurn`]), kept between
     /// turns; `None` while a sender holds it (or lost with a cancelled one).
     turn: Option<Box<Client>>,
     subject: Subject,
     framing: Framing,
     chunk: BytesMut,
+}
+
+/// How much of the client's buffer is surely free, from what this connection
+/// published and what the client reports it has written (`out_messages` counts a
+/// message once the client has taken it out of its buffer, so the estimate of what
+/// the buffer holds is never too low).
+struct Credit {
+    stats: Arc<async_nats::Statistics>,
+    /// Messages published through [`NatsInline`].
+    published: u64,
+    /// Messages the connection task published (batches and markers).
+    task_published: Arc<AtomicU64>,
+    free: u64,
+    /// Publishes to let pass before looking at the client's counter again, after it
+    /// showed no room.
+    skip: u32,
+}
+
+/// Buffer slots kept out of the credit: a marker, a turn's reservation and a
+/// reservation waiting in the client may hold a few at any time.
+const CREDIT_MARGIN: u64 = 64;
+
+impl Credit {
+    fn available(&mut self) -> bool {
+        if self.free > 0 {
+            return true;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        let written = self.stats.out_messages.load(Ordering::Relaxed);
+        let ours = self.published + self.task_published.load(Ordering::Relaxed);
+        let held = ours.saturating_sub(written) + CREDIT_MARGIN;
+        self.free = (CLIENT_CAPACITY as u64).saturating_sub(held);
+        if self.free == 0 {
+            self.skip = 64;
+        }
+        self.free > 0
+    }
+
+    fn used(&mut self) {
+        self.published += 1;
+        self.free = self.free.saturating_sub(1);
+    }
 }
 
 /// What a direct publish did.
@@ -395,10 +446,39 @@ impl NatsInline {
             .as_mut()
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
         {
-            std::task::Poll::Ready(Ok(())) => Attempt::Published,
+            std::task::Poll::Ready(Ok(())) => {
+                self.credit.used();
+                Attempt::Published
+            }
             std::task::Poll::Ready(Err(_)) => Attempt::Failed,
             std::task::Poll::Pending => Attempt::Full,
         }
+    }
+
+    /// Publishes a length-prefixed frame's payload that the message gives up
+    /// (`take`, see [`Encode::take_bytes`]), without a copy, when the client surely
+    /// has room for it: `None` (and `take` not called, or the message gave nothing)
+    /// otherwise. `Some((attempt, size))`: anything but `Published` means the
+    /// message's bytes were lost with a client that went away.
+    ///
+    /// [`Encode::take_bytes`]: crate::Encode::take_bytes
+    pub(crate) fn try_publish_taken(
+        &mut self,
+        hint: usize,
+        take: &mut dyn FnMut() -> Option<Bytes>,
+    ) -> Option<(Attempt, usize)> {
+        if hint > self.client.max_payload() || !self.credit.available() {
+            return None;
+        }
+        let payload = take()?;
+        let size = payload.len();
+        Some((self.publish_now(payload), size))
+    }
+
+    /// Forgets the credit (the connection task published meanwhile).
+    pub(crate) fn reset_credit(&mut self) {
+        self.credit.free = 0;
+        self.credit.skip = 0;
     }
 
     /// The handle for the sender whose turn it is.
@@ -421,6 +501,9 @@ impl NatsInline {
             headers: None,
         };
         let sent = Pin::new(&mut *turn.0).start_send(message).is_ok();
+        if sent {
+            self.credit.used();
+        }
         self.turn = Some(turn.0);
         sent
     }
@@ -529,6 +612,7 @@ impl NatsConnection {
             events,
             batch_chunk: Bytes::new(),
             batch_chunk_at: 0,
+            published: Arc::new(AtomicU64::new(0)),
             marker: 0,
             awaiting: false,
         })
@@ -537,6 +621,13 @@ impl NatsConnection {
     /// The handle senders publish through while the task is idle.
     pub(crate) fn inline(&self) -> NatsInline {
         NatsInline {
+            credit: Credit {
+                stats: self.client.statistics(),
+                published: 0,
+                task_published: Arc::clone(&self.published),
+                free: 0,
+                skip: 0,
+            },
             client: self.client.clone(),
             turn: None,
             subject: self.subject.clone(),
@@ -598,6 +689,7 @@ impl NatsConnection {
             if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
                 return Err(self.publish_failed(&e, size));
             }
+            self.published.fetch_add(1, Ordering::Relaxed);
             *written += len;
         }
         Ok(())
@@ -618,6 +710,7 @@ impl NatsConnection {
             }
             () = self.events.died() => return Err(self.events.error()),
         }
+        self.published.fetch_add(1, Ordering::Relaxed);
         self.marker = marker;
         self.awaiting = true;
         Ok(())

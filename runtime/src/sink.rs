@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Options, Reject, Shared};
+use crate::connection::{Msg, Options, Reject, Shared};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
 use crate::framing::Framing;
@@ -245,12 +245,12 @@ macro_rules! leaf_sink {
             /// Cancel safe: the only wait is for room, before the frame is accepted.
             /// A send dropped early has queued nothing (the message is dropped with
             /// the future); the stream is never affected.
-            pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
+            pub async fn send(&self, mut msg: M) -> Result<(), SendError<M>> {
                 let shared = &self.handle.shared;
                 let mut deadline = None;
                 let mut waited = None;
                 loop {
-                    let need = match shared.offer(&msg, waited.take()) {
+                    let need = match shared.offer(Msg::Owned(&mut msg), waited.take()) {
                         Ok(None) => return Ok(()),
                         Ok(Some(need)) => need,
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
@@ -269,8 +269,8 @@ macro_rules! leaf_sink {
             /// # Errors
             ///
             /// As [`send`](Self::send), with `Full` instead of `Timeout`.
-            pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
-                match self.handle.shared.try_enqueue(&msg) {
+            pub fn try_send(&self, mut msg: M) -> Result<(), SendError<M>> {
+                match self.handle.shared.try_enqueue(Msg::Owned(&mut msg)) {
                     Ok(()) => Ok(()),
                     Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
                 }

@@ -196,6 +196,38 @@ impl Inline {
         }
     }
 
+    /// Hands on a length-prefixed frame whose message gives up its own bytes (`take`,
+    /// see [`Encode::take_bytes`](crate::Encode::take_bytes)), without a copy, where
+    /// the transport keeps payloads by reference and surely has room (NATS). `None`
+    /// when it cannot (sockets, no room for sure, or the message gave nothing).
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    pub(crate) fn hand_taken(
+        &mut self,
+        hint: usize,
+        take: &mut dyn FnMut() -> Option<bytes::Bytes>,
+    ) -> Option<(Handed, usize)> {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => n.try_publish_taken(hint, take).map(|(attempt, size)| {
+                let handed = match attempt {
+                    crate::nats::Attempt::Published => Handed::Published,
+                    _ => Handed::Nothing,
+                };
+                (handed, size)
+            }),
+        }
+    }
+
+    /// Forgets what the transport knew about room in its buffer (the task used it).
+    pub(crate) fn reset_credit(&mut self) {
+        match self {
+            Inline::Unix(_) | Inline::Tcp(_) => {}
+            #[cfg(feature = "nats")]
+            Inline::Nats(n) => n.reset_credit(),
+        }
+    }
+
     /// The turn of a sender whose frame found the transport's buffer full
     /// ([`Handed::Full`]): it waits with it for room, then hands its frame on with
     /// [`Inline::hand_reserved`]. Only one sender holds the turn at a time.
