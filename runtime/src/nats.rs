@@ -436,16 +436,13 @@ impl NatsInline {
         // The client's channel only makes a sender wait when it is full; a publish
         // that is not done at its first poll is dropped, which publishes nothing
         // (`unconstrained`: tokio's cooperative budget must not make it look full).
-        let (client, subject) = (&self.client, self.subject.clone());
-        // Made inside the wrapper at its first poll, so the large publish future is
-        // built in place rather than moved.
-        let mut publish = std::pin::pin!(tokio::task::unconstrained(async move {
-            client.publish(subject, payload).await
-        }));
-        match publish
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-        {
+        // The (large) publish future is pinned where it is made, and only a small
+        // wrapper that polls it is moved.
+        let mut publish = std::pin::pin!(self.client.publish(self.subject.clone(), payload));
+        let once = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            publish.as_mut().poll(cx)
+        })));
+        match once.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
             std::task::Poll::Ready(Ok(())) => {
                 self.credit.used();
                 Attempt::Published
