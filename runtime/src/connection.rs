@@ -502,7 +502,7 @@ impl Shared {
     }
 
     /// Ends the current turn (with the `pending` lock held) and lets waiting senders
-    /// try again; the turn's frame is then the task's to hand on.
+    /// try again.
     fn end_turn(&self, p: &mut Pending) {
         if p.turn {
             p.turn = false;
