@@ -245,7 +245,8 @@ macro_rules! leaf_sink {
             /// Cancel safe: the only wait is for room, before the frame is accepted.
             /// A send dropped early has queued nothing (the message is dropped with
             /// the future); the stream is never affected.
-            pub async fn send(&self, mut msg: M) -> Result<(), SendError<M>> {
+            pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
+                let mut msg = msg;
                 let shared = &self.handle.shared;
                 let mut deadline = None;
                 let mut waited = None;
@@ -269,7 +270,8 @@ macro_rules! leaf_sink {
             /// # Errors
             ///
             /// As [`send`](Self::send), with `Full` instead of `Timeout`.
-            pub fn try_send(&self, mut msg: M) -> Result<(), SendError<M>> {
+            pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
+                let mut msg = msg;
                 match self.handle.shared.try_enqueue(Msg::Owned(&mut msg)) {
                     Ok(()) => Ok(()),
                     Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
