@@ -56,7 +56,7 @@ use tokio::sync::Notify;
 
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
-use crate::transport::WriteStop;
+use crate::transport::{Handed, WriteStop};
 
 /// The longest subject a sink publishes on: a server rejects protocol lines longer
 /// than 4096 bytes (`PUB <subject> <size>\r\n`) and drops the connection.
@@ -357,15 +357,6 @@ impl Credit {
     }
 }
 
-/// What a direct publish did.
-pub(crate) enum Attempt {
-    Published,
-    /// The client's buffer is full; nothing was published.
-    Full,
-    /// The client is gone or refused the frame; nothing was published.
-    Failed,
-}
-
 /// The handle a sender waits with for room in the client's buffer, when a direct
 /// publish found it full. Only one sender holds it at a time (the sink's turn), so
 /// frames still reach the client in the order their senders were accepted.
@@ -404,13 +395,9 @@ impl NatsInline {
     /// Publishes one whole frame if the client takes it at once; never waits.
     ///
     /// Anything but `Published` means nothing was published: the caller keeps the
-    /// frame (queued for the connection task, which meets any error itself, or, when
-    /// the buffer is full, handed on by its sender once it is its turn). `take` moves
-    /// the message's own bytes out (see [`Encode::take_bytes`]); the frame, queued
-    /// whole, stays the reference.
-    ///
-    /// [`Encode::take_bytes`]: crate::Encode::take_bytes
-    pub(crate) fn try_publish(&mut self, frame: &[u8]) -> Attempt {
+    /// frame (queued for the connection task, which meets any error itself), or,
+    /// when the buffer is full (`Full`), its sender waits for its turn.
+    pub(crate) fn try_publish(&mut self, frame: &[u8]) -> Handed {
         let payload = share(&mut self.chunk, payload_of(self.framing, frame));
         self.publish_now(payload)
     }
@@ -422,7 +409,7 @@ impl NatsInline {
         &mut self,
         hint: usize,
         encode: &mut dyn FnMut(&mut BytesMut),
-    ) -> (Attempt, usize) {
+    ) -> (Handed, usize) {
         if self.chunk.capacity() < hint {
             self.chunk = BytesMut::with_capacity(CHUNK.max(hint));
         }
@@ -432,7 +419,7 @@ impl NatsInline {
         (self.publish_now(payload), size)
     }
 
-    fn publish_now(&mut self, payload: Bytes) -> Attempt {
+    fn publish_now(&mut self, payload: Bytes) -> Handed {
         // The client's channel only makes a sender wait when it is full; a publish
         // that is not done at its first poll is dropped, which publishes nothing
         // (`unconstrained`: tokio's cooperative budget must not make it look full).
@@ -445,17 +432,17 @@ impl NatsInline {
         match once.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
             std::task::Poll::Ready(Ok(())) => {
                 self.credit.used();
-                Attempt::Published
+                Handed::Published
             }
-            std::task::Poll::Ready(Err(_)) => Attempt::Failed,
-            std::task::Poll::Pending => Attempt::Full,
+            std::task::Poll::Ready(Err(_)) => Handed::Nothing,
+            std::task::Poll::Pending => Handed::Full,
         }
     }
 
     /// Publishes a length-prefixed frame's payload that the message gives up
     /// (`take`, see [`Encode::take_bytes`]), without a copy, when the client surely
     /// has room for it: `None` (and `take` not called, or the message gave nothing)
-    /// otherwise. `Some((attempt, size))`: anything but `Published` means the
+    /// otherwise. `Some((handed, size))`: anything but `Published` means the
     /// message's bytes were lost with a client that went away.
     ///
     /// [`Encode::take_bytes`]: crate::Encode::take_bytes
@@ -463,7 +450,7 @@ impl NatsInline {
         &mut self,
         hint: usize,
         take: &mut dyn FnMut() -> Option<Bytes>,
-    ) -> Option<(Attempt, usize)> {
+    ) -> Option<(Handed, usize)> {
         if hint > self.client.max_payload() || !self.credit.available() {
             return None;
         }

@@ -153,13 +153,7 @@ impl Inline {
             Inline::Unix(s) => s.try_write(frame),
             Inline::Tcp(s) => s.try_write(frame),
             #[cfg(feature = "nats")]
-            Inline::Nats(n) => {
-                return match n.try_publish(frame) {
-                    crate::nats::Attempt::Published => Handed::Published,
-                    crate::nats::Attempt::Full => Handed::Full,
-                    crate::nats::Attempt::Failed => Handed::Nothing,
-                };
-            }
+            Inline::Nats(n) => return n.try_publish(frame),
         };
         match written {
             Ok(n) if n == frame.len() => Handed::Written,
@@ -184,15 +178,7 @@ impl Inline {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => None,
             #[cfg(feature = "nats")]
-            Inline::Nats(n) => {
-                let (attempt, size) = n.try_publish_encoded(hint, encode);
-                let handed = match attempt {
-                    crate::nats::Attempt::Published => Handed::Published,
-                    crate::nats::Attempt::Full => Handed::Full,
-                    crate::nats::Attempt::Failed => Handed::Nothing,
-                };
-                Some((handed, size))
-            }
+            Inline::Nats(n) => Some(n.try_publish_encoded(hint, encode)),
         }
     }
 
@@ -209,13 +195,7 @@ impl Inline {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => None,
             #[cfg(feature = "nats")]
-            Inline::Nats(n) => n.try_publish_taken(hint, take).map(|(attempt, size)| {
-                let handed = match attempt {
-                    crate::nats::Attempt::Published => Handed::Published,
-                    _ => Handed::Nothing,
-                };
-                (handed, size)
-            }),
+            Inline::Nats(n) => n.try_publish_taken(hint, take),
         }
     }
 
