@@ -1353,7 +1353,10 @@ impl Driver {
                 self.take_pending();
             }
             if self.batch.is_empty() {
-                self.ask_confirmation(conn, drain).await?;
+                if self.ask_confirmation(conn, drain).await? {
+                    // Interrupted: look at the stop state before waiting.
+                    continue;
+                }
                 tokio::select! {
                     biased;
                     () = interrupt(&shared.stop, drain) => {}
@@ -1385,6 +1388,7 @@ impl Driver {
                         if conn.poll_confirmed() {
                             self.confirmed();
                         }
+                        // Interrupted or not, the loop looks at the stop state next.
                         self.ask_confirmation(conn, drain).await?;
                     }
                     // One scheduling round between writes lets the next batch grow
@@ -1398,23 +1402,25 @@ impl Driver {
     }
 
     /// Confirming transports: asks for a confirmation of everything taken so far,
-    /// unless one is already on its way (or a stop interrupts; the caller re-checks).
+    /// unless one is already on its way. `Ok(true)`: a stop (or the drain deadline)
+    /// interrupted the request, and the caller must look at the stop state again
+    /// before it waits (the stop's wake-up was used up here).
     async fn ask_confirmation(
         &mut self,
         conn: &mut Connection,
         drain: Option<Instant>,
-    ) -> Result<(), TransportError> {
+    ) -> Result<bool, TransportError> {
         if !self.confirming || self.ledger.requested.is_some() || self.ledger.unconfirmed() == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let shared = Arc::clone(&self.shared);
         tokio::select! {
             biased;
-            () = interrupt(&shared.stop, drain) => Ok(()),
+            () = interrupt(&shared.stop, drain) => Ok(true),
             r = conn.request_confirmation() => {
                 r?;
                 self.ledger.requested = Some(self.ledger.taken);
-                Ok(())
+                Ok(false)
             }
         }
     }
