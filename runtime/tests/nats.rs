@@ -756,6 +756,93 @@ async fn stalled_server_timed_out_or_cancelled_sends_publish_nothing() {
     assert_eq!(sink.close().await, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_right_after_sends_confirms_and_stops_at_once() {
+    if !server_available() {
+        return;
+    }
+    let subject = "close.fast";
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, subject).await;
+    // A long linger: a close that missed its wake-up would take it whole.
+    let linger = Duration::from_secs(5);
+    for round in 0..40u64 {
+        let sink: RelaySink<Bytes> = builder(server.port, subject, "close_sink")
+            .send_timeout(linger)
+            .relay()
+            .expect("valid endpoint");
+        sink.wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+            .await
+            .expect("connected");
+        for i in 0..=round % 4 {
+            sink.send(message(round * 10 + i)).await.expect("accepted");
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(sink.close().await, 0, "round {round}: {:?}", sink.status());
+        assert!(
+            started.elapsed() < linger / 2,
+            "round {round}: close took {:?}",
+            started.elapsed()
+        );
+        let status = sink.status();
+        assert_eq!(status.state, State::Closed);
+        assert_eq!(status.frames_sent, round % 4 + 1, "{status:?}");
+    }
+    let expected: usize = (0..40u64).map(|r| (r % 4 + 1) as usize).sum();
+    assert_eq!(sub.exactly(expected).await.len(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_in_front_of_a_frozen_server_stops_at_the_linger_and_counts() {
+    if !server_available() {
+        return;
+    }
+    let subject = "close.frozen";
+    let server = Server::start().await;
+    let linger = Duration::from_millis(400);
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "close_frozen_sink")
+        .queue(16)
+        .send_timeout(linger)
+        .relay()
+        .expect("valid endpoint");
+    sink.wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+        .await
+        .expect("connected");
+    server.pause();
+    let _resume = Resume(&server);
+    // Until the client's buffer is full and sends time out: the task's request for
+    // a confirmation is then stuck behind the frames too.
+    let (mut accepted, mut refused) = (0u64, 0);
+    for k in 0..20_000u64 {
+        match sink.send(big(0, k)).await {
+            Ok(()) => accepted += 1,
+            Err(_) => {
+                refused += 1;
+                if refused == 2 {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(refused, 2, "sends time out while the server is frozen");
+    let started = std::time::Instant::now();
+    let undelivered = sink.close().await;
+    let took = started.elapsed();
+    let status = sink.status();
+    assert_eq!(status.state, State::Closed, "the task stopped: {status:?}");
+    assert!(
+        undelivered > 0,
+        "unconfirmed frames are reported: {status:?}"
+    );
+    assert_eq!(undelivered, status.lost.total(), "{status:?}");
+    assert_eq!(
+        status.frames_sent + status.lost.total(),
+        accepted,
+        "every accepted frame is sent or counted lost: {status:?}"
+    );
+    assert!(took < linger * 3, "close took {took:?}");
+}
+
 /// What generated code holds for a torq relay on NATS (the endpoint is given at run
 /// time here, as `with_endpoints` does, because the test server's port is not known
 /// at compile time).
