@@ -570,6 +570,20 @@ impl Shared {
         Ok(true)
     }
 
+    /// Appends one frame (`sequence` is its torq sequence) to `buf`; its length, or
+    /// `TooLarge` for a payload a frame cannot describe.
+    fn frame<E: Encode + ?Sized>(
+        &self,
+        buf: &mut Vec<u8>,
+        msg: &E,
+        sequence: u64,
+    ) -> Result<usize, Reject> {
+        self.opts.framing.append(buf, msg, sequence).ok_or(Reject {
+            kind: SendErrorKind::TooLarge,
+            cause: None,
+        })
+    }
+
     /// A frame was handed directly to a confirming transport (with the `pending` lock
     /// held, released here).
     fn handed(&self, mut p: MutexGuard<'_, Pending>, len: usize) {
@@ -667,13 +681,7 @@ impl Shared {
             return self.push_to_client(guard, msg, may_wait);
         }
         let sequence = p.sequence + 1;
-        let Some(len) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
-            drop(guard);
-            return Err(Reject {
-                kind: SendErrorKind::TooLarge,
-                cause: None,
-            });
-        };
+        let len = self.frame(&mut p.buf, msg.get(), sequence)?;
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;
@@ -755,13 +763,7 @@ impl Shared {
                 // A frame is built and handed over whole (torq), so it can stay
                 // queued if the client does not take it.
                 let sequence = p.sequence + 1;
-                let Some(len) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
-                    drop(guard);
-                    return Err(Reject {
-                        kind: SendErrorKind::TooLarge,
-                        cause: None,
-                    });
-                };
+                let len = self.frame(&mut p.buf, msg.get(), sequence)?;
                 let handed = inline.hand(&p.buf);
                 p.buf.clear();
                 (handed, len)
@@ -789,13 +791,7 @@ impl Shared {
             _ => {}
         }
         let sequence = p.sequence + 1;
-        let Some(_) = self.opts.framing.append(&mut p.buf, msg.get(), sequence) else {
-            drop(guard);
-            return Err(Reject {
-                kind: SendErrorKind::TooLarge,
-                cause: None,
-            });
-        };
+        self.frame(&mut p.buf, msg.get(), sequence)?;
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;

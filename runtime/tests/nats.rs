@@ -611,6 +611,27 @@ fn big_id(frame: &[u8]) -> (u64, u64) {
     )
 }
 
+/// Sends `big(0, k)` for k = 0, 1, ... in front of a frozen server until `refusals`
+/// sends have timed out, each giving its message back. Returns the numbers accepted
+/// and the next number.
+async fn send_until_refused(sink: &RelaySink<Bytes>, refusals: usize) -> (Vec<u64>, u64) {
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for k in 0..20_000u64 {
+        match sink.send(big(0, k)).await {
+            Ok(()) => accepted.push(k),
+            Err(e) => {
+                assert_eq!(e.kind(), sinkgen_runtime::SendErrorKind::Timeout, "{e}");
+                assert_eq!(e.into_message(), big(0, k), "the message comes back");
+                refused += 1;
+                if refused == refusals {
+                    return (accepted, k + 1);
+                }
+            }
+        }
+    }
+    panic!("sends did not time out while the server was frozen");
+}
+
 /// Restarts a paused server even when an assertion fails first, so the test's
 /// subscriber and sink can shut down.
 struct Resume<'a>(&'a Server);
@@ -708,29 +729,10 @@ async fn stalled_server_timed_out_or_cancelled_sends_publish_nothing() {
 
     server.pause();
     let resume = Resume(&server);
-    let mut accepted = Vec::new();
-    let mut refused = Vec::new();
     // Fill everything until sends time out, with the message back each time.
-    for k in 0..20_000u64 {
-        match sink.send(big(0, k)).await {
-            Ok(()) => accepted.push(k),
-            Err(e) => {
-                assert_eq!(e.kind(), sinkgen_runtime::SendErrorKind::Timeout, "{e}");
-                assert_eq!(e.into_message(), big(0, k), "the message comes back");
-                refused.push(k);
-                if refused.len() == 3 {
-                    break;
-                }
-            }
-        }
-    }
-    assert_eq!(
-        refused.len(),
-        3,
-        "sends time out while the server is frozen"
-    );
+    let (mut accepted, next) = send_until_refused(&sink, 3).await;
     // A send dropped while it waits has published nothing either.
-    let cancelled = accepted.len() as u64 + refused.len() as u64;
+    let cancelled = next;
     let dropped = tokio::time::timeout(Duration::from_millis(50), sink.send(big(0, cancelled)))
         .await
         .is_err();
@@ -812,19 +814,7 @@ async fn close_in_front_of_a_frozen_server_stops_at_the_linger_and_counts() {
     let _resume = Resume(&server);
     // Until the client's buffer is full and sends time out: the task's request for
     // a confirmation is then stuck behind the frames too.
-    let (mut accepted, mut refused) = (0u64, 0);
-    for k in 0..20_000u64 {
-        match sink.send(big(0, k)).await {
-            Ok(()) => accepted += 1,
-            Err(_) => {
-                refused += 1;
-                if refused == 2 {
-                    break;
-                }
-            }
-        }
-    }
-    assert_eq!(refused, 2, "sends time out while the server is frozen");
+    let accepted = send_until_refused(&sink, 2).await.0.len() as u64;
     let started = std::time::Instant::now();
     let undelivered = sink.close().await;
     let took = started.elapsed();
