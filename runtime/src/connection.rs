@@ -728,67 +728,66 @@ impl Shared {
         may_wait: bool,
     ) -> Result<Option<TurnTicket>, Reject> {
         let p = &mut *guard;
-        let Some(inline) = p.inline.as_mut() else {
-            return Ok(None);
-        };
-        let hint = msg.get().encoded_len();
-        let length_prefixed =
-            self.opts.framing == Framing::LengthPrefixed && hint <= u32::MAX as usize;
-        if length_prefixed
-            && let Some((handed, size)) = inline.hand_taken(hint, &mut || msg.take_bytes())
-        {
-            // The message gave up its bytes: the frame is accepted whatever happened.
-            p.sequence += 1;
-            p.accepted += 1;
-            if matches!(handed, Handed::Published) {
-                self.handed(guard, LENGTH_PREFIX_LEN + size);
-            } else {
-                // Taken by a client that went away meanwhile: counted, like the
-                // frames it held.
-                drop(guard);
-                self.count_lost(LostReason::Unconfirmed, 1);
-            }
-            return Ok(None);
-        }
-        let handed = if length_prefixed {
-            inline
-                .hand_encoded(hint, &mut |buf| msg.get().encode(buf))
-                .map(|(handed, size)| (handed, LENGTH_PREFIX_LEN + size))
-        } else {
-            None
-        };
-        let (handed, len) = match handed {
-            Some(done) => done,
-            None => {
-                // A frame is built and handed over whole (torq), so it can stay
-                // queued if the client does not take it.
-                let sequence = p.sequence + 1;
-                let len = self.frame(&mut p.buf, msg.get(), sequence)?;
-                let handed = inline.hand(&p.buf);
-                p.buf.clear();
-                (handed, len)
-            }
-        };
-        match handed {
-            Handed::Published => {
+        if let Some(inline) = p.inline.as_mut() {
+            let hint = msg.get().encoded_len();
+            let length_prefixed =
+                self.opts.framing == Framing::LengthPrefixed && hint <= u32::MAX as usize;
+            if length_prefixed
+                && let Some((handed, size)) = inline.hand_taken(hint, &mut || msg.take_bytes())
+            {
+                // The message gave up its bytes: the frame is accepted whatever happened.
                 p.sequence += 1;
                 p.accepted += 1;
-                self.handed(guard, len);
+                if matches!(handed, Handed::Published) {
+                    self.handed(guard, LENGTH_PREFIX_LEN + size);
+                } else {
+                    // Taken by a client that went away meanwhile: counted, like the
+                    // frames it held.
+                    drop(guard);
+                    self.count_lost(LostReason::Unconfirmed, 1);
+                }
                 return Ok(None);
             }
-            Handed::Full if may_wait => {
-                if let Some(turn) = inline.take_turn() {
-                    // Nothing accepted: its sender waits for its turn (see
-                    // `Shared::offer`).
-                    p.turn = true;
-                    return Ok(Some(TurnTicket {
-                        turn,
-                        generation: p.generation,
-                    }));
+            let handed = if length_prefixed {
+                inline
+                    .hand_encoded(hint, &mut |buf| msg.get().encode(buf))
+                    .map(|(handed, size)| (handed, LENGTH_PREFIX_LEN + size))
+            } else {
+                None
+            };
+            let (handed, len) = match handed {
+                Some(done) => done,
+                None => {
+                    // A frame is built and handed over whole (torq), so it can stay
+                    // queued if the client does not take it.
+                    let sequence = p.sequence + 1;
+                    let len = self.frame(&mut p.buf, msg.get(), sequence)?;
+                    let handed = inline.hand(&p.buf);
+                    p.buf.clear();
+                    (handed, len)
                 }
+            };
+            match handed {
+                Handed::Published => {
+                    p.sequence += 1;
+                    p.accepted += 1;
+                    self.handed(guard, len);
+                    return Ok(None);
+                }
+                Handed::Full if may_wait => {
+                    if let Some(turn) = inline.take_turn() {
+                        // Nothing accepted: its sender waits for its turn (see
+                        // `Shared::offer`).
+                        p.turn = true;
+                        return Ok(Some(TurnTicket {
+                            turn,
+                            generation: p.generation,
+                        }));
+                    }
+                }
+                // Queued below: the task hands it over, or meets the error itself.
+                _ => {}
             }
-            // Queued below: the task hands it over, or meets the error itself.
-            _ => {}
         }
         let sequence = p.sequence + 1;
         self.frame(&mut p.buf, msg.get(), sequence)?;
