@@ -50,6 +50,9 @@ pub trait Encode {
     /// Writes the payload into `buf`.
     ///
     /// This is called with the sink's internal lock held: it should only copy bytes.
+    /// If it panics, the frame it was writing is discarded whole (nothing of it is
+    /// written, it takes no sequence number and is not counted), the panic goes on in
+    /// the sending task, and the sink keeps working.
     fn encode<B: BufMut>(&self, buf: &mut B);
 
     /// Moves the payload out as shared bytes, when the message is exactly them

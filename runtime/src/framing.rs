@@ -88,7 +88,16 @@ impl Framing {
         let header = self.header_len();
         buf.reserve(header + hint);
         buf.resize(start + header, 0);
-        msg.encode(buf);
+        // `encode` is user code: if it panics, the frame it was writing is taken back,
+        // so the buffer holds only whole frames (nothing of it reaches the wire).
+        let mut unwind = TruncateOnUnwind {
+            buf,
+            start,
+            armed: true,
+        };
+        msg.encode(unwind.buf);
+        unwind.armed = false;
+        let buf = &mut *unwind.buf;
         let payload_len = buf.len() - start - header;
         let Ok(size) = u32::try_from(payload_len) else {
             buf.truncate(start);
@@ -143,6 +152,23 @@ impl Framing {
             frames += 1;
         }
         (frames, offset)
+    }
+}
+
+/// Cuts `buf` back to `start` when dropped armed: while a message encodes itself, a
+/// panic unwinding through [`Framing::append`] removes the partial frame.
+struct TruncateOnUnwind<'a> {
+    buf: &'a mut Vec<u8>,
+    start: usize,
+    /// Cleared once `encode` returned.
+    armed: bool,
+}
+
+impl Drop for TruncateOnUnwind<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.buf.truncate(self.start);
+        }
     }
 }
 
