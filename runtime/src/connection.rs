@@ -191,6 +191,14 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
+/// `from + d`, saturated: a duration too long for an `Instant` (such as
+/// `Duration::MAX`, "no limit") gives a deadline decades away, never an overflow panic.
+pub(crate) fn deadline_after(from: Instant, d: Duration) -> Instant {
+    /// About 30 years: as good as never, and far from any `Instant`'s limit.
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(d.min(FAR)).unwrap_or(from)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them inconsistent (every critical
     // section is a few plain stores), so poisoning is ignored.
@@ -645,7 +653,7 @@ impl Shared {
         self: &Arc<Self>,
         msg: &E,
     ) -> Result<(), Reject> {
-        let deadline = Instant::now() + self.opts.send_timeout;
+        let deadline = deadline_after(Instant::now(), self.opts.send_timeout);
         let mut waited = None;
         loop {
             match self.offer(Msg::Shared(msg), waited.take())? {
@@ -849,7 +857,7 @@ impl Shared {
         if self.settled.load(Ordering::SeqCst) < target {
             self.ensure_started().map_err(|_| WaitError::NoRuntime)?;
         }
-        let deadline = Instant::now() + self.opts.send_timeout;
+        let deadline = deadline_after(Instant::now(), self.opts.send_timeout);
         let done = self
             .wait_for(deadline, || {
                 self.settled.load(Ordering::SeqCst) >= target
@@ -893,14 +901,23 @@ impl Shared {
     /// Closes the sink: no new frames; the task writes what is queued until `linger`
     /// passes, then stops. Returns the frames this close counted as not delivered.
     pub(crate) async fn close(self: &Arc<Self>, linger: Duration) -> u64 {
-        let deadline = Instant::now() + linger;
-        {
+        let deadline = deadline_after(Instant::now(), linger);
+        // Not delivered: still queued at the deadline, or (NATS) taken by the
+        // transport and never confirmed.
+        let undelivered = || {
+            self.lost_closed.load(Ordering::SeqCst) + self.lost_unconfirmed.load(Ordering::SeqCst)
+        };
+        let before = {
             let mut p = lock(&self.pending);
             if p.closed {
                 return 0;
             }
+            // Counted before the close is published: from then on the task (maybe
+            // on another worker) may count the queued frames at any moment.
+            let before = undelivered();
             p.closed = true;
-        }
+            before
+        };
         lock(&self.info).close_deadline = Some(deadline);
         self.closed.store(true, Ordering::SeqCst);
         let _ =
@@ -908,23 +925,17 @@ impl Shared {
                 .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
         self.space.notify_waiters();
         self.stop.notify_one();
-        // Not delivered: still queued at the deadline, or (NATS) taken by the
-        // transport and never confirmed.
-        let undelivered = || {
-            self.lost_closed.load(Ordering::SeqCst) + self.lost_unconfirmed.load(Ordering::SeqCst)
-        };
-        let before = undelivered();
         // The task stops by the deadline on its own; the extra second only guards
         // against a runtime that no longer polls it.
-        self.wait_for(deadline + Duration::from_secs(1), || {
+        self.wait_for(deadline_after(deadline, Duration::from_secs(1)), || {
             !self.running.load(Ordering::SeqCst)
         })
         .await;
-        if !self.running.load(Ordering::SeqCst) {
-            // No task (never started, or its runtime is gone): settle what it left.
-            self.lose_pending(LostReason::Closed);
-            self.set_state(State::Closed, None);
-        }
+        // Frames still queued are not delivered: left by a task that ended (or never
+        // started), or by one whose runtime is alive but does not poll it. Such a task
+        // finds the queue empty if it runs again, and counts only the batch it holds.
+        self.lose_pending(LostReason::Closed);
+        self.set_state(State::Closed, None);
         undelivered() - before
     }
 
@@ -1201,9 +1212,9 @@ impl Driver {
                 if !connected {
                     return Check::Exit(Exit::Stopped(LostReason::Dropped));
                 }
-                *self
-                    .drop_deadline
-                    .get_or_insert_with(|| Instant::now() + self.shared.opts.send_timeout)
+                *self.drop_deadline.get_or_insert_with(|| {
+                    deadline_after(Instant::now(), self.shared.opts.send_timeout)
+                })
             }
         };
         let reason = if self.shared.stop_mode.load(Ordering::SeqCst) == CLOSING {
@@ -1240,7 +1251,7 @@ impl Driver {
                 Check::Exit(e) => return e,
             };
             if self.failures > 0 {
-                let at = Instant::now() + self.backoff_delay();
+                let at = deadline_after(Instant::now(), self.backoff_delay());
                 shared.set_state(State::Backoff, Some(at));
                 let sleep = tokio::time::sleep_until(at.into());
                 tokio::pin!(sleep);
@@ -1582,15 +1593,35 @@ impl Drop for Driver {
             self.connection_failed();
             if !self.batch.is_empty() {
                 let mut p = lock(&self.shared.pending);
-                let mut restored = std::mem::take(&mut self.batch);
-                restored.extend_from_slice(&p.buf);
-                p.buf = restored;
-                p.frames += std::mem::take(&mut self.batch_frames);
+                if p.closed {
+                    // No next task will come (a close already settled the queue):
+                    // the batch is lost.
+                    drop(p);
+                    let reason = match self.shared.stop_mode.load(Ordering::SeqCst) {
+                        DROPPED => LostReason::Dropped,
+                        _ => LostReason::Closed,
+                    };
+                    self.batch.clear();
+                    self.shared
+                        .count_lost(reason, std::mem::take(&mut self.batch_frames));
+                } else {
+                    let mut restored = std::mem::take(&mut self.batch);
+                    restored.extend_from_slice(&p.buf);
+                    p.buf = restored;
+                    p.frames += std::mem::take(&mut self.batch_frames);
+                }
             }
             self.shared.in_flight.store(0, Ordering::Relaxed);
         }
-        if !self.finished && self.shared.state() != State::Idle {
-            self.shared.set_state(State::Idle, None);
+        if !self.finished {
+            let state = if self.shared.closed.load(Ordering::SeqCst) {
+                State::Closed
+            } else {
+                State::Idle
+            };
+            if self.shared.state() != state {
+                self.shared.set_state(state, None);
+            }
         }
         self.shared.running.store(false, Ordering::SeqCst);
         self.shared.notify_progress();

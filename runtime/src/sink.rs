@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::connection::{Msg, Options, Reject, Shared};
+use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
 use crate::framing::Framing;
@@ -257,7 +257,7 @@ macro_rules! leaf_sink {
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
                     };
                     let deadline = *deadline
-                        .get_or_insert_with(|| Instant::now() + shared.opts.send_timeout);
+                        .get_or_insert_with(|| deadline_after(Instant::now(), shared.opts.send_timeout));
                     match shared.wait(need, deadline).await {
                         Ok(w) => waited = w,
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),

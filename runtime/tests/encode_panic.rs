@@ -41,7 +41,11 @@ impl Encode for Msg {
 /// checks the panic reached that task.
 async fn send_bad(sink: &RelaySink<Msg>) {
     let bad = sink.clone();
-    let joined = guard("bad send", tokio::spawn(async move { bad.send(Msg::Bad(64)).await })).await;
+    let joined = guard(
+        "bad send",
+        tokio::spawn(async move { bad.send(Msg::Bad(64)).await }),
+    )
+    .await;
     assert!(
         joined.unwrap_err().is_panic(),
         "the panic of encode reaches the sender"
@@ -109,7 +113,11 @@ async fn panicking_encode_leaves_no_trace_in_a_torq_stream() {
     let ids: Vec<u64> = frames.iter().map(|f| check_payload(&f.payload)).collect();
     assert_eq!(ids, (0..6).collect::<Vec<_>>());
     let seqs: Vec<u64> = frames.iter().map(|f| f.sequence).collect();
-    assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "the bad frame took no sequence");
+    assert_eq!(
+        seqs,
+        (1..=6).collect::<Vec<_>>(),
+        "the bad frame took no sequence"
+    );
     assert_eq!(sink.status().frames_sent, 6);
 }
 
