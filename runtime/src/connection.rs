@@ -68,7 +68,7 @@ use tokio_util::sync::ReusableBoxFuture;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
-use crate::framing::{Framing, LENGTH_PREFIX_LEN};
+use crate::framing::{Framing, LENGTH_PREFIX_LEN, now_nanos};
 use crate::status::{Lost, State, Status};
 use crate::transport::{Connection, Endpoint, Handed, Inline, Turn, WriteStop};
 
@@ -84,6 +84,10 @@ const STABLE_AFTER: Duration = Duration::from_secs(1);
 /// old: a sparse frame goes out without waking the task (no added latency), while a
 /// sender faster than a system call queues and lets the task coalesce.
 const INLINE_GAP: Duration = Duration::from_micros(2);
+
+/// At most this many torq frames queued back to back share one clock reading (see
+/// [`Shared::timestamp`]).
+const STAMP_REUSE: u32 = 64;
 
 /// Everything a leaf sink is configured with.
 #[derive(Clone, Debug)]
@@ -133,6 +137,15 @@ struct Pending {
     turn: bool,
     /// Counts connections, so a turn taken on one is not used on the next.
     generation: u64,
+    /// Torq timestamp of the frames queued back to back (see [`Shared::timestamp`]).
+    stamp: Stamp,
+}
+
+/// A clock reading shared by torq frames queued back to back, and how many used it.
+#[derive(Default)]
+struct Stamp {
+    at: u64,
+    uses: u32,
 }
 
 struct Info {
@@ -363,6 +376,7 @@ impl Shared {
                 handed_bytes: 0,
                 turn: false,
                 generation: 0,
+                stamp: Stamp::default(),
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),
@@ -556,7 +570,12 @@ impl Shared {
             }
         }
         let sequence = p.sequence + 1;
-        let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
+        let timestamp = self.timestamp(&mut p.stamp, false);
+        let Some(len) = self
+            .opts
+            .framing
+            .append(&mut p.buf, msg, sequence, timestamp)
+        else {
             inline.end_turn(ticket.turn);
             drop(guard);
             return Err(Reject {
@@ -578,18 +597,53 @@ impl Shared {
         Ok(true)
     }
 
-    /// Appends one frame (`sequence` is its torq sequence) to `buf`; its length, or
+    /// Appends one frame (`sequence` is its torq sequence) to `p.buf`; its length, or
     /// `TooLarge` for a payload a frame cannot describe.
     fn frame<E: Encode + ?Sized>(
         &self,
         buf: &mut Vec<u8>,
         msg: &E,
         sequence: u64,
+        timestamp: u64,
     ) -> Result<usize, Reject> {
-        self.opts.framing.append(buf, msg, sequence).ok_or(Reject {
-            kind: SendErrorKind::TooLarge,
-            cause: None,
-        })
+        self.opts
+            .framing
+            .append(buf, msg, sequence, timestamp)
+            .ok_or(Reject {
+                kind: SendErrorKind::TooLarge,
+                cause: None,
+            })
+    }
+
+    /// The torq timestamp of a frame queued now (0 for other framings), with the
+    /// `pending` lock held. The clock is read for a frame that finds the queue empty;
+    /// a frame queued `behind` others on a connected sink (while the task writes the
+    /// previous batch) shares the timestamp of the first of them, for at most
+    /// [`STAMP_REUSE`] frames. Timestamps never decrease along the sequence.
+    fn timestamp(&self, stamp: &mut Stamp, behind: bool) -> u64 {
+        if !matches!(self.opts.framing, Framing::Torq { .. }) {
+            return 0;
+        }
+        if behind && stamp.uses < STAMP_REUSE {
+            stamp.uses += 1;
+            return stamp.at;
+        }
+        stamp.at = now_nanos().max(stamp.at);
+        stamp.uses = 1;
+        stamp.at
+    }
+
+    /// [`Shared::frame`] of a frame queued behind the others (see
+    /// [`Shared::timestamp`]).
+    fn queue_frame<E: Encode + ?Sized>(
+        &self,
+        p: &mut Pending,
+        msg: &E,
+        sequence: u64,
+    ) -> Result<usize, Reject> {
+        let behind = p.frames > 0 && p.inline.is_some();
+        let timestamp = self.timestamp(&mut p.stamp, behind);
+        self.frame(&mut p.buf, msg, sequence, timestamp)
     }
 
     /// A frame was handed directly to a confirming transport (with the `pending` lock
@@ -689,7 +743,7 @@ impl Shared {
             return self.push_to_client(guard, msg, may_wait);
         }
         let sequence = p.sequence + 1;
-        let len = self.frame(&mut p.buf, msg.get(), sequence)?;
+        let len = self.queue_frame(p, msg.get(), sequence)?;
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;
@@ -769,7 +823,8 @@ impl Shared {
                     // A frame is built and handed over whole (torq), so it can stay
                     // queued if the client does not take it.
                     let sequence = p.sequence + 1;
-                    let len = self.frame(&mut p.buf, msg.get(), sequence)?;
+                    let timestamp = self.timestamp(&mut p.stamp, false);
+                    let len = self.frame(&mut p.buf, msg.get(), sequence, timestamp)?;
                     let handed = inline.hand(&p.buf);
                     p.buf.clear();
                     (handed, len)
@@ -798,7 +853,7 @@ impl Shared {
             }
         }
         let sequence = p.sequence + 1;
-        self.frame(&mut p.buf, msg.get(), sequence)?;
+        self.queue_frame(p, msg.get(), sequence)?;
         p.sequence = sequence;
         p.frames += 1;
         p.accepted += 1;

@@ -19,6 +19,15 @@
 //! A sink's torq sequence counts the frames it accepted; frames written again after a
 //! reconnect keep their sequence, so a relay sees each sequence number once.
 //!
+//! The timestamp is the wall clock when the frame was queued, with this precision:
+//! the clock is read for every frame that finds the sink's queue empty (a sparse
+//! frame, or the first of a burst), and for every frame while the sink is not
+//! connected; frames queued behind it on a connected sink, while the connection task
+//! writes the previous batch, share its reading, at most 64 frames per reading. So a
+//! timestamp is at most one write of the previous batch early (microseconds; longer
+//! only while the peer stalls the write), and timestamps never decrease along the
+//! sequence.
+//!
 //! # Examples
 //!
 //! ```
@@ -42,6 +51,8 @@ pub const TORQ_MAGIC: u32 = 0xDEAD_BEEF;
 pub const TORQ_VERSION: u8 = 1;
 /// Size of the torq header in bytes.
 pub const TORQ_HEADER_LEN: usize = 32;
+/// Offset of the CRC field in the torq header.
+const TORQ_CRC_AT: usize = 28;
 /// Size of the length prefix in bytes.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 
@@ -70,7 +81,8 @@ impl Framing {
         }
     }
 
-    /// Appends one frame (header and payload) to `buf`. `sequence` is used by torq only.
+    /// Appends one frame (header and payload) to `buf`. `sequence` and `timestamp`
+    /// (nanoseconds since the Unix epoch, see [`now_nanos`]) are used by torq only.
     ///
     /// Returns the frame's length, or `None` (with `buf` unchanged) when the payload is
     /// larger than `u32::MAX` bytes.
@@ -79,15 +91,21 @@ impl Framing {
         buf: &mut Vec<u8>,
         msg: &E,
         sequence: u64,
+        timestamp: u64,
     ) -> Option<usize> {
         let hint = msg.encoded_len();
         if hint > u32::MAX as usize {
             return None;
         }
         let start = buf.len();
-        let header = self.header_len();
-        buf.reserve(header + hint);
-        buf.resize(start + header, 0);
+        // Torq: the payload is first written right after header bytes 0..28, so the
+        // CRC covers one contiguous run, then moved 4 bytes on for the CRC field.
+        let before_payload = match self {
+            Framing::LengthPrefixed => LENGTH_PREFIX_LEN,
+            Framing::Torq { .. } => TORQ_CRC_AT,
+        };
+        buf.reserve(self.header_len() + hint);
+        buf.resize(start + before_payload, 0);
         // `encode` is user code: if it panics, the frame it was writing is taken back,
         // so the buffer holds only whole frames (nothing of it reaches the wire).
         let mut unwind = TruncateOnUnwind {
@@ -98,7 +116,7 @@ impl Framing {
         msg.encode(unwind.buf);
         unwind.armed = false;
         let buf = &mut *unwind.buf;
-        let payload_len = buf.len() - start - header;
+        let payload_len = buf.len() - start - before_payload;
         let Ok(size) = u32::try_from(payload_len) else {
             buf.truncate(start);
             return None;
@@ -108,20 +126,21 @@ impl Framing {
                 buf[start..start + 4].copy_from_slice(&size.to_le_bytes());
             }
             Framing::Torq { domain, source } => {
-                let h = &mut buf[start..start + TORQ_HEADER_LEN];
+                let h = &mut buf[start..start + TORQ_CRC_AT];
                 h[0..4].copy_from_slice(&TORQ_MAGIC.to_le_bytes());
                 h[4] = domain;
                 h[5] = TORQ_VERSION;
                 h[6] = source;
                 h[7] = 0;
                 h[8..16].copy_from_slice(&sequence.to_le_bytes());
-                h[16..24].copy_from_slice(&now_nanos().to_le_bytes());
+                h[16..24].copy_from_slice(&timestamp.to_le_bytes());
                 h[24..28].copy_from_slice(&size.to_le_bytes());
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(&buf[start..start + 28]);
-                crc.update(&buf[start + TORQ_HEADER_LEN..]);
+                // Bytes 0..28 then the payload, in one pass.
+                let mut crc = crc_hasher();
+                crc.update(&buf[start..]);
                 let sum = crc.finalize();
-                buf[start + 28..start + 32].copy_from_slice(&sum.to_le_bytes());
+                buf.extend_from_slice(&sum.to_le_bytes());
+                buf[start + TORQ_CRC_AT..].rotate_right(4);
             }
         }
         Some(buf.len() - start)
@@ -172,7 +191,15 @@ impl Drop for TruncateOnUnwind<'_> {
     }
 }
 
-fn now_nanos() -> u64 {
+/// A fresh CRC32 hasher, cloned from one made once: `Hasher::new` looks up the CPU's
+/// features every time, a noticeable part of the cost of a small frame's CRC.
+fn crc_hasher() -> crc32fast::Hasher {
+    static PROTO: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    PROTO.get_or_init(crc32fast::Hasher::new).clone()
+}
+
+/// Nanoseconds since the Unix epoch (0 before it, `u64::MAX` past 2554).
+pub(crate) fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -185,7 +212,10 @@ mod tests {
     #[test]
     fn length_prefixed_layout() {
         let mut buf = Vec::new();
-        assert_eq!(Framing::LengthPrefixed.append(&mut buf, b"abc", 1), Some(7));
+        assert_eq!(
+            Framing::LengthPrefixed.append(&mut buf, b"abc", 1, 0),
+            Some(7)
+        );
         assert_eq!(buf, [3, 0, 0, 0, b'a', b'b', b'c']);
     }
 
@@ -196,11 +226,14 @@ mod tests {
             domain: 4,
             source: 9,
         };
-        assert_eq!(f.append(&mut buf, b"hello", 5), Some(37));
+        assert_eq!(f.append(&mut buf, b"hello", 5, 77), Some(37));
+        assert_eq!(f.append(&mut buf, b"", 6, 78), Some(32));
         assert_eq!(&buf[0..4], &0xDEAD_BEEFu32.to_le_bytes());
         assert_eq!(buf[4..8], [4, 1, 9, 0]);
         assert_eq!(u64::from_le_bytes(buf[8..16].try_into().unwrap()), 5);
+        assert_eq!(u64::from_le_bytes(buf[16..24].try_into().unwrap()), 77);
         assert_eq!(u32::from_le_bytes(buf[24..28].try_into().unwrap()), 5);
+        assert_eq!(&buf[32..37], b"hello");
         let mut crc = crc32fast::Hasher::new();
         crc.update(&buf[..28]);
         crc.update(b"hello");
@@ -208,15 +241,21 @@ mod tests {
             u32::from_le_bytes(buf[28..32].try_into().unwrap()),
             crc.finalize()
         );
+        let empty = &buf[37..];
+        assert_eq!(u64::from_le_bytes(empty[8..16].try_into().unwrap()), 6);
+        assert_eq!(
+            u32::from_le_bytes(empty[28..32].try_into().unwrap()),
+            crc32fast::hash(&empty[..28])
+        );
     }
 
     #[test]
     fn whole_frames_stops_at_a_torn_frame() {
         let mut buf = Vec::new();
         let f = Framing::LengthPrefixed;
-        f.append(&mut buf, b"aa", 0);
-        f.append(&mut buf, b"bbbb", 0);
-        f.append(&mut buf, b"c", 0);
+        f.append(&mut buf, b"aa", 0, 0);
+        f.append(&mut buf, b"bbbb", 0, 0);
+        f.append(&mut buf, b"c", 0, 0);
         assert_eq!(f.whole_frames(&buf, 0), (0, 0));
         assert_eq!(f.whole_frames(&buf, 6), (1, 6));
         assert_eq!(f.whole_frames(&buf, 13), (1, 6));

@@ -144,6 +144,12 @@ async fn torq_frames_decode() {
             f.timestamp >= before && f.timestamp <= after,
             "timestamp is ns since the epoch"
         );
+        if i > 0 {
+            assert!(
+                f.timestamp >= frames[i - 1].timestamp,
+                "timestamps never decrease"
+            );
+        }
         if i < 300 {
             assert_eq!(check_payload(&f.payload), i as u64);
         } else {
