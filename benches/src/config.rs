@@ -20,6 +20,8 @@ pub struct Sizes {
     pub first_frames: usize,
     /// Frames sent while counting allocations.
     pub alloc_frames: u64,
+    /// Connected sinks that each send one burst in the memory case.
+    pub idle_sinks: usize,
     /// Whether the figures are judged against the targets (not in the smoke mode).
     pub judge: bool,
 }
@@ -34,6 +36,7 @@ impl Sizes {
         pings: 20_000,
         first_frames: 1_000,
         alloc_frames: 200_000,
+        idle_sinks: 1_000,
         judge: true,
     };
     /// Quick run for CI smoke tests: same cases, fewer frames.
@@ -45,6 +48,7 @@ impl Sizes {
         pings: 2_000,
         first_frames: 100,
         alloc_frames: 20_000,
+        idle_sinks: 100,
         judge: true,
     };
     /// Run by `cargo test`: proves the cases work end to end, measures nothing useful.
@@ -56,6 +60,7 @@ impl Sizes {
         pings: 50,
         first_frames: 5,
         alloc_frames: 1_000,
+        idle_sinks: 2,
         judge: false,
     };
 

@@ -85,6 +85,14 @@ const STABLE_AFTER: Duration = Duration::from_secs(1);
 /// sender faster than a system call queues and lets the task coalesce.
 const INLINE_GAP: Duration = Duration::from_micros(2);
 
+/// Buffer capacity an idle connected sink keeps (per buffer: the queue's and the
+/// task's). A sink idle for [`IDLE_SHRINK_AFTER`] with buffers more than four times
+/// this (and four times what its recent batches needed) gives the rest back.
+const SHRINK_FLOOR: usize = 4096;
+
+/// How long a connected sink stays idle before it gives back buffer memory.
+const IDLE_SHRINK_AFTER: Duration = Duration::from_millis(100);
+
 /// At most this many torq frames queued back to back share one clock reading (see
 /// [`Shared::timestamp`]).
 const STAMP_REUSE: u32 = 64;
@@ -1015,7 +1023,8 @@ impl Shared {
             let mut p = lock(&self.pending);
             p.closed = true;
             let n = p.frames;
-            p.buf.clear();
+            // A closed queue takes no more frames: its memory goes too.
+            p.buf = Vec::new();
             p.frames = 0;
             n
         };
@@ -1189,6 +1198,10 @@ struct Driver {
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
     finished: bool,
+    /// The largest batch (bytes) since the give-back timer was armed.
+    peak: usize,
+    /// Capacity of `Pending::buf` when the task last found the queue empty.
+    queue_capacity: usize,
 }
 
 /// Frames a confirming transport (NATS) took on the current connection, as
@@ -1233,6 +1246,8 @@ async fn run(shared: Arc<Shared>) {
         drop_deadline: None,
         rng: fastrand::Rng::new(),
         finished: false,
+        peak: 0,
+        queue_capacity: 0,
     };
     let exit = driver.connect_loop().await;
     driver.finish(exit);
@@ -1404,6 +1419,11 @@ impl Driver {
     /// Writes frames while connected. `Ok` means stop; `Err` means the connection failed.
     async fn serve(&mut self, conn: &mut Connection) -> Result<Exit, TransportError> {
         let shared = Arc::clone(&self.shared);
+        // Armed while idle with spare buffer capacity (see `give_back`); armed once per
+        // period, not once per idle wait, so a busy sink pays almost nothing for it.
+        let give_back = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(give_back);
+        let mut give_back_armed = false;
         loop {
             let drain = match self.check(true) {
                 Check::Run => None,
@@ -1418,6 +1438,12 @@ impl Driver {
                     // Interrupted: look at the stop state before waiting.
                     continue;
                 }
+                if !give_back_armed && self.holds_spare() {
+                    give_back_armed = true;
+                    self.peak = 0;
+                    let at = tokio::time::Instant::now() + IDLE_SHRINK_AFTER;
+                    give_back.as_mut().reset(at);
+                }
                 tokio::select! {
                     biased;
                     () = interrupt(&shared.stop, drain) => {}
@@ -1431,6 +1457,10 @@ impl Driver {
                     r = conn.watch() => {
                         r?;
                         self.confirmed();
+                    }
+                    () = &mut give_back, if give_back_armed => {
+                        give_back_armed = false;
+                        self.give_back();
                     }
                 }
                 continue;
@@ -1518,6 +1548,7 @@ impl Driver {
             if p.frames == 0 {
                 p.writer_idle = true;
                 p.last_write = Instant::now();
+                self.queue_capacity = p.buf.capacity();
                 drop(p);
                 self.show_in_flight();
                 return;
@@ -1531,10 +1562,31 @@ impl Driver {
             (std::mem::take(&mut p.frames), p.space_waiters > 0)
         };
         self.batch_frames = frames;
+        self.peak = self.peak.max(self.batch.len());
         self.show_in_flight();
         if wake {
             self.shared.space.notify_waiters();
         }
+    }
+
+    /// Whether the buffers hold far more capacity than an idle sink keeps.
+    fn holds_spare(&self) -> bool {
+        self.batch.capacity().max(self.queue_capacity) > 4 * SHRINK_FLOOR
+    }
+
+    /// Idle since the give-back timer was armed: both buffers shrink to what the
+    /// batches of that period needed (at least [`SHRINK_FLOOR`]) when they hold more
+    /// than four times that, so a burst's memory is not kept by an idle sink.
+    fn give_back(&mut self) {
+        let keep = self.peak.max(SHRINK_FLOOR);
+        if self.batch.capacity() > 4 * keep.max(self.batch.len()) {
+            self.batch.shrink_to(keep);
+        }
+        let mut p = lock(&self.shared.pending);
+        if p.buf.capacity() > 4 * keep.max(p.buf.len()) {
+            p.buf.shrink_to(keep);
+        }
+        self.queue_capacity = p.buf.capacity();
     }
 
     /// Takes the connection away from senders before the task leaves it, and collects

@@ -24,6 +24,8 @@ use crate::throughput::join_drain;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes freed while the window is open (a `realloc` frees the old size).
+static FREED: AtomicU64 = AtomicU64::new(0);
 
 /// The system allocator, counting allocations while a window is open.
 pub struct Counting;
@@ -32,6 +34,12 @@ fn count(size: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+fn freed(size: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        FREED.fetch_add(size as u64, Ordering::Relaxed);
     }
 }
 
@@ -50,10 +58,12 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
+        freed(layout.size());
         // SAFETY: forwarded contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        freed(layout.size());
         // SAFETY: forwarded contract.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -67,8 +77,14 @@ impl Window {
     pub fn open() -> Window {
         ALLOCS.store(0, Ordering::Relaxed);
         BYTES.store(0, Ordering::Relaxed);
+        FREED.store(0, Ordering::Relaxed);
         COUNTING.store(true, Ordering::SeqCst);
         Window
+    }
+    /// Heap bytes allocated minus bytes freed since `open` (what the process took
+    /// and still holds, counting frees of older blocks as negative).
+    pub fn held(&self) -> i64 {
+        BYTES.load(Ordering::Relaxed) as i64 - FREED.load(Ordering::Relaxed) as i64
     }
     /// Stops counting; returns (allocations, bytes) since `open`.
     pub fn close(self) -> (u64, u64) {

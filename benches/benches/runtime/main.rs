@@ -4,7 +4,7 @@
 //! `cargo bench -p sinkgen-benches` runs everything (about a minute on 2 cores);
 //! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
 //! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
-//! contains `latency` (throughput, latency, first_frame, alloc, framing).
+//! contains `latency` (throughput, latency, first_frame, alloc, framing, memory).
 //! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
 //! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
 //! default multi-thread runtime with 2 workers.
@@ -13,6 +13,7 @@ mod alloc;
 mod first_frame;
 mod framing;
 mod latency;
+mod memory;
 mod report;
 mod sink;
 mod throughput;
@@ -89,6 +90,10 @@ fn main() -> ExitCode {
     if want("framing") {
         let r = rt.block_on(async { tokio::spawn(framing::run(sizes)).await });
         section("framing", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("memory") {
+        let r = rt.block_on(async { tokio::spawn(memory::run(sizes)).await });
+        section("memory", r.map_err(io::Error::other).and_then(|r| r));
     }
     if want("alloc") {
         let r = rt.block_on(async { tokio::spawn(alloc::run(sizes)).await });
