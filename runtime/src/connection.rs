@@ -1419,8 +1419,10 @@ impl Driver {
     /// Writes frames while connected. `Ok` means stop; `Err` means the connection failed.
     async fn serve(&mut self, conn: &mut Connection) -> Result<Exit, TransportError> {
         let shared = Arc::clone(&self.shared);
-        // Armed while idle with spare buffer capacity (see `give_back`); armed once per
-        // period, not once per idle wait, so a busy sink pays almost nothing for it.
+        // Armed while idle with spare buffer capacity (see `give_back`), once per
+        // period: it is polled once when armed (so it wakes the task when it fires),
+        // and an idle wait only looks whether it has fired, so a busy sink pays one
+        // load per idle wait for it.
         let give_back = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(give_back);
         let mut give_back_armed = false;
@@ -1443,6 +1445,11 @@ impl Driver {
                     self.peak = 0;
                     let at = tokio::time::Instant::now() + IDLE_SHRINK_AFTER;
                     give_back.as_mut().reset(at);
+                    std::future::poll_fn(|cx| {
+                        let _ = give_back.as_mut().poll(cx);
+                        std::task::Poll::Ready(())
+                    })
+                    .await;
                 }
                 tokio::select! {
                     biased;
@@ -1458,7 +1465,13 @@ impl Driver {
                         r?;
                         self.confirmed();
                     }
-                    () = &mut give_back, if give_back_armed => {
+                    () = std::future::poll_fn(|_| {
+                        if give_back_armed && give_back.is_elapsed() {
+                            std::task::Poll::Ready(())
+                        } else {
+                            std::task::Poll::Pending
+                        }
+                    }) => {
                         give_back_armed = false;
                         self.give_back();
                     }
