@@ -68,7 +68,7 @@ use tokio_util::sync::ReusableBoxFuture;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
-use crate::framing::{Framing, LENGTH_PREFIX_LEN, now_nanos};
+use crate::framing::{Framing, LENGTH_PREFIX_LEN, encode_or_nothing, now_nanos};
 use crate::status::{Lost, State, Status};
 use crate::transport::{Connection, Endpoint, Handed, Inline, Turn, WriteStop};
 
@@ -820,7 +820,7 @@ impl Shared {
             }
             let handed = if length_prefixed {
                 inline
-                    .hand_encoded(hint, &mut |buf| msg.get().encode(buf))
+                    .hand_encoded(hint, &mut |buf| encode_or_nothing(msg.get(), buf))
                     .map(|(handed, size)| (handed, LENGTH_PREFIX_LEN + size))
             } else {
                 None

@@ -175,20 +175,52 @@ impl Framing {
 }
 
 /// Cuts `buf` back to `start` when dropped armed: while a message encodes itself, a
-/// panic unwinding through [`Framing::append`] removes the partial frame.
-struct TruncateOnUnwind<'a> {
-    buf: &'a mut Vec<u8>,
+/// panic unwinding through [`Framing::append`] (or [`encode_or_nothing`]) removes
+/// the partial frame.
+struct TruncateOnUnwind<'a, B: Truncate> {
+    buf: &'a mut B,
     start: usize,
     /// Cleared once `encode` returned.
     armed: bool,
 }
 
-impl Drop for TruncateOnUnwind<'_> {
+/// The buffers a message encodes itself into.
+trait Truncate {
+    fn truncate_to(&mut self, len: usize);
+}
+
+impl Truncate for Vec<u8> {
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+}
+
+impl Truncate for bytes::BytesMut {
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+}
+
+impl<B: Truncate> Drop for TruncateOnUnwind<'_, B> {
     fn drop(&mut self) {
         if self.armed {
-            self.buf.truncate(self.start);
+            self.buf.truncate_to(self.start);
         }
     }
+}
+
+/// Lets `msg` encode itself at the end of `buf` (a transport's shared bytes); if
+/// `encode` panics, `buf` is cut back to where it was, so nothing of the message is
+/// left to prefix the next one.
+pub(crate) fn encode_or_nothing<E: Encode + ?Sized>(msg: &E, buf: &mut bytes::BytesMut) {
+    let start = buf.len();
+    let mut unwind = TruncateOnUnwind {
+        buf,
+        start,
+        armed: true,
+    };
+    msg.encode(unwind.buf);
+    unwind.armed = false;
 }
 
 /// A fresh CRC32 hasher, cloned from one made once: `Hasher::new` looks up the CPU's
