@@ -87,11 +87,11 @@ const INLINE_GAP: Duration = Duration::from_micros(2);
 
 /// Buffer capacity an idle connected sink keeps (per buffer: the queue's and the
 /// task's). A sink idle for [`IDLE_SHRINK_AFTER`] with buffers more than four times
-/// this (and four times what its recent batches needed) gives the rest back.
+/// this gives the rest back.
 const SHRINK_FLOOR: usize = 4096;
 
 /// How long a connected sink stays idle before it gives back buffer memory.
-const IDLE_SHRINK_AFTER: Duration = Duration::from_millis(100);
+const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 /// At most this many torq frames queued back to back share one clock reading (see
 /// [`Shared::timestamp`]).
@@ -1198,7 +1198,7 @@ struct Driver {
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
     finished: bool,
-    /// The largest batch (bytes) since the give-back timer was armed.
+    /// The largest batch (bytes) since the give-back timer was armed (0: idle).
     peak: usize,
     /// Capacity of `Pending::buf` when the task last found the queue empty.
     queue_capacity: usize,
@@ -1587,17 +1587,20 @@ impl Driver {
         self.batch.capacity().max(self.queue_capacity) > 4 * SHRINK_FLOOR
     }
 
-    /// Idle since the give-back timer was armed: both buffers shrink to what the
-    /// batches of that period needed (at least [`SHRINK_FLOOR`]) when they hold more
-    /// than four times that, so a burst's memory is not kept by an idle sink.
+    /// The give-back timer fired: if the task took no batch since it was armed (the
+    /// sink was idle the whole period), both buffers shrink to [`SHRINK_FLOOR`], so
+    /// a burst's memory is not kept by an idle sink. A sink that streams keeps its
+    /// buffers (no reallocation while frames flow).
     fn give_back(&mut self) {
-        let keep = self.peak.max(SHRINK_FLOOR);
-        if self.batch.capacity() > 4 * keep.max(self.batch.len()) {
-            self.batch.shrink_to(keep);
+        if self.peak > 0 {
+            return;
+        }
+        if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
+            self.batch.shrink_to(SHRINK_FLOOR);
         }
         let mut p = lock(&self.shared.pending);
-        if p.buf.capacity() > 4 * keep.max(p.buf.len()) {
-            p.buf.shrink_to(keep);
+        if p.buf.capacity() > 4 * SHRINK_FLOOR.max(p.buf.len()) {
+            p.buf.shrink_to(SHRINK_FLOOR);
         }
         self.queue_capacity = p.buf.capacity();
     }

@@ -19,7 +19,7 @@ const SIZE: usize = 64;
 /// Frames per burst: the default queue bound.
 const BURST: usize = 4096;
 /// How long the sinks stay idle before the second reading.
-const IDLE: Duration = Duration::from_millis(500);
+const IDLE: Duration = Duration::from_millis(2500);
 /// Heap an idle connected sink may hold, beyond what it held before its burst.
 const TARGET_KIB: f64 = 16.0;
 
