@@ -22,11 +22,17 @@
 //!   disconnected or when a `try_send` finds the client full.
 //! * **Sent means confirmed.** NATS core publishing has no acknowledgements, and a
 //!   client's buffers die with its connection. So a frame counts as sent only once the
-//!   server has processed it: the connection task publishes a marker on a private
-//!   inbox after what was handed to the client, and the server's echo of it
-//!   (messages of one connection are processed in order) confirms every frame before
-//!   it. One marker is in flight at a time, so confirmations follow the stream about
-//!   once per server round trip without ever stopping it; `flush()` returns after the
+//!   server has processed it without objecting: after what was handed to the client,
+//!   the connection task sends a *fence*, a subscription to [`FENCE_SUBJECT`], which
+//!   no server accepts (`>` must be the last token). The server processes one
+//!   connection's operations in order and answers the fence with `-ERR 'Invalid
+//!   Subject'` after any `-ERR` it sent for the frames before it (a denied subject, a
+//!   message over `max_payload`); the client hands server errors to the event callback
+//!   one at a time, in the order they arrived. So when the fence's answer reaches the
+//!   callback, every objection to an earlier frame already did, and a frame the server
+//!   refused is never counted as sent. The fence needs no permission at all (the sink
+//!   publishes on its subject only, and subscribes to nothing), and it reaches no
+//!   subscriber. One fence is in flight at a time; `flush()` returns after the
 //!   confirmation that covers the frames it waits for.
 //! * **In doubt means lost, never sent twice.** When a connection dies, the frames
 //!   handed to its client after the last confirmation have an unknown fate (some may
@@ -52,11 +58,14 @@ use std::time::Duration;
 use async_nats::{Client, ConnectErrorKind, Subject};
 use bytes::{Bytes, BytesMut};
 use futures_sink::Sink;
-use tokio::sync::Notify;
 
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 use crate::transport::{Handed, WriteStop};
+
+mod events;
+
+use events::{Events, is_fence_answer, lost_connection, server_error};
 
 /// The longest subject a sink publishes on: a server rejects protocol lines longer
 /// than 4096 bytes (`PUB <subject> <size>\r\n`) and drops the connection.
@@ -73,6 +82,11 @@ const CLIENT_CAPACITY: usize = 4096;
 /// The client's own limit on one connect attempt; the sink's `connect_timeout` bounds
 /// the whole attempt from outside.
 const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What the connection task subscribes to as a fence (see the module docs): a server
+/// refuses it (`>` is only valid as the last token) with a non-fatal `-ERR`, after
+/// processing everything sent before it. The client's own check lets it through.
+pub(crate) const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
 
 /// Bytes of payload copied into one allocation that frames are split off from (a
 /// frame larger than this gets an allocation of its own size).
@@ -176,14 +190,6 @@ fn check_subject<'a>(text: &str, subject: &'a str) -> Result<&'a str, String> {
     Ok(subject)
 }
 
-fn lost_connection() -> TransportError {
-    TransportError::new(
-        ErrorClass::Retryable,
-        io::ErrorKind::ConnectionReset,
-        "connection to the NATS server lost",
-    )
-}
-
 /// The subject as a `'static` string, leaked once per distinct subject for the life of
 /// the process: a static subject is cloned per message without touching a reference
 /// count that the client's task would decrement on another core.
@@ -218,51 +224,6 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
-/// What the client's event callback saw: an error that ends the connection.
-#[derive(Default)]
-struct Events {
-    error: Mutex<Option<TransportError>>,
-    dead: AtomicBool,
-    wake: Notify,
-}
-
-impl Events {
-    fn die(&self, error: TransportError) {
-        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(error);
-        }
-        drop(slot);
-        self.dead.store(true, Ordering::Release);
-        self.wake.notify_waiters();
-    }
-
-    fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
-    }
-
-    fn error(&self) -> TransportError {
-        self.error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(lost_connection)
-    }
-
-    /// Resolves once the connection is known dead. Cancel safe.
-    async fn died(&self) {
-        loop {
-            let wake = self.wake.notified();
-            tokio::pin!(wake);
-            wake.as_mut().enable();
-            if self.is_dead() {
-                return;
-            }
-            wake.await;
-        }
-    }
-}
-
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
 /// connection task.
 ///
@@ -270,16 +231,13 @@ impl Events {
 /// and its idle flag keep them apart): the task publishes whole batches
 /// ([`NatsConnection::write_batch`]), and while the task is idle a sender publishes its
 /// own frame ([`NatsInline::try_publish`]). Neither waits for the server. The task
-/// confirms what was handed on with markers ([`NatsConnection::request_confirmation`]),
-/// one at a time: the echo of a marker proves that every frame published on this
-/// connection before it was processed by the server (messages of one connection are
-/// processed in order).
+/// confirms what was handed on with fences ([`NatsConnection::request_confirmation`]),
+/// one at a time: the answer to a fence proves that the server processed every frame
+/// published on this connection before it, and refused none (see the module docs).
 pub(crate) struct NatsConnection {
     client: Client,
     subject: Subject,
     framing: Framing,
-    inbox: Subject,
-    markers: async_nats::Subscriber,
     events: Arc<Events>,
     /// A copy of part of the current batch, starting at `batch_chunk_at` (about
     /// [`CHUNK`] bytes): frames become message payloads as slices of it, without a
@@ -288,11 +246,11 @@ pub(crate) struct NatsConnection {
     /// decrementing (for frames it wrote earlier) on another core.
     batch_chunk: Bytes,
     batch_chunk_at: usize,
-    /// Messages this task published (see `Credit`).
+    /// Messages this task published (see `Credit`; fences are not messages).
     published: Arc<AtomicU64>,
-    /// Number of the last marker published.
-    marker: u64,
-    /// Whether the last marker's echo is still awaited.
+    /// Number of the last fence sent.
+    fence: u64,
+    /// Whether the last fence's answer is still awaited.
     awaiting: bool,
 }
 
@@ -320,7 +278,7 @@ struct Credit {
     stats: Arc<async_nats::Statistics>,
     /// Messages published through [`NatsInline`].
     published: u64,
-    /// Messages the connection task published (batches and markers).
+    /// Messages the connection task published (its batches).
     task_published: Arc<AtomicU64>,
     free: u64,
     /// Publishes to let pass before looking at the client's counter again, after it
@@ -328,7 +286,7 @@ struct Credit {
     skip: u32,
 }
 
-/// Buffer slots kept out of the credit: a marker, a turn's reservation and a
+/// Buffer slots kept out of the credit: a fence, a turn's reservation and a
 /// reservation waiting in the client may hold a few at any time.
 const CREDIT_MARGIN: u64 = 64;
 
@@ -536,6 +494,9 @@ impl NatsConnection {
                     async_nats::Event::Disconnected | async_nats::Event::Closed => {
                         events.die(lost_connection());
                     }
+                    async_nats::Event::ServerError(e) if is_fence_answer(&e) => {
+                        events.fence_answered();
+                    }
                     async_nats::Event::ServerError(e) => events.die(server_error(&e)),
                     _ => {}
                 }
@@ -579,25 +540,15 @@ impl NatsConnection {
                 ));
             }
         };
-        let inbox = client.new_inbox();
-        let markers = client.subscribe(inbox.clone()).await.map_err(|e| {
-            TransportError::new(
-                ErrorClass::Retryable,
-                io::ErrorKind::ConnectionAborted,
-                format!("subscribe to the confirmation inbox: {e}"),
-            )
-        })?;
         Ok(NatsConnection {
             client,
             subject: Subject::from_static(intern(&address.subject)),
             framing,
-            inbox: Subject::from(inbox),
-            markers,
             events,
             batch_chunk: Bytes::new(),
             batch_chunk_at: 0,
             published: Arc::new(AtomicU64::new(0)),
-            marker: 0,
+            fence: 0,
             awaiting: false,
         })
     }
@@ -679,66 +630,46 @@ impl NatsConnection {
         Ok(())
     }
 
-    /// Publishes a marker after everything handed on so far; its echo is reported by
+    /// Sends a fence after everything handed on so far; its answer is reported by
     /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Waits only
-    /// for room in the client's buffer. Cancel safe (a cancelled publish publishes
-    /// nothing and the marker is not awaited).
+    /// for room in the client's buffer. Cancel safe (a cancelled request sends
+    /// nothing, and no answer is awaited).
     pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
-        let marker = self.marker + 1;
-        let payload = Bytes::copy_from_slice(&marker.to_le_bytes());
-        tokio::select! {
-            r = self.client.publish(self.inbox.clone(), payload) => {
-                if let Err(e) = r {
-                    return Err(self.publish_failed(&e, 8));
-                }
-            }
+        let subscribe = self.client.subscribe(FENCE_SUBJECT);
+        let fence = tokio::select! {
+            r = subscribe => r.map_err(|_| self.events.error())?,
             () = self.events.died() => return Err(self.events.error()),
-        }
-        self.published.fetch_add(1, Ordering::Relaxed);
-        self.marker = marker;
+        };
+        // Nothing is ever delivered to it; dropping it sends the matching UNSUB.
+        drop(fence);
+        self.fence += 1;
         self.awaiting = true;
         Ok(())
     }
 
-    /// Whether `message` is the echo of the awaited marker (older echoes, from
-    /// markers whose wait was abandoned, are skipped).
-    fn is_echo(&mut self, message: &async_nats::Message) -> bool {
-        if self.awaiting && message.payload.as_ref() == self.marker.to_le_bytes() {
+    /// Whether the awaited fence was answered on a live connection; never waits.
+    pub(crate) fn poll_confirmed(&mut self) -> bool {
+        if self.awaiting && self.events.fence_state(self.fence) == Some(true) {
             self.awaiting = false;
             return true;
         }
         false
     }
 
-    /// Whether the awaited marker's echo has arrived; never waits.
-    pub(crate) fn poll_confirmed(&mut self) -> bool {
-        use futures_core::Stream;
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        while let std::task::Poll::Ready(Some(message)) =
-            std::pin::Pin::new(&mut self.markers).poll_next(&mut cx)
-        {
-            if self.is_echo(&message) {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Resolves when the awaited marker's echo arrives (`Ok`), or with the error when
-    /// the connection is lost. Cancel safe.
+    /// Resolves when the awaited fence is answered (`Ok`), or with the error when the
+    /// connection is lost or the server refused a frame. Cancel safe.
     pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
-        use futures_core::Stream;
         loop {
-            let next =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
-            tokio::select! {
-                m = next => match m {
-                    Some(message) => if self.is_echo(&message) {
-                        return Ok(());
-                    },
-                    None => return Err(self.events.error()),
-                },
-                () = self.events.died() => return Err(self.events.error()),
+            let wake = self.events.changed();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            match self.events.fence_state(self.fence) {
+                None => return Err(self.events.error()),
+                Some(true) if self.awaiting => {
+                    self.awaiting = false;
+                    return Ok(());
+                }
+                Some(_) => wake.await,
             }
         }
     }
@@ -758,26 +689,6 @@ impl NatsConnection {
         self.events.die(error.clone());
         error
     }
-}
-
-/// An error the server reported on a live connection. A refused publish permission
-/// is fatal: the server would drop every frame while still answering our markers, so
-/// frames would count as sent without reaching anyone. Anything else ends the
-/// connection and the sink reconnects.
-fn server_error(e: &async_nats::ServerError) -> TransportError {
-    let fatal = match e {
-        async_nats::ServerError::AuthorizationViolation => true,
-        async_nats::ServerError::Other(text) => {
-            text.to_ascii_lowercase().contains("permissions violation")
-        }
-        async_nats::ServerError::SlowConsumer(_) => false,
-    };
-    let (class, kind) = if fatal {
-        (ErrorClass::Fatal, io::ErrorKind::PermissionDenied)
-    } else {
-        (ErrorClass::Retryable, io::ErrorKind::Other)
-    };
-    TransportError::new(class, kind, format!("NATS server error: {e}"))
 }
 
 /// Connect failures: refused, timed out or cut off is retryable; a server that wants

@@ -1,0 +1,170 @@
+//! NATS servers configured the way operators run them: accounts with publish
+//! permissions, a small `max_payload`, TLS; and a frozen server in front of a small
+//! queue. Each test writes its server's configuration file into a directory of its
+//! own.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sinkgen-nats-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Server {
+    /// A server on 127.0.0.1 with `config` (nats-server's configuration syntax) added
+    /// to its listen and monitoring addresses; the file lives in `dir`.
+    async fn with_config(dir: &TempDir, config: &str) -> Server {
+        let (port, monitor) = (free_port(), free_port());
+        let path = dir.0.join("server.conf");
+        let text = format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\n{config}\n");
+        std::fs::write(&path, text).expect("write the server's configuration");
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        Server::ready(child, port, monitor).await
+    }
+}
+
+/// The account of clients that give no credentials may publish anywhere but under
+/// `denied.>`; the test's subscriber has an account of its own.
+const DENY_CONFIG: &str = r#"
+authorization {
+  users = [
+    { user: "sink", password: "s", permissions: { publish: { deny: ["denied.>"] } } }
+    { user: "reader", password: "r" }
+  ]
+}
+no_auth_user: "sink"
+"#;
+
+/// A run against a subject the server refuses: send `n` frames, flush, wait for the
+/// sink to fail, close. Returns (sends that returned Ok, the final status, messages
+/// a subscriber received).
+async fn denied_run(server: &Server, n: u64, run: u64) -> (u64, sinkgen_runtime::Status, u64) {
+    let subject = format!("denied.run{run}");
+    let mut sub = Subscriber::as_user(server, ("reader", "r"), &subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, &subject, "denied_sink")
+        .queue(4096)
+        .relay()
+        .expect("valid endpoint");
+    let mut ok = 0;
+    for i in 1..=n {
+        if sink.send(message(i)).await.is_ok() {
+            ok += 1;
+        }
+        let status = sink.status();
+        assert_eq!(
+            status.frames_sent, 0,
+            "run {run}: a refused frame counted as sent"
+        );
+    }
+    let flushed = sink.flush().await;
+    let status = sink.status();
+    assert_eq!(
+        status.frames_sent, 0,
+        "run {run}: flush {flushed:?}: {status:?}"
+    );
+    for _ in 0..PROBES {
+        if sink.status().state == State::Failed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sink.close().await;
+    let received = sub.drain().await.len() as u64;
+    (ok, sink.status(), received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_subject_frames_never_count_as_sent() {
+    if !server_available() {
+        return;
+    }
+    let dir = TempDir::new();
+    let server = Server::with_config(&dir, DENY_CONFIG).await;
+    let mut run = 0;
+    for n in [1u64, 2_000] {
+        for _ in 0..3 {
+            run += 1;
+            let (ok, status, received) = denied_run(&server, n, run).await;
+            assert_eq!(status.state, State::Failed, "run {run}: {status:?}");
+            let error = status.last_error.as_ref().map(ToString::to_string);
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Permissions Violation")),
+                "run {run}: {error:?}"
+            );
+            assert_eq!(received, 0, "run {run}");
+            assert_eq!(status.frames_sent, 0, "run {run}: {status:?}");
+            assert!(
+                received + status.lost.total() >= ok,
+                "run {run}: {ok} sends returned Ok, received {received}: {status:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_privilege_account_publishing_only_its_subject_delivers_everything() {
+    if !server_available() {
+        return;
+    }
+    const N: u64 = 2_000;
+    let subject = "least.privilege";
+    // The sink's account may publish on its subject and nothing else, and subscribe
+    // to nothing; the test's subscriber has an account of its own.
+    let config = format!(
+        r#"
+authorization {{
+  users = [
+    {{ user: "sink", password: "s", permissions: {{ publish: {{ allow: ["{subject}"] }}, subscribe: {{ deny: [">"] }} }} }}
+    {{ user: "reader", password: "r" }}
+  ]
+}}
+no_auth_user: "sink"
+"#
+    );
+    let dir = TempDir::new();
+    let server = Server::with_config(&dir, &config).await;
+    let mut sub = Subscriber::as_user(&server, ("reader", "r"), subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "least_sink")
+        .relay()
+        .expect("valid endpoint");
+    for i in 1..=N {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    sink.flush().await.expect("flushed under least privilege");
+    let got = sub.exactly(N as usize).await;
+    for (i, payload) in (1..=N).zip(&got) {
+        assert_eq!(payload, &message(i), "message {i}");
+    }
+    let status = sink.status();
+    assert_eq!(status.state, State::Connected, "{status:?}");
+    assert_eq!(status.frames_sent, N);
+    assert_eq!(status.lost.total(), 0, "{status:?}");
+    assert_eq!(sink.close().await, 0);
+}
