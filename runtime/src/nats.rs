@@ -46,6 +46,10 @@
 //!   [`NatsConnection::connect`]), so a lost connection ends the client and the sink's
 //!   own backoff, single flight and bounded queue take over.
 //!
+//! * **No TLS.** A server that requires TLS is refused with a fatal error before the
+//!   client is started (see [`probe`]): the client would need a crypto provider,
+//!   which sinks do not build in.
+//!
 //! Subjects are checked like the front end checks them: no whitespace, no empty
 //! tokens, no wildcards (`*`, `>`), at most [`MAX_SUBJECT_LEN`] bytes.
 
@@ -64,8 +68,10 @@ use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 use crate::transport::{Handed, WriteStop};
 
 mod events;
+mod probe;
 
 use events::{Events, is_fence_answer, lost_connection, server_error};
+use probe::{probe, tls_required};
 
 /// The longest subject a sink publishes on: a server rejects protocol lines longer
 /// than 4096 bytes (`PUB <subject> <size>\r\n`) and drops the connection.
@@ -513,25 +519,20 @@ impl NatsConnection {
         .client_capacity(CLIENT_CAPACITY);
 
         // The client panics when a server asks for TLS and no crypto provider is
-        // installed (none is built in: relays talk plaintext), so the attempt runs as
-        // its own task and a panic becomes a fatal error. Dropping this future (the
-        // connect timeout) aborts the attempt.
+        // installed (none is built in: relays talk plaintext), so a server that
+        // requires it is refused before the client sees it.
         let url = address.server_url();
+        probe(address, &url).await?;
+        // Should the server change between the probe and the connect, the panic is
+        // still contained where the process unwinds on panics: the attempt runs as its
+        // own task. Dropping this future (the connect timeout) aborts the attempt.
         let target = url.clone();
         let attempt = AbortOnDrop(tokio::spawn(async move {
             options.connect(target.as_str()).await
         }));
         let client = match attempt.await {
             Ok(result) => result.map_err(|e| classify(&url, &e))?,
-            Err(e) if e.is_panic() => {
-                return Err(TransportError::new(
-                    ErrorClass::Fatal,
-                    io::ErrorKind::Unsupported,
-                    format!(
-                        "connect to {url}: the server requires TLS, which sinkgen's NATS relays do not speak"
-                    ),
-                ));
-            }
+            Err(e) if e.is_panic() => return Err(tls_required(&url)),
             Err(e) => {
                 return Err(TransportError::new(
                     ErrorClass::Retryable,

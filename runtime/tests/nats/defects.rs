@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use sinkgen_runtime::SendErrorKind;
 
 use super::*;
 
@@ -167,4 +170,67 @@ no_auth_user: "sink"
     assert_eq!(status.frames_sent, N);
     assert_eq!(status.lost.total(), 0, "{status:?}");
     assert_eq!(sink.close().await, 0);
+}
+
+/// Panic messages seen by the hook this test binary installs (every test's), so a
+/// test can tell whether a panic happened anywhere while it ran.
+fn panics() -> &'static Mutex<Vec<String>> {
+    static PANICS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    PANICS.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = format!("{info}");
+            if let Some(list) = PANICS.get() {
+                list.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+            }
+            previous(info);
+        }));
+        Mutex::new(Vec::new())
+    })
+}
+
+#[tokio::test]
+async fn server_requiring_tls_is_a_clear_fatal_error_without_a_panic() {
+    if !server_available() {
+        return;
+    }
+    let recorded = panics();
+    let dir = TempDir::new();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    let config = format!(
+        "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let server = Server::with_config(&dir, &config).await;
+
+    let sink: RelaySink<Bytes> = builder(server.port, "tls.required", "tls_sink")
+        .relay()
+        .expect("valid endpoint");
+    // Accepted while connecting, or refused once the sink has failed.
+    let _ = sink.send(message(1)).await;
+    let failed = sink
+        .wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+        .await
+        .expect_err("a TLS server is never connected");
+    let status = sink.status();
+    assert_eq!(status.state, State::Failed, "{failed:?}: {status:?}");
+    let error = status.last_error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.contains("requires TLS") && error.contains("plaintext"),
+        "{error}"
+    );
+    let err = sink.send(message(2)).await.expect_err("the sink failed");
+    assert_eq!(err.kind(), SendErrorKind::Fatal, "{err}");
+    let seen = recorded.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|p| p.contains("CryptoProvider") || p.contains("rustls")),
+        "the client panicked: {seen:?}"
+    );
 }
