@@ -68,7 +68,7 @@ use tokio_util::sync::ReusableBoxFuture;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
-use crate::framing::{Framing, LENGTH_PREFIX_LEN};
+use crate::framing::{Framing, LENGTH_PREFIX_LEN, TORQ_HEADER_LEN};
 use crate::status::{Lost, State, Status};
 use crate::transport::{Connection, Endpoint, Handed, Inline, Turn, WriteStop};
 
@@ -169,6 +169,10 @@ pub(crate) struct Shared {
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
     lost_unconfirmed: AtomicU64,
+    lost_too_large: AtomicU64,
+    /// The largest payload the transport takes (NATS: the server's `max_payload`, as
+    /// of the last connection); `usize::MAX` while unknown or unlimited.
+    payload_limit: AtomicUsize,
     metrics: OnceLock<Metrics>,
     /// Boxes of finished waits, kept for the next wait ([`Wait`]).
     waits: Mutex<Vec<PooledWait>>,
@@ -376,6 +380,8 @@ impl Shared {
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),
             lost_unconfirmed: AtomicU64::new(0),
+            lost_too_large: AtomicU64::new(0),
+            payload_limit: AtomicUsize::new(usize::MAX),
             metrics: OnceLock::new(),
             waits: Mutex::new(Vec::new()),
             opts,
@@ -432,6 +438,32 @@ impl Shared {
 
     fn has_room(&self, p: &Pending) -> bool {
         p.frames < self.queue && !p.turn
+    }
+
+    /// `TooLarge` for a message whose payload is over the transport's known limit
+    /// (NATS: the server's `max_payload`); the message goes back to its sender.
+    fn check_payload<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
+        let limit = self.payload_limit.load(Ordering::Relaxed);
+        if limit == usize::MAX {
+            return Ok(());
+        }
+        let size = match self.opts.framing {
+            Framing::LengthPrefixed => msg.encoded_len(),
+            Framing::Torq { .. } => msg.encoded_len().saturating_add(TORQ_HEADER_LEN),
+        };
+        if size <= limit {
+            return Ok(());
+        }
+        Err(Reject {
+            kind: SendErrorKind::TooLarge,
+            cause: Some(TransportError::new(
+                ErrorClass::Fatal,
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a {size}-byte payload is over the NATS server's max_payload of {limit} bytes"
+                ),
+            )),
+        })
     }
 
     /// Queues a frame if there is room now; never waits.
@@ -546,6 +578,11 @@ impl Shared {
                     cause,
                 });
             }
+        }
+        if let Err(e) = self.check_payload(msg) {
+            inline.end_turn(ticket.turn);
+            drop(guard);
+            return Err(e);
         }
         let sequence = p.sequence + 1;
         let Some(len) = self.opts.framing.append(&mut p.buf, msg, sequence) else {
@@ -676,6 +713,7 @@ impl Shared {
                 cause: None,
             });
         }
+        self.check_payload(msg.get())?;
         let was_empty = p.frames == 0;
         if was_empty && p.writer_idle && p.inline.as_ref().is_some_and(|i| !i.spaced()) {
             return self.push_to_client(guard, msg, may_wait);
@@ -909,9 +947,11 @@ impl Shared {
         self.space.notify_waiters();
         self.stop.notify_one();
         // Not delivered: still queued at the deadline, or (NATS) taken by the
-        // transport and never confirmed.
+        // transport and never confirmed, or over the server's max_payload.
         let undelivered = || {
-            self.lost_closed.load(Ordering::SeqCst) + self.lost_unconfirmed.load(Ordering::SeqCst)
+            self.lost_closed.load(Ordering::SeqCst)
+                + self.lost_unconfirmed.load(Ordering::SeqCst)
+                + self.lost_too_large.load(Ordering::SeqCst)
         };
         let before = undelivered();
         // The task stops by the deadline on its own; the extra second only guards
@@ -967,6 +1007,7 @@ impl Shared {
             LostReason::Dropped => &self.lost_dropped,
             LostReason::Fatal => &self.lost_fatal,
             LostReason::Unconfirmed => &self.lost_unconfirmed,
+            LostReason::TooLarge => &self.lost_too_large,
         };
         counter.fetch_add(n as u64, Ordering::SeqCst);
         self.settled.fetch_add(n as u64, Ordering::SeqCst);
@@ -1064,6 +1105,7 @@ impl Shared {
                 dropped: self.lost_dropped.load(Ordering::Relaxed),
                 fatal: self.lost_fatal.load(Ordering::Relaxed),
                 unconfirmed: self.lost_unconfirmed.load(Ordering::Relaxed),
+                too_large: self.lost_too_large.load(Ordering::Relaxed),
             },
         }
     }
@@ -1075,6 +1117,7 @@ enum LostReason {
     Dropped,
     Fatal,
     Unconfirmed,
+    TooLarge,
 }
 
 impl LostReason {
@@ -1084,6 +1127,7 @@ impl LostReason {
             LostReason::Dropped => "dropped",
             LostReason::Fatal => "fatal",
             LostReason::Unconfirmed => "unconfirmed",
+            LostReason::TooLarge => "too_large",
         }
     }
 }
@@ -1114,6 +1158,9 @@ struct Driver {
     batch_frames: usize,
     /// Bytes of `batch` the transport took on the current connection.
     written: usize,
+    /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
+    /// payload limit: counted lost (`too_large`), not taken.
+    batch_dropped: (usize, usize),
     /// Whether the current connection confirms frames later (NATS): frames it takes go
     /// to `ledger` instead of counting as sent.
     confirming: bool,
@@ -1161,6 +1208,7 @@ async fn run(shared: Arc<Shared>) {
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
+        batch_dropped: (0, 0),
         confirming: false,
         ledger: Ledger::default(),
         failures: 0,
@@ -1298,6 +1346,9 @@ impl Driver {
             };
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
+            if let Some(limit) = conn.max_payload() {
+                shared.payload_limit.store(limit, Ordering::Relaxed);
+            }
             {
                 let mut p = lock(&shared.pending);
                 p.inline = conn.inline();
@@ -1369,14 +1420,17 @@ impl Driver {
                 }
                 continue;
             }
-            match conn
+            let wrote = conn
                 .write_batch(
                     &self.batch,
                     &mut self.written,
                     interrupt(&shared.stop, drain),
                 )
-                .await
-            {
+                .await;
+            let (frames, bytes) = conn.take_dropped();
+            self.batch_dropped.0 += frames;
+            self.batch_dropped.1 += bytes;
+            match wrote {
                 Ok(()) => {
                     self.batch_written();
                     if self.confirming {
@@ -1507,8 +1561,17 @@ impl Driver {
         self.batch.clear();
         self.batch_frames = 0;
         self.written = 0;
-        self.taken(frames, bytes);
+        let dropped = self.settle_dropped();
+        self.taken(frames - dropped.0, bytes - dropped.1);
         self.show_in_flight();
+    }
+
+    /// Counts the frames the transport skipped as too large (lost, `too_large`) and
+    /// returns them, to be left out of what it took.
+    fn settle_dropped(&mut self) -> (usize, usize) {
+        let dropped = std::mem::take(&mut self.batch_dropped);
+        self.shared.count_lost(LostReason::TooLarge, dropped.0);
+        dropped
     }
 
     /// After a failed connection (or at a stop): the frames taken whole by the
@@ -1522,10 +1585,11 @@ impl Driver {
             .opts
             .framing
             .whole_frames(&self.batch, self.written);
+        let dropped = self.settle_dropped();
         if frames > 0 {
             self.batch.drain(..bytes);
             self.batch_frames -= frames;
-            self.taken(frames, bytes);
+            self.taken(frames - dropped.0, bytes - dropped.1);
         }
         self.written = 0;
         let unconfirmed = count(self.ledger.unconfirmed());

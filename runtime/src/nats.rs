@@ -46,6 +46,11 @@
 //!   [`NatsConnection::connect`]), so a lost connection ends the client and the sink's
 //!   own backoff, single flight and bounded queue take over.
 //!
+//! * **Over `max_payload`.** Once connected, the sink knows the server's
+//!   `max_payload` (from its INFO) and `send` refuses a larger message with the
+//!   message back (`TooLarge`). A frame accepted before that was known (before the
+//!   first connection, or under a lower limit after a reconnect) is dropped alone and
+//!   counted (`Lost::too_large`); the stream goes on.
 //! * **No TLS.** A server that requires TLS is refused with a fatal error before the
 //!   client is started (see [`probe`]): the client would need a crypto provider,
 //!   which sinks do not build in.
@@ -258,6 +263,9 @@ pub(crate) struct NatsConnection {
     fence: u64,
     /// Whether the last fence's answer is still awaited.
     awaiting: bool,
+    /// Frames (and their bytes) of the task's batches dropped because their payload
+    /// is over the server's `max_payload`, not yet reported ([`Self::take_dropped`]).
+    dropped: (usize, usize),
 }
 
 /// What senders publish through while the connection task is idle: the client, the
@@ -441,7 +449,13 @@ impl NatsInline {
     /// Publishes one whole frame with the room `turn` reserved, and keeps the handle
     /// for the next publish. `false`: nothing was published (the client refused it).
     pub(crate) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
-        let payload = share(&mut self.chunk, payload_of(self.framing, frame));
+        let payload = payload_of(self.framing, frame);
+        if payload.len() > self.client.max_payload() {
+            // Queued instead: the task drops it and counts it.
+            self.turn = Some(turn.0);
+            return false;
+        }
+        let payload = share(&mut self.chunk, payload);
         let message = async_nats::message::OutboundMessage {
             subject: self.subject.clone(),
             reply: None,
@@ -551,7 +565,19 @@ impl NatsConnection {
             published: Arc::new(AtomicU64::new(0)),
             fence: 0,
             awaiting: false,
+            dropped: (0, 0),
         })
+    }
+
+    /// The server's `max_payload`, from its INFO.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.client.max_payload()
+    }
+
+    /// Frames (and bytes) of batches dropped since the last call, each because its
+    /// payload is over the server's `max_payload`.
+    pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
+        std::mem::take(&mut self.dropped)
     }
 
     /// The handle senders publish through while the task is idle.
@@ -622,6 +648,14 @@ impl NatsConnection {
                 Framing::Torq { .. } => self.batch_chunk.slice(start..start + len),
             };
             let size = payload.len();
+            if size > self.client.max_payload() {
+                // Accepted before the server's limit was known (or under a higher
+                // one): this frame alone is dropped, and counted by the caller.
+                self.dropped.0 += 1;
+                self.dropped.1 += len;
+                *written += len;
+                continue;
+            }
             if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
                 return Err(self.publish_failed(&e, size));
             }

@@ -172,6 +172,82 @@ no_auth_user: "sink"
     assert_eq!(sink.close().await, 0);
 }
 
+/// A message of `len` bytes, numbered `i` in its first 8 bytes.
+fn sized(i: u64, len: usize) -> Bytes {
+    let mut m = vec![(i % 251) as u8; len];
+    m[..8].copy_from_slice(&i.to_le_bytes());
+    Bytes::from(m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_over_max_payload_is_refused_or_dropped_alone_and_the_stream_goes_on() {
+    if !server_available() {
+        return;
+    }
+    let subject = "small.payload";
+    let dir = TempDir::new();
+    let server = Server::with_config(&dir, "max_payload: 1024").await;
+    let mut sub = Subscriber::new(&server, subject).await;
+
+    // Connected: the limit is known, the message comes back at `send`.
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "small_sink")
+        .relay()
+        .expect("valid endpoint");
+    for i in 1..=5 {
+        sink.send(sized(i, 100)).await.expect("accepted");
+    }
+    sink.flush().await.expect("flushed");
+    let err = sink
+        .send(sized(6, 2_000))
+        .await
+        .expect_err("over max_payload");
+    assert_eq!(err.kind(), SendErrorKind::TooLarge, "{err}");
+    assert!(err.to_string().contains("max_payload of 1024"), "{err}");
+    assert_eq!(
+        err.into_message(),
+        sized(6, 2_000),
+        "the message comes back"
+    );
+    for i in 7..=16 {
+        sink.send(sized(i, 100)).await.expect("the stream goes on");
+    }
+    sink.flush().await.expect("flushed");
+    let got: Vec<u64> = sub.exactly(15).await.iter().map(|m| index(m)).collect();
+    let want: Vec<u64> = (1..=5).chain(7..=16).collect();
+    assert_eq!(got, want);
+    let status = sink.status();
+    assert_eq!(status.state, State::Connected, "{status:?}");
+    assert_eq!(
+        (status.frames_sent, status.lost.total()),
+        (15, 0),
+        "{status:?}"
+    );
+    assert_eq!(sink.close().await, 0);
+
+    // Before the first connection the limit is unknown: the frame is accepted, then
+    // dropped alone and counted.
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "small_sink_cold")
+        .relay()
+        .expect("valid endpoint");
+    sink.send(sized(1, 100)).await.expect("accepted");
+    sink.send(sized(2, 2_000))
+        .await
+        .expect("accepted: no limit known yet");
+    for i in 3..=12 {
+        sink.send(sized(i, 100)).await.expect("the stream goes on");
+    }
+    sink.flush().await.expect("flushed");
+    let got: Vec<u64> = sub.exactly(11).await.iter().map(|m| index(m)).collect();
+    let want: Vec<u64> = (1..=1).chain(3..=12).collect();
+    assert_eq!(got, want);
+    let status = sink.status();
+    assert_eq!(status.state, State::Connected, "{status:?}");
+    assert_eq!(status.frames_sent, 11, "{status:?}");
+    assert_eq!(status.lost.too_large, 1, "{status:?}");
+    assert_eq!(status.lost.total(), 1, "{status:?}");
+    assert_eq!(sink.close().await, 0);
+}
+
 /// Panic messages seen by the hook this test binary installs (every test's), so a
 /// test can tell whether a panic happened anywhere while it ran.
 fn panics() -> &'static Mutex<Vec<String>> {
