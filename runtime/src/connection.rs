@@ -48,7 +48,10 @@
 //!   counted in `Pending::handed_frames` until the task collects them into its
 //!   [`Ledger`] and asks the transport for a confirmation; confirmed frames count as
 //!   sent, and frames still unconfirmed when a connection ends count as lost
-//!   (`unconfirmed`), never resent.
+//!   (`unconfirmed`), never resent. Frames handed on and not yet confirmed
+//!   (`Pending::in_doubt`) take room in the queue like queued frames do, so what a
+//!   frozen server holds back, and what a lost connection leaves in doubt, stays
+//!   within `queue` plus one batch.
 //! * **Coalescing without a timer.** The task yields one scheduling round after a
 //!   write and after being woken, before it takes the next batch: a sender that is
 //!   still running fills the buffer meanwhile, so one system call carries many frames.
@@ -133,6 +136,10 @@ struct Pending {
     turn: bool,
     /// Counts connections, so a turn taken on one is not used on the next.
     generation: u64,
+    /// Frames a confirming transport took and did not confirm yet (the ones in
+    /// `handed_frames` and the task's `Ledger::unconfirmed`): they count against
+    /// `queue` with the queued ones.
+    in_doubt: usize,
 }
 
 struct Info {
@@ -359,6 +366,7 @@ impl Shared {
                 handed_bytes: 0,
                 turn: false,
                 generation: 0,
+                in_doubt: 0,
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),
@@ -437,7 +445,7 @@ impl Shared {
     }
 
     fn has_room(&self, p: &Pending) -> bool {
-        p.frames < self.queue && !p.turn
+        p.frames + p.in_doubt < self.queue && !p.turn
     }
 
     /// `TooLarge` for a message whose payload is over the transport's known limit
@@ -625,6 +633,7 @@ impl Shared {
     /// held, released here).
     fn handed(&self, mut p: MutexGuard<'_, Pending>, len: usize) {
         p.handed_frames += 1;
+        p.in_doubt += 1;
         p.handed_bytes += len as u64;
         let first = p.handed_frames == 1;
         drop(p);
@@ -1483,7 +1492,24 @@ impl Driver {
         let bytes = upto.1 - self.ledger.confirmed.1;
         self.ledger.confirmed = upto;
         self.show_in_flight();
+        self.settle_in_doubt(count(frames));
         self.count_sent(count(frames), count(bytes));
+    }
+
+    /// Frames taken by a confirming transport were confirmed or counted lost: they
+    /// no longer take room in the queue.
+    fn settle_in_doubt(&self, frames: usize) {
+        if frames == 0 {
+            return;
+        }
+        let wake = {
+            let mut p = lock(&self.shared.pending);
+            p.in_doubt -= frames;
+            p.space_waiters > 0
+        };
+        if wake {
+            self.shared.space.notify_waiters();
+        }
     }
 
     /// Moves senders' direct hand-overs into the ledger (with the `pending` lock held).
@@ -1551,6 +1577,7 @@ impl Driver {
         if self.confirming {
             self.ledger.taken.0 += frames as u64;
             self.ledger.taken.1 += bytes as u64;
+            lock(&self.shared.pending).in_doubt += frames;
         } else {
             self.count_sent(frames, bytes);
         }
@@ -1596,6 +1623,7 @@ impl Driver {
         self.ledger = Ledger::default();
         self.confirming = false;
         self.show_in_flight();
+        self.settle_in_doubt(unconfirmed);
         self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
     }
 

@@ -34,6 +34,10 @@
 //!   publishes on its subject only, and subscribes to nothing), and it reaches no
 //!   subscriber. One fence is in flight at a time; `flush()` returns after the
 //!   confirmation that covers the frames it waits for.
+//! * **Bounded in doubt.** Frames handed to the client and not yet confirmed count
+//!   against the sink's `queue` (with the frames queued), so at most `queue` frames
+//!   plus the batch being published are accepted and unconfirmed at any time: that is
+//!   what a frozen server can hold in memory, and what a crash can leave in doubt.
 //! * **In doubt means lost, never sent twice.** When a connection dies, the frames
 //!   handed to its client after the last confirmation have an unknown fate (some may
 //!   have reached subscribers). They are not published again; the sink counts them

@@ -248,6 +248,68 @@ async fn message_over_max_payload_is_refused_or_dropped_alone_and_the_stream_goe
     assert_eq!(sink.close().await, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_accepted_unconfirmed_frames_stay_within_the_queue() {
+    if !server_available() {
+        return;
+    }
+    const QUEUE: usize = 4;
+    // `queue` frames, plus at most one batch of `queue` being handed on.
+    const BOUND: usize = 2 * QUEUE;
+    const FRAME: usize = 64 * 1024;
+    let subject = "frozen.bound";
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, subject).await;
+    let sink: RelaySink<Bytes> = builder(server.port, subject, "bound_sink")
+        .queue(QUEUE)
+        .send_timeout(Duration::from_millis(200))
+        .relay()
+        .expect("valid endpoint");
+    sink.wait_connected(std::time::Instant::now() + MESSAGE_WAIT)
+        .await
+        .expect("connected");
+
+    server.pause();
+    let resume = Resume(&server);
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..10_000u64 {
+        match sink.send(sized(i, FRAME)).await {
+            Ok(()) => accepted.push(i),
+            Err(e) => {
+                assert_eq!(e.kind(), SendErrorKind::Timeout, "{e}");
+                refused += 1;
+                if refused == 2 {
+                    break;
+                }
+            }
+        }
+        let held = sink.status();
+        assert!(
+            accepted.len() <= BOUND && held.queue_depth <= BOUND,
+            "{} accepted in front of a frozen server: {held:?}",
+            accepted.len()
+        );
+    }
+    assert_eq!(refused, 2, "sends time out in front of a frozen server");
+    drop(resume);
+
+    sink.flush()
+        .await
+        .expect("flushed once the server runs again");
+    let got: Vec<u64> = sub
+        .exactly(accepted.len())
+        .await
+        .iter()
+        .map(|m| index(m))
+        .collect();
+    assert_eq!(got, accepted, "exactly the accepted frames, in order");
+    let status = sink.status();
+    assert_eq!(status.frames_sent, accepted.len() as u64);
+    assert_eq!(status.lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
+}
+
 /// Panic messages seen by the hook this test binary installs (every test's), so a
 /// test can tell whether a panic happened anywhere while it ran.
 fn panics() -> &'static Mutex<Vec<String>> {
