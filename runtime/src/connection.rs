@@ -48,7 +48,10 @@
 //!   counted in `Pending::handed_frames` until the task collects them into its
 //!   [`Ledger`] and asks the transport for a confirmation; confirmed frames count as
 //!   sent, and frames still unconfirmed when a connection ends count as lost
-//!   (`unconfirmed`), never resent.
+//!   (`unconfirmed`), never resent. Frames handed on and not yet confirmed
+//!   (`Pending::in_doubt`) take room in the queue like queued frames do, so what a
+//!   frozen server holds back, and what a lost connection leaves in doubt, stays
+//!   within `queue` plus one batch.
 //! * **Coalescing without a timer.** The task yields one scheduling round after a
 //!   write and after being woken, before it takes the next batch: a sender that is
 //!   still running fills the buffer meanwhile, so one system call carries many frames.
@@ -68,7 +71,7 @@ use tokio_util::sync::ReusableBoxFuture;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError, WaitError};
-use crate::framing::{Framing, LENGTH_PREFIX_LEN, encode_or_nothing, now_nanos};
+use crate::framing::{Framing, LENGTH_PREFIX_LEN, TORQ_HEADER_LEN, encode_or_nothing, now_nanos};
 use crate::status::{Lost, State, Status};
 use crate::transport::{Connection, Endpoint, Handed, Inline, Turn, WriteStop};
 
@@ -145,6 +148,10 @@ struct Pending {
     turn: bool,
     /// Counts connections, so a turn taken on one is not used on the next.
     generation: u64,
+    /// Frames a confirming transport took and did not confirm yet (the ones in
+    /// `handed_frames` and the task's `Ledger::unconfirmed`): they count against
+    /// `queue` with the queued ones.
+    in_doubt: usize,
     /// Torq timestamp of the frames queued back to back (see [`Shared::timestamp`]).
     stamp: Stamp,
 }
@@ -190,6 +197,10 @@ pub(crate) struct Shared {
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
     lost_unconfirmed: AtomicU64,
+    lost_too_large: AtomicU64,
+    /// The largest payload the transport takes (NATS: the server's `max_payload`, as
+    /// of the last connection); `usize::MAX` while unknown or unlimited.
+    payload_limit: AtomicUsize,
     metrics: OnceLock<Metrics>,
     /// Boxes of finished waits, kept for the next wait ([`Wait`]).
     waits: Mutex<Vec<PooledWait>>,
@@ -384,6 +395,7 @@ impl Shared {
                 handed_bytes: 0,
                 turn: false,
                 generation: 0,
+                in_doubt: 0,
                 stamp: Stamp::default(),
             })),
             wake_writer: Padded(Notify::new()),
@@ -406,6 +418,8 @@ impl Shared {
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),
             lost_unconfirmed: AtomicU64::new(0),
+            lost_too_large: AtomicU64::new(0),
+            payload_limit: AtomicUsize::new(usize::MAX),
             metrics: OnceLock::new(),
             waits: Mutex::new(Vec::new()),
             opts,
@@ -461,7 +475,33 @@ impl Shared {
     }
 
     fn has_room(&self, p: &Pending) -> bool {
-        p.frames < self.queue && !p.turn
+        p.frames + p.in_doubt < self.queue && !p.turn
+    }
+
+    /// `TooLarge` for a message whose payload is over the transport's known limit
+    /// (NATS: the server's `max_payload`); the message goes back to its sender.
+    fn check_payload<E: Encode + ?Sized>(&self, msg: &E) -> Result<(), Reject> {
+        let limit = self.payload_limit.load(Ordering::Relaxed);
+        if limit == usize::MAX {
+            return Ok(());
+        }
+        let size = match self.opts.framing {
+            Framing::LengthPrefixed => msg.encoded_len(),
+            Framing::Torq { .. } => msg.encoded_len().saturating_add(TORQ_HEADER_LEN),
+        };
+        if size <= limit {
+            return Ok(());
+        }
+        Err(Reject {
+            kind: SendErrorKind::TooLarge,
+            cause: Some(TransportError::new(
+                ErrorClass::Fatal,
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a {size}-byte payload is over the NATS server's max_payload of {limit} bytes"
+                ),
+            )),
+        })
     }
 
     /// Queues a frame if there is room now; never waits.
@@ -577,6 +617,11 @@ impl Shared {
                 });
             }
         }
+        if let Err(e) = self.check_payload(msg) {
+            inline.end_turn(ticket.turn);
+            drop(guard);
+            return Err(e);
+        }
         let sequence = p.sequence + 1;
         let timestamp = self.timestamp(&mut p.stamp, false);
         let Some(len) = self
@@ -658,6 +703,7 @@ impl Shared {
     /// held, released here).
     fn handed(&self, mut p: MutexGuard<'_, Pending>, len: usize) {
         p.handed_frames += 1;
+        p.in_doubt += 1;
         p.handed_bytes += len as u64;
         let first = p.handed_frames == 1;
         drop(p);
@@ -746,6 +792,7 @@ impl Shared {
                 cause: None,
             });
         }
+        self.check_payload(msg.get())?;
         let was_empty = p.frames == 0;
         if was_empty && p.writer_idle && p.inline.as_ref().is_some_and(|i| !i.spaced()) {
             return self.push_to_client(guard, msg, may_wait);
@@ -966,9 +1013,11 @@ impl Shared {
     pub(crate) async fn close(self: &Arc<Self>, linger: Duration) -> u64 {
         let deadline = deadline_after(Instant::now(), linger);
         // Not delivered: still queued at the deadline, or (NATS) taken by the
-        // transport and never confirmed.
+        // transport and never confirmed, or over the server's max_payload.
         let undelivered = || {
-            self.lost_closed.load(Ordering::SeqCst) + self.lost_unconfirmed.load(Ordering::SeqCst)
+            self.lost_closed.load(Ordering::SeqCst)
+                + self.lost_unconfirmed.load(Ordering::SeqCst)
+                + self.lost_too_large.load(Ordering::SeqCst)
         };
         let before = {
             let mut p = lock(&self.pending);
@@ -1042,6 +1091,7 @@ impl Shared {
             LostReason::Dropped => &self.lost_dropped,
             LostReason::Fatal => &self.lost_fatal,
             LostReason::Unconfirmed => &self.lost_unconfirmed,
+            LostReason::TooLarge => &self.lost_too_large,
         };
         counter.fetch_add(n as u64, Ordering::SeqCst);
         self.settled.fetch_add(n as u64, Ordering::SeqCst);
@@ -1139,6 +1189,7 @@ impl Shared {
                 dropped: self.lost_dropped.load(Ordering::Relaxed),
                 fatal: self.lost_fatal.load(Ordering::Relaxed),
                 unconfirmed: self.lost_unconfirmed.load(Ordering::Relaxed),
+                too_large: self.lost_too_large.load(Ordering::Relaxed),
             },
         }
     }
@@ -1150,6 +1201,7 @@ enum LostReason {
     Dropped,
     Fatal,
     Unconfirmed,
+    TooLarge,
 }
 
 impl LostReason {
@@ -1159,6 +1211,7 @@ impl LostReason {
             LostReason::Dropped => "dropped",
             LostReason::Fatal => "fatal",
             LostReason::Unconfirmed => "unconfirmed",
+            LostReason::TooLarge => "too_large",
         }
     }
 }
@@ -1189,6 +1242,9 @@ struct Driver {
     batch_frames: usize,
     /// Bytes of `batch` the transport took on the current connection.
     written: usize,
+    /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
+    /// payload limit: counted lost (`too_large`), not taken.
+    batch_dropped: (usize, usize),
     /// Whether the current connection confirms frames later (NATS): frames it takes go
     /// to `ledger` instead of counting as sent.
     confirming: bool,
@@ -1240,6 +1296,7 @@ async fn run(shared: Arc<Shared>) {
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
+        batch_dropped: (0, 0),
         confirming: false,
         ledger: Ledger::default(),
         failures: 0,
@@ -1379,6 +1436,9 @@ impl Driver {
             };
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
+            if let Some(limit) = conn.max_payload() {
+                shared.payload_limit.store(limit, Ordering::Relaxed);
+            }
             {
                 let mut p = lock(&shared.pending);
                 p.inline = conn.inline();
@@ -1478,14 +1538,17 @@ impl Driver {
                 }
                 continue;
             }
-            match conn
+            let wrote = conn
                 .write_batch(
                     &self.batch,
                     &mut self.written,
                     interrupt(&shared.stop, drain),
                 )
-                .await
-            {
+                .await;
+            let (frames, bytes) = conn.take_dropped();
+            self.batch_dropped.0 += frames;
+            self.batch_dropped.1 += bytes;
+            match wrote {
                 Ok(()) => {
                     self.batch_written();
                     if self.confirming {
@@ -1538,7 +1601,24 @@ impl Driver {
         let bytes = upto.1 - self.ledger.confirmed.1;
         self.ledger.confirmed = upto;
         self.show_in_flight();
+        self.settle_in_doubt(count(frames));
         self.count_sent(count(frames), count(bytes));
+    }
+
+    /// Frames taken by a confirming transport were confirmed or counted lost: they
+    /// no longer take room in the queue.
+    fn settle_in_doubt(&self, frames: usize) {
+        if frames == 0 {
+            return;
+        }
+        let wake = {
+            let mut p = lock(&self.shared.pending);
+            p.in_doubt -= frames;
+            p.space_waiters > 0
+        };
+        if wake {
+            self.shared.space.notify_waiters();
+        }
     }
 
     /// Moves senders' direct hand-overs into the ledger (with the `pending` lock held).
@@ -1631,6 +1711,7 @@ impl Driver {
         if self.confirming {
             self.ledger.taken.0 += frames as u64;
             self.ledger.taken.1 += bytes as u64;
+            lock(&self.shared.pending).in_doubt += frames;
         } else {
             self.count_sent(frames, bytes);
         }
@@ -1641,8 +1722,17 @@ impl Driver {
         self.batch.clear();
         self.batch_frames = 0;
         self.written = 0;
-        self.taken(frames, bytes);
+        let dropped = self.settle_dropped();
+        self.taken(frames - dropped.0, bytes - dropped.1);
         self.show_in_flight();
+    }
+
+    /// Counts the frames the transport skipped as too large (lost, `too_large`) and
+    /// returns them, to be left out of what it took.
+    fn settle_dropped(&mut self) -> (usize, usize) {
+        let dropped = std::mem::take(&mut self.batch_dropped);
+        self.shared.count_lost(LostReason::TooLarge, dropped.0);
+        dropped
     }
 
     /// After a failed connection (or at a stop): the frames taken whole by the
@@ -1656,16 +1746,18 @@ impl Driver {
             .opts
             .framing
             .whole_frames(&self.batch, self.written);
+        let dropped = self.settle_dropped();
         if frames > 0 {
             self.batch.drain(..bytes);
             self.batch_frames -= frames;
-            self.taken(frames, bytes);
+            self.taken(frames - dropped.0, bytes - dropped.1);
         }
         self.written = 0;
         let unconfirmed = count(self.ledger.unconfirmed());
         self.ledger = Ledger::default();
         self.confirming = false;
         self.show_in_flight();
+        self.settle_in_doubt(unconfirmed);
         self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
     }
 

@@ -120,7 +120,8 @@ pub enum SendErrorKind {
     /// The sink failed for good (bad address, protocol error); see
     /// [`SendError::cause`].
     Fatal,
-    /// The payload is larger than a frame can describe (`u32::MAX` bytes).
+    /// The payload is larger than a frame can describe (`u32::MAX` bytes), or (NATS)
+    /// than the server takes in one message (its `max_payload`, said in the cause).
     TooLarge,
     /// The sink's connection task is not running and there is no tokio runtime on this
     /// thread to start it (a `try_send` from a plain thread before any `send`).
@@ -179,7 +180,7 @@ impl<M> fmt::Display for SendError<M> {
             SendErrorKind::Timeout => "queue stayed full for the whole send timeout",
             SendErrorKind::Closed => "sink closed",
             SendErrorKind::Fatal => "sink failed",
-            SendErrorKind::TooLarge => "payload larger than u32::MAX bytes",
+            SendErrorKind::TooLarge => "payload too large",
             SendErrorKind::NoRuntime => "no tokio runtime to start the sink's connection task",
         };
         match &self.cause {

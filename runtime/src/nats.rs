@@ -22,12 +22,22 @@
 //!   disconnected or when a `try_send` finds the client full.
 //! * **Sent means confirmed.** NATS core publishing has no acknowledgements, and a
 //!   client's buffers die with its connection. So a frame counts as sent only once the
-//!   server has processed it: the connection task publishes a marker on a private
-//!   inbox after what was handed to the client, and the server's echo of it
-//!   (messages of one connection are processed in order) confirms every frame before
-//!   it. One marker is in flight at a time, so confirmations follow the stream about
-//!   once per server round trip without ever stopping it; `flush()` returns after the
+//!   server has processed it without objecting: after what was handed to the client,
+//!   the connection task sends a *fence*, a subscription to [`FENCE_SUBJECT`], which
+//!   no server accepts (`>` must be the last token). The server processes one
+//!   connection's operations in order and answers the fence with `-ERR 'Invalid
+//!   Subject'` after any `-ERR` it sent for the frames before it (a denied subject, a
+//!   message over `max_payload`); the client hands server errors to the event callback
+//!   one at a time, in the order they arrived. So when the fence's answer reaches the
+//!   callback, every objection to an earlier frame already did, and a frame the server
+//!   refused is never counted as sent. The fence needs no permission at all (the sink
+//!   publishes on its subject only, and subscribes to nothing), and it reaches no
+//!   subscriber. One fence is in flight at a time; `flush()` returns after the
 //!   confirmation that covers the frames it waits for.
+//! * **Bounded in doubt.** Frames handed to the client and not yet confirmed count
+//!   against the sink's `queue` (with the frames queued), so at most `queue` frames
+//!   plus the batch being published are accepted and unconfirmed at any time: that is
+//!   what a frozen server can hold in memory, and what a crash can leave in doubt.
 //! * **In doubt means lost, never sent twice.** When a connection dies, the frames
 //!   handed to its client after the last confirmation have an unknown fate (some may
 //!   have reached subscribers). They are not published again; the sink counts them
@@ -39,6 +49,15 @@
 //!   reconnects: the first attempt is let through, every later one is refused (see
 //!   [`NatsConnection::connect`]), so a lost connection ends the client and the sink's
 //!   own backoff, single flight and bounded queue take over.
+//!
+//! * **Over `max_payload`.** Once connected, the sink knows the server's
+//!   `max_payload` (from its INFO) and `send` refuses a larger message with the
+//!   message back (`TooLarge`). A frame accepted before that was known (before the
+//!   first connection, or under a lower limit after a reconnect) is dropped alone and
+//!   counted (`Lost::too_large`); the stream goes on.
+//! * **No TLS.** A server that requires TLS is refused with a fatal error before the
+//!   client is started (see [`probe`]): the client would need a crypto provider,
+//!   which sinks do not build in.
 //!
 //! Subjects are checked like the front end checks them: no whitespace, no empty
 //! tokens, no wildcards (`*`, `>`), at most [`MAX_SUBJECT_LEN`] bytes.
@@ -52,11 +71,16 @@ use std::time::Duration;
 use async_nats::{Client, ConnectErrorKind, Subject};
 use bytes::{Bytes, BytesMut};
 use futures_sink::Sink;
-use tokio::sync::Notify;
 
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 use crate::transport::{Handed, WriteStop};
+
+mod events;
+mod probe;
+
+use events::{Events, is_fence_answer, lost_connection, server_error};
+use probe::{probe, tls_required};
 
 /// The longest subject a sink publishes on: a server rejects protocol lines longer
 /// than 4096 bytes (`PUB <subject> <size>\r\n`) and drops the connection.
@@ -73,6 +97,11 @@ const CLIENT_CAPACITY: usize = 4096;
 /// The client's own limit on one connect attempt; the sink's `connect_timeout` bounds
 /// the whole attempt from outside.
 const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What the connection task subscribes to as a fence (see the module docs): a server
+/// refuses it (`>` is only valid as the last token) with a non-fatal `-ERR`, after
+/// processing everything sent before it. The client's own check lets it through.
+pub(crate) const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
 
 /// Bytes of payload copied into one allocation that frames are split off from (a
 /// frame larger than this gets an allocation of its own size).
@@ -176,14 +205,6 @@ fn check_subject<'a>(text: &str, subject: &'a str) -> Result<&'a str, String> {
     Ok(subject)
 }
 
-fn lost_connection() -> TransportError {
-    TransportError::new(
-        ErrorClass::Retryable,
-        io::ErrorKind::ConnectionReset,
-        "connection to the NATS server lost",
-    )
-}
-
 /// The subject as a `'static` string, leaked once per distinct subject for the life of
 /// the process: a static subject is cloned per message without touching a reference
 /// count that the client's task would decrement on another core.
@@ -218,51 +239,6 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
-/// What the client's event callback saw: an error that ends the connection.
-#[derive(Default)]
-struct Events {
-    error: Mutex<Option<TransportError>>,
-    dead: AtomicBool,
-    wake: Notify,
-}
-
-impl Events {
-    fn die(&self, error: TransportError) {
-        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(error);
-        }
-        drop(slot);
-        self.dead.store(true, Ordering::Release);
-        self.wake.notify_waiters();
-    }
-
-    fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
-    }
-
-    fn error(&self) -> TransportError {
-        self.error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(lost_connection)
-    }
-
-    /// Resolves once the connection is known dead. Cancel safe.
-    async fn died(&self) {
-        loop {
-            let wake = self.wake.notified();
-            tokio::pin!(wake);
-            wake.as_mut().enable();
-            if self.is_dead() {
-                return;
-            }
-            wake.await;
-        }
-    }
-}
-
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
 /// connection task.
 ///
@@ -270,16 +246,13 @@ impl Events {
 /// and its idle flag keep them apart): the task publishes whole batches
 /// ([`NatsConnection::write_batch`]), and while the task is idle a sender publishes its
 /// own frame ([`NatsInline::try_publish`]). Neither waits for the server. The task
-/// confirms what was handed on with markers ([`NatsConnection::request_confirmation`]),
-/// one at a time: the echo of a marker proves that every frame published on this
-/// connection before it was processed by the server (messages of one connection are
-/// processed in order).
+/// confirms what was handed on with fences ([`NatsConnection::request_confirmation`]),
+/// one at a time: the answer to a fence proves that the server processed every frame
+/// published on this connection before it, and refused none (see the module docs).
 pub(crate) struct NatsConnection {
     client: Client,
     subject: Subject,
     framing: Framing,
-    inbox: Subject,
-    markers: async_nats::Subscriber,
     events: Arc<Events>,
     /// A copy of part of the current batch, starting at `batch_chunk_at` (about
     /// [`CHUNK`] bytes): frames become message payloads as slices of it, without a
@@ -288,12 +261,15 @@ pub(crate) struct NatsConnection {
     /// decrementing (for frames it wrote earlier) on another core.
     batch_chunk: Bytes,
     batch_chunk_at: usize,
-    /// Messages this task published (see `Credit`).
+    /// Messages this task published (see `Credit`; fences are not messages).
     published: Arc<AtomicU64>,
-    /// Number of the last marker published.
-    marker: u64,
-    /// Whether the last marker's echo is still awaited.
+    /// Number of the last fence sent.
+    fence: u64,
+    /// Whether the last fence's answer is still awaited.
     awaiting: bool,
+    /// Frames (and their bytes) of the task's batches dropped because their payload
+    /// is over the server's `max_payload`, not yet reported ([`Self::take_dropped`]).
+    dropped: (usize, usize),
 }
 
 /// What senders publish through while the connection task is idle: the client, the
@@ -320,7 +296,7 @@ struct Credit {
     stats: Arc<async_nats::Statistics>,
     /// Messages published through [`NatsInline`].
     published: u64,
-    /// Messages the connection task published (batches and markers).
+    /// Messages the connection task published (its batches).
     task_published: Arc<AtomicU64>,
     free: u64,
     /// Publishes to let pass before looking at the client's counter again, after it
@@ -328,7 +304,7 @@ struct Credit {
     skip: u32,
 }
 
-/// Buffer slots kept out of the credit: a marker, a turn's reservation and a
+/// Buffer slots kept out of the credit: a fence, a turn's reservation and a
 /// reservation waiting in the client may hold a few at any time.
 const CREDIT_MARGIN: u64 = 64;
 
@@ -477,7 +453,13 @@ impl NatsInline {
     /// Publishes one whole frame with the room `turn` reserved, and keeps the handle
     /// for the next publish. `false`: nothing was published (the client refused it).
     pub(crate) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
-        let payload = share(&mut self.chunk, payload_of(self.framing, frame));
+        let payload = payload_of(self.framing, frame);
+        if payload.len() > self.client.max_payload() {
+            // Queued instead: the task drops it and counts it.
+            self.turn = Some(turn.0);
+            return false;
+        }
+        let payload = share(&mut self.chunk, payload);
         let message = async_nats::message::OutboundMessage {
             subject: self.subject.clone(),
             reply: None,
@@ -536,6 +518,9 @@ impl NatsConnection {
                     async_nats::Event::Disconnected | async_nats::Event::Closed => {
                         events.die(lost_connection());
                     }
+                    async_nats::Event::ServerError(e) if is_fence_answer(&e) => {
+                        events.fence_answered();
+                    }
                     async_nats::Event::ServerError(e) => events.die(server_error(&e)),
                     _ => {}
                 }
@@ -552,25 +537,20 @@ impl NatsConnection {
         .client_capacity(CLIENT_CAPACITY);
 
         // The client panics when a server asks for TLS and no crypto provider is
-        // installed (none is built in: relays talk plaintext), so the attempt runs as
-        // its own task and a panic becomes a fatal error. Dropping this future (the
-        // connect timeout) aborts the attempt.
+        // installed (none is built in: relays talk plaintext), so a server that
+        // requires it is refused before the client sees it.
         let url = address.server_url();
+        probe(address, &url).await?;
+        // Should the server change between the probe and the connect, the panic is
+        // still contained where the process unwinds on panics: the attempt runs as its
+        // own task. Dropping this future (the connect timeout) aborts the attempt.
         let target = url.clone();
         let attempt = AbortOnDrop(tokio::spawn(async move {
             options.connect(target.as_str()).await
         }));
         let client = match attempt.await {
             Ok(result) => result.map_err(|e| classify(&url, &e))?,
-            Err(e) if e.is_panic() => {
-                return Err(TransportError::new(
-                    ErrorClass::Fatal,
-                    io::ErrorKind::Unsupported,
-                    format!(
-                        "connect to {url}: the server requires TLS, which sinkgen's NATS relays do not speak"
-                    ),
-                ));
-            }
+            Err(e) if e.is_panic() => return Err(tls_required(&url)),
             Err(e) => {
                 return Err(TransportError::new(
                     ErrorClass::Retryable,
@@ -579,27 +559,29 @@ impl NatsConnection {
                 ));
             }
         };
-        let inbox = client.new_inbox();
-        let markers = client.subscribe(inbox.clone()).await.map_err(|e| {
-            TransportError::new(
-                ErrorClass::Retryable,
-                io::ErrorKind::ConnectionAborted,
-                format!("subscribe to the confirmation inbox: {e}"),
-            )
-        })?;
         Ok(NatsConnection {
             client,
             subject: Subject::from_static(intern(&address.subject)),
             framing,
-            inbox: Subject::from(inbox),
-            markers,
             events,
             batch_chunk: Bytes::new(),
             batch_chunk_at: 0,
             published: Arc::new(AtomicU64::new(0)),
-            marker: 0,
+            fence: 0,
             awaiting: false,
+            dropped: (0, 0),
         })
+    }
+
+    /// The server's `max_payload`, from its INFO.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.client.max_payload()
+    }
+
+    /// Frames (and bytes) of batches dropped since the last call, each because its
+    /// payload is over the server's `max_payload`.
+    pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
+        std::mem::take(&mut self.dropped)
     }
 
     /// The handle senders publish through while the task is idle.
@@ -670,6 +652,14 @@ impl NatsConnection {
                 Framing::Torq { .. } => self.batch_chunk.slice(start..start + len),
             };
             let size = payload.len();
+            if size > self.client.max_payload() {
+                // Accepted before the server's limit was known (or under a higher
+                // one): this frame alone is dropped, and counted by the caller.
+                self.dropped.0 += 1;
+                self.dropped.1 += len;
+                *written += len;
+                continue;
+            }
             if let Err(e) = self.client.publish(self.subject.clone(), payload).await {
                 return Err(self.publish_failed(&e, size));
             }
@@ -679,66 +669,46 @@ impl NatsConnection {
         Ok(())
     }
 
-    /// Publishes a marker after everything handed on so far; its echo is reported by
+    /// Sends a fence after everything handed on so far; its answer is reported by
     /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Waits only
-    /// for room in the client's buffer. Cancel safe (a cancelled publish publishes
-    /// nothing and the marker is not awaited).
+    /// for room in the client's buffer. Cancel safe (a cancelled request sends
+    /// nothing, and no answer is awaited).
     pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
-        let marker = self.marker + 1;
-        let payload = Bytes::copy_from_slice(&marker.to_le_bytes());
-        tokio::select! {
-            r = self.client.publish(self.inbox.clone(), payload) => {
-                if let Err(e) = r {
-                    return Err(self.publish_failed(&e, 8));
-                }
-            }
+        let subscribe = self.client.subscribe(FENCE_SUBJECT);
+        let fence = tokio::select! {
+            r = subscribe => r.map_err(|_| self.events.error())?,
             () = self.events.died() => return Err(self.events.error()),
-        }
-        self.published.fetch_add(1, Ordering::Relaxed);
-        self.marker = marker;
+        };
+        // Nothing is ever delivered to it; dropping it sends the matching UNSUB.
+        drop(fence);
+        self.fence += 1;
         self.awaiting = true;
         Ok(())
     }
 
-    /// Whether `message` is the echo of the awaited marker (older echoes, from
-    /// markers whose wait was abandoned, are skipped).
-    fn is_echo(&mut self, message: &async_nats::Message) -> bool {
-        if self.awaiting && message.payload.as_ref() == self.marker.to_le_bytes() {
+    /// Whether the awaited fence was answered on a live connection; never waits.
+    pub(crate) fn poll_confirmed(&mut self) -> bool {
+        if self.awaiting && self.events.fence_state(self.fence) == Some(true) {
             self.awaiting = false;
             return true;
         }
         false
     }
 
-    /// Whether the awaited marker's echo has arrived; never waits.
-    pub(crate) fn poll_confirmed(&mut self) -> bool {
-        use futures_core::Stream;
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        while let std::task::Poll::Ready(Some(message)) =
-            std::pin::Pin::new(&mut self.markers).poll_next(&mut cx)
-        {
-            if self.is_echo(&message) {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Resolves when the awaited marker's echo arrives (`Ok`), or with the error when
-    /// the connection is lost. Cancel safe.
+    /// Resolves when the awaited fence is answered (`Ok`), or with the error when the
+    /// connection is lost or the server refused a frame. Cancel safe.
     pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
-        use futures_core::Stream;
         loop {
-            let next =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.markers).poll_next(cx));
-            tokio::select! {
-                m = next => match m {
-                    Some(message) => if self.is_echo(&message) {
-                        return Ok(());
-                    },
-                    None => return Err(self.events.error()),
-                },
-                () = self.events.died() => return Err(self.events.error()),
+            let wake = self.events.changed();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            match self.events.fence_state(self.fence) {
+                None => return Err(self.events.error()),
+                Some(true) if self.awaiting => {
+                    self.awaiting = false;
+                    return Ok(());
+                }
+                Some(_) => wake.await,
             }
         }
     }
@@ -758,26 +728,6 @@ impl NatsConnection {
         self.events.die(error.clone());
         error
     }
-}
-
-/// An error the server reported on a live connection. A refused publish permission
-/// is fatal: the server would drop every frame while still answering our markers, so
-/// frames would count as sent without reaching anyone. Anything else ends the
-/// connection and the sink reconnects.
-fn server_error(e: &async_nats::ServerError) -> TransportError {
-    let fatal = match e {
-        async_nats::ServerError::AuthorizationViolation => true,
-        async_nats::ServerError::Other(text) => {
-            text.to_ascii_lowercase().contains("permissions violation")
-        }
-        async_nats::ServerError::SlowConsumer(_) => false,
-    };
-    let (class, kind) = if fatal {
-        (ErrorClass::Fatal, io::ErrorKind::PermissionDenied)
-    } else {
-        (ErrorClass::Retryable, io::ErrorKind::Other)
-    };
-    TransportError::new(class, kind, format!("NATS server error: {e}"))
 }
 
 /// Connect failures: refused, timed out or cut off is retryable; a server that wants

@@ -102,13 +102,16 @@ pub struct Lost {
     /// NATS only: handed to a connection that ended before the server confirmed
     /// them. Each may or may not have reached subscribers; none is published twice.
     pub unconfirmed: u64,
+    /// NATS only: accepted before the server's `max_payload` was known (or under a
+    /// higher one) and over it, so dropped alone; the frames around it go on.
+    pub too_large: u64,
 }
 
 impl Lost {
     /// All lost frames.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.closed + self.dropped + self.fatal + self.unconfirmed
+        self.closed + self.dropped + self.fatal + self.unconfirmed + self.too_large
     }
 }
 

@@ -317,6 +317,27 @@ impl Connection {
         }
     }
 
+    /// The largest payload the peer takes in one message (NATS: the server's
+    /// `max_payload`); `None` when frames have no limit but the framing's.
+    pub(crate) fn max_payload(&self) -> Option<usize> {
+        match self {
+            Connection::Unix(_) | Connection::Tcp(_) => None,
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => Some(c.max_payload()),
+        }
+    }
+
+    /// Frames (and bytes) that `write_batch` skipped since the last call because they
+    /// are over [`max_payload`](Self::max_payload) (accepted before the limit was
+    /// known): taken from the batch, never handed on; the caller counts them lost.
+    pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
+        match self {
+            Connection::Unix(_) | Connection::Tcp(_) => (0, 0),
+            #[cfg(feature = "nats")]
+            Connection::Nats(c) => c.take_dropped(),
+        }
+    }
+
     /// Confirming transports: asks the peer to confirm every frame taken so far; the
     /// answer is reported by [`watch`](Self::watch) or
     /// [`poll_confirmed`](Self::poll_confirmed). Cancel safe. Nothing to do for

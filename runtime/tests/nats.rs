@@ -19,6 +19,10 @@ use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Servers with configuration files: permissions, `max_payload`, TLS.
+#[path = "nats/defects.rs"]
+mod defects;
+
 /// Readiness probes, 50 ms apart: 10 s at most.
 const PROBES: usize = 200;
 /// The longest a test waits for one expected message.
@@ -76,6 +80,11 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
+        Server::ready(child, port, monitor).await
+    }
+
+    /// Waits until a started server answers on `port` and lists no connection.
+    async fn ready(child: Child, port: u16, monitor: u16) -> Server {
         let server = Server {
             child,
             port,
@@ -228,7 +237,23 @@ impl Subscriber {
     /// Subscribes and waits until the server routes the subject to it (a probe
     /// message comes back), so nothing published afterwards can miss it.
     async fn new(server: &Server, subject: &str) -> Subscriber {
-        let client = async_nats::connect(format!("nats://127.0.0.1:{}", server.port))
+        Subscriber::connect(server, async_nats::ConnectOptions::new(), subject).await
+    }
+
+    /// [`Subscriber::new`] for the account `user`.
+    async fn as_user(server: &Server, (user, password): (&str, &str), subject: &str) -> Subscriber {
+        let options =
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into());
+        Subscriber::connect(server, options, subject).await
+    }
+
+    async fn connect(
+        server: &Server,
+        options: async_nats::ConnectOptions,
+        subject: &str,
+    ) -> Subscriber {
+        let client = options
+            .connect(format!("nats://127.0.0.1:{}", server.port))
             .await
             .expect("subscriber connects");
         let messages = client
