@@ -27,18 +27,43 @@ const DURATION_PATTERN: &str = "^[0-9]+(ns|us|ms|s|m)$";
 const NONZERO_DURATION_PATTERN: &str = "^[0-9]*[1-9][0-9]*(ns|us|ms|s|m)$";
 /// A lowercase snake_case Rust identifier (keywords are excluded separately).
 const NAME_PATTERN: &str = "^(?:[a-z][a-z0-9_]*|_[a-z0-9_]+)$";
+/// The grammar of endpoints (`sinkgen_config`), as far as a regular expression
+/// states it: everything but the lengths of host names and the inside of IPv6
+/// brackets. A Unix path of at most 107 bytes, no NUL.
+const UNIX: &str = "unix:///[^\\u0000]{0,106}";
+/// A port from 1 to 65535 (leading zeros allowed, as the grammar allows them).
+const PORT: &str =
+    "0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+/// One number of an IPv4 address: 0 to 255, no leading zeros.
+const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+/// One `.`-separated part of a host name: letters, digits, `_` and `-`, no `-` at
+/// either end.
+const LABEL: &str = "[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?";
+/// A part of a host name that is not all digits (a host of digits and dots only is
+/// an IPv4 address).
+const WORD: &str = "(?:[A-Za-z_]|[A-Za-z_][A-Za-z0-9_-]*[A-Za-z0-9_]|[A-Za-z0-9_][A-Za-z0-9_-]*[A-Za-z_]|[A-Za-z0-9_][A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*[A-Za-z0-9_])";
+/// A NATS subject: `.`-separated tokens without whitespace or wildcards.
+const SUBJECT: &str = "[^.*>\\s]+(?:\\.[^.*>\\s]+)*";
+
+/// `host:port`: a host name, an IPv4 address or an IPv6 address in brackets.
+fn authority() -> String {
+    format!(
+        "(?:\\[[0-9A-Fa-f:.]+\\]|{OCTET}(?:\\.{OCTET}){{3}}|(?:{LABEL}\\.)*{WORD}(?:\\.{LABEL})*):{PORT}"
+    )
+}
+
 /// `unix://<absolute path>`, `tcp://<host>:<port>` (IPv6 in brackets) or
 /// `nats://<host>:<port>/<subject>`.
-const ENDPOINT_PATTERN: &str = concat!(
-    "^(?:unix:///[^\\u0000]{0,106}",
-    "|tcp://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5}",
-    "|nats://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5}/[^.*>\\s]+(?:\\.[^.*>\\s]+)*)$"
-);
+fn endpoint_pattern() -> String {
+    let authority = authority();
+    format!("^(?:{UNIX}|tcp://{authority}|nats://{authority}/{SUBJECT})$")
+}
+
 /// A `listen` endpoint: Unix or TCP only.
-const LISTEN_PATTERN: &str = concat!(
-    "^(?:unix:///[^\\u0000]{0,106}",
-    "|tcp://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\[\\]/:]+):[0-9]{1,5})$"
-);
+fn listen_pattern() -> String {
+    format!("^(?:{UNIX}|tcp://{})$", authority())
+}
+
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
 const TYPE_PATH_PATTERN: &str =
     "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
@@ -102,12 +127,12 @@ pub fn schema() -> Value {
             "endpoint": {
                 "description": "Where to connect: `unix://<absolute path>` (at most 107 bytes, no NUL), `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets), or `nats://<host>:<port>/<subject>` (dot-separated tokens, no wildcards or spaces).",
                 "type": "string",
-                "pattern": ENDPOINT_PATTERN
+                "pattern": endpoint_pattern()
             },
             "listen_endpoint": {
                 "description": "Where to accept connections: `unix://<absolute path>` (at most 107 bytes, no NUL) or `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets).",
                 "type": "string",
-                "pattern": LISTEN_PATTERN
+                "pattern": listen_pattern()
             },
             "policy": {
                 "description": "How a sink connects, queues and retries.",

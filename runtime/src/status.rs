@@ -31,6 +31,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::composite::Mode;
 use crate::error::TransportError;
 
 /// The connection state of a leaf sink.
@@ -144,4 +145,31 @@ pub struct Status {
     pub bytes_sent: u64,
     /// Frames given up, by reason.
     pub lost: Lost,
+}
+
+/// A snapshot of a composite sink: its members' connections and the counters of the
+/// sinks under it. A sink that is a member more than once (directly or through nested
+/// composites) is counted once.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CompositeStatus {
+    /// The composite's name.
+    pub sink: String,
+    /// How it spreads frames.
+    pub mode: Mode,
+    /// Its direct members.
+    pub members: usize,
+    /// Per direct member, in order: whether it is connected (a nested composite is
+    /// connected when any of its sinks is).
+    pub connected: Vec<bool>,
+    /// Failover only: the index of the member frames go to.
+    pub active: Option<usize>,
+    /// Frames accepted and not yet written, over the sinks under it.
+    pub queue_depth: usize,
+    /// Frames written whole, over the sinks under it.
+    pub frames_sent: u64,
+    /// Frames given up, by reason, over the sinks under it.
+    pub lost: Lost,
+    /// The status of each distinct sink under it, in member order.
+    pub leaves: Vec<Status>,
 }

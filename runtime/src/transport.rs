@@ -21,15 +21,13 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorClass, TransportError};
 
-/// The longest path a Unix socket address holds.
-const MAX_UNIX_PATH: usize = 107;
-
 /// Where a sink connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     /// `unix:///absolute/path`
     Unix(PathBuf),
-    /// `tcp://host:port` (IPv6 hosts in brackets); kept as `host:port`.
+    /// `tcp://host:port`; kept as `host:port` in canonical form (IPv6 hosts in
+    /// brackets, names lowercased).
     Tcp(String),
     /// `nats://host:port/subject`: frames are published as NATS messages.
     #[cfg(feature = "nats")]
@@ -37,62 +35,37 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
-    /// Parses an endpoint URL; the error says what is wrong and how to write it.
+    /// Parses an endpoint URL by the grammar the front end applies to `services.toml`
+    /// (`sinkgen_config`), so an override is accepted exactly when the same text in the
+    /// file would be; the error says what the front end would say, and how to fix it.
     pub(crate) fn parse(text: &str) -> Result<Endpoint, String> {
-        if let Some(path) = text.strip_prefix("unix://") {
-            if !path.starts_with('/') {
-                return Err(format!(
-                    "unix endpoint `{text}` needs an absolute path: unix:///path/to.sock"
-                ));
+        let parsed = sinkgen_config::parse_endpoint(text).map_err(|e| {
+            format!(
+                "`{}`: {}; help: {}",
+                sinkgen_config::printable(text),
+                e.message,
+                e.help
+            )
+        })?;
+        match parsed {
+            sinkgen_config::Endpoint::Unix(path) => Ok(Endpoint::Unix(path)),
+            sinkgen_config::Endpoint::Tcp { .. } => {
+                Ok(Endpoint::Tcp(parsed.authority().unwrap_or_default()))
             }
-            if path.contains('\0') {
-                return Err(format!("unix endpoint `{text}` contains a NUL byte"));
-            }
-            if path.len() > MAX_UNIX_PATH {
-                return Err(format!(
-                    "unix endpoint path is {} bytes, a socket address holds at most {MAX_UNIX_PATH}",
-                    path.len()
-                ));
-            }
-            return Ok(Endpoint::Unix(PathBuf::from(path)));
-        }
-        if let Some(addr) = text.strip_prefix("tcp://") {
-            let Some((host, port)) = addr.rsplit_once(':') else {
-                return Err(format!(
-                    "tcp endpoint `{text}` needs a port: tcp://host:port"
-                ));
-            };
-            let host_ok = if let Some(inner) = host.strip_prefix('[') {
-                inner.strip_suffix(']').is_some_and(|h| !h.is_empty())
-            } else {
-                !host.is_empty() && !host.contains(':') && !host.contains('/')
-            };
-            if !host_ok {
-                return Err(format!(
-                    "tcp endpoint `{text}` has no valid host (IPv6 hosts go in brackets: tcp://[::1]:9000)"
-                ));
-            }
-            match port.parse::<u16>() {
-                Ok(p) if p != 0 => {}
-                _ => {
-                    return Err(format!(
-                        "tcp endpoint `{text}` needs a port between 1 and 65535"
-                    ));
-                }
-            }
-            return Ok(Endpoint::Tcp(addr.to_owned()));
-        }
-        if text.starts_with("nats://") {
             #[cfg(feature = "nats")]
-            return crate::nats::NatsAddress::parse(text).map(Endpoint::Nats);
+            sinkgen_config::Endpoint::Nats {
+                host,
+                port,
+                subject,
+            } => Ok(Endpoint::Nats(crate::nats::NatsAddress::new(
+                &host, port, subject,
+            ))),
             #[cfg(not(feature = "nats"))]
-            return Err(format!(
-                "endpoint `{text}` is a NATS relay; enable the `nats` feature of sinkgen-runtime"
-            ));
+            sinkgen_config::Endpoint::Nats { .. } => Err(format!(
+                "endpoint `{}` is a NATS relay; enable the `nats` feature of sinkgen-runtime",
+                sinkgen_config::printable(text)
+            )),
         }
-        Err(format!(
-            "endpoint `{text}` has an unknown scheme; use unix:///path or tcp://host:port"
-        ))
     }
 }
 

@@ -213,3 +213,103 @@ async fn failover_and_fail_back() {
     );
     assert_eq!(preferred.status().lost.total(), 0);
 }
+
+/// Failover with the preferred member's peer absent from the start and a live backup:
+/// no frame waits in the dead member's queue, the backup receives every frame, and
+/// the composite's own close reports nothing lost.
+#[tokio::test]
+async fn failover_with_the_primary_absent_from_the_start() {
+    let dir = TempDir::new();
+    let (url_b, reader_b) = live(&dir, "backup.sock");
+    let primary = leaf(unix_url(&dir.sock("primary-missing.sock")), 4);
+    let backup = leaf(url_b, 64);
+    let fo = CompositeSink::failover(
+        "orders",
+        vec![Member::from(&primary), Member::from(&backup)],
+    );
+    for id in 0..20u64 {
+        let d = guard("send", fo.send(payload(id, 24))).await.unwrap();
+        assert_eq!((d.member, d.accepted, d.queued), (1, 1, 0), "frame {id}");
+    }
+    assert_eq!(
+        primary.status().queue_depth,
+        0,
+        "nothing waits on the dead member"
+    );
+    let st = fo.status();
+    assert_eq!(
+        (st.active, st.connected.as_slice()),
+        (Some(1), &[false, true][..])
+    );
+    assert_eq!(st.leaves.len(), 2);
+    assert_eq!(guard("close", fo.close()).await, 0);
+    assert_eq!(fo.status().lost.total(), 0);
+    assert_eq!(
+        guard("backup reader", reader_b).await.unwrap(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(fo.status().frames_sent, 20);
+}
+
+/// Broadcast with one member whose peer is absent: each result says that one member
+/// has the frame on its way and one only queued it, and names the connected one; the
+/// composite's close reports the queued frames as not delivered, once, however many
+/// composites share the dead member.
+#[tokio::test]
+async fn broadcast_tells_connected_from_queued() {
+    let dir = TempDir::new();
+    let (url, reader) = live(&dir, "live.sock");
+    let alive = leaf(url, 64);
+    let dead = leaf(unix_url(&dir.sock("dead.sock")), 64);
+    let all = CompositeSink::broadcast("all", vec![Member::from(&alive), Member::from(&dead)]);
+    let rev = CompositeSink::broadcast("rev", vec![Member::from(&dead), Member::from(&alive)]);
+    guard("connect", all.wait_connected(Instant::now() + GUARD))
+        .await
+        .unwrap();
+    eventually("dead member's attempt failed", || {
+        dead.status().last_error.is_some()
+    })
+    .await;
+    for id in 0..3u64 {
+        let d = all.send(payload(id, 40)).await.unwrap();
+        assert_eq!(
+            (d.accepted, d.queued, d.connected(), d.member),
+            (2, 1, 1, 0)
+        );
+    }
+    let d = rev.send(payload(3, 40)).await.unwrap();
+    assert_eq!(
+        (d.accepted, d.queued, d.member),
+        (2, 1, 1),
+        "names the connected member"
+    );
+    assert_eq!(all.status().queue_depth, 4);
+    assert_eq!(all.status().connected, vec![true, false]);
+    assert_eq!(
+        guard("close", all.close_with_linger(Duration::from_millis(1))).await,
+        4
+    );
+    assert_eq!(rev.close().await, 0, "closed already: not counted twice");
+    assert_eq!(all.status().lost.closed, 4);
+    assert_eq!(
+        guard("reader", reader).await.unwrap(),
+        (0..4).collect::<Vec<_>>()
+    );
+}
+
+/// A sink that is a member twice (directly and through a nested composite) is closed
+/// and counted once.
+#[tokio::test]
+async fn nested_close_counts_each_sink_once() {
+    let dir = TempDir::new();
+    let dead = leaf(unix_url(&dir.sock("dead.sock")), 8);
+    let inner = CompositeSink::broadcast("inner", vec![Member::from(&dead)]);
+    let outer = CompositeSink::broadcast("outer", vec![Member::from(&dead), Member::from(&inner)]);
+    let d = outer.try_send(payload(0, 16)).unwrap();
+    assert_eq!((d.accepted, d.queued), (2, 2));
+    let st = outer.status();
+    assert_eq!((st.leaves.len(), st.queue_depth), (1, 2));
+    assert_eq!(outer.close_with_linger(Duration::from_millis(1)).await, 2);
+    assert_eq!(outer.status().lost.closed, 2);
+    assert_eq!(inner.status().lost.closed, 2);
+}

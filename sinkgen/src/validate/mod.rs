@@ -22,7 +22,7 @@ use crate::parse::{
     printable,
 };
 use crate::source::Source;
-use endpoints::parse_endpoint;
+use endpoints::{blamed, parse_endpoint};
 use names::NameKind;
 use policy::Owner;
 use suggest::did_you_mean;
@@ -285,7 +285,7 @@ impl<'r> Validator<'_, 'r> {
         match parse_endpoint(&e.value) {
             Ok(endpoint) => Some(endpoint),
             Err(problem) => {
-                let span = self.inner_span(e, problem.at.clone());
+                let span = self.inner_span(e, blamed(&problem, &e.value));
                 self.ctx.push(
                     Diagnostic::error(format!(
                         "invalid `{key}` of {}: {}",

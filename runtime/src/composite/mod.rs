@@ -1,7 +1,8 @@
 //! Composite sinks: one message to several sibling sinks.
 //!
 //! * **broadcast**: every member is offered the frame without waiting; a slow or dead
-//!   member (full queue) stalls no other member. The [`Delivery`] says how many took it.
+//!   member (full queue) stalls no other member. The [`Delivery`] says how many took
+//!   it, and how many of those only queued it because they were not connected.
 //! * **round_robin**: members take frames in turn, skipping members that are not
 //!   *ready* (connected with room in the queue). When no member is ready (for example
 //!   before any has connected), the frame waits in the next member's queue in turn,
@@ -10,7 +11,19 @@
 //!   (sticky); when it is not, the first connected member in order becomes active.
 //!   The sink fails back to an earlier member once that member has stayed connected
 //!   for [`failback_after`](CompositeSink::set_failback_after) (1 s by default).
-//!   When no member is connected, frames wait in the active member's queue.
+//!   When no member is connected, `send` first waits (up to `send_timeout`) while a
+//!   member's first connect attempt is under way, and frames then wait in the queue
+//!   of the first member not known to be down (the active one if all are): a
+//!   member whose peer is absent from the start does not keep the first frames while
+//!   a healthy backup connects. Frames a member queued before it went down stay with
+//!   it (they keep its framing and sequence numbers); they go out if it reconnects
+//!   before it is closed and count as lost otherwise. `try_send` cannot wait: before
+//!   any member has connected it queues at the preferred member.
+//!
+//! [`CompositeSink::close`] closes every sink under the composite at once and returns
+//! the frames they did not deliver, each sink counted once;
+//! [`CompositeSink::status`] sums their counters and says which members are
+//! connected.
 //!
 //! The message is encoded once; members frame the encoded payload with their own
 //! framing. A composite starts all its members' connections on its first use, so
@@ -31,19 +44,22 @@
 //! # }
 //! ```
 
-use std::cell::RefCell;
+mod route;
+
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use route::{Closing, Encoded, Inner, Node, SCRATCH, join_sum, wait_until};
+
 use bytes::Bytes;
 
-use crate::connection::{Msg, Reject, Shared};
+use crate::connection::{Reject, Shared};
 use crate::encode::Encode;
 use crate::error::{SendError, SendErrorKind, WaitError};
-use crate::sink::{DirectSink, Handle, RelaySink};
-use crate::status::Status;
+use crate::sink::{DirectSink, RelaySink};
+use crate::status::{CompositeStatus, Lost, Status};
 
 /// How a composite spreads frames over its members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,200 +115,30 @@ impl<M> From<&CompositeSink<M>> for Member<M> {
 }
 
 /// What happened to one frame sent through a composite.
+///
+/// A member that takes a frame while connected has it on its way; a member that takes
+/// it while not connected keeps it in its queue until it connects, and counts it lost
+/// if it never does before it is closed. `queued` tells the two apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Delivery {
-    /// Members that took the frame (1 for round robin and failover).
+    /// Members that took the frame (1 for round robin and failover), connected or not.
     pub accepted: usize,
+    /// Of those, members that were not connected: the frame waits in their queue for
+    /// a connection.
+    pub queued: usize,
     /// Members of the composite.
     pub members: usize,
-    /// Index of the first member that took the frame.
+    /// Index of the first member that took the frame while connected, else of the
+    /// first member that queued it.
     pub member: usize,
 }
 
-enum Node {
-    Leaf(Arc<Handle>),
-    Composite(Arc<Inner>),
-}
-
-struct Inner {
-    name: Arc<str>,
-    mode: Mode,
-    members: Vec<Node>,
-    cursor: AtomicUsize,
-    active: AtomicUsize,
-    failback_nanos: AtomicU64,
-}
-
-/// A payload already encoded once, framed again by each member.
-struct Encoded<'a>(&'a [u8]);
-
-impl Encode for Encoded<'_> {
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-    fn encode<B: bytes::BufMut>(&self, buf: &mut B) {
-        buf.put_slice(self.0);
-    }
-}
-
-thread_local! {
-    /// Reused encode buffer, so sending through a composite allocates nothing per frame.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Node {
-    fn start(&self) {
-        match self {
-            Node::Leaf(h) => {
-                let _ = h.shared.ensure_started();
-            }
-            Node::Composite(c) => c.members.iter().for_each(Node::start),
-        }
-    }
-
-    /// How long the member has been connected (the longest of a composite's members).
-    fn connected_for(&self) -> Option<Duration> {
-        match self {
-            Node::Leaf(h) => h.shared.connected_for(),
-            Node::Composite(c) => c.members.iter().filter_map(Node::connected_for).max(),
-        }
-    }
-
-    fn ready(&self) -> bool {
-        match self {
-            Node::Leaf(h) => h.shared.ready(),
-            Node::Composite(c) => c.members.iter().any(Node::ready),
-        }
-    }
-
-    /// Offers the payload without waiting; returns how many leaves took it.
-    fn try_offer(&self, payload: &Encoded<'_>) -> Result<usize, Reject> {
-        match self {
-            Node::Leaf(h) => h.shared.try_enqueue(Msg::Shared(payload)).map(|()| 1),
-            Node::Composite(c) => c.try_offer(payload).map(|(n, _)| n),
-        }
-    }
-
-    /// The leaf a waiting send should wait on.
-    fn wait_target(&self) -> Option<&Arc<Shared>> {
-        match self {
-            Node::Leaf(h) => Some(&h.shared),
-            Node::Composite(c) => c.wait_target(),
-        }
-    }
-
-    fn leaves<'a>(&'a self, out: &mut Vec<&'a Arc<Shared>>) {
-        match self {
-            Node::Leaf(h) => out.push(&h.shared),
-            Node::Composite(c) => c.members.iter().for_each(|m| m.leaves(out)),
-        }
-    }
-}
-
-impl Inner {
-    fn failback_after(&self) -> Duration {
-        Duration::from_nanos(self.failback_nanos.load(Ordering::Relaxed))
-    }
-
-    /// Picks the failover member: fail back to an earlier member healthy long enough,
-    /// else stay on the active one while connected, else the first connected member.
-    fn failover_pick(&self) -> usize {
-        let n = self.members.len();
-        let active = self.active.load(Ordering::Acquire).min(n.saturating_sub(1));
-        let failback = self.failback_after();
-        let mut pick = active;
-        if let Some(i) = (0..active).find(|&i| {
-            self.members[i]
-                .connected_for()
-                .is_some_and(|d| d >= failback)
-        }) {
-            pick = i;
-        } else if self.members[active].connected_for().is_none()
-            && let Some(i) = (0..n).find(|&i| self.members[i].connected_for().is_some())
-        {
-            pick = i;
-        }
-        if pick != active
-            && self
-                .active
-                .compare_exchange(active, pick, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            tracing::info!(sink = %self.name, from = active, to = pick, "failover switched member");
-        }
-        pick
-    }
-
-    fn try_offer(&self, payload: &Encoded<'_>) -> Result<(usize, usize), Reject> {
-        let n = self.members.len();
-        if n == 0 {
-            return Err(Reject {
-                kind: SendErrorKind::Full,
-                cause: None,
-            });
-        }
-        let mut last = Reject {
-            kind: SendErrorKind::Full,
-            cause: None,
-        };
-        match self.mode {
-            Mode::Broadcast => {
-                let (mut accepted, mut first) = (0, None);
-                for (i, m) in self.members.iter().enumerate() {
-                    match m.try_offer(payload) {
-                        Ok(k) => {
-                            accepted += k.min(1);
-                            first.get_or_insert(i);
-                        }
-                        Err(r) => last = r,
-                    }
-                }
-                match first {
-                    Some(i) => Ok((accepted, i)),
-                    None => Err(last),
-                }
-            }
-            Mode::RoundRobin => {
-                // The cursor moves past the member that took the frame, so members
-                // that are skipped (not ready) do not shift the turn of the others.
-                let start = self.cursor.load(Ordering::Relaxed) % n;
-                let order = (0..n).map(|k| (start + k) % n);
-                let any_ready = self.members.iter().any(Node::ready);
-                for i in order {
-                    if any_ready && !self.members[i].ready() {
-                        continue;
-                    }
-                    match self.members[i].try_offer(payload) {
-                        Ok(_) => {
-                            self.cursor.store(i + 1, Ordering::Relaxed);
-                            return Ok((1, i));
-                        }
-                        Err(r) => last = r,
-                    }
-                }
-                Err(last)
-            }
-            Mode::Failover => {
-                let i = self.failover_pick();
-                self.members[i].try_offer(payload).map(|_| (1, i))
-            }
-        }
-    }
-
-    fn wait_target(&self) -> Option<&Arc<Shared>> {
-        let n = self.members.len();
-        if n == 0 {
-            return None;
-        }
-        match self.mode {
-            Mode::Broadcast => None,
-            Mode::RoundRobin => {
-                let i = self.cursor.load(Ordering::Relaxed) % n;
-                self.members[i].wait_target()
-            }
-            Mode::Failover => self.members[self.failover_pick()].wait_target(),
-        }
+impl Delivery {
+    /// Members that took the frame while connected (`accepted - queued`).
+    #[must_use]
+    pub fn connected(&self) -> usize {
+        self.accepted - self.queued
     }
 }
 
@@ -384,8 +230,9 @@ impl<M: Encode> CompositeSink<M> {
             self.inner.try_offer(&Encoded(&buf))
         });
         match r {
-            Ok((accepted, member)) => Ok(Delivery {
-                accepted,
+            Ok((took, member)) => Ok(Delivery {
+                accepted: took.leaves,
+                queued: took.leaves - took.connected,
                 members,
                 member,
             }),
@@ -395,10 +242,13 @@ impl<M: Encode> CompositeSink<M> {
 
     /// Sends `msg` through the composite.
     ///
-    /// Broadcast never waits: it reports how many members took the frame. Round robin
-    /// and failover take the fast path when a member has room; otherwise they wait, up
-    /// to that member's `send_timeout`, for room in the member chosen (the next in turn,
-    /// or the active one).
+    /// Broadcast never waits: it reports how many members took the frame, and how many
+    /// of them only queued it (not connected). Round robin and failover take the fast
+    /// path when a member has room; otherwise they wait, up to that member's
+    /// `send_timeout`, for room in the member chosen (the next in turn, or the active
+    /// one). Failover first waits, within the same bound, while no member is connected
+    /// and some member's first connect attempt is under way, so that the first frames
+    /// go to a member that connects rather than wait in the queue of one that does not.
     ///
     /// # Errors
     ///
@@ -408,6 +258,9 @@ impl<M: Encode> CompositeSink<M> {
     ///
     /// Cancel safe, like [`RelaySink::send`]: a cancelled send has queued nothing.
     pub async fn send(&self, msg: M) -> Result<Delivery, SendError<M>> {
+        if self.inner.mode == Mode::Failover {
+            self.wait_for_first_attempts().await;
+        }
         let msg = match self.try_send(msg) {
             Ok(d) => return Ok(d),
             Err(e) if self.inner.mode == Mode::Broadcast || e.kind() != SendErrorKind::Full => {
@@ -421,6 +274,7 @@ impl<M: Encode> CompositeSink<M> {
         let mut payload = Vec::with_capacity(msg.encoded_len());
         msg.encode(&mut payload);
         let payload = Bytes::from(payload);
+        let connected = target.connected_for().is_some();
         match target.enqueue(&payload).await {
             Ok(()) => {
                 let members = self.inner.members.len();
@@ -436,6 +290,7 @@ impl<M: Encode> CompositeSink<M> {
                     .unwrap_or(0);
                 Ok(Delivery {
                     accepted: 1,
+                    queued: usize::from(!connected),
                     members,
                     member,
                 })
@@ -460,20 +315,33 @@ impl<M: Encode> CompositeSink<M> {
     /// Cancel safe: it only waits.
     pub async fn wait_connected(&self, deadline: Instant) -> Result<(), WaitError> {
         self.start();
-        loop {
-            if self
-                .inner
-                .members
-                .iter()
-                .any(|m| m.connected_for().is_some())
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(WaitError::Timeout);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let any = || self.inner.members.iter().any(Node::connected);
+        if wait_until(deadline, any).await {
+            Ok(())
+        } else {
+            Err(WaitError::Timeout)
         }
+    }
+
+    /// While no member is connected and some member's first connect attempt is still
+    /// under way, waits (up to the active member's `send_timeout`) for the outcome.
+    async fn wait_for_first_attempts(&self) {
+        let members = &self.inner.members;
+        if members.iter().any(Node::connected) {
+            return;
+        }
+        self.start();
+        let Some(timeout) = self.inner.wait_target().map(|t| t.opts.send_timeout) else {
+            return;
+        };
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        wait_until(deadline, || {
+            members.iter().any(Node::connected) || !members.iter().any(Node::first_attempt_pending)
+        })
+        .await;
     }
 
     /// Flushes every member (see [`RelaySink::flush`]).
@@ -505,6 +373,80 @@ impl<M: Encode> CompositeSink<M> {
             .iter()
             .for_each(|m| m.leaves(&mut leaves));
         leaves.iter().map(|s| s.status()).collect()
+    }
+
+    /// The distinct leaf sinks under this composite, in member order (a sink that is a
+    /// member twice, directly or through nested composites, is listed once).
+    fn distinct_leaves(&self) -> Vec<&Arc<Shared>> {
+        let mut leaves = Vec::new();
+        self.inner
+            .members
+            .iter()
+            .for_each(|m| m.leaves(&mut leaves));
+        let mut distinct: Vec<&Arc<Shared>> = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            if !distinct.iter().any(|d| Arc::ptr_eq(d, leaf)) {
+                distinct.push(leaf);
+            }
+        }
+        distinct
+    }
+
+    /// Closes every sink under this composite (see [`RelaySink::close`]), all at once,
+    /// each with its own `send_timeout` as the linger. Returns the frames they did not
+    /// deliver, each sink counted once however often it is a member; a sink closed
+    /// before (through another composite or its own handle) adds nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// The sinks are closed at the first poll; cancelling only stops waiting.
+    pub async fn close(&self) -> u64 {
+        self.close_leaves(None).await
+    }
+
+    /// [`close`](Self::close) with one explicit linger for every sink.
+    pub async fn close_with_linger(&self, linger: Duration) -> u64 {
+        self.close_leaves(Some(linger)).await
+    }
+
+    async fn close_leaves(&self, linger: Option<Duration>) -> u64 {
+        let closes: Vec<Closing<'_>> = self
+            .distinct_leaves()
+            .into_iter()
+            .map(|leaf| {
+                let linger = linger.unwrap_or(leaf.opts.send_timeout);
+                Box::pin(leaf.close(linger)) as Closing<'_>
+            })
+            .collect();
+        join_sum(closes).await
+    }
+
+    /// A snapshot of the composite: which members are connected, which one failover
+    /// uses, and the counters of its distinct sinks summed.
+    #[must_use]
+    pub fn status(&self) -> CompositeStatus {
+        let inner = &self.inner;
+        let leaves: Vec<Status> = self.distinct_leaves().iter().map(|s| s.status()).collect();
+        let mut lost = Lost::default();
+        for l in &leaves {
+            lost.closed += l.lost.closed;
+            lost.dropped += l.lost.dropped;
+            lost.fatal += l.lost.fatal;
+            lost.unconfirmed += l.lost.unconfirmed;
+        }
+        let n = inner.members.len();
+        CompositeStatus {
+            sink: inner.name.to_string(),
+            mode: inner.mode,
+            members: n,
+            connected: inner.members.iter().map(Node::connected).collect(),
+            active: (inner.mode == Mode::Failover && n > 0)
+                .then(|| inner.active.load(Ordering::Acquire).min(n - 1)),
+            queue_depth: leaves.iter().map(|l| l.queue_depth).sum(),
+            frames_sent: leaves.iter().map(|l| l.frames_sent).sum(),
+            lost,
+            leaves,
+        }
     }
 
     /// The composite's name.

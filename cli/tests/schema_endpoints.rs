@@ -1,0 +1,59 @@
+//! The JSON Schema's endpoint pattern agrees with the endpoint grammar of `sinkgen
+//! check`: an editor flags exactly the endpoints the build refuses, except for what a
+//! regular expression does not state (lengths of host names, the inside of IPv6
+//! brackets).
+
+use std::path::Path;
+
+/// (endpoint, whether the build accepts it).
+const CASES: &[(&str, bool)] = &[
+    ("tcp://127.0.0.1:9100", true),
+    ("tcp://localhost:1", true),
+    ("tcp://LOCALHOST:65535", true),
+    ("tcp://market_data-1.internal:080", true),
+    ("tcp://1a:80", true),
+    ("tcp://a-1.2:80", true),
+    ("tcp://[::1]:80", true),
+    ("nats://nats.local:4222/market.data", true),
+    ("unix:///tmp/a.sock", true),
+    ("tcp://user@host:80", false),
+    ("tcp://exa mple:80", false),
+    ("tcp://h:0", false),
+    ("tcp://h:65536", false),
+    ("tcp://h:+80", false),
+    ("tcp://h:80/x", false),
+    ("tcp://a..b:80", false),
+    ("tcp://-h:80", false),
+    ("tcp://h-:80", false),
+    ("tcp://hé:80", false),
+    ("tcp://999.999.999.999:80", false),
+    ("tcp://1.2.3:80", false),
+    ("tcp://127.1:80", false),
+    ("tcp://127.0.0.01:80", false),
+    ("nats://h:4222/a..b", false),
+    ("nats://user:pw@h:4222/x", false),
+    ("unix://relative.sock", false),
+];
+
+#[test]
+fn schema_endpoint_pattern_follows_the_grammar() {
+    let schema = sinkgen_cli::schema::schema();
+    let validator =
+        jsonschema::draft202012::new(&schema).expect("the schema is valid draft 2020-12");
+    for &(endpoint, accepted) in CASES {
+        let file = format!("[relays.r]\nendpoint = {}\n", toml_string(endpoint));
+        let built = sinkgen::load_str(Path::new("probe.toml"), &file).is_ok();
+        assert_eq!(built, accepted, "{endpoint}: the build");
+        let value: toml::Value = toml::from_str(&file).unwrap();
+        let json = serde_json::to_value(&value).unwrap();
+        assert_eq!(
+            validator.is_valid(&json),
+            accepted,
+            "{endpoint}: the schema"
+        );
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
