@@ -53,6 +53,7 @@ mod svg;
 
 /// An output format of [`render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
 pub enum Format {
     /// A Mermaid flowchart (GitHub renders it inside a mermaid code block).
     Mermaid,
@@ -170,6 +171,8 @@ impl Graph {
             let mut details = vec![match r.framing {
                 Framing::LengthPrefixed => "length-prefixed".to_owned(),
                 Framing::Torq { domain } => format!("torq · domain {domain}"),
+                // A framing added to the model later: its debug name until drawn properly.
+                other => format!("{other:?}"),
             }];
             if let Some(m) = &r.message {
                 details.push(m.clone());
@@ -238,6 +241,8 @@ impl Graph {
                         });
                         None
                     }
+                    // A target kind added to the model later draws no edge.
+                    _ => None,
                 };
                 if let Some((to, kind)) = leaf {
                     member_targets.insert((from, sink.name.clone()), MemberTarget::Node(to));

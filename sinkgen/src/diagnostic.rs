@@ -27,6 +27,7 @@ use crate::source::Source;
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Severity {
     /// The file cannot be used: loading fails.
     Error,
