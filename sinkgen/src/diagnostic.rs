@@ -249,6 +249,13 @@ impl Diagnostics {
             .map(|span| self.source.line_col(span.start))
     }
 
+    /// 1-based line and column (in characters) of a byte offset into the file (an
+    /// offset inside a character counts as that character; past the end, the end).
+    #[must_use]
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        self.source.line_col(offset)
+    }
+
     /// All diagnostics rendered rustc-style without colour, followed by a summary line.
     #[must_use]
     pub fn render(&self) -> String {
