@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{EdgeKind, Graph, NodeKind};
+use super::model::{EdgeKind, Graph, NodeKind};
 
 const MARGIN: f64 = 24.0;
 const TITLE_HEIGHT: f64 = 40.0;
