@@ -7,6 +7,14 @@
 //! 3. drawing (this file): the boxes, the edges, their labels and the legend.
 //!
 //! Text widths are estimated, generously, since no font is at hand.
+//!
+//! Why not a layout crate: `layout-rs` (given the DOT output) and `rust-sugiyama`
+//! (given the boxes' sizes) were tried on `examples/services.toml` and
+//! `tests/fixtures/ok/trading.toml`. `layout-rs` draws its own SVG: labels float away
+//! from their edges, relays become ellipses, long edges loop around the picture and
+//! the canvas is twice the drawing's height. `rust-sugiyama` returns node
+//! coordinates only (no points for long edges, so straight edges cross boxes): the
+//! routing and drawing passes would stay ours anyway.
 
 use std::fmt::Write as _;
 
