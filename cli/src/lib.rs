@@ -6,6 +6,8 @@
 //!   script and the derive do, and prints every error and warning rustc-style.
 //!   Exit code 0 when the file is clean (warnings allowed), 1 when it has errors,
 //!   2 when the file cannot be found or read or the command line is wrong.
+//!   `--message-format json` prints the same diagnostics as JSON lines instead
+//!   (see [`json`]).
 //! - `sinkgen graph [FILE] --format mermaid|dot|svg` draws the topology: relays,
 //!   services, outside endpoints, one edge per sink styled by kind, composite
 //!   sinks and subscriptions. The SVG is laid out by [`graph`] itself, so no
@@ -35,4 +37,5 @@
 //! ```
 
 pub mod graph;
+pub mod json;
 pub mod schema;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sinkgen_cli::graph::{self, Format};
-use sinkgen_cli::schema;
+use sinkgen_cli::{json, schema};
 
 /// Check, draw and describe sinkgen's `services.toml`.
 #[derive(Debug, Parser)]
@@ -30,6 +30,10 @@ enum Command {
         /// When to color the diagnostics
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
+        /// How to print the diagnostics: rustc-style text, or one JSON object per
+        /// line (cargo-style) for editors and CI annotations
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
     },
     /// Draw the topology: relays, services, sinks by kind, subscriptions.
     Graph {
@@ -57,6 +61,12 @@ enum Color {
     Never,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
 /// Exit status for a file with errors.
 const ERRORS: u8 = 1;
 /// Exit status for usage, I/O and lookup problems (clap uses 2 as well).
@@ -65,7 +75,16 @@ const TROUBLE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { file, color } => check(file.as_deref(), color),
+        Command::Check {
+            file,
+            color,
+            message_format: MessageFormat::Human,
+        } => check(file.as_deref(), color),
+        Command::Check {
+            file,
+            message_format: MessageFormat::Json,
+            ..
+        } => check_json(file.as_deref()),
         Command::Graph {
             file,
             format,
@@ -136,6 +155,51 @@ fn check(file: Option<&Path>, color: Color) -> ExitCode {
                 out.push('\n');
             }
             print_out(&out);
+            ExitCode::from(if diagnostics.has_errors() {
+                ERRORS
+            } else {
+                TROUBLE
+            })
+        }
+    }
+}
+
+/// `check --message-format json`: every diagnostic as a JSON line on standard output,
+/// including a file that cannot be found or read; the exit codes of `check`.
+fn check_json(file: Option<&Path>) -> ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let path = match file {
+        Some(file) => file.to_path_buf(),
+        None => match sinkgen::find_config(None, &cwd, std::env::var_os("SINKGEN_CONFIG")) {
+            Ok(found) => found
+                .strip_prefix(&cwd)
+                .map(Path::to_path_buf)
+                .unwrap_or(found),
+            Err(diagnostics) => {
+                print_out(&json::lines(&diagnostics, false));
+                return ExitCode::from(TROUBLE);
+            }
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            let mut diagnostics = sinkgen::Diagnostics::new(&path, "");
+            diagnostics.push(sinkgen::Diagnostic::error(format!(
+                "cannot read `{}`: {e}",
+                path.display()
+            )));
+            print_out(&json::lines(&diagnostics, false));
+            return ExitCode::from(TROUBLE);
+        }
+    };
+    match sinkgen::load_str(&path, &text) {
+        Ok(loaded) => {
+            print_out(&json::lines(&loaded.warnings, true));
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            print_out(&json::lines(&diagnostics, false));
             ExitCode::from(if diagnostics.has_errors() {
                 ERRORS
             } else {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 /// Whether a failure can go away by retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Refused, missing socket file, would-block on a Unix connect, reset, broken pipe,
     /// timeout, peer closed...: the sink reconnects under backoff.
@@ -183,10 +184,8 @@ impl<M> fmt::Display for SendError<M> {
             SendErrorKind::TooLarge => "payload too large",
             SendErrorKind::NoRuntime => "no tokio runtime to start the sink's connection task",
         };
-        match &self.cause {
-            Some(cause) => write!(f, "message not sent: {what}: {cause}"),
-            None => write!(f, "message not sent: {what}"),
-        }
+        // The cause is the `source()`, not repeated here.
+        write!(f, "message not sent: {what}")
     }
 }
 
@@ -225,13 +224,20 @@ impl fmt::Display for WaitError {
         match self {
             WaitError::Timeout => f.write_str("deadline passed"),
             WaitError::Closed => f.write_str("sink closed"),
-            WaitError::Fatal(e) => write!(f, "sink failed: {e}"),
+            WaitError::Fatal(_) => f.write_str("sink failed"),
             WaitError::NoRuntime => f.write_str("no tokio runtime to start the sink"),
         }
     }
 }
 
-impl std::error::Error for WaitError {}
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Fatal(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// An invalid endpoint or option given to a [`SinkBuilder`](crate::SinkBuilder).
 #[derive(Clone, Debug, PartialEq, Eq)]

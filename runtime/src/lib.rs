@@ -1,5 +1,5 @@
 //! The runtime behind sinkgen's generated code: lazy, bounded, honest message sinks
-//! over Unix domain sockets and TCP.
+//! over Unix domain sockets and TCP, and relays on NATS (feature `nats`).
 //!
 //! A sink is a handle you `send` typed messages to. It connects on the first send
 //! ("wake on data"), shares one connect attempt among all concurrent first senders,
@@ -18,6 +18,17 @@
 //!
 //! Generated code reaches these through sinkgen's build script or derive; include the
 //! build script's output with [`include_sinks!`].
+//!
+//! # Feature flags
+//!
+//! | feature | default | what |
+//! |---------|---------|------|
+//! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
+//! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`] |
+//! | `serde` | no | `serde::Serialize` for [`Status`] (and the state, error and counters in it), for health endpoints |
+//!
+//! Without `derive` (`default-features = false`), the runtime has no proc macro of its
+//! own; use the build-script front end then.
 //!
 //! # Semantics
 //!

@@ -15,6 +15,11 @@
 //! `tracing` events are emitted on state changes only (target `sinkgen_runtime`),
 //! never per frame.
 //!
+//! With the `serde` feature, [`Status`] implements `serde::Serialize` (for a health
+//! endpoint): the state as its lowercase name, the instants as seconds relative to the
+//! moment of serialization (`state_secs`, `last_error_secs`, `next_retry_in_secs`),
+//! the last error as `{class, kind, message}` and `lost` with its `total`.
+//!
 //! # Examples
 //!
 //! ```
@@ -34,8 +39,12 @@ use std::time::Instant;
 use crate::composite::Mode;
 use crate::error::TransportError;
 
+#[cfg(feature = "serde")]
+mod serialize;
+
 /// The connection state of a leaf sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Nothing sent yet: no connection task, no I/O.
     Idle,

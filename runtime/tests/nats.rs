@@ -905,7 +905,8 @@ async fn generated_accessors_publish_torq_frames_on_nats() {
         sinkgen_runtime::__private::relay_at(&MARKET_DATA, "nats://127.0.0.1:4222/market.*");
     let err = bad.send(message(1)).await.expect_err("a bad address fails");
     assert_eq!(err.kind(), sinkgen_runtime::SendErrorKind::Fatal);
-    assert!(err.to_string().contains("wildcard"), "{err}");
+    let cause = err.cause().expect("a fatal send has a cause");
+    assert!(cause.to_string().contains("wildcard"), "{cause}");
     assert_eq!(err.into_message(), message(1));
 }
 

@@ -5,17 +5,21 @@
 
 /// Generates typed, lazily connecting sinks for a service from `services.toml`.
 ///
-/// ```no_run
+/// ```text
 /// #[derive(sinkgen_runtime::Sinks)]
-/// #[sinks(config = "../tests/fixtures/ok/spec_example.toml", service = "flash_arbitrage")]
+/// #[sinks(config = "services.toml", service = "flash_arbitrage")]
 /// pub struct Sinks;
 ///
-/// # async fn publish() -> Result<(), sinkgen_runtime::SendError<sinkgen_runtime::Bytes>> {
-/// let frame = sinkgen_runtime::Bytes::from_static(b"buy 10");
-/// Sinks::signals().send(frame).await?;
-/// # Ok(())
-/// # }
+/// async fn publish() -> Result<(), sinkgen_runtime::SendError<sinkgen_runtime::Bytes>> {
+///     let frame = sinkgen_runtime::Bytes::from_static(b"buy 10");
+///     Sinks::signals().send(frame).await?;
+///     Ok(())
+/// }
 /// ```
+///
+/// (Shown as text, not run as a doctest: the runtime depends on this crate, so this
+/// crate cannot depend on the runtime to compile it; the repository's tests compile
+/// the derive on unit and named-field structs.)
 ///
 /// Both keys are optional: `config` is relative to the crate's directory (default:
 /// `SINKGEN_CONFIG`, then the first `services.toml` walking up to the workspace root),

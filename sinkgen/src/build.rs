@@ -105,15 +105,9 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BuildError::Config(d) => Some(d),
-            BuildError::Write { source, .. } => Some(source),
-            BuildError::MissingEnv(_) => None,
-        }
-    }
-}
+/// No `source()`: a build script prints `{error}`, so the message carries every cause
+/// (the diagnostics, the I/O error); the variants' fields give them to code.
+impl std::error::Error for BuildError {}
 
 impl From<Diagnostics> for BuildError {
     fn from(d: Diagnostics) -> Self {
@@ -315,7 +309,35 @@ fn write_if_changed(path: &Path, code: &str) -> Result<(), BuildError> {
 
 #[cfg(test)]
 mod tests {
-    use super::relative_paths;
+    use std::error::Error as _;
+
+    use super::{BuildError, relative_paths};
+
+    /// A build script prints `{error}`: each cause is in the message, none again as a
+    /// `source()` (a reporter printing the chain would show it twice).
+    #[test]
+    fn build_errors_state_their_cause_once() {
+        let config = crate::load_str(std::path::Path::new("services.toml"), "[relays")
+            .expect_err("a broken file");
+        let write = BuildError::Write {
+            path: "out/sinks.rs".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        for error in [BuildError::Config(config), write] {
+            let message = error.to_string();
+            if let Some(source) = error.source() {
+                assert!(
+                    !message.contains(&source.to_string()),
+                    "`{message}` repeats its source"
+                );
+            }
+        }
+        let write = BuildError::Write {
+            path: "out/sinks.rs".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert!(write.to_string().contains("disk full"), "{write}");
+    }
 
     #[test]
     fn paths_lose_the_working_directory_but_file_text_does_not() {

@@ -27,6 +27,7 @@ use crate::source::Source;
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Severity {
     /// The file cannot be used: loading fails.
     Error,
@@ -246,6 +247,13 @@ impl Diagnostics {
             .span
             .as_ref()
             .map(|span| self.source.line_col(span.start))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset into the file (an
+    /// offset inside a character counts as that character; past the end, the end).
+    #[must_use]
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        self.source.line_col(offset)
     }
 
     /// All diagnostics rendered rustc-style without colour, followed by a summary line.

@@ -1,6 +1,42 @@
 //! sinkgen: compile-time checked, lazily connecting message sinks generated from
 //! `services.toml`.
 //!
+//! # Two front ends, the same code
+//!
+//! A service crate gets its typed sinks one of two ways; both read the same file, run
+//! the same checks, print the same diagnostics and generate the same code.
+//!
+//! In a build script, with `sinkgen` as a build-dependency and `sinkgen-runtime` as a
+//! dependency:
+//!
+//! ```no_run
+//! // build.rs's `main`: generates $OUT_DIR/sinks.rs for the service named after the
+//! // crate, or fails the build with every diagnostic of the file
+//! sinkgen::build();
+//! ```
+//!
+//! ```text
+//! // src/main.rs
+//! sinkgen_runtime::include_sinks!();
+//!
+//! async fn publish(event: protocol::MarketEvent) {
+//!     Sinks::market_data().send(event).await.expect("sent or returned");
+//! }
+//! ```
+//!
+//! Or with the derive, re-exported by `sinkgen-runtime` (no build script):
+//!
+//! ```text
+//! #[derive(sinkgen_runtime::Sinks)]
+//! #[sinks(config = "../services.toml", service = "polygon_adapter")]
+//! pub struct Sinks;
+//! ```
+//!
+//! (Those two need a build script's `OUT_DIR` or the runtime, so they are shown, not
+//! run here; the repository's tests compile both.) [`Builder`] sets the file, the
+//! service and the output path; the derive takes `config` and `service`. A mistake in
+//! the file fails the build with every diagnostic at once, rustc-style.
+//!
 //! # The file
 //!
 //! A `services.toml` declares relays (broker processes, one per message domain) and

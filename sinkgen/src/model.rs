@@ -69,6 +69,7 @@ pub struct Sink {
 
 /// Where a sink sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SinkTarget {
     /// To the named relay.
     Relay(String),
@@ -127,6 +128,7 @@ impl Default for Policy {
 
 /// How frames are laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Framing {
     /// A u32 little-endian length, then the payload.
     LengthPrefixed,
@@ -139,6 +141,7 @@ pub enum Framing {
 
 /// A checked endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// `unix://<absolute path>`.
     Unix(PathBuf),

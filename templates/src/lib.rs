@@ -1,5 +1,9 @@
 //! The shape of the code sinkgen generates.
 //!
+//! **An implementation detail of `sinkgen`, without semver promises**: its API changes
+//! whenever the generated code does, in any release. Depend on `sinkgen` (build
+//! scripts) or `sinkgen-runtime` (the derive and the types generated code uses) instead.
+//!
 //! A [`Plan`] describes one service's sinks, fully resolved (identifiers checked,
 //! message types parsed, endpoints and policies as plain data). [`render`] turns it into
 //! tokens, one `quote!` emitter per generated artifact:

@@ -200,6 +200,7 @@ fn summary(t: &Topology) -> String {
         let framing = match r.framing {
             Framing::LengthPrefixed => "length-prefixed".to_owned(),
             Framing::Torq { domain } => format!("torq domain {domain}"),
+            other => format!("{other:?}"),
         };
         let message = r.message.as_deref().unwrap_or("bytes");
         let _ = writeln!(
@@ -228,6 +229,7 @@ fn summary(t: &Topology) -> String {
                 SinkTarget::Broadcast(m) => format!("broadcast [{}]", m.join(", ")),
                 SinkTarget::RoundRobin(m) => format!("round_robin [{}]", m.join(", ")),
                 SinkTarget::Failover(m) => format!("failover [{}]", m.join(", ")),
+                other => format!("{other:?}"),
             };
             let _ = write!(out, "  sink {} (line {}) -> {target}", k.name, k.line);
             if k.policy != t.defaults {

@@ -6,11 +6,11 @@ use std::path::Path;
 use proptest::prelude::*;
 
 const FIXTURES: &[&str] = &[
-    include_str!("../../tests/fixtures/ok/trading.toml"),
-    include_str!("../../tests/fixtures/ok/spec_example.toml"),
-    include_str!("../../tests/fixtures/ok/endpoints.toml"),
-    include_str!("../../tests/fixtures/ok/policies.toml"),
-    include_str!("../../tests/fixtures/ok/warnings.toml"),
+    include_str!("../fixtures/ok/trading.toml"),
+    include_str!("../fixtures/ok/spec_example.toml"),
+    include_str!("../fixtures/ok/endpoints.toml"),
+    include_str!("../fixtures/ok/policies.toml"),
+    include_str!("../fixtures/ok/warnings.toml"),
 ];
 
 /// Loads `text` and checks what must hold for any input.
