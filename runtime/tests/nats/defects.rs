@@ -202,7 +202,8 @@ async fn message_over_max_payload_is_refused_or_dropped_alone_and_the_stream_goe
         .await
         .expect_err("over max_payload");
     assert_eq!(err.kind(), SendErrorKind::TooLarge, "{err}");
-    assert!(err.to_string().contains("max_payload of 1024"), "{err}");
+    let cause = err.cause().expect("a refused oversize message says why");
+    assert!(cause.to_string().contains("max_payload of 1024"), "{cause}");
     assert_eq!(
         err.into_message(),
         sized(6, 2_000),
