@@ -18,12 +18,12 @@ pub fn emit(plan: &Plan) -> TokenStream {
     let ident = plan.instance_ident();
     let name = ident.to_string();
     let doc = crate::doc_attrs(&format!(
-        "An independent set of the sinks of service `{}`, built by \
+        "An independent set of the sinks of service {}, built by \
          [`{ty}::with_endpoints`] ({}).\n\
          \n\
          Its sinks have their own connections: the process-wide sinks of [`{ty}`] are not \
          touched. The accessors mirror those of [`{ty}`].",
-        plan.service,
+        docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
     let fields = plan.sinks.iter().map(|sink| {
@@ -151,13 +151,13 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
         TokenStream::new()
     };
     let doc = crate::doc_attrs(&format!(
-        "Builds an independent set of the sinks of service `{}` ({}) from explicit \
+        "Builds an independent set of the sinks of service {} ({}) from explicit \
          endpoints.\n\
          \n\
          No environment variable is read and the process-wide sinks are not touched; \
          nothing connects before the first send. An invalid endpoint gives a sink whose \
          sends fail with a bad-address error.",
-        plan.service,
+        docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
     quote! {
