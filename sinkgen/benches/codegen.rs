@@ -80,7 +80,9 @@ fn nested(sinks: usize, nesting: Nesting) -> String {
     for i in 0..sinks {
         let _ = match nesting {
             Nesting::Flat => writeln!(s, "c{i} = {{ endpoint = \"tcp://127.0.0.1:7000\" }}"),
-            Nesting::Chain if i == 0 => writeln!(s, "c0 = {{ endpoint = \"tcp://127.0.0.1:7000\" }}"),
+            Nesting::Chain if i == 0 => {
+                writeln!(s, "c0 = {{ endpoint = \"tcp://127.0.0.1:7000\" }}")
+            }
             Nesting::Chain => writeln!(s, "c{i} = {{ broadcast = [\"c{}\"] }}", i - 1),
             Nesting::Cycle => writeln!(s, "c{i} = {{ broadcast = [\"c{}\"] }}", (i + 1) % sinks),
         };

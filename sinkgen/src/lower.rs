@@ -85,7 +85,11 @@ struct Names<'t> {
 impl<'t> Names<'t> {
     fn new(topology: &'t Topology) -> Self {
         Names {
-            relays: topology.relays.iter().map(|r| (r.name.as_str(), r)).collect(),
+            relays: topology
+                .relays
+                .iter()
+                .map(|r| (r.name.as_str(), r))
+                .collect(),
             services: topology
                 .services
                 .iter()

@@ -26,9 +26,8 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// `c0` is a leaf, `c<i>` broadcasts to `c<i-1>`: a chain `levels` deep.
 fn chain(levels: usize) -> String {
-    let mut text = String::from(
-        "[services.app.sinks]\nc0 = { endpoint = \"tcp://127.0.0.1:7000\" }\n",
-    );
+    let mut text =
+        String::from("[services.app.sinks]\nc0 = { endpoint = \"tcp://127.0.0.1:7000\" }\n");
     for i in 1..levels {
         let _ = writeln!(text, "c{i} = {{ broadcast = [\"c{}\"] }}", i - 1);
     }
@@ -63,7 +62,10 @@ fn a_deep_chain_checks_and_generates() {
     let _ = std::fs::remove_dir_all(&dir);
     let code = code.unwrap_or_else(|e| panic!("the chain must generate:\n{e}"));
     let top = format!("pub fn c{}()", LEVELS - 1);
-    assert!(code.contains(&top), "no accessor of the outermost composite");
+    assert!(
+        code.contains(&top),
+        "no accessor of the outermost composite"
+    );
     assert!(code.contains("pub fn c0()"));
 }
 

@@ -77,10 +77,7 @@ pub(crate) fn target(plan: &Plan, sink: &SinkPlan) -> String {
                 CompositeOp::RoundRobin => "round robin over",
                 CompositeOp::Failover => "failover over",
             };
-            let names: Vec<String> = members
-                .iter()
-                .map(|&m| code(&plan.sinks[m].name))
-                .collect();
+            let names: Vec<String> = members.iter().map(|&m| code(&plan.sinks[m].name)).collect();
             format!("{op} {}", names.join(", "))
         }
     }
@@ -152,7 +149,10 @@ mod tests {
     fn user_strings_become_inert_code_spans() {
         assert_eq!(code("unix:///tmp/a.sock"), "`unix:///tmp/a.sock`");
         // Line breaks and direction controls are written as escapes.
-        assert_eq!(code("a\rb\nc\u{202e}d\u{2069}"), "`a\\rb\\nc\\u{202e}d\\u{2069}`");
+        assert_eq!(
+            code("a\rb\nc\u{202e}d\u{2069}"),
+            "`a\\rb\\nc\\u{202e}d\\u{2069}`"
+        );
         // Markdown and HTML stay inside the span; backticks cannot close it.
         assert_eq!(code("[x](y)<b>"), "`[x](y)<b>`");
         assert_eq!(code("a`b"), "``a`b``");
