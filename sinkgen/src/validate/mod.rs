@@ -324,6 +324,8 @@ impl<'r> Validator<'_, 'r> {
         };
         match (torq, domain) {
             (true, Some(domain)) => Some(Framing::Torq { domain }),
+            // A `domain` written but not a number: reported at the value already.
+            (true, None) if r.domain_written => None,
             (true, None) => {
                 let span = r
                     .framing
@@ -1082,7 +1084,8 @@ impl<'r> Validator<'_, 'r> {
 
     /// Torq frames carry the sender's source id; a service without one cannot fill the header.
     fn torq_needs_source(&mut self, s: &RawService, info: &ServiceInfo, relays: &[RelayInfo]) {
-        if s.source.is_some() {
+        // A `source` written but not a number was reported at the value already.
+        if s.source.is_some() || s.source_written {
             return;
         }
         for (k, sink) in s.sinks.iter().zip(&info.sinks) {
