@@ -48,6 +48,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         Some(quote!(#check!(#name, #endpoint);))
     });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
+    let builders = builders(plan);
     let with_endpoints = crate::instance::with_endpoints(plan);
     let lints = crate::lint_allows(plan);
     quote! {
@@ -59,6 +60,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
             #(#specs)*
             #(#accessors)*
             #with_endpoints
+            #builders
         }
     }
 }
@@ -155,23 +157,22 @@ fn accessor(plan: &Plan, sink: &SinkPlan) -> TokenStream {
     let ty = sink_type(sink);
     let once = rt("OnceLock");
     let doc = crate::doc_attrs(&docs::accessor(plan, sink));
-    let build = match &sink.kind {
+    let get = match &sink.kind {
         SinkKind::Relay { .. } => {
-            let f = rt("relay");
             let spec = &sink.spec_ident;
-            quote!(#f(Self::#spec))
+            quote!(Self::__sinkgen_relay(&SINK, Self::#spec))
         }
         SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
-            let f = rt("direct");
             let spec = &sink.spec_ident;
-            quote!(#f(Self::#spec))
+            quote!(Self::__sinkgen_direct(&SINK, Self::#spec))
         }
         SinkKind::Composite { op, members } => {
             let members = members.iter().map(|&m| {
                 let member = &plan.sinks[m].ident;
                 quote!(Self::#member().clone())
             });
-            composite(&sink.name, *op, members)
+            let build = composite(&sink.name, *op, members);
+            quote!(Self::__sinkgen_composite(&SINK, || #build))
         }
     };
     quote! {
@@ -179,9 +180,57 @@ fn accessor(plan: &Plan, sink: &SinkPlan) -> TokenStream {
         #[must_use]
         #vis fn #ident() -> &'static #ty {
             static SINK: #once<#ty> = #once::new();
-            SINK.get_or_init(|| #build)
+            #get
         }
     }
+}
+
+/// The private functions every accessor of one kind calls to build its sink once.
+///
+/// They are generic over the message type only, so rustc instantiates the `OnceLock`
+/// machinery once per kind and message type instead of once per sink: the compile cost
+/// of an accessor stays a few lines however many sinks there are. Sink names never
+/// start with `_`, so these names cannot collide with an accessor.
+fn builders(plan: &Plan) -> TokenStream {
+    let once = rt("OnceLock");
+    let encode = rt("Encode");
+    let spec = rt("SinkSpec");
+    let has = |f: fn(&SinkKind) -> bool| plan.sinks.iter().any(|s| f(&s.kind));
+    let mut out = TokenStream::new();
+    if has(|k| matches!(k, SinkKind::Relay { .. })) {
+        let (sink, build) = (rt("RelaySink"), rt("relay"));
+        out.extend(quote! {
+            fn __sinkgen_relay<M: #encode>(
+                cell: &'static #once<#sink<M>>,
+                spec: &'static #spec,
+            ) -> &'static #sink<M> {
+                cell.get_or_init(|| #build(spec))
+            }
+        });
+    }
+    if has(|k| matches!(k, SinkKind::Service { .. } | SinkKind::Endpoint { .. })) {
+        let (sink, build) = (rt("DirectSink"), rt("direct"));
+        out.extend(quote! {
+            fn __sinkgen_direct<M: #encode>(
+                cell: &'static #once<#sink<M>>,
+                spec: &'static #spec,
+            ) -> &'static #sink<M> {
+                cell.get_or_init(|| #build(spec))
+            }
+        });
+    }
+    if has(|k| matches!(k, SinkKind::Composite { .. })) {
+        let sink = rt("CompositeSink");
+        out.extend(quote! {
+            fn __sinkgen_composite<M: #encode>(
+                cell: &'static #once<#sink<M>>,
+                build: fn() -> #sink<M>,
+            ) -> &'static #sink<M> {
+                cell.get_or_init(build)
+            }
+        });
+    }
+    out
 }
 
 /// `broadcast("name", vec![Member::from(a), ..])` and its siblings.

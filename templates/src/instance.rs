@@ -103,52 +103,48 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
             (quote!(Self), needed, quote!(Self { #(#inits),* }))
         }
     };
-    let destructure = plan.sinks.iter().enumerate().filter_map(|(i, sink)| {
-        sink.kind.leaf()?;
-        let ident = &sink.ident;
-        Some(if needed[i] {
-            quote!(#ident)
-        } else {
-            quote!(#ident: _)
-        })
-    });
-    let builds = plan
+    // One local per sink, all declared by one `let` and assigned in build order:
+    // a `let` per sink would nest one scope per sink, which rustc's debug info walks
+    // recursively (thousands of sinks overflowed its stack).
+    let order: Vec<usize> = plan
         .build_order()
         .into_iter()
         .filter(|&i| needed[i])
-        .map(|i| {
-            let sink = &plan.sinks[i];
-            let ident = &sink.ident;
-            let ty = sink_type(sink);
-            let spec = &sink.spec_ident;
-            let value = match &sink.kind {
-                SinkKind::Relay { .. } => {
-                    let f = rt("relay_at");
-                    quote!(#f(Self::#spec, &#ident))
-                }
-                SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
-                    let f = rt("direct_at");
-                    quote!(#f(Self::#spec, &#ident))
-                }
-                SinkKind::Composite { op, members } => {
-                    let members = members.iter().map(|&m| {
-                        let member = &plan.sinks[m].ident;
-                        quote!(#member.clone())
-                    });
-                    crate::accessors::composite(&sink.name, *op, members)
-                }
-            };
-            quote!(let #ident: #ty = #value;)
-        });
-    let param = if plan.sinks.iter().any(|s| s.kind.leaf().is_some()) {
+        .collect();
+    let locals = order.iter().map(|&i| &plan.sinks[i].ident);
+    let assignments = order.iter().map(|&i| {
+        let sink = &plan.sinks[i];
+        let ident = &sink.ident;
+        let message = crate::message_type(&sink.message);
+        let spec = &sink.spec_ident;
+        let value = match &sink.kind {
+            SinkKind::Relay { .. } => {
+                let f = rt("relay_at");
+                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
+            }
+            SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
+                let f = rt("direct_at");
+                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
+            }
+            SinkKind::Composite { op, members } => {
+                let members = members.iter().map(|&m| {
+                    let member = &plan.sinks[m].ident;
+                    quote!(#member.clone())
+                });
+                crate::accessors::composite(&sink.name, *op, members)
+            }
+        };
+        quote!(#ident = #value;)
+    });
+    let declare = if order.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(let (#(#locals,)*);)
+    };
+    let param = if order.iter().any(|&i| plan.sinks[i].kind.leaf().is_some()) {
         format_ident!("endpoints")
     } else {
         format_ident!("_endpoints")
-    };
-    let destructure = if param == "endpoints" {
-        quote!(let #endpoints { #(#destructure),* } = #param;)
-    } else {
-        TokenStream::new()
     };
     let doc = crate::doc_attrs(&format!(
         "Builds an independent set of the sinks of service {} ({}) from explicit \
@@ -164,8 +160,8 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
         #doc
         #[must_use]
         #vis fn with_endpoints(#param: #endpoints) -> #ret {
-            #destructure
-            #(#builds)*
+            #declare
+            #(#assignments)*
             #construct
         }
     }

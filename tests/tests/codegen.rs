@@ -150,3 +150,47 @@ fn a_file_name_with_a_newline_stays_in_the_header_comment() {
     );
     assert!(!file.items.is_empty());
 }
+
+/// `with_endpoints` declares its sinks in one `let` however many there are: a `let` per
+/// sink nests one scope per sink, and rustc's debug info overflowed its stack on 5,000
+/// (the build time of large services is measured by `cargo bench -p sinkgen --bench rustc`).
+#[test]
+fn with_endpoints_declares_every_sink_in_one_let() {
+    use std::fmt::Write as _;
+    let mut text = String::from("[services.app.sinks]\n");
+    for i in 0..300 {
+        let _ = writeln!(
+            text,
+            "e{i} = {{ endpoint = \"tcp://127.0.0.1:{}\" }}",
+            1024 + i
+        );
+        let _ = writeln!(text, "b{i} = {{ broadcast = [\"e{i}\"] }}");
+    }
+    let dir = std::env::temp_dir().join(format!("sinkgen-codegen-lets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("services.toml");
+    std::fs::write(&path, text).unwrap();
+    let code = generate(&path, "app");
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = syn::parse_file(&code).unwrap();
+    let with_endpoints = file
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Impl(i) => Some(i),
+            _ => None,
+        })
+        .flat_map(|i| &i.items)
+        .find_map(|item| match item {
+            syn::ImplItem::Fn(f) if f.sig.ident == "with_endpoints" => Some(f),
+            _ => None,
+        })
+        .expect("with_endpoints");
+    let lets = with_endpoints
+        .block
+        .stmts
+        .iter()
+        .filter(|s| matches!(s, syn::Stmt::Local(_)))
+        .count();
+    assert_eq!(lets, 1, "with_endpoints of 600 sinks has {lets} `let`s");
+}
