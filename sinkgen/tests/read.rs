@@ -14,10 +14,13 @@ fn dir(name: &str) -> PathBuf {
     dir
 }
 
+/// One path that reads the file, and what it says.
+type Reader = fn(PathBuf) -> String;
+
 /// What each path says about the file at `path`, each within 20 s (a blocked read
 /// fails the test instead of hanging it).
 fn every_path(path: &Path) -> Vec<(&'static str, String)> {
-    let runs: Vec<(&'static str, fn(PathBuf) -> String)> = vec![
+    let runs: Vec<(&'static str, Reader)> = vec![
         ("load", |p| match sinkgen::load(&p) {
             Ok(_) => "loaded".to_owned(),
             Err(e) => e.render(),
