@@ -252,10 +252,21 @@ fn locate(file: Option<&Path>) -> Result<PathBuf, ExitCode> {
     }
 }
 
+/// Reads the file the way every front end does (`sinkgen::read_config`): a file that
+/// cannot be read, is no regular file or is too large is trouble (2); one that is not
+/// UTF-8 has an error, shown at its line and column (1).
 fn read(path: &Path) -> Result<String, ExitCode> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("error: cannot read `{}`: {e}", path.display());
-        ExitCode::from(TROUBLE)
+    sinkgen::read_config(path, path).map_err(|diagnostics| {
+        let located = diagnostics.iter().any(|d| d.span.is_some());
+        if located {
+            print_out(&diagnostics.render());
+            ExitCode::from(ERRORS)
+        } else {
+            for d in &diagnostics {
+                eprintln!("error: {}", d.message);
+            }
+            ExitCode::from(TROUBLE)
+        }
     })
 }
 

@@ -2,7 +2,11 @@
 //!
 //! - build-script generation (find, load and check the whole file, lower one service,
 //!   render, prettyplease) for a file of 1,000 services and 5,000 sinks: budget 100 ms;
-//! - `#[derive(Sinks)]` expansion over a file of 100 services: budget 10 ms.
+//! - `#[derive(Sinks)]` expansion over a file of 100 services: budget 10 ms;
+//! - a service whose composites nest 5,000 deep against a flat service of as many
+//!   sinks (generation, then check and render of a cycle through 5,000 composites against
+//!   checking the flat file): nesting must cost about what the same number of sinks does,
+//!   reported as ratios (target at most 2x).
 //!
 //! Run with `cargo bench -p sinkgen --bench codegen`. Each case reports the median and
 //! the fastest of its runs and says whether the median is within the budget.
@@ -65,6 +69,32 @@ fn topology(services: usize) -> String {
         );
     }
     s
+}
+
+/// One service `app` with `sinks` sinks: a leaf `c0`, then `c<i>` broadcasting to
+/// `c<i-1>` (`Nesting::Chain`), to `c<i+1>` and the last to `c0` (`Nesting::Cycle`), or
+/// every sink a leaf (`Nesting::Flat`).
+fn nested(sinks: usize, nesting: Nesting) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("[services.app.sinks]\n");
+    for i in 0..sinks {
+        let _ = match nesting {
+            Nesting::Flat => writeln!(s, "c{i} = {{ endpoint = \"tcp://127.0.0.1:7000\" }}"),
+            Nesting::Chain if i == 0 => {
+                writeln!(s, "c0 = {{ endpoint = \"tcp://127.0.0.1:7000\" }}")
+            }
+            Nesting::Chain => writeln!(s, "c{i} = {{ broadcast = [\"c{}\"] }}", i - 1),
+            Nesting::Cycle => writeln!(s, "c{i} = {{ broadcast = [\"c{}\"] }}", (i + 1) % sinks),
+        };
+    }
+    s
+}
+
+#[derive(Clone, Copy)]
+enum Nesting {
+    Flat,
+    Chain,
+    Cycle,
 }
 
 /// Runs `f` `runs` times after one warm-up run; returns (median, fastest).
@@ -171,5 +201,51 @@ fn main() {
         Duration::from_millis(10),
     );
 
+    nesting(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Deep nesting against a flat file of as many sinks, in one run.
+fn nesting(dir: &Path) {
+    const SINKS: usize = 5_000;
+    let flat = write_fixture(dir, "flat.toml", &nested(SINKS, Nesting::Flat));
+    let chain = write_fixture(dir, "chain.toml", &nested(SINKS, Nesting::Chain));
+    let cycle = nested(SINKS, Nesting::Cycle);
+    let generate = |path: &Path| {
+        let code = sinkgen::Builder::new()
+            .config(black_box(path))
+            .service("app")
+            .generate();
+        black_box(code.map(|c| c.len()).unwrap_or_default());
+    };
+    let flat_time = measure(5, || generate(&flat));
+    let chain_time = measure(5, || generate(&chain));
+    timing("flat service of 5,000 sinks -> sinks.rs", flat_time);
+    timing("5,000 composites nested -> sinks.rs", chain_time);
+    ratio("  nested / flat generation", chain_time.0, flat_time.0);
+    let flat_text = nested(SINKS, Nesting::Flat);
+    let check_flat = measure(5, || {
+        black_box(sinkgen::load_str(Path::new("flat.toml"), black_box(&flat_text)).is_ok());
+    });
+    let check_cycle = measure(5, || {
+        let err = sinkgen::load_str(Path::new("cycle.toml"), black_box(&cycle));
+        black_box(err.err().map(|e| e.render().len()));
+    });
+    timing("check flat service of 5,000 sinks", check_flat);
+    timing("check + render a cycle of 5,000 composites", check_cycle);
+    ratio("  cycle error / flat check", check_cycle.0, check_flat.0);
+}
+
+fn timing(name: &str, (median, fastest): (Duration, Duration)) {
+    println!(
+        "{name:<58} median {:>8.2} ms  fastest {:>8.2} ms",
+        median.as_secs_f64() * 1e3,
+        fastest.as_secs_f64() * 1e3,
+    );
+}
+
+fn ratio(name: &str, this: Duration, baseline: Duration) {
+    let r = this.as_secs_f64() / baseline.as_secs_f64().max(1e-9);
+    let verdict = if r <= 2.0 { "within 2x" } else { "OVER 2x" };
+    println!("{name:<58} {r:>6.2}x  {verdict}");
 }

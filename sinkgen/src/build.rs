@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use proc_macro2::{Ident, Span};
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 
 /// The environment variable that names the configuration file (SPEC: finding the file).
 pub(crate) const CONFIG_ENV: &str = "SINKGEN_CONFIG";
@@ -224,17 +224,8 @@ pub(crate) fn default_service(pkg_name: Option<OsString>) -> Option<String> {
 /// Reads and loads `path`, labelling diagnostics with the path as the user sees it.
 pub(crate) fn load_shown(path: &Path) -> Result<crate::Loaded, Diagnostics> {
     let shown = shown_path(path);
-    match std::fs::read_to_string(path) {
-        Ok(text) => crate::load_str(&shown, &text),
-        Err(e) => {
-            let mut d = Diagnostics::new(&shown, "");
-            d.push(Diagnostic::error(format!(
-                "cannot read `{}`: {e}",
-                shown.display()
-            )));
-            Err(d)
-        }
-    }
+    let text = crate::read_config(path, &shown)?;
+    crate::load_str(&shown, &text)
 }
 
 /// A path as rustc would show it: relative to the current directory when under it

@@ -252,11 +252,13 @@ fn shape(input: &DeriveInput, errors: &mut Errors) -> Option<Option<Vec<syn::Fie
 /// name; the message type is checked by rustc, at the field's type, in `with_endpoints`.
 fn cross_check(plan: &Plan, fields: &[syn::Field], errors: &mut Errors) -> Vec<FieldPlan> {
     let names: Vec<&str> = plan.sinks.iter().map(|s| s.name.as_str()).collect();
+    let by_name: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let mut out = Vec::with_capacity(fields.len());
     for field in fields {
         let Some(ident) = &field.ident else { continue };
         let name = ident.unraw().to_string();
-        let Some(index) = names.iter().position(|n| *n == name) else {
+        let Some(&index) = by_name.get(name.as_str()) else {
             let hint = match crate::validate::suggest::did_you_mean(&name, names.iter().copied()) {
                 Some(best) => format!("; did you mean `{best}`?"),
                 None if names.is_empty() => "; the service has no sinks".to_owned(),

@@ -395,17 +395,21 @@ fn snippets<'a>(
     marks.extend(d.related.iter().map(|(r, label)| mark(r, label, false)));
     marks.sort_by_key(|m| (m.first_line, m.range.start));
 
-    let mut clusters: Vec<Vec<Mark<'a>>> = Vec::new();
+    // Each cluster with the last line any of its marks reaches.
+    let mut clusters: Vec<(Vec<Mark<'a>>, usize)> = Vec::new();
     for m in marks {
         match clusters.last_mut() {
-            Some(c)
-                if m.first_line <= c.iter().map(|m| m.last_line).max().unwrap_or(0) + GAP_LINES =>
-            {
+            Some((c, last)) if m.first_line <= *last + GAP_LINES => {
+                *last = (*last).max(m.last_line);
                 c.push(m);
             }
-            _ => clusters.push(vec![m]),
+            _ => {
+                let last = m.last_line;
+                clusters.push((vec![m], last));
+            }
         }
     }
+    let mut clusters: Vec<Vec<Mark<'a>>> = clusters.into_iter().map(|(c, _)| c).collect();
     if let Some(i) = clusters.iter().position(|c| c.iter().any(|m| m.primary)) {
         let primary = clusters.remove(i);
         clusters.insert(0, primary);

@@ -126,6 +126,7 @@
 mod diagnostic;
 pub mod model;
 mod parse;
+mod read;
 mod source;
 mod validate;
 
@@ -214,46 +215,13 @@ impl Loaded {
 ///
 /// # Errors
 ///
-/// Returns every problem of the file as [`Diagnostics`]: the file cannot be read or
-/// is not UTF-8, is not valid TOML, or fails any check. Warnings found alongside
+/// Returns every problem of the file as [`Diagnostics`]: the file cannot be read, is
+/// not a regular file, is larger than [`MAX_CONFIG_BYTES`] or is not UTF-8 (see
+/// [`read_config`]), is not valid TOML, or fails any check. Warnings found alongside
 /// errors are included.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => load_str(path, &text),
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let mut d = Diagnostics::new(path, &text);
-                let start = text
-                    .char_indices()
-                    .map(|(i, _)| i)
-                    .take_while(|&i| i <= valid)
-                    .last()
-                    .unwrap_or(0);
-                let end = text[start..]
-                    .chars()
-                    .next()
-                    .map_or(start, |c| start + c.len_utf8());
-                d.push(
-                    Diagnostic::error(format!("`{}` is not valid UTF-8", path.display()))
-                        .with_span(start..end)
-                        .with_label("invalid UTF-8 here")
-                        .with_help("save the file as UTF-8"),
-                );
-                Err(d)
-            }
-        },
-        Err(e) => {
-            let mut d = Diagnostics::new(path, "");
-            d.push(
-                Diagnostic::error(format!("cannot read `{}`: {e}", path.display())).with_help(
-                    "check that the file exists and is readable, or point `SINKGEN_CONFIG` at it",
-                ),
-            );
-            Err(d)
-        }
-    }
+    let text = read_config(path, path)?;
+    load_str(path, &text)
 }
 
 /// Parses and checks `text` as a `services.toml`; `path` is only used in messages and
@@ -355,7 +323,8 @@ pub fn find_config(
 ) -> Result<PathBuf, Diagnostics> {
     if let Some(explicit) = explicit {
         let path = manifest_dir.join(explicit);
-        return if path.is_file() {
+        // Whatever is there is read (or refused) by `read_config`, with its own message.
+        return if path.exists() {
             Ok(path)
         } else {
             Err(not_found(
@@ -367,7 +336,7 @@ pub fn find_config(
     }
     if let Some(env) = env.filter(|e| !e.is_empty()) {
         let path = manifest_dir.join(PathBuf::from(env));
-        return if path.is_file() {
+        return if path.exists() {
             Ok(path)
         } else {
             Err(not_found(
@@ -423,3 +392,4 @@ pub mod lower;
 
 pub use build::{BuildError, Builder, build};
 pub use derive::expand_derive;
+pub use read::{MAX_CONFIG_BYTES, read_config};

@@ -13,7 +13,7 @@ use quote::{format_ident, quote};
 use sinkgen_templates as templates;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{Endpoint, Framing, Policy, Service, Sink, SinkTarget, Topology};
+use crate::model::{Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
 
 pub use templates::Plan;
 
@@ -54,9 +54,11 @@ fn lower_boxed(
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
+    let names = Names::new(topology);
+    let messages = composite_messages(&names, svc, &ordered, &index)?;
     let mut sinks = Vec::with_capacity(ordered.len());
-    for sink in ordered {
-        sinks.push(lower_sink(topology, svc, sink, &index)?);
+    for (sink, message) in ordered.iter().zip(messages) {
+        sinks.push(lower_sink(&names, svc, sink, &index, message)?);
     }
     let file = topology.path.file_name().map_or_else(
         || topology.path.display().to_string(),
@@ -74,11 +76,35 @@ fn lower_boxed(
     })
 }
 
+/// The relays and services of a topology by name: lowering looks one up per sink.
+struct Names<'t> {
+    relays: HashMap<&'t str, &'t Relay>,
+    services: HashMap<&'t str, &'t Service>,
+}
+
+impl<'t> Names<'t> {
+    fn new(topology: &'t Topology) -> Self {
+        Names {
+            relays: topology
+                .relays
+                .iter()
+                .map(|r| (r.name.as_str(), r))
+                .collect(),
+            services: topology
+                .services
+                .iter()
+                .map(|s| (s.name.as_str(), s))
+                .collect(),
+        }
+    }
+}
+
 fn lower_sink(
-    topology: &Topology,
+    names: &Names<'_>,
     svc: &Service,
     sink: &Sink,
     index: &HashMap<&str, usize>,
+    message: Option<templates::Message>,
 ) -> Result<templates::SinkPlan, Box<Diagnostic>> {
     let ident = ident(&sink.name)?;
     if RESERVED.contains(&sink.name.as_str()) {
@@ -103,7 +129,10 @@ fn lower_sink(
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
-            let relay = topology.relay(name).ok_or_else(|| dangling(sink, name))?;
+            let relay = names
+                .relays
+                .get(name.as_str())
+                .ok_or_else(|| dangling(sink, name))?;
             let framing = match relay.framing {
                 Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
                 Framing::Torq { domain } => templates::Framing::Torq {
@@ -111,10 +140,7 @@ fn lower_sink(
                     source: svc.source.unwrap_or(0),
                 },
             };
-            let message = match &relay.message {
-                Some(text) => message_path(text)?,
-                None => templates::Message::Bytes,
-            };
+            let message = relay_message(relay)?;
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
                 leaf: leaf(&relay.endpoint, framing),
@@ -122,7 +148,10 @@ fn lower_sink(
             (kind, message)
         }
         SinkTarget::Service(name) => {
-            let target = topology.service(name).ok_or_else(|| dangling(sink, name))?;
+            let target = names
+                .services
+                .get(name.as_str())
+                .ok_or_else(|| dangling(sink, name))?;
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
@@ -153,7 +182,7 @@ fn lower_sink(
                         .ok_or_else(|| dangling(sink, m))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let message = composite_message(topology, svc, sink, 0)?;
+            let message = message.ok_or_else(|| in_cycle(svc, sink))?;
             (templates::SinkKind::Composite { op, members }, message)
         }
     };
@@ -167,41 +196,85 @@ fn lower_sink(
     })
 }
 
-/// A composite's message type is its members' (validation made them agree): the type of
-/// its first leaf.
-fn composite_message(
-    topology: &Topology,
+/// The message type of every composite of `sinks` (`None` for the leaves): its
+/// members' type, which validation made them agree on, i.e. the type of the leaf at the
+/// end of its chain of first members.
+///
+/// Iterative and linear in the number of sinks: each sink's type is worked out once,
+/// however deep composites nest.
+fn composite_messages(
+    names: &Names<'_>,
     svc: &Service,
-    sink: &Sink,
-    depth: usize,
-) -> Result<templates::Message, Box<Diagnostic>> {
-    // Validation rejects cycles; the bound only keeps a broken invariant from recursing
-    // without end.
-    if depth > svc.sinks.len() {
-        return Err(Box::new(Diagnostic::error(format!(
-            "composite sink `{}` of service `{}` is part of a cycle",
-            sink.name, svc.name
-        ))));
-    }
-    match &sink.target {
-        SinkTarget::Relay(name) => match topology.relay(name).and_then(|r| r.message.as_ref()) {
-            Some(text) => message_path(text),
-            None => Ok(templates::Message::Bytes),
-        },
-        SinkTarget::Service(_) | SinkTarget::Endpoint(_) => Ok(templates::Message::Bytes),
-        SinkTarget::Broadcast(members)
-        | SinkTarget::RoundRobin(members)
-        | SinkTarget::Failover(members) => {
+    sinks: &[&Sink],
+    index: &HashMap<&str, usize>,
+) -> Result<Vec<Option<templates::Message>>, Box<Diagnostic>> {
+    let mut known: Vec<Option<templates::Message>> = vec![None; sinks.len()];
+    let mut chain = Vec::new();
+    for start in 0..sinks.len() {
+        // Walk first members until a sink whose type is known or a leaf, then give
+        // that type to every sink walked.
+        let mut at = start;
+        let message = loop {
+            if let Some(message) = &known[at] {
+                break message.clone();
+            }
+            let sink = sinks[at];
+            let Some(members) = sink.target.members() else {
+                chain.push(at);
+                break leaf_message(names, sink)?;
+            };
+            // Validation rejects cycles; the bound keeps a broken invariant an error
+            // instead of an endless walk.
+            if chain.len() > sinks.len() {
+                return Err(in_cycle(svc, sinks[start]));
+            }
+            chain.push(at);
             let first = members.first().ok_or_else(|| {
                 Box::new(Diagnostic::error(format!(
                     "composite sink `{}` has no members",
                     sink.name
                 )))
             })?;
-            let member = svc.sink(first).ok_or_else(|| dangling(sink, first))?;
-            composite_message(topology, svc, member, depth + 1)
+            at = *index
+                .get(first.as_str())
+                .ok_or_else(|| dangling(sink, first))?;
+        };
+        for i in chain.drain(..) {
+            known[i] = Some(message.clone());
         }
     }
+    // Leaves say `None`: `lower_sink` works out their type with their target.
+    for (slot, sink) in known.iter_mut().zip(sinks) {
+        if sink.target.members().is_none() {
+            *slot = None;
+        }
+    }
+    Ok(known)
+}
+
+/// The message type of a leaf sink.
+fn leaf_message(names: &Names<'_>, sink: &Sink) -> Result<templates::Message, Box<Diagnostic>> {
+    match &sink.target {
+        SinkTarget::Relay(name) => match names.relays.get(name.as_str()) {
+            Some(relay) => relay_message(relay),
+            None => Err(dangling(sink, name)),
+        },
+        _ => Ok(templates::Message::Bytes),
+    }
+}
+
+fn relay_message(relay: &Relay) -> Result<templates::Message, Box<Diagnostic>> {
+    match &relay.message {
+        Some(text) => message_path(text),
+        None => Ok(templates::Message::Bytes),
+    }
+}
+
+fn in_cycle(svc: &Service, sink: &Sink) -> Box<Diagnostic> {
+    Box::new(Diagnostic::error(format!(
+        "composite sink `{}` of service `{}` is part of a cycle",
+        sink.name, svc.name
+    )))
 }
 
 /// The run-time override variable of a leaf sink: `SINKGEN_<SINK>_ENDPOINT`.

@@ -83,6 +83,8 @@ pub(crate) struct RawRelay {
     pub framing_written: bool,
     pub framing: Option<Sp<FramingKind>>,
     pub domain: Option<Sp<i128>>,
+    /// `domain` is written, even if not as an integer or misspelled (already reported).
+    pub domain_written: bool,
     pub message: Option<Sp<String>>,
 }
 
@@ -91,6 +93,8 @@ pub(crate) struct RawService {
     /// The name, spanned at its key.
     pub name: Sp<String>,
     pub source: Option<Sp<i128>>,
+    /// `source` is written, even if not as an integer or misspelled (already reported).
+    pub source_written: bool,
     pub listen: Option<Sp<String>>,
     pub subscribes: Vec<Sp<String>>,
     pub sinks: Vec<RawSink>,
@@ -352,6 +356,7 @@ fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawRelay {
         domain: t
             .get("domain")
             .and_then(|v| expect_int(ctx, "domain", v, place)),
+        domain_written: t.contains_key("domain") || meant.contains(&"domain"),
         message: t
             .get("message")
             .and_then(|v| expect_str(ctx, "message", v, place)),
@@ -375,7 +380,7 @@ fn unknown_framing(ctx: &mut Ctx, s: &Sp<String>, other: &str) {
 
 fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawService {
     let place = Place::Service(&name.value);
-    reject_unknown_keys(ctx, t, SERVICE_KEYS, place);
+    let meant = reject_unknown_keys(ctx, t, SERVICE_KEYS, place);
     let subscribes = t
         .get("subscribes")
         .and_then(|v| expect_str_list(ctx, "subscribes", v, place))
@@ -417,6 +422,7 @@ fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawService
         source: t
             .get("source")
             .and_then(|v| expect_int(ctx, "source", v, place)),
+        source_written: t.contains_key("source") || meant.contains(&"source"),
         listen: t
             .get("listen")
             .and_then(|v| expect_str(ctx, "listen", v, place)),

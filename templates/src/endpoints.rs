@@ -13,11 +13,11 @@ pub fn emit(plan: &Plan) -> TokenStream {
     let ident = plan.endpoints_ident();
     let string = rt("String");
     let doc = crate::doc_attrs(&format!(
-        "Endpoints for an independent set of the sinks of service `{}` (see \
+        "Endpoints for an independent set of the sinks of service {} (see \
          [`{ty}::with_endpoints`]): one per sink that connects.\n\
          \n\
          `Default` gives the endpoints written in {}; no environment variable is read.",
-        plan.service,
+        docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
     let leaves: Vec<_> = plan
@@ -28,10 +28,10 @@ pub fn emit(plan: &Plan) -> TokenStream {
     let fields = leaves.iter().map(|(sink, leaf)| {
         let ident = &sink.ident;
         let doc = crate::doc_attrs(&format!(
-            "Endpoint of sink `{}`: {}. Default `{}`, from {}.",
-            sink.name,
+            "Endpoint of sink {}: {}. Default {}, from {}.",
+            docs::code(&sink.name),
             docs::target(plan, sink),
-            leaf.endpoint,
+            docs::code(&leaf.endpoint),
             docs::origin(plan, sink.line),
         ));
         quote! {

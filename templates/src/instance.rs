@@ -18,12 +18,12 @@ pub fn emit(plan: &Plan) -> TokenStream {
     let ident = plan.instance_ident();
     let name = ident.to_string();
     let doc = crate::doc_attrs(&format!(
-        "An independent set of the sinks of service `{}`, built by \
+        "An independent set of the sinks of service {}, built by \
          [`{ty}::with_endpoints`] ({}).\n\
          \n\
          Its sinks have their own connections: the process-wide sinks of [`{ty}`] are not \
          touched. The accessors mirror those of [`{ty}`].",
-        plan.service,
+        docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
     let fields = plan.sinks.iter().map(|sink| {
@@ -103,69 +103,65 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
             (quote!(Self), needed, quote!(Self { #(#inits),* }))
         }
     };
-    let destructure = plan.sinks.iter().enumerate().filter_map(|(i, sink)| {
-        sink.kind.leaf()?;
-        let ident = &sink.ident;
-        Some(if needed[i] {
-            quote!(#ident)
-        } else {
-            quote!(#ident: _)
-        })
-    });
-    let builds = plan
+    // One local per sink, all declared by one `let` and assigned in build order:
+    // a `let` per sink would nest one scope per sink, which rustc's debug info walks
+    // recursively (thousands of sinks overflowed its stack).
+    let order: Vec<usize> = plan
         .build_order()
         .into_iter()
         .filter(|&i| needed[i])
-        .map(|i| {
-            let sink = &plan.sinks[i];
-            let ident = &sink.ident;
-            let ty = sink_type(sink);
-            let spec = &sink.spec_ident;
-            let value = match &sink.kind {
-                SinkKind::Relay { .. } => {
-                    let f = rt("relay_at");
-                    quote!(#f(Self::#spec, &#ident))
-                }
-                SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
-                    let f = rt("direct_at");
-                    quote!(#f(Self::#spec, &#ident))
-                }
-                SinkKind::Composite { op, members } => {
-                    let members = members.iter().map(|&m| {
-                        let member = &plan.sinks[m].ident;
-                        quote!(#member.clone())
-                    });
-                    crate::accessors::composite(&sink.name, *op, members)
-                }
-            };
-            quote!(let #ident: #ty = #value;)
-        });
-    let param = if plan.sinks.iter().any(|s| s.kind.leaf().is_some()) {
+        .collect();
+    let locals = order.iter().map(|&i| &plan.sinks[i].ident);
+    let assignments = order.iter().map(|&i| {
+        let sink = &plan.sinks[i];
+        let ident = &sink.ident;
+        let message = crate::message_type(&sink.message);
+        let spec = &sink.spec_ident;
+        let value = match &sink.kind {
+            SinkKind::Relay { .. } => {
+                let f = rt("relay_at");
+                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
+            }
+            SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
+                let f = rt("direct_at");
+                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
+            }
+            SinkKind::Composite { op, members } => {
+                let members = members.iter().map(|&m| {
+                    let member = &plan.sinks[m].ident;
+                    quote!(#member.clone())
+                });
+                crate::accessors::composite(&sink.name, *op, members)
+            }
+        };
+        quote!(#ident = #value;)
+    });
+    let declare = if order.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(let (#(#locals,)*);)
+    };
+    let param = if order.iter().any(|&i| plan.sinks[i].kind.leaf().is_some()) {
         format_ident!("endpoints")
     } else {
         format_ident!("_endpoints")
     };
-    let destructure = if param == "endpoints" {
-        quote!(let #endpoints { #(#destructure),* } = #param;)
-    } else {
-        TokenStream::new()
-    };
     let doc = crate::doc_attrs(&format!(
-        "Builds an independent set of the sinks of service `{}` ({}) from explicit \
+        "Builds an independent set of the sinks of service {} ({}) from explicit \
          endpoints.\n\
          \n\
          No environment variable is read and the process-wide sinks are not touched; \
          nothing connects before the first send. An invalid endpoint gives a sink whose \
          sends fail with a bad-address error.",
-        plan.service,
+        docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
     quote! {
         #doc
         #[must_use]
         #vis fn with_endpoints(#param: #endpoints) -> #ret {
-            #destructure
-            #(#builds)*
+            #declare
+            #(#assignments)*
             #construct
         }
     }

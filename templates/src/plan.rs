@@ -202,26 +202,42 @@ impl Plan {
     /// The sinks in an order where every composite comes after its members.
     ///
     /// Composites are acyclic (the front end checks it); a cycle would only stop the
-    /// walk, never loop.
+    /// walk, never loop. The walk is iterative: composites may nest thousands deep.
     #[must_use]
     pub fn build_order(&self) -> Vec<usize> {
-        fn visit(plan: &Plan, i: usize, state: &mut [u8], out: &mut Vec<usize>) {
-            if state[i] != 0 {
-                return;
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        let members = |i: usize| -> &[usize] {
+            match &self.sinks[i].kind {
+                SinkKind::Composite { members, .. } => members,
+                _ => &[],
             }
-            state[i] = 1;
-            if let SinkKind::Composite { members, .. } = &plan.sinks[i].kind {
-                for &m in members {
-                    visit(plan, m, state, out);
+        };
+        let mut state = vec![NEW; self.sinks.len()];
+        let mut out = Vec::with_capacity(self.sinks.len());
+        // (sink, index of its next member to visit)
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in 0..self.sinks.len() {
+            if state[root] != NEW {
+                continue;
+            }
+            state[root] = OPEN;
+            stack.push((root, 0));
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                if let Some(&member) = members(node).get(*next) {
+                    *next += 1;
+                    if state[member] == NEW {
+                        state[member] = OPEN;
+                        stack.push((member, 0));
+                    }
+                } else {
+                    state[node] = DONE;
+                    out.push(node);
+                    stack.pop();
                 }
             }
-            state[i] = 2;
-            out.push(i);
-        }
-        let mut state = vec![0u8; self.sinks.len()];
-        let mut out = Vec::with_capacity(self.sinks.len());
-        for i in 0..self.sinks.len() {
-            visit(self, i, &mut state, &mut out);
         }
         out
     }

@@ -245,3 +245,20 @@ fn summary(t: &Topology) -> String {
     }
     out
 }
+
+/// A `domain` or `source` that is no byte-sized integer at all (beyond 2^128, a float)
+/// is one error at the value, not also a "missing `domain`" or "no `source`".
+#[test]
+fn a_number_that_is_no_byte_is_one_error() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/err/torq_numbers_not_bytes.toml");
+    let text = std::fs::read_to_string(&path).expect("read fixture");
+    let err = sinkgen::load_str(&shown(&path), &text).expect_err("must fail");
+    assert_eq!(err.error_count(), 4, "{err}");
+    assert!(
+        err.iter()
+            .all(|d| !d.message.contains("without a `domain`")
+                && !d.message.contains("has no `source`")),
+        "{err}"
+    );
+}

@@ -324,6 +324,8 @@ impl<'r> Validator<'_, 'r> {
         };
         match (torq, domain) {
             (true, Some(domain)) => Some(Framing::Torq { domain }),
+            // A `domain` written but not a number: reported at the value already.
+            (true, None) if r.domain_written => None,
             (true, None) => {
                 let span = r
                     .framing
@@ -1082,7 +1084,8 @@ impl<'r> Validator<'_, 'r> {
 
     /// Torq frames carry the sender's source id; a service without one cannot fill the header.
     fn torq_needs_source(&mut self, s: &RawService, info: &ServiceInfo, relays: &[RelayInfo]) {
-        if s.source.is_some() {
+        // A `source` written but not a number was reported at the value already.
+        if s.source.is_some() || s.source_written {
             return;
         }
         for (k, sink) in s.sinks.iter().zip(&info.sinks) {
@@ -1129,6 +1132,8 @@ impl<'r> Validator<'_, 'r> {
             }
         };
         let mut mark = vec![Mark::New; sinks.len()];
+        // Where each open sink sits on the stack, to cut a cycle out of it at once.
+        let mut depth = vec![0usize; sinks.len()];
         let mut order = Vec::with_capacity(sinks.len());
         for root in 0..sinks.len() {
             if mark[root] != Mark::New {
@@ -1143,14 +1148,10 @@ impl<'r> Validator<'_, 'r> {
                     match mark[child] {
                         Mark::New => {
                             mark[child] = Mark::Open;
+                            depth[child] = stack.len();
                             stack.push((child, 0));
                         }
-                        Mark::Open => {
-                            let start = stack.iter().position(|&(n, _)| n == child).unwrap_or(0);
-                            let cycle: Vec<usize> =
-                                stack[start..].iter().map(|&(n, _)| n).collect();
-                            self.report_cycle(s, &cycle);
-                        }
+                        Mark::Open => self.report_cycle(s, &stack[depth[child]..]),
                         Mark::Done => {}
                     }
                 } else {
@@ -1163,22 +1164,38 @@ impl<'r> Validator<'_, 'r> {
         order
     }
 
-    fn report_cycle(&mut self, s: &RawService, cycle: &[usize]) {
-        let names: Vec<String> = cycle
-            .iter()
-            .chain(cycle.first())
-            .map(|&i| format!("`{}`", printable(&s.sinks[i].name.value)))
-            .collect();
-        let first = &s.sinks[cycle[0]];
+    /// `cycle` is the part of the search stack from the composite that reaches itself.
+    /// A long cycle is shown by its first few sinks and its last, so that the error
+    /// stays readable and cheap to render however long the cycle is.
+    fn report_cycle(&mut self, s: &RawService, cycle: &[(usize, usize)]) {
+        const SHOWN: usize = 8;
+        let shown: Vec<usize> = if cycle.len() <= SHOWN {
+            cycle.iter().map(|&(i, _)| i).collect()
+        } else {
+            let head = cycle[..SHOWN - 1].iter().map(|&(i, _)| i);
+            head.chain(cycle.last().map(|&(i, _)| i)).collect()
+        };
+        let name = |i: usize| format!("`{}`", printable(&s.sinks[i].name.value));
+        let mut path: Vec<String> = shown.iter().map(|&i| name(i)).collect();
+        if cycle.len() > SHOWN {
+            path.insert(SHOWN - 1, "...".to_owned());
+        }
+        path.push(name(shown[0]));
+        let length = if cycle.len() > SHOWN {
+            format!(" of {} sinks", cycle.len())
+        } else {
+            String::new()
+        };
+        let first = &s.sinks[shown[0]];
         let mut d = Diagnostic::error(format!(
-            "composite sinks of service `{}` form a cycle: {}",
+            "composite sinks of service `{}` form a cycle{length}: {}",
             printable(&s.name.value),
-            names.join(" -> ")
+            path.join(" -> ")
         ))
         .with_span(first.name.span.clone())
         .with_label("this composite reaches itself through its members")
         .with_help("remove one of the members so that no composite contains itself, directly or through others");
-        for &i in &cycle[1..] {
+        for &i in &shown[1..] {
             d = d.with_related(s.sinks[i].name.span.clone(), "part of the cycle");
         }
         self.ctx.push(d);

@@ -1,0 +1,116 @@
+//! Generated code compiles under `#![deny(warnings, missing_docs)]` for inputs that push
+//! it: strings that are hostile to doc comments, and services too large for a naive
+//! shape of generated code.
+//!
+//! Each case is a tiny crate written to a temporary directory that includes what the
+//! build script would generate (and, where it matters, derives the same service), built
+//! with `cargo check` in trybuild's target directory so that the runtime compiled for
+//! the ui tests is reused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tests_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workspace() -> PathBuf {
+    let tests = tests_dir();
+    tests
+        .parent()
+        .map_or_else(|| tests.to_path_buf(), Path::to_path_buf)
+}
+
+fn target_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`; trybuild builds in `<target>/tests/trybuild`.
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("tests").join("trybuild")
+}
+
+/// A fresh library crate `name` with these files; returns its directory.
+fn probe(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("compile-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let ws = workspace();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dependencies]\nsinkgen-runtime = {{ path = {:?} }}\n\n[workspace]\n",
+        ws.join("runtime")
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    // The workspace's lock file pins the same versions and lets cargo work offline.
+    std::fs::copy(ws.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    for (path, text) in files {
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    dir
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    Command::new(cargo)
+        .args(args)
+        .args(["--offline", "--message-format=short"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .env_remove("SINKGEN_CONFIG")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap()
+}
+
+fn assert_compiles(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} should compile without warnings:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn generate(config: &Path, service: &str) -> String {
+    sinkgen::Builder::new()
+        .config(config)
+        .service(service)
+        .generate()
+        .unwrap_or_else(|e| panic!("{} / {service} should generate:\n{e}", config.display()))
+}
+
+/// Endpoints with a carriage return, bidirectional-text controls, backticks, markdown
+/// and HTML (`fixtures/ok/doc_escapes.toml`): the generated docs escape them, so both
+/// front ends compile (rustc rejects a bare CR in a doc comment and denies
+/// text-direction codepoints).
+#[test]
+fn endpoints_hostile_to_doc_comments_compile() {
+    let config = tests_dir().join("fixtures/ok/doc_escapes.toml");
+    let code = generate(&config, "producer");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// The build-script front end.\n\
+         pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// The derive front end.\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"producer\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub fn endpoints() -> [&'static str; 2] {{\n    \
+             let _ = Derived::ticks();\n    \
+             [generated::Sinks::markup().endpoint(), Derived::bidi().endpoint()]\n}}\n",
+        config.to_string_lossy()
+    );
+    let dir = probe(
+        "sinkgen_compile_doc_escapes",
+        &[("src/lib.rs", &lib), ("src/sinks.rs", &code)],
+    );
+    assert_compiles(&cargo(&dir, &["check"]), "docs of hostile endpoints");
+
+    // rustdoc (its lints denied) shows the strings as text: no link, no bold.
+    assert_compiles(&cargo(&dir, &["doc", "--no-deps"]), "rustdoc");
+    let page = target_dir().join("doc/sinkgen_compile_doc_escapes/generated/struct.Sinks.html");
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("href=\"http://x\""), "{html}");
+    assert!(html.contains("a\\rb.sock"), "{html}");
+    assert!(html.contains("evil\\u{202e}gnp.sock"), "{html}");
+}
