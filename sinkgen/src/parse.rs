@@ -12,9 +12,8 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::Diagnostic;
-use crate::validate::Ctx;
-use crate::validate::suggest::did_you_mean;
+use crate::diagnostic::{Ctx, Diagnostic};
+use crate::text::{did_you_mean, list_of, printable};
 
 /// A byte range in the file.
 pub(crate) type Span = Range<usize>;
@@ -596,16 +595,6 @@ fn reject_unknown_keys(
     meant
 }
 
-/// `a`, `b` and `c`
-pub(crate) fn list_of<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| format!("`{}`", s.as_ref())).collect();
-    match quoted.as_slice() {
-        [] => "none".to_owned(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
 fn article(type_str: &str) -> String {
     match type_str {
         "integer" => "an integer".to_owned(),
@@ -880,24 +869,6 @@ fn bad_duration(
             .with_label(label)
             .with_help(help),
     );
-}
-
-/// A name as shown inside backticks in a message: control characters escaped, and cut
-/// short, so hostile input cannot reshape the rendered diagnostic.
-pub(crate) fn printable(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 64 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || c == '`' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

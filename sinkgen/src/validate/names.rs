@@ -7,9 +7,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::diagnostic::Ctx;
 use crate::diagnostic::Diagnostic;
-use crate::parse::{Sp, printable};
-use crate::validate::Ctx;
+use crate::parse::Sp;
+use crate::text::printable;
 
 /// Whether `s` is a Rust keyword (strict or reserved, in any edition), or `_`.
 pub(crate) fn is_keyword(s: &str) -> bool {

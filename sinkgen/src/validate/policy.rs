@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use crate::diagnostic::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::model::Policy;
 use crate::parse::{RawPolicy, Sp};
-use crate::validate::Ctx;
 
 /// Where a policy was written, for messages.
 pub(crate) enum Owner<'a> {
