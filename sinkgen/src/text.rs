@@ -40,23 +40,10 @@ fn fold(s: &str) -> String {
         .collect()
 }
 
-/// A name as shown inside backticks in a message: control characters escaped, and cut
-/// short, so hostile input cannot reshape the rendered diagnostic.
-pub(crate) fn printable(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 64 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || c == '`' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// A name as shown inside backticks in a message: control characters escaped, and
+/// cut short, so hostile input cannot reshape the rendered diagnostic. The runtime
+/// words its endpoint errors with the same function.
+pub(crate) use sinkgen_config::printable;
 
 /// `a`, `b` and `c`
 pub(crate) fn list_of<S: AsRef<str>>(items: &[S]) -> String {
