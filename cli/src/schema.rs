@@ -15,7 +15,10 @@
 //! assert!(sinkgen_cli::schema::to_pretty_string().ends_with("}\n"));
 //! ```
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
+use sinkgen_config::{DurationLiteral, RUST_KEYWORDS, policy};
 
 /// The URL the schema is published under (its `$id`).
 pub const SCHEMA_ID: &str =
@@ -45,6 +48,11 @@ const WORD: &str = "(?:[A-Za-z_]|[A-Za-z_][A-Za-z0-9_-]*[A-Za-z0-9_]|[A-Za-z0-9_
 /// A NATS subject: `.`-separated tokens without whitespace or wildcards.
 const SUBJECT: &str = "[^.*>\\s]+(?:\\.[^.*>\\s]+)*";
 
+/// A default duration as the file writes it (`"500ms"`).
+fn duration(d: Duration) -> String {
+    DurationLiteral(d).to_string()
+}
+
 /// `host:port`: a host name, an IPv4 address or an IPv6 address in brackets.
 fn authority() -> String {
     format!(
@@ -67,15 +75,6 @@ fn listen_pattern() -> String {
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
 const TYPE_PATH_PATTERN: &str =
     "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
-
-/// Rust keywords (strict, reserved and edition-dependent): not usable as names.
-const KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
-    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
-    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
-    "union", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
-];
 
 /// The schema as a JSON value.
 #[must_use]
@@ -112,7 +111,7 @@ pub fn schema() -> Value {
                 "description": "A lowercase snake_case Rust identifier that is not a Rust keyword (it becomes a method name in generated code). Two names that become the same identifier collide.",
                 "type": "string",
                 "pattern": NAME_PATTERN,
-                "not": { "enum": KEYWORDS }
+                "not": { "enum": RUST_KEYWORDS }
             },
             "duration": {
                 "description": "An unsigned integer followed by a unit: ns, us, ms, s or m (minutes), for example \"500ms\".",
@@ -142,19 +141,19 @@ pub fn schema() -> Value {
                     "connect_timeout": {
                         "description": "Longest one connect attempt may take. Must not be zero.",
                         "$ref": "#/$defs/timeout",
-                        "default": "500ms"
+                        "default": duration(policy::CONNECT_TIMEOUT)
                     },
                     "send_timeout": {
                         "description": "Longest a send waits for room in the queue or for a connection before it fails and hands the message back. Must not be zero.",
                         "$ref": "#/$defs/timeout",
-                        "default": "1s"
+                        "default": duration(policy::SEND_TIMEOUT)
                     },
                     "queue": {
                         "description": "Frames held per sink while it (re)connects. A full queue makes `send` wait up to `send_timeout`. Must not be zero.",
                         "type": "integer",
                         "minimum": 1,
                         "maximum": 4294967295_u64,
-                        "default": 4096
+                        "default": policy::QUEUE
                     },
                     "backoff": {
                         "description": "Delay between connect attempts: the first retry waits up to `initial`, each later one up to twice as long, capped at `max`, with full jitter. `initial` must not be above `max`.",
@@ -164,15 +163,18 @@ pub fn schema() -> Value {
                             "initial": {
                                 "description": "Upper bound of the first delay.",
                                 "$ref": "#/$defs/duration",
-                                "default": "10ms"
+                                "default": duration(policy::BACKOFF_INITIAL)
                             },
                             "max": {
                                 "description": "Largest delay between two attempts.",
                                 "$ref": "#/$defs/duration",
-                                "default": "1s"
+                                "default": duration(policy::BACKOFF_MAX)
                             }
                         },
-                        "default": { "initial": "10ms", "max": "1s" }
+                        "default": {
+                            "initial": duration(policy::BACKOFF_INITIAL),
+                            "max": duration(policy::BACKOFF_MAX)
+                        }
                     }
                 }
             },

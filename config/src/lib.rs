@@ -9,7 +9,9 @@
 //! Today this is the endpoint grammar: [`parse_endpoint`] turns `unix:///path`,
 //! `tcp://host:port` or `nats://host:port/subject` into an [`Endpoint`] in canonical
 //! form, or says what is wrong with an [`EndpointError`] that points at the offending
-//! bytes. The crate has no dependencies.
+//! bytes. [`policy`] holds the connection policy defaults (`connect_timeout`,
+//! `send_timeout`, `queue`, `backoff`), and [`RUST_KEYWORDS`] and
+//! [`RESERVED_SINK_NAMES`] the names a file cannot use. The crate has no dependencies.
 //!
 //! # Examples
 //!
@@ -31,8 +33,12 @@
 
 mod endpoint;
 mod host;
+mod names;
+pub mod policy;
 mod text;
 
 pub use endpoint::{Endpoint, EndpointError, MAX_NATS_SUBJECT, MAX_UNIX_PATH, parse_endpoint};
 pub use host::Host;
+pub use names::{RESERVED_SINK_NAMES, RUST_KEYWORDS, is_keyword};
+pub use policy::DurationLiteral;
 pub use text::printable;

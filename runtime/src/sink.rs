@@ -31,6 +31,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sinkgen_config::policy;
+
 use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
@@ -52,8 +54,9 @@ impl Drop for Handle {
 
 /// Builds a [`RelaySink`] or [`DirectSink`] from an endpoint and options.
 ///
-/// Defaults match `services.toml`: `connect_timeout` 500 ms, `send_timeout` 1 s,
-/// `queue` 4096 frames, backoff 10 ms to 1 s, length-prefixed framing.
+/// Defaults are those of `services.toml` (`sinkgen_config::policy`): `connect_timeout`
+/// 500 ms, `send_timeout` 1 s, `queue` 4096 frames, backoff 10 ms to 1 s,
+/// length-prefixed framing.
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until .relay() or .direct() is called"]
 pub struct SinkBuilder {
@@ -75,11 +78,11 @@ impl SinkBuilder {
             name: Arc::from(endpoint.as_str()),
             endpoint,
             framing: Framing::LengthPrefixed,
-            connect_timeout: Duration::from_millis(500),
-            send_timeout: Duration::from_secs(1),
-            queue: 4096,
-            backoff_initial: Duration::from_millis(10),
-            backoff_max: Duration::from_secs(1),
+            connect_timeout: policy::CONNECT_TIMEOUT,
+            send_timeout: policy::SEND_TIMEOUT,
+            queue: usize::try_from(policy::QUEUE).unwrap_or(usize::MAX),
+            backoff_initial: policy::BACKOFF_INITIAL,
+            backoff_max: policy::BACKOFF_MAX,
         }
     }
 

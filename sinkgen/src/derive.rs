@@ -159,10 +159,7 @@ fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
                 Some("service") => &mut attrs.service,
                 _ => {
                     let written = meta.path.to_token_stream().to_string().replace(' ', "");
-                    let hint = match crate::validate::suggest::did_you_mean(
-                        &written,
-                        KEYS.iter().copied(),
-                    ) {
+                    let hint = match crate::text::did_you_mean(&written, KEYS.iter().copied()) {
                         Some(best) => format!("did you mean `{best}`?"),
                         None => "expected `config` or `service`".to_owned(),
                     };
@@ -259,7 +256,7 @@ fn cross_check(plan: &Plan, fields: &[syn::Field], errors: &mut Errors) -> Vec<F
         let Some(ident) = &field.ident else { continue };
         let name = ident.unraw().to_string();
         let Some(&index) = by_name.get(name.as_str()) else {
-            let hint = match crate::validate::suggest::did_you_mean(&name, names.iter().copied()) {
+            let hint = match crate::text::did_you_mean(&name, names.iter().copied()) {
                 Some(best) => format!("; did you mean `{best}`?"),
                 None if names.is_empty() => "; the service has no sinks".to_owned(),
                 None => format!(

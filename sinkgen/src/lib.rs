@@ -128,6 +128,7 @@ pub mod model;
 mod parse;
 mod read;
 mod source;
+mod text;
 mod validate;
 
 use std::ffi::OsString;
@@ -173,15 +174,15 @@ impl Loaded {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        let shown = parse::printable(name);
-        let help = match validate::suggest::did_you_mean(name, names.iter().copied()) {
+        let shown = text::printable(name);
+        let help = match text::did_you_mean(name, names.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None if names.is_empty() => {
                 format!("add `[services.{shown}]` to the file; it declares no services")
             }
             None => format!(
                 "the services are {}; add `[services.{shown}]` or select one of them",
-                parse::list_of(&names)
+                text::list_of(&names)
             ),
         };
         let mut diagnostics = Diagnostics::from_source(self.warnings.source().clone());
@@ -258,7 +259,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
 /// any warnings.
 pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
     let source = Arc::new(source::Source::new(path, text));
-    let mut ctx = validate::Ctx::default();
+    let mut ctx = diagnostic::Ctx::default();
     let topology = match parse::parse_toml(&mut ctx, text) {
         Some(doc) => {
             let raw = parse::shape(&mut ctx, doc.get_ref());

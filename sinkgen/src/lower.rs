@@ -17,9 +17,6 @@ use crate::model::{Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, 
 
 pub use templates::Plan;
 
-/// Associated functions of the generated type that a sink name must not shadow.
-const RESERVED: &[&str] = &["with_endpoints"];
-
 /// The plan for `service` of `topology`, for the type `type_ident`, with the build-script layout
 /// (a generated `pub struct`, no tracking). Derive callers adjust layout, visibility and
 /// tracking afterwards.
@@ -107,7 +104,7 @@ fn lower_sink(
     message: Option<templates::Message>,
 ) -> Result<templates::SinkPlan, Box<Diagnostic>> {
     let ident = ident(&sink.name)?;
-    if RESERVED.contains(&sink.name.as_str()) {
+    if sinkgen_config::RESERVED_SINK_NAMES.contains(&sink.name.as_str()) {
         return Err(Box::new(
             Diagnostic::error(format!(
                 "sink `{}` of service `{}` has the name of a generated function",

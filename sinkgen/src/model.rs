@@ -114,14 +114,16 @@ pub struct Policy {
 }
 
 impl Default for Policy {
-    /// The built-in defaults: 500 ms connect, 1 s send, 4096 frames, backoff 10 ms to 1 s.
+    /// The built-in defaults of [`sinkgen_config::policy`]: 500 ms connect, 1 s send,
+    /// 4096 frames, backoff 10 ms to 1 s.
     fn default() -> Self {
+        use sinkgen_config::policy;
         Policy {
-            connect_timeout: Duration::from_millis(500),
-            send_timeout: Duration::from_secs(1),
-            queue: 4096,
-            backoff_initial: Duration::from_millis(10),
-            backoff_max: Duration::from_secs(1),
+            connect_timeout: policy::CONNECT_TIMEOUT,
+            send_timeout: policy::SEND_TIMEOUT,
+            queue: policy::QUEUE,
+            backoff_initial: policy::BACKOFF_INITIAL,
+            backoff_max: policy::BACKOFF_MAX,
         }
     }
 }

@@ -12,9 +12,10 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::Diagnostic;
-use crate::validate::Ctx;
-use crate::validate::suggest::did_you_mean;
+use sinkgen_config::{DurationLiteral, policy};
+
+use crate::diagnostic::{Ctx, Diagnostic};
+use crate::text::{did_you_mean, list_of, printable};
 
 /// A byte range in the file.
 pub(crate) type Span = Range<usize>;
@@ -171,8 +172,20 @@ pub(crate) const TARGET_KEYS: &[&str] = &[
 ];
 const FRAMINGS: &[&str] = &["length-prefixed", "torq"];
 
-/// An example value for each key, used in `help:` lines about wrong types.
-fn example(key: &str) -> &'static str {
+/// An example value for each key, used in `help:` lines about wrong types; for the
+/// policy keys, their default.
+fn example(key: &str) -> String {
+    let literal = |d| format!("\"{}\"", DurationLiteral(d));
+    match key {
+        "connect_timeout" => return literal(policy::CONNECT_TIMEOUT),
+        "send_timeout" => return literal(policy::SEND_TIMEOUT),
+        "initial" => return literal(policy::BACKOFF_INITIAL),
+        "max" => return literal(policy::BACKOFF_MAX),
+        "queue" => return policy::QUEUE.to_string(),
+        "backoff" => return backoff_example(),
+        "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
+        _ => {}
+    }
     match key {
         "endpoint" => "\"unix:///tmp/market_data.sock\"",
         "framing" => "\"torq\"",
@@ -181,16 +194,21 @@ fn example(key: &str) -> &'static str {
         "source" => "7",
         "listen" => "\"tcp://127.0.0.1:9100\"",
         "subscribes" | "sinks" => "[\"market_data\"]",
-        "connect_timeout" | "initial" => "\"500ms\"",
-        "send_timeout" | "max" => "\"1s\"",
-        "queue" => "4096",
-        "backoff" => "{ initial = \"10ms\", max = \"1s\" }",
         "relay" => "\"market_data\"",
         "service" => "\"execution\"",
         "broadcast" | "round_robin" | "failover" => "[\"primary\", \"backup\"]",
-        "defaults" => "{ queue = 4096 }",
         _ => "...",
     }
+    .to_owned()
+}
+
+/// `{ initial = "10ms", max = "1s" }`: the default backoff as the file writes it.
+pub(crate) fn backoff_example() -> String {
+    format!(
+        "{{ initial = \"{}\", max = \"{}\" }}",
+        DurationLiteral(policy::BACKOFF_INITIAL),
+        DurationLiteral(policy::BACKOFF_MAX)
+    )
 }
 
 /// Where in the file a key lives, in the user's words ("relay `market_data`").
@@ -596,16 +614,6 @@ fn reject_unknown_keys(
     meant
 }
 
-/// `a`, `b` and `c`
-pub(crate) fn list_of<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| format!("`{}`", s.as_ref())).collect();
-    match quoted.as_slice() {
-        [] => "none".to_owned(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
 fn article(type_str: &str) -> String {
     match type_str {
         "integer" => "an integer".to_owned(),
@@ -880,24 +888,6 @@ fn bad_duration(
             .with_label(label)
             .with_help(help),
     );
-}
-
-/// A name as shown inside backticks in a message: control characters escaped, and cut
-/// short, so hostile input cannot reshape the rendered diagnostic.
-pub(crate) fn printable(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 64 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || c == '`' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,69 +7,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::diagnostic::Ctx;
 use crate::diagnostic::Diagnostic;
-use crate::parse::{Sp, printable};
-use crate::validate::Ctx;
+use crate::parse::Sp;
+use crate::text::printable;
 
-/// Whether `s` is a Rust keyword (strict or reserved, in any edition), or `_`.
-pub(crate) fn is_keyword(s: &str) -> bool {
-    matches!(
-        s,
-        "_" | "Self"
-            | "abstract"
-            | "as"
-            | "async"
-            | "await"
-            | "become"
-            | "box"
-            | "break"
-            | "const"
-            | "continue"
-            | "crate"
-            | "do"
-            | "dyn"
-            | "else"
-            | "enum"
-            | "extern"
-            | "false"
-            | "final"
-            | "fn"
-            | "for"
-            | "gen"
-            | "if"
-            | "impl"
-            | "in"
-            | "let"
-            | "loop"
-            | "macro"
-            | "match"
-            | "mod"
-            | "move"
-            | "mut"
-            | "override"
-            | "priv"
-            | "pub"
-            | "ref"
-            | "return"
-            | "self"
-            | "static"
-            | "struct"
-            | "super"
-            | "trait"
-            | "true"
-            | "try"
-            | "type"
-            | "typeof"
-            | "union"
-            | "unsafe"
-            | "unsized"
-            | "use"
-            | "virtual"
-            | "where"
-            | "while"
-            | "yield"
-    )
-}
+pub(crate) use sinkgen_config::is_keyword;
 
 /// What a name names, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,12 +57,9 @@ pub(crate) fn check_scope(ctx: &mut Ctx, kind: NameKind, names: &[&Sp<String>]) 
     valid
 }
 
-/// Items the generated sinks type already has; a sink accessor of the same name would clash.
-const RESERVED_SINK_NAMES: &[&str] = &["with_endpoints"];
-
 /// A sink named like a generated item would give the sinks type two items of one name.
 fn reserved_sink_name(ctx: &mut Ctx, name: &Sp<String>) -> bool {
-    if !RESERVED_SINK_NAMES.contains(&name.value.as_str()) {
+    if !sinkgen_config::RESERVED_SINK_NAMES.contains(&name.value.as_str()) {
         return false;
     }
     ctx.push(

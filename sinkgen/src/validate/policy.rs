@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use crate::diagnostic::Diagnostic;
+use sinkgen_config::{DurationLiteral, policy};
+
+use crate::diagnostic::{Ctx, Diagnostic};
 use crate::model::Policy;
 use crate::parse::{RawPolicy, Sp};
-use crate::validate::Ctx;
 
 /// Where a policy was written, for messages.
 pub(crate) enum Owner<'a> {
@@ -83,9 +84,10 @@ fn queue_in_range(ctx: &mut Ctx, q: &Sp<i128>, owner: &Owner<'_>) -> Option<u32>
                     } else {
                         "negative queue".to_owned()
                     })
-                    .with_help(
-                        "set the number of frames held while connecting, e.g. `queue = 4096`",
-                    ),
+                    .with_help(format!(
+                        "set the number of frames held while connecting, e.g. `queue = {}`",
+                        policy::QUEUE
+                    )),
             );
             None
         }
@@ -95,7 +97,10 @@ fn queue_in_range(ctx: &mut Ctx, q: &Sp<i128>, owner: &Owner<'_>) -> Option<u32>
                 Diagnostic::error(format!("`queue` of {owner} is too large"))
                     .with_span(q.span.clone())
                     .with_label("above 4294967295")
-                    .with_help("use at most 4294967295 frames; the default is `queue = 4096`"),
+                    .with_help(format!(
+                        "use at most 4294967295 frames; the default is `queue = {}`",
+                        policy::QUEUE
+                    )),
             );
             None
         }
@@ -105,11 +110,11 @@ fn queue_in_range(ctx: &mut Ctx, q: &Sp<i128>, owner: &Owner<'_>) -> Option<u32>
 /// A zero timeout fails every connect or send at once.
 fn zero_timeout(ctx: &mut Ctx, key: &str, v: &Sp<Duration>, owner: &Owner<'_>) {
     if v.value.is_zero() {
-        let example = if key == "connect_timeout" {
-            "500ms"
+        let example = DurationLiteral(if key == "connect_timeout" {
+            policy::CONNECT_TIMEOUT
         } else {
-            "1s"
-        };
+            policy::SEND_TIMEOUT
+        });
         ctx.push(
             Diagnostic::error(format!("`{key}` of {owner} is zero"))
                 .with_span(v.span.clone())
@@ -124,11 +129,11 @@ fn zero_timeout(ctx: &mut Ctx, key: &str, v: &Sp<Duration>, owner: &Owner<'_>) {
 /// A zero backoff retries a refused connection in a hot loop.
 fn zero_backoff(ctx: &mut Ctx, key: &str, v: &Sp<Duration>, owner: &Owner<'_>) {
     if v.value.is_zero() {
-        let example = if key == "backoff.initial" {
-            "10ms"
+        let example = DurationLiteral(if key == "backoff.initial" {
+            policy::BACKOFF_INITIAL
         } else {
-            "1s"
-        };
+            policy::BACKOFF_MAX
+        });
         ctx.push(
             Diagnostic::error(format!("`{key}` of {owner} is zero"))
                 .with_span(v.span.clone())
@@ -183,9 +188,10 @@ fn backoff_inverted(
     } else {
         "maximum below the initial delay".to_owned()
     })
-    .with_help(
-        "make `initial` at most `max`, e.g. `backoff = { initial = \"10ms\", max = \"1s\" }`",
-    );
+    .with_help(format!(
+        "make `initial` at most `max`, e.g. `backoff = {}`",
+        crate::parse::backoff_example()
+    ));
     match other {
         Some(span) => d = d.with_related(span, format!("`{other_key}` is set here")),
         None if raw.backoff_initial.is_none() || raw.backoff_max.is_none() => {

@@ -1,0 +1,78 @@
+//! The policy defaults are defined once, in `sinkgen_config::policy`; the README's
+//! table of `[defaults]` keys and the JSON Schema state them too. This test fails
+//! when any of the three disagree.
+
+use sinkgen_config::{DurationLiteral, policy};
+
+/// The `default` column of the README row for `key`, backticks removed.
+fn readme_default(readme: &str, key: &str) -> String {
+    let prefix = format!("| `{key}` |");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("README.md has no table row for `{key}`"));
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    assert!(
+        cells.len() >= 3,
+        "README row for `{key}` has no default column: {row}"
+    );
+    cells[2].trim_matches('`').to_owned()
+}
+
+fn literal(d: std::time::Duration) -> String {
+    format!("\"{}\"", DurationLiteral(d))
+}
+
+#[test]
+fn readme_schema_and_code_state_the_same_policy_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the repository root");
+    let schema = sinkgen_cli::schema::schema();
+    let properties = &schema["$defs"]["policy"]["properties"];
+    let backoff = format!(
+        "{{ initial = {}, max = {} }}",
+        literal(policy::BACKOFF_INITIAL),
+        literal(policy::BACKOFF_MAX)
+    );
+    let expected = [
+        ("connect_timeout", literal(policy::CONNECT_TIMEOUT)),
+        ("send_timeout", literal(policy::SEND_TIMEOUT)),
+        ("queue", policy::QUEUE.to_string()),
+        ("backoff", backoff),
+    ];
+    for (key, code) in &expected {
+        assert_eq!(
+            &readme_default(&readme, key),
+            code,
+            "README.md default of `{key}`"
+        );
+    }
+
+    let schema_literal = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    };
+    for (key, code) in &expected[..3] {
+        assert_eq!(
+            &schema_literal(&properties[key]["default"]),
+            code,
+            "schema default of `{key}`"
+        );
+    }
+    let backoff = &properties["backoff"];
+    for (key, code) in [
+        ("initial", literal(policy::BACKOFF_INITIAL)),
+        ("max", literal(policy::BACKOFF_MAX)),
+    ] {
+        assert_eq!(
+            schema_literal(&backoff["properties"][key]["default"]),
+            code,
+            "schema default of `backoff.{key}`"
+        );
+        assert_eq!(
+            schema_literal(&backoff["default"][key]),
+            code,
+            "schema default of `backoff`"
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The connection policy defaults: what a sink gets for each key of `[defaults]` and
+//! of a sink table that the file leaves out, and what `SinkBuilder` starts from.
+//!
+//! The front end's model, the runtime's builder, the JSON Schema (`sinkgen schema`)
+//! and the help lines of diagnostics all read these; the README's table is checked
+//! against them by a test.
+
+use std::fmt;
+use std::time::Duration;
+
+/// `connect_timeout`: longest one connect attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// `send_timeout`: longest a send waits for room in the queue or for a connection.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// `queue`: frames held per sink while it (re)connects.
+pub const QUEUE: u32 = 4096;
+/// `backoff.initial`: upper bound of the first delay between connect attempts.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(10);
+/// `backoff.max`: largest delay between two connect attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A duration as `services.toml` writes it: an integer and the largest unit of
+/// `m`, `s`, `ms`, `us`, `ns` that holds it exactly.
+///
+/// ```
+/// use std::time::Duration;
+/// use sinkgen_config::DurationLiteral;
+///
+/// assert_eq!(DurationLiteral(Duration::from_millis(500)).to_string(), "500ms");
+/// assert_eq!(DurationLiteral(Duration::from_secs(1)).to_string(), "1s");
+/// assert_eq!(DurationLiteral(Duration::from_secs(120)).to_string(), "2m");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationLiteral(pub Duration);
+
+impl fmt::Display for DurationLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        let units: [(u128, &str); 4] = [
+            (60_000_000_000, "m"),
+            (1_000_000_000, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+        ];
+        for (size, unit) in units {
+            if ns != 0 && ns.is_multiple_of(size) {
+                return write!(f, "{}{unit}", ns / size);
+            }
+        }
+        write!(f, "{ns}ns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_use_the_largest_exact_unit() {
+        let shown = |d| DurationLiteral(d).to_string();
+        assert_eq!(shown(Duration::ZERO), "0ns");
+        assert_eq!(shown(Duration::from_nanos(7)), "7ns");
+        assert_eq!(shown(Duration::from_micros(3)), "3us");
+        assert_eq!(shown(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(shown(Duration::from_secs(90)), "90s");
+        assert_eq!(shown(CONNECT_TIMEOUT), "500ms");
+        assert_eq!(shown(BACKOFF_INITIAL), "10ms");
+    }
+}

@@ -1,0 +1,228 @@
+//! Relays: each relay's endpoint, framing and message type, and the rules between
+//! relays (one domain, one endpoint each).
+
+use std::collections::HashMap;
+
+use super::endpoints::{blamed, parse_endpoint};
+use super::{RelayInfo, Validator, message};
+use crate::diagnostic::Diagnostic;
+use crate::model::{Endpoint, Framing};
+use crate::parse::{FramingKind, RawRelay, Sp};
+use crate::text::printable;
+
+impl Validator<'_, '_> {
+    pub(super) fn check_relay(&mut self, r: &RawRelay, name_ok: bool) -> RelayInfo {
+        let endpoint = match &r.endpoint {
+            None => {
+                if !r.endpoint_written {
+                    self.relay_without_endpoint(r);
+                }
+                None
+            }
+            Some(e) => self.endpoint(e, "endpoint", || {
+                format!("relay `{}`", printable(&r.name.value))
+            }),
+        };
+        let framing = self.relay_framing(r);
+        let message = r
+            .message
+            .as_ref()
+            .and_then(|m| self.message_type_path(r, m));
+        RelayInfo {
+            name_ok,
+            endpoint,
+            framing,
+            message,
+        }
+    }
+
+    /// A relay is a place to send to; without an endpoint there is nowhere to connect.
+    pub(super) fn relay_without_endpoint(&mut self, r: &RawRelay) {
+        let name = printable(&r.name.value);
+        self.ctx.push(
+            Diagnostic::error(format!("relay `{name}` has no `endpoint`"))
+                .with_span(r.name.span.clone())
+                .with_label("no `endpoint` in this relay")
+                .with_help(format!(
+                    "add `endpoint = \"unix:///tmp/{name}.sock\"` (or a `tcp://host:port`) to `[relays.{name}]`"
+                )),
+        );
+    }
+
+    /// Endpoints are parsed once here so a typo fails the build, not the first send.
+    pub(super) fn endpoint(
+        &mut self,
+        e: &Sp<String>,
+        key: &str,
+        owner: impl FnOnce() -> String,
+    ) -> Option<Endpoint> {
+        match parse_endpoint(&e.value) {
+            Ok(endpoint) => Some(endpoint),
+            Err(problem) => {
+                let span = self.inner_span(e, blamed(&problem, &e.value));
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "invalid `{key}` of {}: {}",
+                        owner(),
+                        problem.message
+                    ))
+                    .with_span(span)
+                    .with_label(problem.label)
+                    .with_help(problem.help),
+                );
+                None
+            }
+        }
+    }
+
+    /// Torq frames carry a domain byte; without one the relay would drop every frame.
+    pub(super) fn relay_framing(&mut self, r: &RawRelay) -> Option<Framing> {
+        let name = printable(&r.name.value);
+        let torq = matches!(r.framing.as_ref().map(|f| f.value), Some(FramingKind::Torq));
+        let domain = match &r.domain {
+            None => None,
+            Some(d) => match u8::try_from(d.value) {
+                Ok(b) => Some(b),
+                Err(_) => {
+                    self.ctx.push(
+                        Diagnostic::error(format!("`domain` of relay `{name}` is outside 0-255"))
+                            .with_span(d.span.clone())
+                            .with_label("not a byte")
+                            .with_help(
+                                "the torq relay domain is one byte: use a value from 0 to 255",
+                            ),
+                    );
+                    return None;
+                }
+            },
+        };
+        match (torq, domain) {
+            (true, Some(domain)) => Some(Framing::Torq { domain }),
+            // A `domain` written but not a number: reported at the value already.
+            (true, None) if r.domain_written => None,
+            (true, None) => {
+                let span = r
+                    .framing
+                    .as_ref()
+                    .map_or(r.name.span.clone(), |f| f.span.clone());
+                self.ctx.push(
+                    Diagnostic::error(format!("relay `{name}` uses torq framing without a `domain`"))
+                        .with_span(span)
+                        .with_label("torq framing needs a `domain`")
+                        .with_help(format!(
+                            "add `domain = <0-255>` to `[relays.{name}]`: the relay domain byte of every frame header"
+                        )),
+                );
+                None
+            }
+            (false, Some(_)) if !r.framing_written => {
+                self.domain_without_torq(r);
+                None
+            }
+            (false, Some(_)) => None,
+            (false, None) => Some(Framing::LengthPrefixed),
+        }
+    }
+
+    /// A `domain` on a length-prefixed relay is never sent: the user meant torq or nothing.
+    pub(super) fn domain_without_torq(&mut self, r: &RawRelay) {
+        let name = printable(&r.name.value);
+        let Some(d) = &r.domain else { return };
+        self.ctx.push(
+            Diagnostic::error(format!(
+                "`domain` of relay `{name}` has no effect without torq framing"
+            ))
+            .with_span(d.span.clone())
+            .with_label("only torq frames carry a domain")
+            .with_help(format!(
+                "add `framing = \"torq\"` to `[relays.{name}]`, or remove `domain`"
+            )),
+        );
+    }
+
+    /// `message` is emitted as a type path: anything else would not compile, or inject code.
+    pub(super) fn message_type_path(&mut self, r: &RawRelay, m: &Sp<String>) -> Option<String> {
+        match message::check_type_path(&m.value) {
+            Ok(()) => Some(m.value.clone()),
+            Err(problem) => {
+                let span = self.inner_span(m, Some(problem.at.clone()));
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "`message` of relay `{}` is not a Rust type path",
+                        printable(&r.name.value)
+                    ))
+                    .with_span(span)
+                    .with_label(problem.label)
+                    .with_help(problem.help),
+                );
+                None
+            }
+        }
+    }
+
+    /// Two relays with one domain byte are indistinguishable to a torq consumer.
+    pub(super) fn duplicate_domains(&mut self, relays: &[RelayInfo]) {
+        let mut seen: HashMap<u8, usize> = HashMap::new();
+        for (i, info) in relays.iter().enumerate() {
+            let Some(Framing::Torq { domain }) = info.framing else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&domain) {
+                let (a, b) = (&self.raw.relays[first], &self.raw.relays[i]);
+                let (Some(da), Some(db)) = (&a.domain, &b.domain) else {
+                    continue;
+                };
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "relays `{}` and `{}` have the same `domain` {domain}",
+                        printable(&a.name.value),
+                        printable(&b.name.value)
+                    ))
+                    .with_span(db.span.clone())
+                    .with_label("domain used twice")
+                    .with_related(
+                        da.span.clone(),
+                        format!("`{}` uses it here", printable(&a.name.value)),
+                    )
+                    .with_help("give every torq relay its own domain byte"),
+                );
+            } else {
+                seen.insert(domain, i);
+            }
+        }
+    }
+
+    /// Two relays on one socket would be one process serving two domains by accident.
+    #[allow(clippy::needless_range_loop)] // reads `self.raw` by the same index
+    pub(super) fn relays_share_endpoint(&mut self, relays: &mut [RelayInfo]) {
+        let mut seen: HashMap<Endpoint, usize> = HashMap::new();
+        for i in 0..relays.len() {
+            let Some(endpoint) = relays[i].endpoint.clone() else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&endpoint) {
+                let (a, b) = (&self.raw.relays[first], &self.raw.relays[i]);
+                let (Some(ea), Some(eb)) = (&a.endpoint, &b.endpoint) else {
+                    continue;
+                };
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "relays `{}` and `{}` have the same endpoint `{endpoint}`",
+                        printable(&a.name.value),
+                        printable(&b.name.value)
+                    ))
+                    .with_span(eb.span.clone())
+                    .with_label("endpoint used twice")
+                    .with_related(
+                        ea.span.clone(),
+                        format!("`{}` uses it here", printable(&a.name.value)),
+                    )
+                    .with_help("every relay is its own process with its own endpoint"),
+                );
+                relays[i].endpoint = None;
+            } else {
+                seen.insert(endpoint, i);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Assembling the [`Topology`] once every check passed: the names move out of the
+//! raw config instead of being copied.
+
+use std::ops::Range;
+
+use super::{RelayInfo, Resolved, ServiceInfo};
+use crate::model::{Policy, Relay, Service, Sink, SinkTarget, Topology};
+use crate::parse::{CompositeKind, RawConfig, RawTarget};
+use crate::source::Source;
+
+/// The topology, moving the names out of the raw config instead of copying them.
+pub(super) fn build(
+    raw: RawConfig,
+    relays: Vec<RelayInfo>,
+    services: Vec<ServiceInfo>,
+    defaults: Policy,
+    source: &Source,
+) -> Topology {
+    let line = |span: &Range<usize>| u32::try_from(source.line(span.start)).unwrap_or(u32::MAX);
+    let model_relays: Vec<Relay> = raw
+        .relays
+        .into_iter()
+        .zip(relays)
+        .filter(|(_, info)| info.name_ok)
+        .filter_map(|(r, info)| {
+            Some(Relay {
+                line: line(&r.name.span),
+                name: r.name.value,
+                endpoint: info.endpoint?,
+                framing: info.framing?,
+                message: info.message,
+            })
+        })
+        .collect();
+    let model_services = raw
+        .services
+        .into_iter()
+        .zip(services)
+        .filter(|(_, info)| info.name_ok)
+        .map(|(s, info)| {
+            let sinks = s
+                .sinks
+                .into_iter()
+                .zip(info.sinks)
+                .filter(|(_, k)| k.name_ok)
+                .filter_map(|(k, sink)| {
+                    let written = k.targets.into_iter().next().map(|(_, t)| t);
+                    let target = match (sink.target, written) {
+                        (Resolved::Relay(_), Some(RawTarget::Relay(n) | RawTarget::Named(n))) => {
+                            SinkTarget::Relay(n.value)
+                        }
+                        (
+                            Resolved::Service(_),
+                            Some(RawTarget::Service(n) | RawTarget::Named(n)),
+                        ) => SinkTarget::Service(n.value),
+                        (Resolved::Endpoint(e), _) => SinkTarget::Endpoint(e),
+                        (
+                            Resolved::Composite(kind, _),
+                            Some(RawTarget::Composite { members, .. }),
+                        ) => {
+                            let m = members.into_iter().map(|m| m.value).collect();
+                            match kind {
+                                CompositeKind::Broadcast => SinkTarget::Broadcast(m),
+                                CompositeKind::RoundRobin => SinkTarget::RoundRobin(m),
+                                CompositeKind::Failover => SinkTarget::Failover(m),
+                            }
+                        }
+                        _ => return None,
+                    };
+                    Some(Sink {
+                        line: line(&k.name.span),
+                        name: k.name.value,
+                        target,
+                        policy: sink.policy,
+                    })
+                })
+                .collect();
+            Service {
+                line: line(&s.name.span),
+                name: s.name.value,
+                source: info.source,
+                listen: info.listen,
+                subscribes: s.subscribes.into_iter().map(|x| x.value).collect(),
+                sinks,
+            }
+        })
+        .collect();
+    Topology {
+        path: source.path().to_path_buf(),
+        defaults,
+        relays: model_relays,
+        services: model_services,
+    }
+}
