@@ -66,6 +66,9 @@
 //! * **Stop.** `stop_mode` goes from `RUNNING` to `CLOSING` (`close`) or `DROPPED` (last
 //!   handle dropped) once. Every wait of the task also waits on `stop` (or on the drain
 //!   deadline), so the task notices a stop at once, even mid-connect or mid-backoff.
+//!
+//! [`Wait`]: wait::Wait
+//! [`Ledger`]: handover::Ledger
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -156,7 +159,7 @@ struct Pending {
     /// connection.
     head_written: usize,
     /// Frames (and their bytes) senders handed directly to a confirming transport
-    /// (NATS) since the task last collected them into its [`Ledger`].
+    /// (NATS) since the task last collected them into its [`Ledger`](handover::Ledger).
     handed_frames: u64,
     handed_bytes: u64,
     /// A sender holds the turn (see [`Shared::offer`]): no other frame is accepted.
@@ -217,7 +220,7 @@ pub(crate) struct Shared {
     /// of the last connection); `usize::MAX` while unknown or unlimited.
     payload_limit: AtomicUsize,
     metrics: OnceLock<Metrics>,
-    /// Boxes of finished waits, kept for the next wait ([`Wait`]).
+    /// Boxes of finished waits, kept for the next wait ([`Wait`](wait::Wait)).
     waits: Mutex<Vec<PooledWait>>,
 }
 

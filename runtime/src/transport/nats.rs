@@ -56,7 +56,7 @@
 //!   first connection, or under a lower limit after a reconnect) is dropped alone and
 //!   counted (`Lost::too_large`); the stream goes on.
 //! * **No TLS.** A server that requires TLS is refused with a fatal error before the
-//!   client is started (see [`probe`]): the client would need a crypto provider,
+//!   client is started (see [`probe()`]): the client would need a crypto provider,
 //!   which sinks do not build in.
 //!
 //! Endpoints are checked by the grammar the front end applies (`sinkgen_config`):
@@ -73,9 +73,9 @@ use async_nats::{Client, ConnectErrorKind, Subject};
 use bytes::{Bytes, BytesMut};
 use futures_sink::Sink;
 
+use super::{Handed, WriteStop};
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
-use crate::transport::{Handed, WriteStop};
 
 mod events;
 mod probe;
@@ -98,7 +98,7 @@ const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// What the connection task subscribes to as a fence (see the module docs): a server
 /// refuses it (`>` is only valid as the last token) with a non-fatal `-ERR`, after
 /// processing everything sent before it. The client's own check lets it through.
-pub(crate) const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
+const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
 
 /// Bytes of payload copied into one allocation that frames are split off from (a
 /// frame larger than this gets an allocation of its own size).
@@ -116,7 +116,7 @@ pub(crate) struct NatsAddress {
 impl NatsAddress {
     /// The address of a `nats://` endpoint that the shared grammar accepted (see
     /// [`Endpoint::parse`](crate::transport::Endpoint::parse)).
-    pub(crate) fn new(host: &sinkgen_config::Host, port: u16, subject: String) -> NatsAddress {
+    pub(super) fn new(host: &sinkgen_config::Host, port: u16, subject: String) -> NatsAddress {
         NatsAddress {
             host: host.to_string(),
             port,
@@ -265,12 +265,12 @@ impl Credit {
 /// The handle a sender waits with for room in the client's buffer, when a direct
 /// publish found it full. Only one sender holds it at a time (the sink's turn), so
 /// frames still reach the client in the order their senders were accepted.
-pub(crate) struct NatsTurn(Box<Client>);
+pub(super) struct NatsTurn(Box<Client>);
 
 impl NatsTurn {
     /// Waits until the client reserved room for one message (`true`), or is gone
     /// (`false`). Cancel safe: the reservation stays with the handle.
-    pub(crate) async fn ready(&mut self) -> bool {
+    pub(super) async fn ready(&mut self) -> bool {
         std::future::poll_fn(|cx| Pin::new(&mut *self.0).poll_ready(cx))
             .await
             .is_ok()
@@ -302,7 +302,7 @@ impl NatsInline {
     /// Anything but `Published` means nothing was published: the caller keeps the
     /// frame (queued for the connection task, which meets any error itself), or,
     /// when the buffer is full (`Full`), its sender waits for its turn.
-    pub(crate) fn try_publish(&mut self, frame: &[u8]) -> Handed {
+    pub(super) fn try_publish(&mut self, frame: &[u8]) -> Handed {
         let payload = share(&mut self.chunk, payload_of(self.framing, frame));
         self.publish_now(payload)
     }
@@ -310,7 +310,7 @@ impl NatsInline {
     /// [`try_publish`](Self::try_publish) for length-prefixed framing without a frame:
     /// `encode` writes the payload straight into the shared bytes it is published
     /// from (`hint`: its expected size). Returns what happened and the payload size.
-    pub(crate) fn try_publish_encoded(
+    pub(super) fn try_publish_encoded(
         &mut self,
         hint: usize,
         encode: &mut dyn FnMut(&mut BytesMut),
@@ -351,7 +351,7 @@ impl NatsInline {
     /// message's bytes were lost with a client that went away.
     ///
     /// [`Encode::take_bytes`]: crate::Encode::take_bytes
-    pub(crate) fn try_publish_taken(
+    pub(super) fn try_publish_taken(
         &mut self,
         hint: usize,
         take: &mut dyn FnMut() -> Option<Bytes>,
@@ -365,13 +365,13 @@ impl NatsInline {
     }
 
     /// Forgets the credit (the connection task published meanwhile).
-    pub(crate) fn reset_credit(&mut self) {
+    pub(super) fn reset_credit(&mut self) {
         self.credit.free = 0;
         self.credit.skip = 0;
     }
 
     /// The handle for the sender whose turn it is.
-    pub(crate) fn take_turn(&mut self) -> NatsTurn {
+    pub(super) fn take_turn(&mut self) -> NatsTurn {
         NatsTurn(
             self.turn
                 .take()
@@ -381,7 +381,7 @@ impl NatsInline {
 
     /// Publishes one whole frame with the room `turn` reserved, and keeps the handle
     /// for the next publish. `false`: nothing was published (the client refused it).
-    pub(crate) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
+    pub(super) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
         let payload = payload_of(self.framing, frame);
         if payload.len() > self.client.max_payload() {
             // Queued instead: the task drops it and counts it.
@@ -405,7 +405,7 @@ impl NatsInline {
 
     /// Keeps the handle of a turn that published nothing (its reservation, if any,
     /// serves the next publish).
-    pub(crate) fn end_turn(&mut self, turn: NatsTurn) {
+    pub(super) fn end_turn(&mut self, turn: NatsTurn) {
         self.turn = Some(turn.0);
     }
 }
@@ -413,7 +413,7 @@ impl NatsInline {
 impl NatsConnection {
     /// One connection attempt (the caller bounds it with `connect_timeout`). `name`
     /// is shown by the server (`/connz`) to tell sinks apart.
-    pub(crate) async fn connect(
+    pub(super) async fn connect(
         address: &NatsAddress,
         framing: Framing,
         name: &str,
@@ -503,18 +503,18 @@ impl NatsConnection {
     }
 
     /// The server's `max_payload`, from its INFO.
-    pub(crate) fn max_payload(&self) -> usize {
+    pub(super) fn max_payload(&self) -> usize {
         self.client.max_payload()
     }
 
     /// Frames (and bytes) of batches dropped since the last call, each because its
     /// payload is over the server's `max_payload`.
-    pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
+    pub(super) fn take_dropped(&mut self) -> (usize, usize) {
         std::mem::take(&mut self.dropped)
     }
 
     /// The handle senders publish through while the task is idle.
-    pub(crate) fn inline(&self) -> NatsInline {
+    pub(super) fn inline(&self) -> NatsInline {
         NatsInline {
             credit: Credit {
                 stats: self.client.statistics(),
@@ -538,7 +538,7 @@ impl NatsConnection {
     ///
     /// Cancel safe, like the socket transports: `*written` is exact (a cancelled
     /// `publish` publishes nothing), so a new call continues where this one stopped.
-    pub(crate) async fn write_batch(
+    pub(super) async fn write_batch(
         &mut self,
         batch: &[u8],
         written: &mut usize,
@@ -602,7 +602,7 @@ impl NatsConnection {
     /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Waits only
     /// for room in the client's buffer. Cancel safe (a cancelled request sends
     /// nothing, and no answer is awaited).
-    pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
+    pub(super) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
         let subscribe = self.client.subscribe(FENCE_SUBJECT);
         let fence = tokio::select! {
             r = subscribe => r.map_err(|_| self.events.error())?,
@@ -616,7 +616,7 @@ impl NatsConnection {
     }
 
     /// Whether the awaited fence was answered on a live connection; never waits.
-    pub(crate) fn poll_confirmed(&mut self) -> bool {
+    pub(super) fn poll_confirmed(&mut self) -> bool {
         if self.awaiting && self.events.fence_state(self.fence) == Some(true) {
             self.awaiting = false;
             return true;
@@ -626,7 +626,7 @@ impl NatsConnection {
 
     /// Resolves when the awaited fence is answered (`Ok`), or with the error when the
     /// connection is lost or the server refused a frame. Cancel safe.
-    pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
+    pub(super) async fn watch(&mut self) -> Result<(), TransportError> {
         loop {
             let wake = self.events.changed();
             tokio::pin!(wake);
