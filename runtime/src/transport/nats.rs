@@ -72,6 +72,7 @@ use std::time::Duration;
 use async_nats::{Client, ConnectErrorKind, Subject};
 use bytes::{Bytes, BytesMut};
 use futures_sink::Sink;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::{Handed, WriteStop};
 use crate::error::{ErrorClass, TransportError};
@@ -146,26 +147,6 @@ fn intern(subject: &str) -> &'static str {
     let leaked: &'static str = Box::leak(subject.to_owned().into_boxed_str());
     known.push(leaked);
     leaked
-}
-
-/// A spawned task that is aborted when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
 }
 
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
@@ -474,7 +455,7 @@ impl NatsConnection {
         // still contained where the process unwinds on panics: the attempt runs as its
         // own task. Dropping this future (the connect timeout) aborts the attempt.
         let target = url.clone();
-        let attempt = AbortOnDrop(tokio::spawn(async move {
+        let attempt = AbortOnDropHandle::new(tokio::spawn(async move {
             options.connect(target.as_str()).await
         }));
         let client = match attempt.await {
