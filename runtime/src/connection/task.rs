@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::error::{ErrorClass, TransportError};
 use crate::status::State;
-use crate::transport::{Connection, WriteStop};
+use crate::transport::{Connection, Endpoint, WriteStop};
 
 use super::counters::{LostReason, Metrics};
 use super::handover::Ledger;
@@ -149,62 +149,15 @@ impl Driver {
                 Check::Drain(d) => Some(d),
                 Check::Exit(e) => return e,
             };
-            if self.failures > 0 {
-                let at = deadline_after(Instant::now(), self.backoff_delay());
-                shared.set_state(State::Backoff, Some(at));
-                let sleep = tokio::time::sleep_until(at.into());
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        () = &mut sleep => break,
-                        () = interrupt(&shared.stop, drain) => match self.check(false) {
-                            Check::Run => {}
-                            Check::Drain(d) => drain = Some(d),
-                            Check::Exit(e) => return e,
-                        },
-                    }
-                }
+            if self.failures > 0
+                && let Err(exit) = self.back_off(&mut drain).await
+            {
+                return exit;
             }
-            shared.set_state(State::Connecting, None);
-            shared.attempts.fetch_add(1, Ordering::Relaxed);
-            if let Some(m) = shared.metrics.get() {
-                m.attempts.increment(1);
-            }
-            let attempt = tokio::time::timeout(
-                shared.opts.connect_timeout,
-                Connection::connect(&endpoint, shared.opts.framing, &shared.opts.name),
-            );
-            tokio::pin!(attempt);
-            // A stop request does not abandon an attempt that may be about to succeed
-            // (close wants the queue delivered); only a stop that says "exit now" does.
-            let result = loop {
-                tokio::select! {
-                    r = &mut attempt => break r,
-                    () = interrupt(&shared.stop, drain) => match self.check(false) {
-                        Check::Run => {}
-                        Check::Drain(d) => drain = Some(d),
-                        Check::Exit(e) => return e,
-                    },
-                }
-            };
-            let mut conn = match result {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) if e.class() == ErrorClass::Fatal => return Exit::Fatal(e),
-                Ok(Err(e)) => {
-                    self.failures += 1;
-                    shared.record_error(&e, self.failures == 1);
-                    continue;
-                }
-                Err(_) => {
-                    let e = TransportError::new(
-                        ErrorClass::Retryable,
-                        std::io::ErrorKind::TimedOut,
-                        format!("connect to {} timed out", shared.opts.endpoint_text),
-                    );
-                    self.failures += 1;
-                    shared.record_error(&e, self.failures == 1);
-                    continue;
-                }
+            let mut conn = match self.attempt(&endpoint, &mut drain).await {
+                Ok(Some(conn)) => conn,
+                Ok(None) => continue,
+                Err(exit) => return exit,
             };
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
@@ -244,6 +197,78 @@ impl Driver {
                         return Exit::Fatal(e);
                     }
                 }
+            }
+        }
+    }
+
+    /// Waits out the backoff delay before the next attempt (state `Backoff`), noticing
+    /// a stop meanwhile; `Err` when the task must exit.
+    async fn back_off(&mut self, drain: &mut Option<Instant>) -> Result<(), Exit> {
+        let shared = Arc::clone(&self.shared);
+        let at = deadline_after(Instant::now(), self.backoff_delay());
+        shared.set_state(State::Backoff, Some(at));
+        let sleep = tokio::time::sleep_until(at.into());
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                () = interrupt(&shared.stop, *drain) => match self.check(false) {
+                    Check::Run => {}
+                    Check::Drain(d) => *drain = Some(d),
+                    Check::Exit(e) => return Err(e),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// One connect attempt, bounded by `connect_timeout` (state `Connecting`):
+    /// `Ok(None)` after a retryable failure (counted), `Err` when the task must exit.
+    async fn attempt(
+        &mut self,
+        endpoint: &Endpoint,
+        drain: &mut Option<Instant>,
+    ) -> Result<Option<Connection>, Exit> {
+        let shared = Arc::clone(&self.shared);
+        shared.set_state(State::Connecting, None);
+        shared.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = shared.metrics.get() {
+            m.attempts.increment(1);
+        }
+        let attempt = tokio::time::timeout(
+            shared.opts.connect_timeout,
+            Connection::connect(endpoint, shared.opts.framing, &shared.opts.name),
+        );
+        tokio::pin!(attempt);
+        // A stop request does not abandon an attempt that may be about to succeed
+        // (close wants the queue delivered); only a stop that says "exit now" does.
+        let result = loop {
+            tokio::select! {
+                r = &mut attempt => break r,
+                () = interrupt(&shared.stop, *drain) => match self.check(false) {
+                    Check::Run => {}
+                    Check::Drain(d) => *drain = Some(d),
+                    Check::Exit(e) => return Err(e),
+                },
+            }
+        };
+        match result {
+            Ok(Ok(conn)) => Ok(Some(conn)),
+            Ok(Err(e)) if e.class() == ErrorClass::Fatal => Err(Exit::Fatal(e)),
+            Ok(Err(e)) => {
+                self.failures += 1;
+                shared.record_error(&e, self.failures == 1);
+                Ok(None)
+            }
+            Err(_) => {
+                let e = TransportError::new(
+                    ErrorClass::Retryable,
+                    std::io::ErrorKind::TimedOut,
+                    format!("connect to {} timed out", shared.opts.endpoint_text),
+                );
+                self.failures += 1;
+                shared.record_error(&e, self.failures == 1);
+                Ok(None)
             }
         }
     }
