@@ -335,34 +335,45 @@ impl Driver {
                 }
                 continue;
             }
-            let wrote = conn
-                .write_batch(
-                    &self.batch,
-                    &mut self.written,
-                    interrupt(&shared.stop, drain),
-                )
-                .await;
-            let (frames, bytes) = conn.take_dropped();
-            self.batch_dropped.0 += frames;
-            self.batch_dropped.1 += bytes;
-            match wrote {
-                Ok(()) => {
-                    self.batch_written();
-                    if self.confirming {
-                        if conn.poll_confirmed() {
-                            self.confirmed();
-                        }
-                        // Interrupted or not, the loop looks at the stop state next.
-                        self.ask_confirmation(conn, drain).await?;
-                    }
-                    // One scheduling round between writes lets the next batch grow
-                    // while a fast sender is still running.
-                    tokio::task::yield_now().await;
-                }
-                Err(WriteStop::Interrupted) => {}
-                Err(WriteStop::Failed(e)) => return Err(e),
-            }
+            self.write_batch(conn, drain).await?;
         }
+    }
+
+    /// Writes the current batch (until done, a failure, or a stop), then counts what
+    /// the transport took; on a confirming transport, asks for a confirmation.
+    async fn write_batch(
+        &mut self,
+        conn: &mut Connection,
+        drain: Option<Instant>,
+    ) -> Result<(), TransportError> {
+        let wrote = conn
+            .write_batch(
+                &self.batch,
+                &mut self.written,
+                interrupt(&self.shared.stop, drain),
+            )
+            .await;
+        let (frames, bytes) = conn.take_dropped();
+        self.batch_dropped.0 += frames;
+        self.batch_dropped.1 += bytes;
+        match wrote {
+            Ok(()) => {
+                self.batch_written();
+                if self.confirming {
+                    if conn.poll_confirmed() {
+                        self.confirmed();
+                    }
+                    // Interrupted or not, the loop looks at the stop state next.
+                    self.ask_confirmation(conn, drain).await?;
+                }
+                // One scheduling round between writes lets the next batch grow
+                // while a fast sender is still running.
+                tokio::task::yield_now().await;
+            }
+            Err(WriteStop::Interrupted) => {}
+            Err(WriteStop::Failed(e)) => return Err(e),
+        }
+        Ok(())
     }
 
     fn take_pending(&mut self) {
