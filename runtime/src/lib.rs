@@ -81,8 +81,6 @@ mod connection;
 pub mod encode;
 pub mod error;
 pub mod framing;
-#[cfg(feature = "nats")]
-mod nats;
 pub mod sink;
 pub mod status;
 mod transport;

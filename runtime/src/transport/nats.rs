@@ -56,31 +56,36 @@
 //!   first connection, or under a lower limit after a reconnect) is dropped alone and
 //!   counted (`Lost::too_large`); the stream goes on.
 //! * **No TLS.** A server that requires TLS is refused with a fatal error before the
-//!   client is started (see [`probe`]): the client would need a crypto provider,
+//!   client is started (see [`probe()`]): the client would need a crypto provider,
 //!   which sinks do not build in.
 //!
 //! Endpoints are checked by the grammar the front end applies (`sinkgen_config`):
 //! subjects have no whitespace, no empty tokens, no wildcards (`*`, `>`), and at most
 //! [`sinkgen_config::MAX_NATS_SUBJECT`] bytes.
+//!
+//! The sender side (direct publishes, credit, the turn) is in `inline`; the client's
+//! events in `events`; the TLS probe in `probe`.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{Client, ConnectErrorKind, Subject};
 use bytes::{Bytes, BytesMut};
-use futures_sink::Sink;
+use tokio_util::task::AbortOnDropHandle;
 
+use super::WriteStop;
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
-use crate::transport::{Handed, WriteStop};
 
 mod events;
+mod inline;
 mod probe;
 
 use events::{Events, is_fence_answer, lost_connection, server_error};
+use inline::Credit;
+pub(crate) use inline::{NatsInline, NatsTurn};
 use probe::{probe, tls_required};
 
 /// How often the client pings an idle server; two unanswered pings end the
@@ -98,7 +103,7 @@ const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// What the connection task subscribes to as a fence (see the module docs): a server
 /// refuses it (`>` is only valid as the last token) with a non-fatal `-ERR`, after
 /// processing everything sent before it. The client's own check lets it through.
-pub(crate) const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
+const FENCE_SUBJECT: &str = "_SINKGEN.>.FENCE";
 
 /// Bytes of payload copied into one allocation that frames are split off from (a
 /// frame larger than this gets an allocation of its own size).
@@ -116,7 +121,7 @@ pub(crate) struct NatsAddress {
 impl NatsAddress {
     /// The address of a `nats://` endpoint that the shared grammar accepted (see
     /// [`Endpoint::parse`](crate::transport::Endpoint::parse)).
-    pub(crate) fn new(host: &sinkgen_config::Host, port: u16, subject: String) -> NatsAddress {
+    pub(super) fn new(host: &sinkgen_config::Host, port: u16, subject: String) -> NatsAddress {
         NatsAddress {
             host: host.to_string(),
             port,
@@ -146,26 +151,6 @@ fn intern(subject: &str) -> &'static str {
     let leaked: &'static str = Box::leak(subject.to_owned().into_boxed_str());
     known.push(leaked);
     leaked
-}
-
-/// A spawned task that is aborted when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
 }
 
 /// One connection to a NATS server, publishing on one subject; owned by the sink's
@@ -201,82 +186,6 @@ pub(crate) struct NatsConnection {
     dropped: (usize, usize),
 }
 
-/// What senders publish through while the connection task is idle: the client, the
-/// subject, and a chunk to copy payloads into.
-pub(crate) struct NatsInline {
-    client: Client,
-    /// Room in the client's buffer known to be free: a publish within it cannot
-    /// wait, so a message may give up its own bytes for it (see
-    /// [`NatsInline::try_publish_taken`]).
-    credit: Credit,
-    /// The handle a sender waits with for its turn (see [`NatsTurn`]), kept between
-    /// turns; `None` while a sender holds it (or lost with a cancelled one).
-    turn: Option<Box<Client>>,
-    subject: Subject,
-    framing: Framing,
-    chunk: BytesMut,
-}
-
-/// How much of the client's buffer is surely free, from what this connection
-/// published and what the client reports it has written (`out_messages` counts a
-/// message once the client has taken it out of its buffer, so the estimate of what
-/// the buffer holds is never too low).
-struct Credit {
-    stats: Arc<async_nats::Statistics>,
-    /// Messages published through [`NatsInline`].
-    published: u64,
-    /// Messages the connection task published (its batches).
-    task_published: Arc<AtomicU64>,
-    free: u64,
-    /// Publishes to let pass before looking at the client's counter again, after it
-    /// showed no room.
-    skip: u32,
-}
-
-/// Buffer slots kept out of the credit: a fence, a turn's reservation and a
-/// reservation waiting in the client may hold a few at any time.
-const CREDIT_MARGIN: u64 = 64;
-
-impl Credit {
-    fn available(&mut self) -> bool {
-        if self.free > 0 {
-            return true;
-        }
-        if self.skip > 0 {
-            self.skip -= 1;
-            return false;
-        }
-        let written = self.stats.out_messages.load(Ordering::Relaxed);
-        let ours = self.published + self.task_published.load(Ordering::Relaxed);
-        let held = ours.saturating_sub(written) + CREDIT_MARGIN;
-        self.free = (CLIENT_CAPACITY as u64).saturating_sub(held);
-        if self.free == 0 {
-            self.skip = 64;
-        }
-        self.free > 0
-    }
-
-    fn used(&mut self) {
-        self.published += 1;
-        self.free = self.free.saturating_sub(1);
-    }
-}
-
-/// The handle a sender waits with for room in the client's buffer, when a direct
-/// publish found it full. Only one sender holds it at a time (the sink's turn), so
-/// frames still reach the client in the order their senders were accepted.
-pub(crate) struct NatsTurn(Box<Client>);
-
-impl NatsTurn {
-    /// Waits until the client reserved room for one message (`true`), or is gone
-    /// (`false`). Cancel safe: the reservation stays with the handle.
-    pub(crate) async fn ready(&mut self) -> bool {
-        std::future::poll_fn(|cx| Pin::new(&mut *self.0).poll_ready(cx))
-            .await
-            .is_ok()
-    }
-}
-
 /// The payload a frame is published with: with torq framing the whole frame; with
 /// length-prefixed framing the frame without its prefix (a NATS message carries its
 /// own length).
@@ -296,124 +205,10 @@ fn share(chunk: &mut BytesMut, bytes: &[u8]) -> Bytes {
     chunk.split().freeze()
 }
 
-impl NatsInline {
-    /// Publishes one whole frame if the client takes it at once; never waits.
-    ///
-    /// Anything but `Published` means nothing was published: the caller keeps the
-    /// frame (queued for the connection task, which meets any error itself), or,
-    /// when the buffer is full (`Full`), its sender waits for its turn.
-    pub(crate) fn try_publish(&mut self, frame: &[u8]) -> Handed {
-        let payload = share(&mut self.chunk, payload_of(self.framing, frame));
-        self.publish_now(payload)
-    }
-
-    /// [`try_publish`](Self::try_publish) for length-prefixed framing without a frame:
-    /// `encode` writes the payload straight into the shared bytes it is published
-    /// from (`hint`: its expected size). Returns what happened and the payload size.
-    pub(crate) fn try_publish_encoded(
-        &mut self,
-        hint: usize,
-        encode: &mut dyn FnMut(&mut BytesMut),
-    ) -> (Handed, usize) {
-        if self.chunk.capacity() < hint {
-            self.chunk = BytesMut::with_capacity(CHUNK.max(hint));
-        }
-        encode(&mut self.chunk);
-        let payload = self.chunk.split().freeze();
-        let size = payload.len();
-        (self.publish_now(payload), size)
-    }
-
-    fn publish_now(&mut self, payload: Bytes) -> Handed {
-        // The client's channel only makes a sender wait when it is full; a publish
-        // that is not done at its first poll is dropped, which publishes nothing
-        // (`unconstrained`: tokio's cooperative budget must not make it look full).
-        // The (large) publish future is pinned where it is made, and only a small
-        // wrapper that polls it is moved.
-        let mut publish = std::pin::pin!(self.client.publish(self.subject.clone(), payload));
-        let once = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
-            publish.as_mut().poll(cx)
-        })));
-        match once.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-            std::task::Poll::Ready(Ok(())) => {
-                self.credit.used();
-                Handed::Published
-            }
-            std::task::Poll::Ready(Err(_)) => Handed::Nothing,
-            std::task::Poll::Pending => Handed::Full,
-        }
-    }
-
-    /// Publishes a length-prefixed frame's payload that the message gives up
-    /// (`take`, see [`Encode::take_bytes`]), without a copy, when the client surely
-    /// has room for it: `None` (and `take` not called, or the message gave nothing)
-    /// otherwise. `Some((handed, size))`: anything but `Published` means the
-    /// message's bytes were lost with a client that went away.
-    ///
-    /// [`Encode::take_bytes`]: crate::Encode::take_bytes
-    pub(crate) fn try_publish_taken(
-        &mut self,
-        hint: usize,
-        take: &mut dyn FnMut() -> Option<Bytes>,
-    ) -> Option<(Handed, usize)> {
-        if hint > self.client.max_payload() || !self.credit.available() {
-            return None;
-        }
-        let payload = take()?;
-        let size = payload.len();
-        Some((self.publish_now(payload), size))
-    }
-
-    /// Forgets the credit (the connection task published meanwhile).
-    pub(crate) fn reset_credit(&mut self) {
-        self.credit.free = 0;
-        self.credit.skip = 0;
-    }
-
-    /// The handle for the sender whose turn it is.
-    pub(crate) fn take_turn(&mut self) -> NatsTurn {
-        NatsTurn(
-            self.turn
-                .take()
-                .unwrap_or_else(|| Box::new(self.client.clone())),
-        )
-    }
-
-    /// Publishes one whole frame with the room `turn` reserved, and keeps the handle
-    /// for the next publish. `false`: nothing was published (the client refused it).
-    pub(crate) fn publish_reserved(&mut self, mut turn: NatsTurn, frame: &[u8]) -> bool {
-        let payload = payload_of(self.framing, frame);
-        if payload.len() > self.client.max_payload() {
-            // Queued instead: the task drops it and counts it.
-            self.turn = Some(turn.0);
-            return false;
-        }
-        let payload = share(&mut self.chunk, payload);
-        let message = async_nats::message::OutboundMessage {
-            subject: self.subject.clone(),
-            reply: None,
-            payload,
-            headers: None,
-        };
-        let sent = Pin::new(&mut *turn.0).start_send(message).is_ok();
-        if sent {
-            self.credit.used();
-        }
-        self.turn = Some(turn.0);
-        sent
-    }
-
-    /// Keeps the handle of a turn that published nothing (its reservation, if any,
-    /// serves the next publish).
-    pub(crate) fn end_turn(&mut self, turn: NatsTurn) {
-        self.turn = Some(turn.0);
-    }
-}
-
 impl NatsConnection {
     /// One connection attempt (the caller bounds it with `connect_timeout`). `name`
     /// is shown by the server (`/connz`) to tell sinks apart.
-    pub(crate) async fn connect(
+    pub(super) async fn connect(
         address: &NatsAddress,
         framing: Framing,
         name: &str,
@@ -474,7 +269,7 @@ impl NatsConnection {
         // still contained where the process unwinds on panics: the attempt runs as its
         // own task. Dropping this future (the connect timeout) aborts the attempt.
         let target = url.clone();
-        let attempt = AbortOnDrop(tokio::spawn(async move {
+        let attempt = AbortOnDropHandle::new(tokio::spawn(async move {
             options.connect(target.as_str()).await
         }));
         let client = match attempt.await {
@@ -503,18 +298,18 @@ impl NatsConnection {
     }
 
     /// The server's `max_payload`, from its INFO.
-    pub(crate) fn max_payload(&self) -> usize {
+    pub(super) fn max_payload(&self) -> usize {
         self.client.max_payload()
     }
 
     /// Frames (and bytes) of batches dropped since the last call, each because its
     /// payload is over the server's `max_payload`.
-    pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
+    pub(super) fn take_dropped(&mut self) -> (usize, usize) {
         std::mem::take(&mut self.dropped)
     }
 
     /// The handle senders publish through while the task is idle.
-    pub(crate) fn inline(&self) -> NatsInline {
+    pub(super) fn inline(&self) -> NatsInline {
         NatsInline {
             credit: Credit {
                 stats: self.client.statistics(),
@@ -538,7 +333,7 @@ impl NatsConnection {
     ///
     /// Cancel safe, like the socket transports: `*written` is exact (a cancelled
     /// `publish` publishes nothing), so a new call continues where this one stopped.
-    pub(crate) async fn write_batch(
+    pub(super) async fn write_batch(
         &mut self,
         batch: &[u8],
         written: &mut usize,
@@ -602,7 +397,7 @@ impl NatsConnection {
     /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Waits only
     /// for room in the client's buffer. Cancel safe (a cancelled request sends
     /// nothing, and no answer is awaited).
-    pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
+    pub(super) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
         let subscribe = self.client.subscribe(FENCE_SUBJECT);
         let fence = tokio::select! {
             r = subscribe => r.map_err(|_| self.events.error())?,
@@ -616,7 +411,7 @@ impl NatsConnection {
     }
 
     /// Whether the awaited fence was answered on a live connection; never waits.
-    pub(crate) fn poll_confirmed(&mut self) -> bool {
+    pub(super) fn poll_confirmed(&mut self) -> bool {
         if self.awaiting && self.events.fence_state(self.fence) == Some(true) {
             self.awaiting = false;
             return true;
@@ -626,7 +421,7 @@ impl NatsConnection {
 
     /// Resolves when the awaited fence is answered (`Ok`), or with the error when the
     /// connection is lost or the server refused a frame. Cancel safe.
-    pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
+    pub(super) async fn watch(&mut self) -> Result<(), TransportError> {
         loop {
             let wake = self.events.changed();
             tokio::pin!(wake);

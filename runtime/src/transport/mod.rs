@@ -10,6 +10,9 @@
 //! then asks for confirmations ([`Connection::request_confirmation`]) instead of
 //! counting frames sent when the transport takes them. The connection task knows
 //! nothing else about sockets.
+//!
+//! Unix and TCP sockets are written here; NATS (feature `nats`) lives in the `nats`
+//! child module, which takes [`Handed`] and [`WriteStop`] from this one.
 
 use std::future::Future;
 use std::io;
@@ -21,6 +24,9 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorClass, TransportError};
 
+#[cfg(feature = "nats")]
+mod nats;
+
 /// Where a sink connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
@@ -31,7 +37,7 @@ pub(crate) enum Endpoint {
     Tcp(String),
     /// `nats://host:port/subject`: frames are published as NATS messages.
     #[cfg(feature = "nats")]
-    Nats(crate::nats::NatsAddress),
+    Nats(nats::NatsAddress),
 }
 
 impl Endpoint {
@@ -57,9 +63,7 @@ impl Endpoint {
                 host,
                 port,
                 subject,
-            } => Ok(Endpoint::Nats(crate::nats::NatsAddress::new(
-                &host, port, subject,
-            ))),
+            } => Ok(Endpoint::Nats(nats::NatsAddress::new(&host, port, subject))),
             #[cfg(not(feature = "nats"))]
             sinkgen_config::Endpoint::Nats { .. } => Err(format!(
                 "endpoint `{}` is a NATS relay; enable the `nats` feature of sinkgen-runtime",
@@ -77,7 +81,7 @@ pub(crate) enum Connection {
     Tcp(Arc<TcpStream>),
     /// A NATS client publishing on one subject (no direct writes: see `inline`).
     #[cfg(feature = "nats")]
-    Nats(Box<crate::nats::NatsConnection>),
+    Nats(Box<nats::NatsConnection>),
 }
 
 /// A handle senders may hand a frame through directly while the connection task is
@@ -86,7 +90,7 @@ pub(crate) enum Inline {
     Unix(Arc<UnixStream>),
     Tcp(Arc<TcpStream>),
     #[cfg(feature = "nats")]
-    Nats(Box<crate::nats::NatsInline>),
+    Nats(Box<nats::NatsInline>),
 }
 
 /// What a direct hand-over did with a frame.
@@ -216,7 +220,7 @@ impl Inline {
 
 /// A sender's turn to wait for room in a message transport's buffer (see
 /// [`Inline::take_turn`]).
-pub(crate) struct Turn(#[cfg(feature = "nats")] crate::nats::NatsTurn);
+pub(crate) struct Turn(#[cfg(feature = "nats")] nats::NatsTurn);
 
 impl Turn {
     /// Waits until the transport reserved room for one frame (`true`) or is gone
@@ -249,7 +253,7 @@ impl Connection {
     ) -> Result<Connection, TransportError> {
         match endpoint {
             #[cfg(feature = "nats")]
-            Endpoint::Nats(address) => crate::nats::NatsConnection::connect(address, framing, name)
+            Endpoint::Nats(address) => nats::NatsConnection::connect(address, framing, name)
                 .await
                 .map(|c| Connection::Nats(Box::new(c))),
             Endpoint::Unix(path) => UnixStream::connect(path)

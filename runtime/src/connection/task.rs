@@ -1,0 +1,593 @@
+//! The connection task: the one writer that connects, backs off, takes batches from
+//! the queue and writes them, and settles what a failed connection leaves behind.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::error::{ErrorClass, TransportError};
+use crate::status::State;
+use crate::transport::{Connection, Endpoint, WriteStop};
+
+use super::counters::{LostReason, Metrics};
+use super::handover::Ledger;
+use super::{
+    CLOSING, DROPPED, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared,
+    deadline_after, lock,
+};
+
+enum Exit {
+    Stopped(LostReason),
+    Fatal(TransportError),
+}
+
+enum Check {
+    Run,
+    Drain(Instant),
+    Exit(Exit),
+}
+
+pub(super) struct Driver {
+    pub(super) shared: Arc<Shared>,
+    /// The batch being written: whole frames taken from `Pending::buf`.
+    pub(super) batch: Vec<u8>,
+    batch_frames: usize,
+    /// Bytes of `batch` the transport took on the current connection.
+    written: usize,
+    /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
+    /// payload limit: counted lost (`too_large`), not taken.
+    batch_dropped: (usize, usize),
+    /// Whether the current connection confirms frames later (NATS): frames it takes go
+    /// to `ledger` instead of counting as sent.
+    pub(super) confirming: bool,
+    pub(super) ledger: Ledger,
+    /// Consecutive failures since the last stable connection (0: connect at once).
+    failures: u32,
+    drop_deadline: Option<Instant>,
+    rng: fastrand::Rng,
+    finished: bool,
+    /// The largest batch (bytes) since the give-back timer was armed (0: idle).
+    peak: usize,
+    /// Capacity of `Pending::buf` when the task last found the queue empty.
+    queue_capacity: usize,
+}
+
+pub(super) async fn run(shared: Arc<Shared>) {
+    shared.metrics.get_or_init(|| {
+        let name = shared.opts.name.to_string();
+        Metrics {
+            frames: metrics::counter!("sinkgen_frames_sent_total", "sink" => name.clone()),
+            bytes: metrics::counter!("sinkgen_bytes_sent_total", "sink" => name.clone()),
+            attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
+        }
+    });
+    let mut driver = Driver {
+        shared,
+        batch: Vec::new(),
+        batch_frames: 0,
+        written: 0,
+        batch_dropped: (0, 0),
+        confirming: false,
+        ledger: Ledger::default(),
+        failures: 0,
+        drop_deadline: None,
+        rng: fastrand::Rng::new(),
+        finished: false,
+        peak: 0,
+        queue_capacity: 0,
+    };
+    let exit = driver.connect_loop().await;
+    driver.finish(exit);
+}
+
+/// Resolves when the task must look at its stop state again: at the drain deadline
+/// while draining, else when a stop is requested.
+pub(super) async fn interrupt(stop: &Notify, drain: Option<Instant>) {
+    match drain {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => stop.notified().await,
+    }
+}
+
+impl Driver {
+    /// Nothing queued, nothing being written, nothing waiting for confirmation.
+    fn nothing_queued(&self) -> bool {
+        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 {
+            return false;
+        }
+        let p = lock(&self.shared.pending);
+        p.frames == 0 && p.handed_frames == 0 && !p.turn
+    }
+
+    fn check(&mut self, connected: bool) -> Check {
+        let deadline = match self.shared.stop_mode.load(Ordering::SeqCst) {
+            RUNNING => return Check::Run,
+            CLOSING => lock(&self.shared.info)
+                .close_deadline
+                .unwrap_or_else(Instant::now),
+            _ => {
+                if !connected {
+                    return Check::Exit(Exit::Stopped(LostReason::Dropped));
+                }
+                *self.drop_deadline.get_or_insert_with(|| {
+                    deadline_after(Instant::now(), self.shared.opts.send_timeout)
+                })
+            }
+        };
+        let reason = if self.shared.stop_mode.load(Ordering::SeqCst) == CLOSING {
+            LostReason::Closed
+        } else {
+            LostReason::Dropped
+        };
+        if self.nothing_queued() || Instant::now() >= deadline {
+            return Check::Exit(Exit::Stopped(reason));
+        }
+        Check::Drain(deadline)
+    }
+
+    fn backoff_delay(&mut self) -> Duration {
+        let initial = self.shared.opts.backoff_initial;
+        let max = self.shared.opts.backoff_max.max(initial);
+        let shift = self.failures.saturating_sub(1).min(30);
+        let cap = initial.saturating_mul(1u32 << shift).min(max);
+        let lo = u64::try_from(initial.as_nanos()).unwrap_or(u64::MAX);
+        let hi = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX).max(lo);
+        Duration::from_nanos(self.rng.u64(lo..=hi))
+    }
+
+    async fn connect_loop(&mut self) -> Exit {
+        let shared = Arc::clone(&self.shared);
+        let endpoint = match &shared.opts.endpoint {
+            Ok(e) => e.clone(),
+            Err(e) => return Exit::Fatal(e.clone()),
+        };
+        loop {
+            let mut drain = match self.check(false) {
+                Check::Run => None,
+                Check::Drain(d) => Some(d),
+                Check::Exit(e) => return e,
+            };
+            if self.failures > 0
+                && let Err(exit) = self.back_off(&mut drain).await
+            {
+                return exit;
+            }
+            let mut conn = match self.attempt(&endpoint, &mut drain).await {
+                Ok(Some(conn)) => conn,
+                Ok(None) => continue,
+                Err(exit) => return exit,
+            };
+            self.confirming = conn.confirms();
+            self.ledger = Ledger::default();
+            if let Some(limit) = conn.max_payload() {
+                shared.payload_limit.store(limit, Ordering::Relaxed);
+            }
+            {
+                let mut p = lock(&shared.pending);
+                p.inline = conn.inline();
+                p.generation += 1;
+            }
+            shared.set_state(State::Connected, None);
+            let up = Instant::now();
+            let served = self.serve(&mut conn).await;
+            self.detach_inline();
+            // A confirmation that arrived meanwhile still counts.
+            if self.confirming && conn.poll_confirmed() {
+                self.confirmed();
+            }
+            match served {
+                Ok(exit) => {
+                    if self.written == 0 && !self.confirming {
+                        conn.shutdown().await;
+                    }
+                    return exit;
+                }
+                Err(e) => {
+                    self.connection_failed();
+                    let stable = STABLE_AFTER.max(shared.opts.backoff_max);
+                    if up.elapsed() >= stable {
+                        self.failures = 0;
+                    } else {
+                        self.failures += 1;
+                    }
+                    shared.record_error(&e, true);
+                    if e.class() == ErrorClass::Fatal {
+                        return Exit::Fatal(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits out the backoff delay before the next attempt (state `Backoff`), noticing
+    /// a stop meanwhile; `Err` when the task must exit.
+    async fn back_off(&mut self, drain: &mut Option<Instant>) -> Result<(), Exit> {
+        let shared = Arc::clone(&self.shared);
+        let at = deadline_after(Instant::now(), self.backoff_delay());
+        shared.set_state(State::Backoff, Some(at));
+        let sleep = tokio::time::sleep_until(at.into());
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                () = interrupt(&shared.stop, *drain) => match self.check(false) {
+                    Check::Run => {}
+                    Check::Drain(d) => *drain = Some(d),
+                    Check::Exit(e) => return Err(e),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// One connect attempt, bounded by `connect_timeout` (state `Connecting`):
+    /// `Ok(None)` after a retryable failure (counted), `Err` when the task must exit.
+    async fn attempt(
+        &mut self,
+        endpoint: &Endpoint,
+        drain: &mut Option<Instant>,
+    ) -> Result<Option<Connection>, Exit> {
+        let shared = Arc::clone(&self.shared);
+        shared.set_state(State::Connecting, None);
+        shared.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = shared.metrics.get() {
+            m.attempts.increment(1);
+        }
+        let attempt = tokio::time::timeout(
+            shared.opts.connect_timeout,
+            Connection::connect(endpoint, shared.opts.framing, &shared.opts.name),
+        );
+        tokio::pin!(attempt);
+        // A stop request does not abandon an attempt that may be about to succeed
+        // (close wants the queue delivered); only a stop that says "exit now" does.
+        let result = loop {
+            tokio::select! {
+                r = &mut attempt => break r,
+                () = interrupt(&shared.stop, *drain) => match self.check(false) {
+                    Check::Run => {}
+                    Check::Drain(d) => *drain = Some(d),
+                    Check::Exit(e) => return Err(e),
+                },
+            }
+        };
+        match result {
+            Ok(Ok(conn)) => Ok(Some(conn)),
+            Ok(Err(e)) if e.class() == ErrorClass::Fatal => Err(Exit::Fatal(e)),
+            Ok(Err(e)) => {
+                self.failures += 1;
+                shared.record_error(&e, self.failures == 1);
+                Ok(None)
+            }
+            Err(_) => {
+                let e = TransportError::new(
+                    ErrorClass::Retryable,
+                    std::io::ErrorKind::TimedOut,
+                    format!("connect to {} timed out", shared.opts.endpoint_text),
+                );
+                self.failures += 1;
+                shared.record_error(&e, self.failures == 1);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes frames while connected. `Ok` means stop; `Err` means the connection failed.
+    async fn serve(&mut self, conn: &mut Connection) -> Result<Exit, TransportError> {
+        let shared = Arc::clone(&self.shared);
+        // Armed while idle with spare buffer capacity (see `give_back`), once per
+        // period: it is polled once when armed (so it wakes the task when it fires),
+        // and an idle wait only looks whether it has fired, so a busy sink pays one
+        // load per idle wait for it.
+        let give_back = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(give_back);
+        let mut give_back_armed = false;
+        loop {
+            let drain = match self.check(true) {
+                Check::Run => None,
+                Check::Drain(d) => Some(d),
+                Check::Exit(e) => return Ok(e),
+            };
+            if self.batch.is_empty() {
+                self.take_pending();
+            }
+            if self.batch.is_empty() {
+                if self.ask_confirmation(conn, drain).await? {
+                    // Interrupted: look at the stop state before waiting.
+                    continue;
+                }
+                if !give_back_armed && self.holds_spare() {
+                    give_back_armed = true;
+                    self.peak = 0;
+                    let at = tokio::time::Instant::now() + IDLE_SHRINK_AFTER;
+                    give_back.as_mut().reset(at);
+                    std::future::poll_fn(|cx| {
+                        let _ = give_back.as_mut().poll(cx);
+                        std::task::Poll::Ready(())
+                    })
+                    .await;
+                }
+                tokio::select! {
+                    biased;
+                    () = interrupt(&shared.stop, drain) => {}
+                    () = shared.wake_writer.notified() => {
+                        // Woken by a burst (sparse frames are written by their senders)
+                        // or by a sender's first hand-over to a confirming transport:
+                        // let it grow for one scheduling round, so one write carries
+                        // many frames.
+                        tokio::task::yield_now().await;
+                    }
+                    r = conn.watch() => {
+                        r?;
+                        self.confirmed();
+                    }
+                    () = std::future::poll_fn(|_| {
+                        if give_back_armed && give_back.is_elapsed() {
+                            std::task::Poll::Ready(())
+                        } else {
+                            std::task::Poll::Pending
+                        }
+                    }) => {
+                        give_back_armed = false;
+                        self.give_back();
+                    }
+                }
+                continue;
+            }
+            self.write_batch(conn, drain).await?;
+        }
+    }
+
+    /// Writes the current batch (until done, a failure, or a stop), then counts what
+    /// the transport took; on a confirming transport, asks for a confirmation.
+    async fn write_batch(
+        &mut self,
+        conn: &mut Connection,
+        drain: Option<Instant>,
+    ) -> Result<(), TransportError> {
+        let wrote = conn
+            .write_batch(
+                &self.batch,
+                &mut self.written,
+                interrupt(&self.shared.stop, drain),
+            )
+            .await;
+        let (frames, bytes) = conn.take_dropped();
+        self.batch_dropped.0 += frames;
+        self.batch_dropped.1 += bytes;
+        match wrote {
+            Ok(()) => {
+                self.batch_written();
+                if self.confirming {
+                    if conn.poll_confirmed() {
+                        self.confirmed();
+                    }
+                    // Interrupted or not, the loop looks at the stop state next.
+                    self.ask_confirmation(conn, drain).await?;
+                }
+                // One scheduling round between writes lets the next batch grow
+                // while a fast sender is still running.
+                tokio::task::yield_now().await;
+            }
+            Err(WriteStop::Interrupted) => {}
+            Err(WriteStop::Failed(e)) => return Err(e),
+        }
+        Ok(())
+    }
+
+    fn take_pending(&mut self) {
+        debug_assert!(self.batch.is_empty());
+        let shared = Arc::clone(&self.shared);
+        let (frames, wake) = {
+            let mut p = lock(&shared.pending);
+            // While a confirmation is on its way, hand-overs wait uncollected: the
+            // sender's wake-up comes on the first hand-over after a collection, so
+            // the task wakes about once per confirmation, not once per frame.
+            if self.ledger.requested.is_none() || p.frames > 0 {
+                self.collect(&mut p);
+            }
+            if p.frames == 0 {
+                p.writer_idle = true;
+                p.last_write = Instant::now();
+                self.queue_capacity = p.buf.capacity();
+                drop(p);
+                self.show_in_flight();
+                return;
+            }
+            p.writer_idle = false;
+            if let Some(inline) = p.inline.as_mut() {
+                inline.reset_credit();
+            }
+            std::mem::swap(&mut p.buf, &mut self.batch);
+            self.written = std::mem::take(&mut p.head_written);
+            (std::mem::take(&mut p.frames), p.space_waiters > 0)
+        };
+        self.batch_frames = frames;
+        self.peak = self.peak.max(self.batch.len());
+        self.show_in_flight();
+        if wake {
+            self.shared.space.notify_waiters();
+        }
+    }
+
+    /// Whether the buffers hold far more capacity than an idle sink keeps.
+    fn holds_spare(&self) -> bool {
+        self.batch.capacity().max(self.queue_capacity) > 4 * SHRINK_FLOOR
+    }
+
+    /// The give-back timer fired: if the task took no batch since it was armed (the
+    /// sink was idle the whole period), both buffers shrink to [`SHRINK_FLOOR`], so
+    /// a burst's memory is not kept by an idle sink. A sink that streams keeps its
+    /// buffers (no reallocation while frames flow).
+    fn give_back(&mut self) {
+        if self.peak > 0 {
+            return;
+        }
+        if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
+            self.batch.shrink_to(SHRINK_FLOOR);
+        }
+        let mut p = lock(&self.shared.pending);
+        if p.buf.capacity() > 4 * SHRINK_FLOOR.max(p.buf.len()) {
+            p.buf.shrink_to(SHRINK_FLOOR);
+        }
+        self.queue_capacity = p.buf.capacity();
+    }
+
+    /// Takes the connection away from senders before the task leaves it, and collects
+    /// their last hand-overs.
+    fn detach_inline(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut p = lock(&shared.pending);
+        p.inline = None;
+        p.writer_idle = false;
+        p.head_written = 0;
+        self.collect(&mut p);
+    }
+
+    /// Frames held by the task: the batch, and frames taken but not yet confirmed.
+    pub(super) fn show_in_flight(&self) {
+        let held = self.batch_frames + count(self.ledger.unconfirmed());
+        self.shared.in_flight.store(held, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_sent(&self, frames: usize, bytes: usize) {
+        self.shared.count_sent(frames, bytes);
+    }
+
+    /// Frames the transport took: sent for sockets, awaiting confirmation otherwise.
+    fn taken(&mut self, frames: usize, bytes: usize) {
+        if self.confirming {
+            self.ledger.taken.0 += frames as u64;
+            self.ledger.taken.1 += bytes as u64;
+            lock(&self.shared.pending).in_doubt += frames;
+        } else {
+            self.count_sent(frames, bytes);
+        }
+    }
+
+    fn batch_written(&mut self) {
+        let (frames, bytes) = (self.batch_frames, self.batch.len());
+        self.batch.clear();
+        self.batch_frames = 0;
+        self.written = 0;
+        let dropped = self.settle_dropped();
+        self.taken(frames - dropped.0, bytes - dropped.1);
+        self.show_in_flight();
+    }
+
+    /// Counts the frames the transport skipped as too large (lost, `too_large`) and
+    /// returns them, to be left out of what it took.
+    fn settle_dropped(&mut self) -> (usize, usize) {
+        let dropped = std::mem::take(&mut self.batch_dropped);
+        self.shared.count_lost(LostReason::TooLarge, dropped.0);
+        dropped
+    }
+
+    /// After a failed connection (or at a stop): the frames taken whole by the
+    /// transport count as sent (sockets) or unconfirmed (NATS); the torn frame and
+    /// everything after it stay in the batch, to be written from their first byte on
+    /// the next connection. Frames a confirming transport took and never confirmed are
+    /// counted lost (`unconfirmed`) and never handed on again.
+    fn connection_failed(&mut self) {
+        let (frames, bytes) = self
+            .shared
+            .opts
+            .framing
+            .whole_frames(&self.batch, self.written);
+        let dropped = self.settle_dropped();
+        if frames > 0 {
+            self.batch.drain(..bytes);
+            self.batch_frames -= frames;
+            self.taken(frames - dropped.0, bytes - dropped.1);
+        }
+        self.written = 0;
+        let unconfirmed = count(self.ledger.unconfirmed());
+        self.ledger = Ledger::default();
+        self.confirming = false;
+        self.show_in_flight();
+        self.settle_in_doubt(unconfirmed);
+        self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
+    }
+
+    fn finish(&mut self, exit: Exit) {
+        self.finished = true;
+        self.detach_inline();
+        // Frames the kernel took whole before the stop count as sent; a frame cut off
+        // at the linger deadline counts as not delivered.
+        self.connection_failed();
+        let shared = &self.shared;
+        let reason = match exit {
+            Exit::Stopped(reason) => reason,
+            Exit::Fatal(e) => {
+                let _ = shared.fatal.set(e.clone());
+                shared.record_error(&e, true);
+                LostReason::Fatal
+            }
+        };
+        shared.closed.store(true, Ordering::SeqCst);
+        let held = self.batch_frames;
+        self.batch.clear();
+        self.batch_frames = 0;
+        shared.in_flight.store(0, Ordering::Relaxed);
+        shared.count_lost(reason, held);
+        shared.lose_pending(reason);
+        let state = if matches!(reason, LostReason::Fatal) {
+            State::Failed
+        } else {
+            State::Closed
+        };
+        shared.set_state(state, None);
+    }
+}
+
+/// A frame or byte count as `usize` (counts of frames held in memory always fit).
+pub(super) fn count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.detach_inline();
+        if !self.finished {
+            // The runtime dropped this task mid-flight: frames taken whole are settled
+            // as at a failed connection, and the unwritten frames go back in front of
+            // the queue, so the next task (started by the next send) writes them first
+            // (the queue may hold up to one batch more than `queue` until then).
+            self.connection_failed();
+            if !self.batch.is_empty() {
+                let mut p = lock(&self.shared.pending);
+                if p.closed {
+                    // No next task will come (a close already settled the queue):
+                    // the batch is lost.
+                    drop(p);
+                    let reason = match self.shared.stop_mode.load(Ordering::SeqCst) {
+                        DROPPED => LostReason::Dropped,
+                        _ => LostReason::Closed,
+                    };
+                    self.batch.clear();
+                    self.shared
+                        .count_lost(reason, std::mem::take(&mut self.batch_frames));
+                } else {
+                    let mut restored = std::mem::take(&mut self.batch);
+                    restored.extend_from_slice(&p.buf);
+                    p.buf = restored;
+                    p.frames += std::mem::take(&mut self.batch_frames);
+                }
+            }
+            self.shared.in_flight.store(0, Ordering::Relaxed);
+        }
+        if !self.finished {
+            let state = if self.shared.closed.load(Ordering::SeqCst) {
+                State::Closed
+            } else {
+                State::Idle
+            };
+            if self.shared.state() != state {
+                self.shared.set_state(state, None);
+            }
+        }
+        self.shared.running.store(false, Ordering::SeqCst);
+        self.shared.notify_progress();
+    }
+}
