@@ -472,18 +472,8 @@ fn legend_items(g: &Graph, kinds: &[EdgeKind]) -> Vec<LegendItem> {
 
 #[cfg(test)]
 mod tests {
-    use super::layout::tests::{graph, laid_out};
+    use super::layout::tests::{FEED, graph, laid_out};
     use super::*;
-
-    const FEED: &str = r#"
-[relays.md]
-endpoint = "unix:///tmp/md.sock"
-[services.feed]
-sinks = ["md", "strategy"]
-[services.strategy]
-listen = "unix:///tmp/strategy.sock"
-subscribes = ["md"]
-"#;
 
     #[test]
     fn a_box_grows_with_its_text() {

@@ -443,7 +443,8 @@ listen = "unix:///tmp/c.sock"
 sinks = ["a"]
 "#;
 
-    const FEED: &str = r#"
+    /// A feed sending to a relay and directly to a strategy that reads the relay.
+    pub(in super::super) const FEED: &str = r#"
 [relays.md]
 endpoint = "unix:///tmp/md.sock"
 [services.feed]
@@ -451,6 +452,18 @@ sinks = ["md", "strategy"]
 [services.strategy]
 listen = "unix:///tmp/strategy.sock"
 subscribes = ["md"]
+"#;
+
+    /// A feed sending to three relays.
+    pub(in super::super) const THREE_RELAYS: &str = r#"
+[relays.r1]
+endpoint = "unix:///tmp/r1.sock"
+[relays.r2]
+endpoint = "unix:///tmp/r2.sock"
+[relays.r3]
+endpoint = "unix:///tmp/r3.sock"
+[services.feed]
+sinks = ["r1", "r2", "r3"]
 "#;
 
     #[test]

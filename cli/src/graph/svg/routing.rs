@@ -151,23 +151,12 @@ pub(super) fn bezier(s: Segment, t: f64) -> Point {
 
 #[cfg(test)]
 mod tests {
-    use super::super::layout::tests::{graph, laid_out};
+    use super::super::layout::tests::{FEED, THREE_RELAYS, graph, laid_out};
     use super::*;
 
     #[test]
     fn ports_spread_over_a_side_in_the_order_of_the_other_ends() {
-        let g = graph(
-            r#"
-[relays.r1]
-endpoint = "unix:///tmp/r1.sock"
-[relays.r2]
-endpoint = "unix:///tmp/r2.sock"
-[relays.r3]
-endpoint = "unix:///tmp/r3.sock"
-[services.feed]
-sinks = ["r1", "r2", "r3"]
-"#,
-        );
+        let g = graph(THREE_RELAYS);
         let l = laid_out(&g);
         let (start_y, end_y) = ports(&l);
         let feed = g.nodes.iter().position(|n| n.title == "feed").unwrap();
@@ -196,17 +185,7 @@ sinks = ["r1", "r2", "r3"]
 
     #[test]
     fn a_route_leaves_a_box_side_and_stops_short_of_the_next_box() {
-        let g = graph(
-            r#"
-[relays.md]
-endpoint = "unix:///tmp/md.sock"
-[services.feed]
-sinks = ["md", "strategy"]
-[services.strategy]
-listen = "unix:///tmp/strategy.sock"
-subscribes = ["md"]
-"#,
-        );
+        let g = graph(FEED);
         let l = laid_out(&g);
         let (start_y, end_y) = ports(&l);
         for (ri, r) in l.routes.iter().enumerate() {
