@@ -7,35 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sinkgen_runtime::bytes::BufMut;
-use sinkgen_runtime::{Encode, Framing, RelaySink, SinkBuilder};
+use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixListener;
-
-/// A good frame, or one whose `encode` writes half its bytes and then panics.
-enum Msg {
-    Good(Vec<u8>),
-    Bad(usize),
-}
-
-impl Encode for Msg {
-    fn encoded_len(&self) -> usize {
-        match self {
-            Msg::Good(p) => p.len(),
-            Msg::Bad(len) => *len,
-        }
-    }
-    fn encode<B: BufMut>(&self, buf: &mut B) {
-        match self {
-            Msg::Good(p) => buf.put_slice(p),
-            Msg::Bad(len) => {
-                // Zeros: parsed as frames, they would look like empty frames.
-                buf.put_bytes(0, len / 2);
-                panic!("encode failed halfway (on purpose)");
-            }
-        }
-    }
-}
 
 /// Sends the bad message from a task of its own (as tokio contains a panic there) and
 /// checks the panic reached that task.

@@ -23,6 +23,14 @@ use tokio::net::{TcpListener, TcpStream};
 #[path = "nats/defects.rs"]
 mod defects;
 
+/// A panicking `Encode::encode` on the NATS hand-over.
+#[path = "nats/encode_panic.rs"]
+mod encode_panic;
+
+/// The socket tests' shared pieces (the panicking message type).
+#[path = "common/mod.rs"]
+mod common;
+
 /// Readiness probes, 50 ms apart: 10 s at most.
 const PROBES: usize = 200;
 /// The longest a test waits for one expected message.

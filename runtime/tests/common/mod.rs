@@ -179,3 +179,29 @@ pub async fn guard<T>(what: &str, fut: impl std::future::Future<Output = T>) -> 
         .await
         .unwrap_or_else(|_| panic!("hang guard: {what} did not finish"))
 }
+
+/// A good message, or one whose `encode` writes half its bytes and then panics (a
+/// user's bug that must leave no trace on the wire).
+pub enum Msg {
+    Good(Vec<u8>),
+    Bad(usize),
+}
+
+impl sinkgen_runtime::Encode for Msg {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Msg::Good(p) => p.len(),
+            Msg::Bad(len) => *len,
+        }
+    }
+    fn encode<B: sinkgen_runtime::bytes::BufMut>(&self, buf: &mut B) {
+        match self {
+            Msg::Good(p) => buf.put_slice(p),
+            Msg::Bad(len) => {
+                // Zeros: parsed as frames, they would look like empty frames.
+                buf.put_bytes(0, len / 2);
+                panic!("encode failed halfway (on purpose)");
+            }
+        }
+    }
+}
