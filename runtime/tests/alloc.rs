@@ -117,6 +117,62 @@ fn run(framing: Framing, flavor_multi: bool) {
     assert_eq!(bytes, 160_000 * (64 + header));
 }
 
+/// Sends sparse frames (each written directly by its sender, so the connection task
+/// takes no batch) for longer than an idle sink keeps its buffers, then a burst:
+/// returns allocations counted over both.
+async fn counted_sparse_then_burst(sink: &RelaySink<&'static [u8]>) -> u64 {
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let until = Instant::now() + std::time::Duration::from_millis(1_400);
+    let mut sparse = 0u64;
+    while Instant::now() < until {
+        sink.send(&PAYLOAD).await.unwrap();
+        sparse += 1;
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+    for _ in 0..20_000 {
+        sink.send(&PAYLOAD).await.unwrap();
+    }
+    let flushed = sink.flush().await;
+    COUNTING.store(false, Ordering::SeqCst);
+    flushed.unwrap();
+    assert!(sparse > 100, "only {sparse} sparse frames");
+    ALLOCS.load(Ordering::SeqCst)
+}
+
+/// A sink that streams through its senders' direct writes is not idle: it keeps its
+/// buffers, so a burst after a long sparse stretch allocates nothing either.
+fn streaming_by_direct_writes_keeps_the_buffers() {
+    let dir = TempDir::new();
+    let path = dir.sock("sparse.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(1..) = s.read(&mut buf) {}
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sink: RelaySink<&'static [u8]> = SinkBuilder::new(unix_url(&path))
+            .framing(Framing::LengthPrefixed)
+            .queue(1024)
+            .relay()
+            .unwrap();
+        sink.wait_connected(Instant::now() + GUARD).await.unwrap();
+        counted(&sink, 50_000).await;
+        let allocs = counted_sparse_then_burst(&sink).await;
+        eprintln!("allocations: {allocs} for a sparse stretch then a burst");
+        assert!(allocs <= 4, "{allocs} allocations");
+        assert_eq!(sink.close().await, 0);
+    });
+    drop(rt);
+    peer.join().unwrap();
+}
+
 #[test]
 fn no_allocation_per_frame() {
     // The counter really counts.
@@ -136,4 +192,5 @@ fn no_allocation_per_frame() {
         false,
     );
     run(Framing::LengthPrefixed, true);
+    streaming_by_direct_writes_keeps_the_buffers();
 }

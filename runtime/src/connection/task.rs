@@ -419,15 +419,20 @@ impl Driver {
     /// The give-back timer fired: if the task took no batch since it was armed (the
     /// sink was idle the whole period), both buffers shrink to [`SHRINK_FLOOR`], so
     /// a burst's memory is not kept by an idle sink. A sink that streams keeps its
-    /// buffers (no reallocation while frames flow).
+    /// buffers (no reallocation while frames flow), also when its senders write the
+    /// frames directly and the task takes no batch.
     fn give_back(&mut self) {
         if self.peak > 0 {
+            return;
+        }
+        let mut p = lock(&self.shared.pending);
+        // Senders writing directly keep the task idle while the sink streams.
+        if p.last_write.elapsed() < IDLE_SHRINK_AFTER {
             return;
         }
         if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
             self.batch.shrink_to(SHRINK_FLOOR);
         }
-        let mut p = lock(&self.shared.pending);
         if p.buf.capacity() > 4 * SHRINK_FLOOR.max(p.buf.len()) {
             p.buf.shrink_to(SHRINK_FLOOR);
         }
