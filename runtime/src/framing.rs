@@ -62,6 +62,7 @@ pub const LENGTH_PREFIX_LEN: usize = 4;
 
 /// How frames are laid out on the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Framing {
     /// `u32` little-endian payload length, then the payload.
     #[default]
