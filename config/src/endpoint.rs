@@ -186,7 +186,7 @@ fn unknown_scheme(scheme: &str) -> EndpointError {
         "unix" => Some("unix"),
         "tcp" => Some("tcp"),
         "nats" => Some("nats"),
-        _ => closest(&lower, &["unix", "tcp", "nats"]),
+        _ => closest(&lower, ["unix", "tcp", "nats"]),
     };
     let help = match suggestion {
         Some(s) => format!("did you mean `{s}://`?"),

@@ -41,4 +41,4 @@ pub use endpoint::{Endpoint, EndpointError, MAX_NATS_SUBJECT, MAX_UNIX_PATH, par
 pub use host::Host;
 pub use names::{RESERVED_SINK_NAMES, RUST_KEYWORDS, is_keyword};
 pub use policy::DurationLiteral;
-pub use text::printable;
+pub use text::{closest, printable};

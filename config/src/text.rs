@@ -1,4 +1,4 @@
-//! Showing user-written text inside a message, and did-you-mean for schemes.
+//! Showing user-written text inside a message, and did-you-mean suggestions.
 
 /// `s` as it can be shown inside a one-line message: control characters escaped,
 /// cut after 64 characters.
@@ -23,20 +23,42 @@ pub fn printable(s: &str) -> String {
     out
 }
 
-/// The candidate closest to `input` if it is close enough to be a typo (at most one
-/// edit per three characters; case, `-` and `_` do not count).
-pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+/// The candidate closest to `input`, if one is close enough to be a likely typo: at
+/// most one edit (insert, delete, substitute, swap two neighbours) per three
+/// characters, where case and the separators `-`, `_` and space do not count. The
+/// input itself is never suggested. Inputs and candidates over 64 bytes are not
+/// compared: they are not typos of names, and the distance is quadratic.
+///
+/// The front end's did-you-mean for keys and names and the endpoint grammar's for
+/// schemes both use it.
+///
+/// ```
+/// use sinkgen_config::closest;
+///
+/// assert_eq!(closest("endpont", ["endpoint", "framing"]), Some("endpoint"));
+/// assert_eq!(closest("market-data", ["market_data"]), Some("market_data"));
+/// assert_eq!(closest("colour", ["endpoint", "framing"]), None);
+/// ```
+#[must_use]
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     if input.is_empty() || input.len() > 64 {
         return None;
     }
     let folded = fold(input);
+    let length = folded.chars().count();
     let limit = (input.chars().count() / 3).max(1);
     let mut best: Option<(usize, &'a str)> = None;
-    for &candidate in candidates {
-        let distance = if fold(candidate) == folded {
+    for candidate in candidates {
+        if candidate == input || candidate.len() > 64 {
+            continue;
+        }
+        let other = fold(candidate);
+        let distance = if other == folded {
             0
+        } else if other.chars().count().abs_diff(length) > limit {
+            continue;
         } else {
-            edit_distance(&folded, candidate)
+            edit_distance(&folded, &other)
         };
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
@@ -45,6 +67,7 @@ pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
     best.map(|(_, c)| c)
 }
 
+/// Case and separator differences are the most likely typos of all.
 fn fold(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, '_' | '-' | ' '))
@@ -87,10 +110,16 @@ mod tests {
         assert_eq!(edit_distance("nast", "nats"), 1);
         assert_eq!(edit_distance("unx", "unix"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(closest("Unix", &["unix", "tcp", "nats"]), Some("unix"));
-        assert_eq!(closest("tpc", &["unix", "tcp", "nats"]), Some("tcp"));
-        assert_eq!(closest("ftp", &["unix", "tcp", "nats"]), None);
-        assert_eq!(closest("zzzz", &["unix", "tcp", "nats"]), None);
+        let schemes = ["unix", "tcp", "nats"];
+        assert_eq!(closest("Unix", schemes), Some("unix"));
+        assert_eq!(closest("tpc", schemes), Some("tcp"));
+        assert_eq!(closest("ftp", schemes), None);
+        assert_eq!(closest("zzzz", schemes), None);
+        assert_eq!(closest("unix", schemes), None);
+        assert_eq!(closest("", schemes), None);
+        let keys = ["endpoint", "framing", "domain", "message"];
+        assert_eq!(closest("Framing", keys), Some("framing"));
+        assert_eq!(closest("domian", keys), Some("domain"));
     }
 
     #[test]
