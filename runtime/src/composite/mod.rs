@@ -83,6 +83,26 @@ pub enum Member<M> {
     Composite(CompositeSink<M>),
 }
 
+/// Shows the member's kind and its sink (no bound on `M`: members hold no message).
+///
+/// ```
+/// use sinkgen_runtime::{Bytes, Member, RelaySink, SinkBuilder};
+///
+/// let sink: RelaySink<Bytes> = SinkBuilder::new("unix:///tmp/q.sock").name("quotes").relay()?;
+/// let shown = format!("{:?}", Member::from(&sink));
+/// assert!(shown.starts_with("Relay(RelaySink { sink: \"quotes\""), "{shown}");
+/// # Ok::<(), sinkgen_runtime::BuildError>(())
+/// ```
+impl<M> std::fmt::Debug for Member<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Member::Relay(s) => f.debug_tuple("Relay").field(s).finish(),
+            Member::Direct(s) => f.debug_tuple("Direct").field(s).finish(),
+            Member::Composite(s) => f.debug_tuple("Composite").field(s).finish(),
+        }
+    }
+}
+
 impl<M> From<RelaySink<M>> for Member<M> {
     fn from(s: RelaySink<M>) -> Self {
         Member::Relay(s)
