@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sinkgen_config::policy::FramingKind;
 use sinkgen_config::{DurationLiteral, RUST_KEYWORDS, policy};
 
 /// The URL the schema is published under (its `$id`).
@@ -75,6 +76,11 @@ fn listen_pattern() -> String {
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
 const TYPE_PATH_PATTERN: &str =
     "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
+
+/// The names of these framings, as the file writes them.
+fn framing_names(framings: &[FramingKind]) -> Vec<&'static str> {
+    framings.iter().map(|f| f.name()).collect()
+}
 
 /// The schema as a JSON value.
 #[must_use]
@@ -189,9 +195,9 @@ pub fn schema() -> Value {
                         "$ref": "#/$defs/endpoint"
                     },
                     "framing": {
-                        "description": "How frames are laid out on the wire: a u32 little-endian length then the payload, or the 32-byte torq header then the payload.",
-                        "enum": ["length-prefixed", "torq"],
-                        "default": "length-prefixed"
+                        "description": "How frames are laid out on the wire: \"sinkgen\", sinkgen's own protocol (sequence numbers, checksums, acknowledgements, resend; not for nats:// relays); \"length-prefixed\", a u32 little-endian length then the payload; or \"torq\", the 32-byte torq header then the payload. A nats:// relay without `framing` publishes each payload as one message.",
+                        "enum": framing_names(&FramingKind::ALL),
+                        "default": policy::RELAY_FRAMING.name()
                     },
                     "domain": {
                         "description": "The relay domain byte written into every torq header. Required with torq framing and not allowed without it; unique among relays. Services that send to a torq relay need a `source`.",

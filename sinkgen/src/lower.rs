@@ -130,13 +130,7 @@ fn lower_sink(
                 .relays
                 .get(name.as_str())
                 .ok_or_else(|| dangling(sink, name))?;
-            let framing = match relay.framing {
-                Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
-                Framing::Torq { domain } => templates::Framing::Torq {
-                    domain,
-                    source: svc.source.unwrap_or(0),
-                },
-            };
+            let framing = framing(relay.framing, svc);
             let message = relay_message(relay)?;
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
@@ -272,6 +266,18 @@ fn in_cycle(svc: &Service, sink: &Sink) -> Box<Diagnostic> {
         "composite sink `{}` of service `{}` is part of a cycle",
         sink.name, svc.name
     )))
+}
+
+/// The frame layout of a leaf sink to a relay or service with this framing, sent by `svc`.
+fn framing(framing: Framing, svc: &Service) -> templates::Framing {
+    match framing {
+        Framing::Sinkgen => templates::Framing::Sinkgen,
+        Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
+        Framing::Torq { domain } => templates::Framing::Torq {
+            domain,
+            source: svc.source.unwrap_or(0),
+        },
+    }
 }
 
 /// The run-time override variable of a leaf sink: `SINKGEN_<SINK>_ENDPOINT`.

@@ -132,6 +132,9 @@ impl Default for Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Framing {
+    /// sinkgen's own protocol (`docs/PROTOCOL.md`): a header with the producer's session,
+    /// a per-session sequence, length, timestamp and checksum; acknowledged by the peer.
+    Sinkgen,
     /// A u32 little-endian length, then the payload.
     LengthPrefixed,
     /// The 32-byte torq header, then the payload.

@@ -92,6 +92,10 @@ fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let endpoint = &leaf.endpoint;
     let env = &leaf.env;
     let framing = match leaf.framing {
+        Framing::Sinkgen => {
+            let f = rt("Framing");
+            quote!(#f::Sinkgen)
+        }
         Framing::LengthPrefixed => {
             let f = rt("Framing");
             quote!(#f::LengthPrefixed)

@@ -86,6 +86,7 @@ pub(crate) fn target(plan: &Plan, sink: &SinkPlan) -> String {
 fn framing(leaf: &Leaf) -> String {
     match leaf.framing {
         Framing::LengthPrefixed => String::new(),
+        Framing::Sinkgen => ", sinkgen framing".to_owned(),
         Framing::Torq { domain, source } => {
             format!(", torq framing (domain {domain}, source {source})")
         }

@@ -172,6 +172,8 @@ pub struct Leaf {
 /// Frame layout of a leaf sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
+    /// sinkgen's own acknowledged protocol.
+    Sinkgen,
     /// A u32 little-endian length, then the payload.
     LengthPrefixed,
     /// The 32-byte torq header, then the payload.

@@ -198,6 +198,7 @@ fn summary(t: &Topology) -> String {
     );
     for r in &t.relays {
         let framing = match r.framing {
+            Framing::Sinkgen => "sinkgen".to_owned(),
             Framing::LengthPrefixed => "length-prefixed".to_owned(),
             Framing::Torq { domain } => format!("torq domain {domain}"),
             other => format!("{other:?}"),

@@ -67,11 +67,7 @@ impl RawPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FramingKind {
-    LengthPrefixed,
-    Torq,
-}
+pub(crate) use sinkgen_config::policy::FramingKind;
 
 #[derive(Debug)]
 pub(crate) struct RawRelay {
@@ -160,7 +156,7 @@ impl RawTarget {
 const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
-const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message"];
+pub(crate) const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message"];
 const SERVICE_KEYS: &[&str] = &["source", "listen", "subscribes", "sinks"];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
@@ -170,7 +166,6 @@ pub(crate) const TARGET_KEYS: &[&str] = &[
     "round_robin",
     "failover",
 ];
-const FRAMINGS: &[&str] = &["length-prefixed", "torq"];
 
 /// An example value for each key, used in `help:` lines about wrong types; for the
 /// policy keys, their default.
@@ -236,10 +231,12 @@ impl std::fmt::Display for Place<'_> {
 }
 
 mod duration;
+mod relay;
 mod syntax;
 mod values;
 
 use duration::expect_duration;
+use relay::shape_relay;
 pub(crate) use syntax::parse_toml;
 use values::{
     article, expect_entry_table, expect_int, expect_str, expect_str_list, expect_table,
@@ -283,52 +280,6 @@ pub(crate) fn shape(ctx: &mut Ctx, doc: &DeTable<'_>) -> RawConfig {
         }
     }
     raw
-}
-
-fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawRelay {
-    let place = Place::Relay(&name.value);
-    let meant = reject_unknown_keys(ctx, t, RELAY_KEYS, place);
-    let framing = t.get("framing").and_then(|v| {
-        let s = expect_str(ctx, "framing", v, place)?;
-        match s.value.as_str() {
-            "length-prefixed" => Some(Sp::new(FramingKind::LengthPrefixed, s.span)),
-            "torq" => Some(Sp::new(FramingKind::Torq, s.span)),
-            other => {
-                unknown_framing(ctx, &s, other);
-                None
-            }
-        }
-    });
-    RawRelay {
-        endpoint: t
-            .get("endpoint")
-            .and_then(|v| expect_str(ctx, "endpoint", v, place)),
-        endpoint_written: t.contains_key("endpoint") || meant.contains(&"endpoint"),
-        framing_written: t.contains_key("framing") || meant.contains(&"framing"),
-        framing,
-        domain: t
-            .get("domain")
-            .and_then(|v| expect_int(ctx, "domain", v, place)),
-        domain_written: t.contains_key("domain") || meant.contains(&"domain"),
-        message: t
-            .get("message")
-            .and_then(|v| expect_str(ctx, "message", v, place)),
-        name,
-    }
-}
-
-/// `framing` has two values; anything else would silently pick a wire format.
-fn unknown_framing(ctx: &mut Ctx, s: &Sp<String>, other: &str) {
-    let help = match did_you_mean(other, FRAMINGS.iter().copied()) {
-        Some(s) => format!("did you mean `\"{s}\"`?"),
-        None => "use `\"length-prefixed\"` (the default) or `\"torq\"`".to_owned(),
-    };
-    ctx.push(
-        Diagnostic::error(format!("unknown `framing` `{}`", printable(other)))
-            .with_span(s.span.clone())
-            .with_label("not a framing")
-            .with_help(help),
-    );
 }
 
 fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawService {

@@ -9,6 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Endpoint, Framing};
 use crate::parse::{FramingKind, RawRelay, Sp};
 use crate::text::printable;
+use sinkgen_config::policy;
 
 impl Validator<'_, '_> {
     pub(super) fn check_relay(&mut self, r: &RawRelay, name_ok: bool) -> RelayInfo {
@@ -23,7 +24,8 @@ impl Validator<'_, '_> {
                 format!("relay `{}`", printable(&r.name.value))
             }),
         };
-        let framing = self.relay_framing(r);
+        let nats = matches!(endpoint, Some(Endpoint::Nats { .. }));
+        let framing = self.relay_framing(r, nats);
         let message = r
             .message
             .as_ref()
@@ -76,7 +78,7 @@ impl Validator<'_, '_> {
     }
 
     /// Torq frames carry a domain byte; without one the relay would drop every frame.
-    pub(super) fn relay_framing(&mut self, r: &RawRelay) -> Option<Framing> {
+    pub(super) fn relay_framing(&mut self, r: &RawRelay, nats: bool) -> Option<Framing> {
         let name = printable(&r.name.value);
         let torq = matches!(r.framing.as_ref().map(|f| f.value), Some(FramingKind::Torq));
         let domain = match &r.domain {
@@ -120,8 +122,48 @@ impl Validator<'_, '_> {
                 None
             }
             (false, Some(_)) => None,
-            (false, None) => Some(Framing::LengthPrefixed),
+            // A `framing` written but not a framing: reported at the value already.
+            (false, None) if r.framing_written && r.framing.is_none() => None,
+            (false, None) => self.non_torq_framing(r, nats),
         }
+    }
+
+    /// The framing of a relay that is not torq: as written, or the default. A NATS
+    /// relay publishes whole messages, so it defaults to the payload alone whatever
+    /// the default for socket relays is.
+    fn non_torq_framing(&mut self, r: &RawRelay, nats: bool) -> Option<Framing> {
+        let kind = match &r.framing {
+            Some(f) => f.value,
+            None if nats => FramingKind::LengthPrefixed,
+            None => policy::RELAY_FRAMING,
+        };
+        match kind {
+            FramingKind::LengthPrefixed => Some(Framing::LengthPrefixed),
+            FramingKind::Sinkgen if nats => {
+                self.sinkgen_framing_on_nats(r);
+                None
+            }
+            FramingKind::Sinkgen => Some(Framing::Sinkgen),
+            // Torq without a domain is handled by the caller.
+            FramingKind::Torq => None,
+        }
+    }
+
+    /// The sinkgen protocol is a stream protocol (sessions, sequences, acknowledgements
+    /// on one connection); NATS delivers whole messages and has its own acknowledgements.
+    fn sinkgen_framing_on_nats(&mut self, r: &RawRelay) {
+        let name = printable(&r.name.value);
+        let Some(f) = &r.framing else { return };
+        self.ctx.push(
+            Diagnostic::error(format!(
+                "relay `{name}` is a nats relay and cannot use sinkgen framing"
+            ))
+            .with_span(f.span.clone())
+            .with_label("a stream protocol, not for NATS")
+            .with_help(format!(
+                "remove `framing` from `[relays.{name}]`: NATS carries whole messages, so each payload is published as one message (write `framing = \"torq\"` to publish whole torq frames)"
+            )),
+        );
     }
 
     /// A `domain` on a length-prefixed relay is never sent: the user meant torq or nothing.
