@@ -23,6 +23,7 @@
 //!         endpoint: Endpoint::Unix("/tmp/ticks.sock".into()),
 //!         framing: Framing::Torq { domain: 1 },
 //!         message: None,
+//!         backlog: 65_536,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {

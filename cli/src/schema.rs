@@ -209,14 +209,42 @@ pub fn schema() -> Value {
                         "description": "The Rust type of the relay's messages, as a path resolved in the crate that uses the sinks (for example \"protocol::MarketEvent\"); it must implement `sinkgen_runtime::Encode`. Sinks to this relay accept only this type.",
                         "type": "string",
                         "pattern": TYPE_PATH_PATTERN
+                    },
+                    "backlog": {
+                        "description": "Frames `sinkgen relay` holds per declared subscriber that is absent or slow; past it the oldest are dropped, counted, and the subscriber is told how many it missed. Any unix:// or tcp:// relay; not on a nats:// relay (the NATS server keeps its messages).",
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": policy::BACKLOG_MAX,
+                        "default": policy::BACKLOG
                     }
                 },
-                "if": {
-                    "required": ["framing"],
-                    "properties": { "framing": { "const": "torq" } }
-                },
-                "then": { "required": ["domain"] },
-                "else": { "not": { "required": ["domain"] } }
+                "allOf": [
+                    {
+                        "if": {
+                            "required": ["framing"],
+                            "properties": { "framing": { "const": "torq" } }
+                        },
+                        "then": { "required": ["domain"] },
+                        "else": { "not": { "required": ["domain"] } }
+                    },
+                    {
+                        "if": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "pattern": "^nats://" } }
+                        },
+                        "then": {
+                            "not": {
+                                "anyOf": [
+                                    { "required": ["backlog"] },
+                                    {
+                                        "required": ["framing"],
+                                        "properties": { "framing": { "const": "sinkgen" } }
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                ]
             },
             "service": {
                 "description": "A service.",

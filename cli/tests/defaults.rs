@@ -102,4 +102,11 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
         policy::RELAY_FRAMING.name(),
         "schema default of relay `framing`"
     );
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "backlog"),
+        policy::BACKLOG.to_string(),
+        "README.md default of relay `backlog`"
+    );
+    assert_eq!(relay["backlog"]["default"], policy::BACKLOG);
+    assert_eq!(relay["backlog"]["maximum"], policy::BACKLOG_MAX);
 }

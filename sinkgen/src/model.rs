@@ -33,6 +33,10 @@ pub struct Relay {
     pub framing: Framing,
     /// The Rust type path of the relay's message (`protocol::MarketEvent`), if declared.
     pub message: Option<String>,
+    /// Frames `sinkgen relay` holds per declared subscriber that is absent or slow,
+    /// before it drops the oldest (counted, and told to the subscriber). Unused on a
+    /// `nats://` relay, where it is always the default.
+    pub backlog: u32,
     /// 1-based line of the `[relays.<name>]` header in the file.
     pub line: u32,
 }

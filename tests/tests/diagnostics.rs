@@ -95,6 +95,17 @@ fn spec_example_is_valid() {
     assert_eq!(md.line, 9);
 }
 
+/// A relay that does not set `backlog` gets the one default of `sinkgen_config`.
+#[test]
+fn relays_without_backlog_get_the_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/backlog.toml");
+    let loaded = sinkgen::load(&path).expect("the backlog fixture loads");
+    let backlog = |name: &str| loaded.topology.relay(name).map(|r| r.backlog);
+    assert_eq!(backlog("quotes"), Some(1024));
+    assert_eq!(backlog("ticks"), Some(16_777_216));
+    assert_eq!(backlog("fills"), Some(sinkgen_config::policy::BACKLOG));
+}
+
 #[test]
 fn selected_service_missing_lists_the_services() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/trading.toml");
@@ -204,11 +215,16 @@ fn summary(t: &Topology) -> String {
             other => format!("{other:?}"),
         };
         let message = r.message.as_deref().unwrap_or("bytes");
-        let _ = writeln!(
+        let _ = write!(
             out,
             "relay {} (line {}): {} {framing} {message}",
             r.name, r.line, r.endpoint
         );
+        // Only a backlog the file sets: every other relay has the default (checked below).
+        if r.backlog != sinkgen_config::policy::BACKLOG {
+            let _ = write!(out, " backlog {}", r.backlog);
+        }
+        out.push('\n');
     }
     for s in &t.services {
         let _ = write!(out, "service {} (line {})", s.name, s.line);

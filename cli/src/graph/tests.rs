@@ -10,6 +10,7 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         endpoint: Endpoint::Unix(format!("/tmp/{name}.sock").into()),
         framing: domain.map_or(Framing::LengthPrefixed, |domain| Framing::Torq { domain }),
         message: message.map(Into::into),
+        backlog: sinkgen_config::policy::BACKLOG,
         line: 1,
     }
 }

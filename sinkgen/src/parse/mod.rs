@@ -83,6 +83,7 @@ pub(crate) struct RawRelay {
     /// `domain` is written, even if not as an integer or misspelled (already reported).
     pub domain_written: bool,
     pub message: Option<Sp<String>>,
+    pub backlog: Option<Sp<i128>>,
 }
 
 #[derive(Debug)]
@@ -156,7 +157,7 @@ impl RawTarget {
 const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
-pub(crate) const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message"];
+pub(crate) const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message", "backlog"];
 const SERVICE_KEYS: &[&str] = &["source", "listen", "subscribes", "sinks"];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
@@ -185,6 +186,7 @@ fn example(key: &str) -> String {
         "endpoint" => "\"unix:///tmp/market_data.sock\"",
         "framing" => "\"torq\"",
         "domain" => "1",
+        "backlog" => return policy::BACKLOG.to_string(),
         "message" => "\"protocol::MarketEvent\"",
         "source" => "7",
         "listen" => "\"tcp://127.0.0.1:9100\"",

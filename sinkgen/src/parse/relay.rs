@@ -36,6 +36,9 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
         message: t
             .get("message")
             .and_then(|v| expect_str(ctx, "message", v, place)),
+        backlog: t
+            .get("backlog")
+            .and_then(|v| expect_int(ctx, "backlog", v, place)),
         name,
     }
 }

@@ -50,6 +50,7 @@ struct RelayInfo {
     /// `None` when the framing is broken (already reported).
     framing: Option<Framing>,
     message: Option<String>,
+    backlog: u32,
 }
 
 struct ServiceInfo {

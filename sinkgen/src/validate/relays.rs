@@ -30,11 +30,58 @@ impl Validator<'_, '_> {
             .message
             .as_ref()
             .and_then(|m| self.message_type_path(r, m));
+        let backlog = self.relay_backlog(r, nats);
         RelayInfo {
             name_ok,
             endpoint,
             framing,
             message,
+            backlog,
+        }
+    }
+
+    /// `backlog` bounds the memory `sinkgen relay` spends per subscriber: at least one
+    /// frame, at most [`policy::BACKLOG_MAX`]. A NATS relay is the NATS server, which
+    /// keeps (or does not keep) messages by its own settings: the key would do nothing.
+    fn relay_backlog(&mut self, r: &RawRelay, nats: bool) -> u32 {
+        let Some(b) = &r.backlog else {
+            return policy::BACKLOG;
+        };
+        let name = printable(&r.name.value);
+        if nats {
+            self.ctx.push(
+                Diagnostic::error(format!("`backlog` of relay `{name}` has no effect on a nats relay"))
+                    .with_span(b.span.clone())
+                    .with_label("the NATS server holds the messages, not `sinkgen relay`")
+                    .with_help(format!(
+                        "remove `backlog` from `[relays.{name}]`: how many messages a NATS subject keeps is the server's setting (a JetStream stream's limits)"
+                    )),
+            );
+            return policy::BACKLOG;
+        }
+        match u32::try_from(b.value) {
+            Ok(n) if (1..=policy::BACKLOG_MAX).contains(&n) => n,
+            _ => {
+                let label = match b.value {
+                    0 => "a backlog of 0 holds no frame for an absent subscriber".to_owned(),
+                    v if v < 0 => "negative backlog".to_owned(),
+                    _ => format!("above {} frames", policy::BACKLOG_MAX),
+                };
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "`backlog` of relay `{name}` is outside 1-{}",
+                        policy::BACKLOG_MAX
+                    ))
+                    .with_span(b.span.clone())
+                    .with_label(label)
+                    .with_help(format!(
+                        "set the frames held per absent or slow subscriber, from 1 to {}; the default is `backlog = {}`",
+                        policy::BACKLOG_MAX,
+                        policy::BACKLOG
+                    )),
+                );
+                policy::BACKLOG
+            }
         }
     }
 

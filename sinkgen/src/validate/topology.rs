@@ -29,6 +29,7 @@ pub(super) fn build(
                 endpoint: info.endpoint?,
                 framing: info.framing?,
                 message: info.message,
+                backlog: info.backlog,
             })
         })
         .collect();
