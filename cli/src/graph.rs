@@ -30,6 +30,8 @@
 //!         name: "feed".into(),
 //!         source: Some(1),
 //!         listen: None,
+//!         message: None,
+//!         framing: Framing::LengthPrefixed,
 //!         subscribes: vec![],
 //!         sinks: vec![Sink {
 //!             name: "ticks".into(),

@@ -261,6 +261,16 @@ pub fn schema() -> Value {
                         "description": "Where the service accepts direct connections. Required for a service that other services send to directly; unique among services and relays.",
                         "$ref": "#/$defs/listen_endpoint"
                     },
+                    "message": {
+                        "description": "The Rust type the service accepts on `listen`, as a path resolved in the crate that uses the sinks (for example \"protocol::Order\"); it must implement `sinkgen_runtime::Encode`. Direct sinks to this service accept only this type. Only with `listen`.",
+                        "type": "string",
+                        "pattern": TYPE_PATH_PATTERN
+                    },
+                    "framing": {
+                        "description": "What direct sinks to this service speak: \"sinkgen\", sinkgen's own acknowledged protocol, or \"length-prefixed\", a u32 little-endian length then the payload, without acknowledgements (for a `listen` served by hand-written code). Only with `listen`.",
+                        "enum": framing_names(&FramingKind::SERVICE),
+                        "default": policy::SERVICE_FRAMING.name()
+                    },
                     "subscribes": {
                         "description": "Names of the relays the service reads (used by the topology graph and the reachability warnings).",
                         "type": "array",
@@ -277,6 +287,10 @@ pub fn schema() -> Value {
                         "additionalProperties": { "$ref": "#/$defs/sink" },
                         "default": []
                     }
+                },
+                "dependentRequired": {
+                    "message": ["listen"],
+                    "framing": ["listen"]
                 }
             },
             "sink": {

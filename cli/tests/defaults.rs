@@ -108,5 +108,16 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
         "README.md default of relay `backlog`"
     );
     assert_eq!(relay["backlog"]["default"], policy::BACKLOG);
+    let service = &schema["$defs"]["service"]["properties"];
+    assert_eq!(
+        readme_default_in(&readme, "### `[services.<name>]`", "framing"),
+        format!("\"{}\"", policy::SERVICE_FRAMING.name()),
+        "README.md default of service `framing`"
+    );
+    assert_eq!(
+        service["framing"]["default"],
+        policy::SERVICE_FRAMING.name(),
+        "schema default of service `framing`"
+    );
     assert_eq!(relay["backlog"]["maximum"], policy::BACKLOG_MAX);
 }

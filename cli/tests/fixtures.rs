@@ -203,6 +203,14 @@ fn the_schema_rejects_what_it_describes() {
             "[relays.md]\nendpoint = \"unix:///a\"\nframing = \"json\"\n",
             "/relays/md/framing",
         ),
+        (
+            "[services.a]\nmessage = \"protocol::Order\"\n",
+            "/services/a",
+        ),
+        (
+            "[services.a]\nlisten = \"unix:///a\"\nframing = \"torq\"\n",
+            "/services/a/framing",
+        ),
     ];
     for (text, at) in cases {
         let value: toml::Value = toml::from_str(text).unwrap();

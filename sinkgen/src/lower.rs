@@ -146,9 +146,9 @@ fn lower_sink(
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
-                leaf: leaf(listen, templates::Framing::LengthPrefixed),
+                leaf: leaf(listen, framing(target.framing, svc)),
             };
-            (kind, templates::Message::Bytes)
+            (kind, service_message(target)?)
         }
         SinkTarget::Endpoint(endpoint) => {
             let kind = templates::SinkKind::Endpoint {
@@ -250,7 +250,19 @@ fn leaf_message(names: &Names<'_>, sink: &Sink) -> Result<templates::Message, Bo
             Some(relay) => relay_message(relay),
             None => Err(dangling(sink, name)),
         },
+        SinkTarget::Service(name) => match names.services.get(name.as_str()) {
+            Some(target) => service_message(target),
+            None => Err(dangling(sink, name)),
+        },
         _ => Ok(templates::Message::Bytes),
+    }
+}
+
+/// What direct sinks to a service take: its `message`, or bytes.
+fn service_message(service: &Service) -> Result<templates::Message, Box<Diagnostic>> {
+    match &service.message {
+        Some(text) => message_path(text),
+        None => Ok(templates::Message::Bytes),
     }
 }
 

@@ -50,6 +50,12 @@ pub struct Service {
     pub source: Option<u8>,
     /// Where the service accepts direct connections, if it does.
     pub listen: Option<Endpoint>,
+    /// The Rust type path of what the service accepts on `listen`, if declared: direct
+    /// sinks to the service take this type. Only with `listen`.
+    pub message: Option<String>,
+    /// What direct sinks to the service speak: [`Framing::Sinkgen`] or
+    /// [`Framing::LengthPrefixed`] (a `listen` served by hand-written code), never torq.
+    pub framing: Framing,
     /// Names of the relays the service reads.
     pub subscribes: Vec<String>,
     /// The service's sinks, in file order.

@@ -88,7 +88,7 @@ pub struct SinkPlan {
 /// The message type of a sink.
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Raw bytes (`bytes::Bytes`): no `message` declared, or a direct sink.
+    /// Raw bytes (`bytes::Bytes`): no `message` declared, or a sink to an endpoint.
     Bytes,
     /// A user type, resolved in the user's crate.
     Path {

@@ -233,6 +233,17 @@ fn summary(t: &Topology) -> String {
         }
         if let Some(listen) = &s.listen {
             let _ = write!(out, " listen {listen}");
+            // What direct sinks to it take and speak, only when not bytes and the default.
+            if let Some(message) = &s.message {
+                let _ = write!(out, " message {message}");
+            }
+            if s.framing != Framing::LengthPrefixed {
+                let _ = write!(
+                    out,
+                    " framing {}",
+                    format!("{:?}", s.framing).to_lowercase()
+                );
+            }
         }
         if !s.subscribes.is_empty() {
             let _ = write!(out, " subscribes {}", s.subscribes.join(", "));

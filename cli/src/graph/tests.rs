@@ -20,6 +20,8 @@ fn service(name: &str, subscribes: &[&str], sinks: Vec<(&str, SinkTarget)>) -> S
         name: name.into(),
         source: None,
         listen: Some(Endpoint::Unix(format!("/tmp/{name}.sock").into())),
+        message: None,
+        framing: Framing::LengthPrefixed,
         subscribes: subscribes.iter().map(|s| (*s).into()).collect(),
         sinks: sinks
             .into_iter()

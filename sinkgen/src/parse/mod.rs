@@ -94,6 +94,12 @@ pub(crate) struct RawService {
     /// `source` is written, even if not as an integer or misspelled (already reported).
     pub source_written: bool,
     pub listen: Option<Sp<String>>,
+    /// The type the service accepts on `listen`.
+    pub message: Option<Sp<String>>,
+    /// What direct sinks to the service speak.
+    pub framing: Option<Sp<FramingKind>>,
+    /// `framing` is written, even if with a wrong value or misspelled (already reported).
+    pub framing_written: bool,
     pub subscribes: Vec<Sp<String>>,
     pub sinks: Vec<RawSink>,
 }
@@ -158,7 +164,14 @@ const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
 pub(crate) const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message", "backlog"];
-const SERVICE_KEYS: &[&str] = &["source", "listen", "subscribes", "sinks"];
+pub(crate) const SERVICE_KEYS: &[&str] = &[
+    "source",
+    "listen",
+    "message",
+    "framing",
+    "subscribes",
+    "sinks",
+];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
     "service",
@@ -178,15 +191,15 @@ fn example(key: &str) -> String {
         "initial" => return literal(policy::BACKOFF_INITIAL),
         "max" => return literal(policy::BACKOFF_MAX),
         "queue" => return policy::QUEUE.to_string(),
+        "backlog" => return policy::BACKLOG.to_string(),
+        "framing" => return format!("\"{}\"", policy::RELAY_FRAMING.name()),
         "backoff" => return backoff_example(),
         "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
         _ => {}
     }
     match key {
         "endpoint" => "\"unix:///tmp/market_data.sock\"",
-        "framing" => "\"torq\"",
         "domain" => "1",
-        "backlog" => return policy::BACKLOG.to_string(),
         "message" => "\"protocol::MarketEvent\"",
         "source" => "7",
         "listen" => "\"tcp://127.0.0.1:9100\"",
@@ -234,11 +247,13 @@ impl std::fmt::Display for Place<'_> {
 
 mod duration;
 mod relay;
+mod service;
 mod syntax;
 mod values;
 
 use duration::expect_duration;
 use relay::shape_relay;
+use service::shape_service;
 pub(crate) use syntax::parse_toml;
 use values::{
     article, expect_entry_table, expect_int, expect_str, expect_str_list, expect_table,
@@ -282,60 +297,6 @@ pub(crate) fn shape(ctx: &mut Ctx, doc: &DeTable<'_>) -> RawConfig {
         }
     }
     raw
-}
-
-fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawService {
-    let place = Place::Service(&name.value);
-    let meant = reject_unknown_keys(ctx, t, SERVICE_KEYS, place);
-    let subscribes = t
-        .get("subscribes")
-        .and_then(|v| expect_str_list(ctx, "subscribes", v, place))
-        .map(|(_, list)| list)
-        .unwrap_or_default();
-    let mut sinks = Vec::new();
-    if let Some(value) = t.get("sinks") {
-        match value.get_ref() {
-            DeValue::Array(_) => {
-                if let Some((_, list)) = expect_str_list(ctx, "sinks", value, place) {
-                    for entry in list {
-                        sinks.push(RawSink {
-                            name: entry.clone(),
-                            targets: vec![(entry.span.clone(), RawTarget::Named(entry))],
-                            policy: RawPolicy::default(),
-                        });
-                    }
-                }
-            }
-            DeValue::Table(table) => {
-                for (sink_name, sink_value) in table.iter() {
-                    let sink_name = Sp::new(sink_name.get_ref().to_string(), sink_name.span());
-                    if let Some(sink) = shape_sink(ctx, &name.value, sink_name, sink_value) {
-                        sinks.push(sink);
-                    }
-                }
-            }
-            other => wrong_type(
-                ctx,
-                "sinks",
-                value.span(),
-                other,
-                "a list or a table",
-                place,
-            ),
-        }
-    }
-    RawService {
-        source: t
-            .get("source")
-            .and_then(|v| expect_int(ctx, "source", v, place)),
-        source_written: t.contains_key("source") || meant.contains(&"source"),
-        listen: t
-            .get("listen")
-            .and_then(|v| expect_str(ctx, "listen", v, place)),
-        subscribes,
-        sinks,
-        name,
-    }
 }
 
 fn shape_sink(

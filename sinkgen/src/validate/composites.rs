@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::{RelayInfo, Resolved, SinkInfo, Validator};
+use super::{RelayInfo, Resolved, ServiceInfo, SinkInfo, Validator};
 use crate::diagnostic::Diagnostic;
 use crate::parse::{CompositeKind, RawService, RawSink, RawTarget, Sp};
 use crate::text::printable;
@@ -245,16 +245,19 @@ impl Validator<'_, '_> {
     pub(super) fn composite_message_types(
         &mut self,
         s: &RawService,
-        sinks: &[SinkInfo],
+        si: usize,
+        services: &[ServiceInfo],
         relays: &[RelayInfo],
         order: &[usize],
     ) {
+        let sinks = &services[si].sinks;
         // `Some(None)` is bytes; `None` is unknown (broken, cyclic or mixed, already reported).
         let mut types: Vec<Option<Option<String>>> = vec![None; sinks.len()];
         for &i in order {
             types[i] = match &sinks[i].target {
                 Resolved::Relay(r) => Some(relays[*r].message.clone()),
-                Resolved::Service(_) | Resolved::Endpoint(_) => Some(None),
+                Resolved::Service(t) => Some(services[*t].message.clone()),
+                Resolved::Endpoint(_) => Some(None),
                 Resolved::Broken => None,
                 Resolved::Composite(kind, members) => {
                     let mut common: Option<(usize, &Option<String>)> = None;

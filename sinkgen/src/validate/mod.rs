@@ -57,6 +57,10 @@ struct ServiceInfo {
     name_ok: bool,
     source: Option<u8>,
     listen: Option<Endpoint>,
+    /// What the service accepts on `listen` (`None`: bytes, or broken and already reported).
+    message: Option<String>,
+    /// `None` when the framing is broken (already reported).
+    framing: Option<Framing>,
     sinks: Vec<SinkInfo>,
 }
 
@@ -140,6 +144,8 @@ impl<'r> Validator<'_, 'r> {
                 name_ok,
                 source: self.source_in_range(s),
                 listen: self.check_listen(s),
+                message: self.service_message(s),
+                framing: self.service_framing(s),
                 sinks: Vec::new(),
             })
             .collect();
@@ -190,7 +196,7 @@ impl<'r> Validator<'_, 'r> {
             services[si].sinks = infos;
             self.torq_needs_source(s, &services[si], &relays);
             let order = self.composite_cycles(s, &services[si].sinks);
-            self.composite_message_types(s, &services[si].sinks, &relays, &order);
+            self.composite_message_types(s, si, &services, &relays, &order);
         }
 
         // Warnings describe a valid topology; next to errors they would mostly be echoes

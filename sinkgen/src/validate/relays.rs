@@ -26,10 +26,9 @@ impl Validator<'_, '_> {
         };
         let nats = matches!(endpoint, Some(Endpoint::Nats { .. }));
         let framing = self.relay_framing(r, nats);
-        let message = r
-            .message
-            .as_ref()
-            .and_then(|m| self.message_type_path(r, m));
+        let message = r.message.as_ref().and_then(|m| {
+            self.message_type_path(&format!("relay `{}`", printable(&r.name.value)), m)
+        });
         let backlog = self.relay_backlog(r, nats);
         RelayInfo {
             name_ok,
@@ -230,19 +229,17 @@ impl Validator<'_, '_> {
     }
 
     /// `message` is emitted as a type path: anything else would not compile, or inject code.
-    pub(super) fn message_type_path(&mut self, r: &RawRelay, m: &Sp<String>) -> Option<String> {
+    /// `owner` is "relay `x`" or "service `x`".
+    pub(super) fn message_type_path(&mut self, owner: &str, m: &Sp<String>) -> Option<String> {
         match message::check_type_path(&m.value) {
             Ok(()) => Some(m.value.clone()),
             Err(problem) => {
                 let span = self.inner_span(m, Some(problem.at.clone()));
                 self.ctx.push(
-                    Diagnostic::error(format!(
-                        "`message` of relay `{}` is not a Rust type path",
-                        printable(&r.name.value)
-                    ))
-                    .with_span(span)
-                    .with_label(problem.label)
-                    .with_help(problem.help),
+                    Diagnostic::error(format!("`message` of {owner} is not a Rust type path"))
+                        .with_span(span)
+                        .with_label(problem.label)
+                        .with_help(problem.help),
                 );
                 None
             }

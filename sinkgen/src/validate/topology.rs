@@ -38,7 +38,7 @@ pub(super) fn build(
         .into_iter()
         .zip(services)
         .filter(|(_, info)| info.name_ok)
-        .map(|(s, info)| {
+        .filter_map(|(s, info)| {
             let sinks = s
                 .sinks
                 .into_iter()
@@ -76,14 +76,16 @@ pub(super) fn build(
                     })
                 })
                 .collect();
-            Service {
+            Some(Service {
                 line: line(&s.name.span),
                 name: s.name.value,
                 source: info.source,
                 listen: info.listen,
+                message: info.message,
+                framing: info.framing?,
                 subscribes: s.subscribes.into_iter().map(|x| x.value).collect(),
                 sinks,
-            }
+            })
         })
         .collect();
     Topology {
