@@ -1,6 +1,9 @@
 //! Framing: how a message becomes bytes on the stream.
 //!
 //! * [`Framing::LengthPrefixed`]: a `u32` little-endian payload length, then the payload.
+//! * [`Framing::Sinkgen`]: sinkgen's own protocol, a 36-byte header with the sink's
+//!   session, the frame's sequence, a timestamp and a checksum, then the payload (see
+//!   [`protocol`](crate::protocol) and `docs/PROTOCOL.md`).
 //! * [`Framing::Torq`]: the 32-byte little-endian Torq header, then the payload with no
 //!   length prefix:
 //!
@@ -44,6 +47,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::encode::Encode;
+use crate::protocol;
 
 /// The torq magic number, the first four bytes of every torq frame.
 pub const TORQ_MAGIC: u32 = 0xDEAD_BEEF;
@@ -58,6 +62,7 @@ pub const LENGTH_PREFIX_LEN: usize = 4;
 
 /// How frames are laid out on the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Framing {
     /// `u32` little-endian payload length, then the payload.
     #[default]
@@ -69,6 +74,9 @@ pub enum Framing {
         /// Source id of the sending service.
         source: u8,
     },
+    /// sinkgen's own protocol ([`protocol`](crate::protocol)): the 36-byte header with
+    /// the sink's session and the frame's sequence, then the payload.
+    Sinkgen,
 }
 
 impl Framing {
@@ -78,11 +86,13 @@ impl Framing {
         match self {
             Framing::LengthPrefixed => LENGTH_PREFIX_LEN,
             Framing::Torq { .. } => TORQ_HEADER_LEN,
+            Framing::Sinkgen => protocol::HEADER_LEN,
         }
     }
 
     /// Appends one frame (header and payload) to `buf`. `sequence` and `timestamp`
-    /// (nanoseconds since the Unix epoch, see [`now_nanos`]) are used by torq only.
+    /// (nanoseconds since the Unix epoch, see [`now_nanos`]) are used by torq and
+    /// sinkgen, `session` by sinkgen only.
     ///
     /// Returns the frame's length, or `None` (with `buf` unchanged) when the payload is
     /// larger than `u32::MAX` bytes.
@@ -90,6 +100,7 @@ impl Framing {
         self,
         buf: &mut Vec<u8>,
         msg: &E,
+        session: u64,
         sequence: u64,
         timestamp: u64,
     ) -> Option<usize> {
@@ -103,6 +114,7 @@ impl Framing {
         let before_payload = match self {
             Framing::LengthPrefixed => LENGTH_PREFIX_LEN,
             Framing::Torq { .. } => TORQ_CRC_AT,
+            Framing::Sinkgen => protocol::HEADER_LEN,
         };
         buf.reserve(self.header_len() + hint);
         buf.resize(start + before_payload, 0);
@@ -142,6 +154,14 @@ impl Framing {
                 buf.extend_from_slice(&sum.to_le_bytes());
                 buf[start + TORQ_CRC_AT..].rotate_right(4);
             }
+            Framing::Sinkgen => protocol::seal(
+                &mut buf[start..],
+                protocol::Kind::Data,
+                size,
+                session,
+                sequence,
+                timestamp,
+            ),
         }
         Some(buf.len() - start)
     }
@@ -153,6 +173,7 @@ impl Framing {
         let at = match self {
             Framing::LengthPrefixed => 0,
             Framing::Torq { .. } => 24,
+            Framing::Sinkgen => 4,
         };
         let size = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         self.header_len() + size as usize
@@ -225,7 +246,7 @@ pub(crate) fn encode_or_nothing<E: Encode + ?Sized>(msg: &E, buf: &mut bytes::By
 
 /// A fresh CRC32 hasher, cloned from one made once: `Hasher::new` looks up the CPU's
 /// features every time, a noticeable part of the cost of a small frame's CRC.
-fn crc_hasher() -> crc32fast::Hasher {
+pub(crate) fn crc_hasher() -> crc32fast::Hasher {
     static PROTO: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
     PROTO.get_or_init(crc32fast::Hasher::new).clone()
 }
@@ -245,7 +266,7 @@ mod tests {
     fn length_prefixed_layout() {
         let mut buf = Vec::new();
         assert_eq!(
-            Framing::LengthPrefixed.append(&mut buf, b"abc", 1, 0),
+            Framing::LengthPrefixed.append(&mut buf, b"abc", 0, 1, 0),
             Some(7)
         );
         assert_eq!(buf, [3, 0, 0, 0, b'a', b'b', b'c']);
@@ -258,8 +279,8 @@ mod tests {
             domain: 4,
             source: 9,
         };
-        assert_eq!(f.append(&mut buf, b"hello", 5, 77), Some(37));
-        assert_eq!(f.append(&mut buf, b"", 6, 78), Some(32));
+        assert_eq!(f.append(&mut buf, b"hello", 0, 5, 77), Some(37));
+        assert_eq!(f.append(&mut buf, b"", 0, 6, 78), Some(32));
         assert_eq!(&buf[0..4], &0xDEAD_BEEFu32.to_le_bytes());
         assert_eq!(buf[4..8], [4, 1, 9, 0]);
         assert_eq!(u64::from_le_bytes(buf[8..16].try_into().unwrap()), 5);
@@ -282,12 +303,32 @@ mod tests {
     }
 
     #[test]
+    fn sinkgen_frames_are_protocol_data_frames() {
+        let mut buf = Vec::new();
+        let f = Framing::Sinkgen;
+        assert_eq!(f.append(&mut buf, b"abc", 9, 1, 1_000), Some(39));
+        assert_eq!(f.frame_len(&buf), 39);
+        let (frame, used) = protocol::decode(&buf, 1 << 20).unwrap().unwrap();
+        assert_eq!(used, 39);
+        assert_eq!(frame.header.kind, protocol::Kind::Data);
+        assert_eq!(
+            (
+                frame.header.session,
+                frame.header.sequence,
+                frame.header.timestamp
+            ),
+            (9, 1, 1_000)
+        );
+        assert_eq!(frame.body, b"abc");
+    }
+
+    #[test]
     fn whole_frames_stops_at_a_torn_frame() {
         let mut buf = Vec::new();
         let f = Framing::LengthPrefixed;
-        f.append(&mut buf, b"aa", 0, 0);
-        f.append(&mut buf, b"bbbb", 0, 0);
-        f.append(&mut buf, b"c", 0, 0);
+        f.append(&mut buf, b"aa", 0, 0, 0);
+        f.append(&mut buf, b"bbbb", 0, 0, 0);
+        f.append(&mut buf, b"c", 0, 0, 0);
         assert_eq!(f.whole_frames(&buf, 0), (0, 0));
         assert_eq!(f.whole_frames(&buf, 6), (1, 6));
         assert_eq!(f.whole_frames(&buf, 13), (1, 6));

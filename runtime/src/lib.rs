@@ -81,6 +81,7 @@ mod connection;
 pub mod encode;
 pub mod error;
 pub mod framing;
+pub mod protocol;
 pub mod sink;
 pub mod status;
 mod transport;

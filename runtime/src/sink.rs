@@ -68,6 +68,17 @@ pub struct SinkBuilder {
     queue: usize,
     backoff_initial: Duration,
     backoff_max: Duration,
+    identity: Option<Identity>,
+}
+
+/// Who a sink is in `services.toml`: what it names in the handshake of
+/// [`Framing::Sinkgen`] (see [`protocol`](crate::protocol)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The sending service.
+    pub(crate) service: Arc<str>,
+    /// The relay, or the receiving service of a direct sink.
+    pub(crate) target: Arc<str>,
 }
 
 impl SinkBuilder {
@@ -83,6 +94,7 @@ impl SinkBuilder {
             queue: usize::try_from(policy::QUEUE).unwrap_or(usize::MAX),
             backoff_initial: policy::BACKOFF_INITIAL,
             backoff_max: policy::BACKOFF_MAX,
+            identity: None,
         }
     }
 
@@ -126,6 +138,18 @@ impl SinkBuilder {
         self
     }
 
+    /// Who the sink is in `services.toml`, for the handshake of [`Framing::Sinkgen`]:
+    /// the sending `service` and the `target` (the relay of a relay sink, the receiving
+    /// service of a direct sink). The sink's own name is [`SinkBuilder::name`].
+    /// Generated sinks set it; a peer refuses a sink the file does not declare.
+    pub fn identity(mut self, service: &str, target: &str) -> SinkBuilder {
+        self.identity = Some(Identity {
+            service: Arc::from(service),
+            target: Arc::from(target),
+        });
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
@@ -155,6 +179,8 @@ impl SinkBuilder {
             queue: self.queue,
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
+            identity: self.identity,
+            session: crate::protocol::new_session(),
         }
     }
 

@@ -70,10 +70,10 @@ impl Shared {
         }
         let sequence = p.sequence + 1;
         let timestamp = self.timestamp(&mut p.stamp, false);
-        let Some(len) = self
-            .opts
-            .framing
-            .append(&mut p.buf, msg, sequence, timestamp)
+        let Some(len) =
+            self.opts
+                .framing
+                .append(&mut p.buf, msg, self.opts.session, sequence, timestamp)
         else {
             inline.end_turn(ticket.turn);
             drop(guard);

@@ -130,6 +130,12 @@ pub(crate) struct Options {
     pub(crate) queue: usize,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
+    /// Who the sink is, for the handshake of the sinkgen protocol.
+    #[allow(dead_code, reason = "read by the sinkgen protocol's handshake")]
+    pub(crate) identity: Option<crate::sink::Identity>,
+    /// The sink's producer session (sinkgen protocol): drawn once, kept across
+    /// reconnects.
+    pub(crate) session: u64,
 }
 
 /// Why a frame was refused (the typed layer puts the message back around it).

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::encode::Encode;
 use crate::error::{ErrorClass, SendErrorKind, TransportError};
-use crate::framing::{Framing, TORQ_HEADER_LEN, now_nanos};
+use crate::framing::{Framing, now_nanos};
 use crate::transport::Handed;
 
 use super::wait::{Need, TurnTicket, Waited};
@@ -51,7 +51,9 @@ impl Shared {
         }
         let size = match self.opts.framing {
             Framing::LengthPrefixed => msg.encoded_len(),
-            Framing::Torq { .. } => msg.encoded_len().saturating_add(TORQ_HEADER_LEN),
+            Framing::Torq { .. } | Framing::Sinkgen => msg
+                .encoded_len()
+                .saturating_add(self.opts.framing.header_len()),
         };
         if size <= limit {
             return Ok(());
@@ -123,7 +125,7 @@ impl Shared {
     ) -> Result<usize, Reject> {
         self.opts
             .framing
-            .append(buf, msg, sequence, timestamp)
+            .append(buf, msg, self.opts.session, sequence, timestamp)
             .ok_or(Reject {
                 kind: SendErrorKind::TooLarge,
                 cause: None,
@@ -136,7 +138,7 @@ impl Shared {
     /// previous batch) shares the timestamp of the first of them, for at most
     /// [`STAMP_REUSE`] frames. Timestamps never decrease along the sequence.
     pub(super) fn timestamp(&self, stamp: &mut Stamp, behind: bool) -> u64 {
-        if !matches!(self.opts.framing, Framing::Torq { .. }) {
+        if self.opts.framing == Framing::LengthPrefixed {
             return 0;
         }
         if behind && stamp.uses < STAMP_REUSE {

@@ -192,7 +192,7 @@ pub(crate) struct NatsConnection {
 fn payload_of(framing: Framing, frame: &[u8]) -> &[u8] {
     match framing {
         Framing::LengthPrefixed => &frame[LENGTH_PREFIX_LEN..],
-        Framing::Torq { .. } => frame,
+        Framing::Torq { .. } | Framing::Sinkgen => frame,
     }
 }
 
@@ -373,7 +373,9 @@ impl NatsConnection {
                 Framing::LengthPrefixed => self
                     .batch_chunk
                     .slice(start + LENGTH_PREFIX_LEN..start + len),
-                Framing::Torq { .. } => self.batch_chunk.slice(start..start + len),
+                Framing::Torq { .. } | Framing::Sinkgen => {
+                    self.batch_chunk.slice(start..start + len)
+                }
             };
             let size = payload.len();
             if size > self.client.max_payload() {
