@@ -43,8 +43,13 @@ use crate::transport::Endpoint;
 /// Everything `services.toml` says about one leaf sink, as literals.
 #[derive(Debug)]
 pub struct SinkSpec {
+    /// The sending service, named in the handshake of the sinkgen protocol.
+    pub service: &'static str,
     /// Sink name (status, tracing and metrics label).
     pub sink: &'static str,
+    /// What the sink sends to, named in the handshake: the relay of a relay sink, the
+    /// receiving service of a direct sink; empty for an endpoint outside the registry.
+    pub target: &'static str,
     /// Endpoint URL as written.
     pub endpoint: &'static str,
     /// Run-time override variable, e.g. `SINKGEN_MARKET_DATA_ENDPOINT`.
@@ -66,6 +71,7 @@ pub struct SinkSpec {
 fn builder(spec: &SinkSpec, endpoint: &str) -> SinkBuilder {
     SinkBuilder::new(endpoint)
         .name(spec.sink)
+        .identity(spec.service, spec.target)
         .framing(spec.framing)
         .connect_timeout(spec.connect_timeout)
         .send_timeout(spec.send_timeout)
@@ -143,4 +149,37 @@ pub fn round_robin<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> Co
 /// A failover composite over sibling sinks, in order of preference.
 pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
     CompositeSink::failover(name, members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Identity;
+
+    const SPEC: SinkSpec = SinkSpec {
+        service: "feed",
+        sink: "quotes",
+        target: "market_data",
+        endpoint: "unix:///tmp/sinkgen-private-test.sock",
+        env: "SINKGEN_PRIVATE_TEST_QUOTES_ENDPOINT",
+        framing: Framing::Sinkgen,
+        connect_timeout: Duration::from_millis(500),
+        send_timeout: Duration::from_secs(1),
+        queue: 16,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_secs(1),
+    };
+
+    /// Generated sinks name their service and target in the handshake.
+    #[test]
+    fn generated_sinks_carry_their_identity() {
+        let options = options(&SPEC, SPEC.endpoint, None);
+        assert_eq!(
+            options.identity,
+            Some(Identity {
+                service: "feed".into(),
+                target: "market_data".into(),
+            })
+        );
+    }
 }

@@ -36,7 +36,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let leaf = sink.kind.leaf()?;
         let ident = &sink.spec_ident;
         let spec_ty = rt("SinkSpec");
-        let spec = spec(sink, leaf);
+        let spec = spec(plan, sink, leaf);
         Some(quote!(const #ident: &'static #spec_ty = &#spec;))
     });
     // A NATS relay needs the runtime's `nats` feature: say so at compile time, not at
@@ -86,9 +86,16 @@ fn docs_of_type(plan: &Plan) -> TokenStream {
 }
 
 /// `SinkSpec { .. }`: everything the file says about a leaf sink, as literals.
-fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
+fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let spec = rt("SinkSpec");
+    let service = &plan.service;
     let name = &sink.name;
+    // What the handshake names as the other end: the relay, or the receiving service.
+    let target = match &sink.kind {
+        SinkKind::Relay { relay, .. } => relay.as_str(),
+        SinkKind::Service { service, .. } => service.as_str(),
+        SinkKind::Endpoint { .. } | SinkKind::Composite { .. } => "",
+    };
     let endpoint = &leaf.endpoint;
     let env = &leaf.env;
     let framing = match leaf.framing {
@@ -115,7 +122,9 @@ fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let backoff_max = duration(p.backoff_max);
     quote! {
         #spec {
+            service: #service,
             sink: #name,
+            target: #target,
             endpoint: #endpoint,
             env: #env,
             framing: #framing,
