@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sinkgen_config::policy::FramingKind;
+use sinkgen_config::policy::{CodecKind, FramingKind};
 use sinkgen_config::{DurationLiteral, RUST_KEYWORDS, policy};
 
 /// The URL the schema is published under (its `$id`).
@@ -76,6 +76,14 @@ fn listen_pattern() -> String {
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
 const TYPE_PATH_PATTERN: &str =
     "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
+
+/// What `codec` means, on a relay or a service.
+const CODEC_DESCRIPTION: &str = "How the `message` type goes on the wire: \"raw\" (the type implements `sinkgen_runtime::Encode` itself), \"postcard\" (serde types, postcard's compact format), \"prost\" (protobuf messages) or \"zerocopy\" (plain structs as their bytes). Every codec but \"raw\" needs a `message` and the runtime feature of the same name.";
+
+/// The names of the codecs, as the file writes them.
+fn codec_names() -> Vec<&'static str> {
+    CodecKind::ALL.iter().map(|c| c.name()).collect()
+}
 
 /// The names of these framings, as the file writes them.
 fn framing_names(framings: &[FramingKind]) -> Vec<&'static str> {
@@ -210,6 +218,11 @@ pub fn schema() -> Value {
                         "type": "string",
                         "pattern": TYPE_PATH_PATTERN
                     },
+                    "codec": {
+                        "description": CODEC_DESCRIPTION,
+                        "enum": codec_names(),
+                        "default": policy::CODEC.name()
+                    },
                     "backlog": {
                         "description": "Frames `sinkgen relay` holds per declared subscriber that is absent or slow; past it the oldest are dropped, counted, and the subscriber is told how many it missed. Any unix:// or tcp:// relay; not on a nats:// relay (the NATS server keeps its messages).",
                         "type": "integer",
@@ -219,6 +232,7 @@ pub fn schema() -> Value {
                     }
                 },
                 "allOf": [
+                    { "$ref": "#/$defs/codec_needs_message" },
                     {
                         "if": {
                             "required": ["framing"],
@@ -266,6 +280,11 @@ pub fn schema() -> Value {
                         "type": "string",
                         "pattern": TYPE_PATH_PATTERN
                     },
+                    "codec": {
+                        "description": CODEC_DESCRIPTION,
+                        "enum": codec_names(),
+                        "default": policy::CODEC.name()
+                    },
                     "framing": {
                         "description": "What direct sinks to this service speak: \"sinkgen\", sinkgen's own acknowledged protocol, or \"length-prefixed\", a u32 little-endian length then the payload, without acknowledgements (for a `listen` served by hand-written code). Only with `listen`.",
                         "enum": framing_names(&FramingKind::SERVICE),
@@ -291,7 +310,16 @@ pub fn schema() -> Value {
                 "dependentRequired": {
                     "message": ["listen"],
                     "framing": ["listen"]
-                }
+                },
+                "$ref": "#/$defs/codec_needs_message"
+            },
+            "codec_needs_message": {
+                "description": "A codec other than \"raw\" encodes a declared `message` type: it needs one.",
+                "if": {
+                    "required": ["codec"],
+                    "properties": { "codec": { "not": { "const": "raw" } } }
+                },
+                "then": { "required": ["message"] }
             },
             "sink": {
                 "description": "One named sink: exactly one of `relay`, `service`, `endpoint`, `broadcast`, `round_robin` or `failover`, plus, for the first three (leaf sinks), optional policy keys that override `[defaults]`.",

@@ -109,6 +109,18 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
     );
     assert_eq!(relay["backlog"]["default"], policy::BACKLOG);
     let service = &schema["$defs"]["service"]["properties"];
+    let codec = format!("\"{}\"", policy::CODEC.name());
+    for (section, table) in [
+        ("### `[relays.<name>]`", relay),
+        ("### `[services.<name>]`", service),
+    ] {
+        assert_eq!(
+            readme_default_in(&readme, section, "codec"),
+            codec,
+            "{section}"
+        );
+        assert_eq!(table["codec"]["default"], policy::CODEC.name(), "{section}");
+    }
     assert_eq!(
         readme_default_in(&readme, "### `[services.<name>]`", "framing"),
         format!("\"{}\"", policy::SERVICE_FRAMING.name()),

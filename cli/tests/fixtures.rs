@@ -208,6 +208,18 @@ fn the_schema_rejects_what_it_describes() {
             "/services/a",
         ),
         (
+            "[relays.md]\nendpoint = \"unix:///a\"\ncodec = \"postcard\"\n",
+            "/relays/md",
+        ),
+        (
+            "[services.a]\nlisten = \"unix:///a\"\ncodec = \"prost\"\n",
+            "/services/a",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nmessage = \"M\"\ncodec = \"bincode\"\n",
+            "/relays/md/codec",
+        ),
+        (
             "[services.a]\nlisten = \"unix:///a\"\nframing = \"torq\"\n",
             "/services/a/framing",
         ),

@@ -37,6 +37,82 @@ macro_rules! __sinkgen_require_nats {
     };
 }
 
+/// `require_postcard!("sink", "a::B")` and its siblings for the other codecs: nothing
+/// when the codec's feature is on, a compile error naming the sink, the type and the
+/// feature when it is off.
+pub use crate::__sinkgen_require_postcard as require_postcard;
+pub use crate::__sinkgen_require_prost as require_prost;
+pub use crate::__sinkgen_require_zerocopy as require_zerocopy;
+
+/// The compile error of a codec whose feature is off.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_codec_missing {
+    ($codec:literal, $sink:literal, $message:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` sends `",
+            $message,
+            "` with the ",
+            $codec,
+            " codec, but sinkgen-runtime is built without it: enable its `",
+            $codec,
+            "` feature (sinkgen-runtime = { version = \"0.1\", features = [\"",
+            $codec,
+            "\"] })"
+        ));
+    };
+}
+
+#[cfg(feature = "postcard")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_postcard {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "postcard"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_postcard {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("postcard", $sink, $message);
+    };
+}
+
+#[cfg(feature = "prost")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_prost {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "prost"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_prost {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("prost", $sink, $message);
+    };
+}
+
+#[cfg(feature = "zerocopy")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_zerocopy {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "zerocopy"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_zerocopy {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("zerocopy", $sink, $message);
+    };
+}
+
 use crate::sink::{SinkBuilder, bad_address};
 use crate::transport::Endpoint;
 

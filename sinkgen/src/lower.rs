@@ -13,7 +13,7 @@ use quote::{format_ident, quote};
 use sinkgen_templates as templates;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
+use crate::model::{Codec, Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
 
 pub use templates::Plan;
 
@@ -117,12 +117,13 @@ fn lower_sink(
         ));
     }
     let spec_ident = format_ident!("SPEC_{}", sink.name.to_ascii_uppercase());
-    let leaf = |endpoint: &Endpoint, framing: templates::Framing| templates::Leaf {
+    let leaf = |endpoint: &Endpoint, framing: templates::Framing, c: Codec| templates::Leaf {
         endpoint: endpoint.to_string(),
         env: env_var(&sink.name),
         framing,
         policy: policy(&sink.policy),
         nats: matches!(endpoint, Endpoint::Nats { .. }),
+        codec: codec(c),
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -134,7 +135,7 @@ fn lower_sink(
             let message = relay_message(relay)?;
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
-                leaf: leaf(&relay.endpoint, framing),
+                leaf: leaf(&relay.endpoint, framing, relay.codec),
             };
             (kind, message)
         }
@@ -146,13 +147,13 @@ fn lower_sink(
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
-                leaf: leaf(listen, framing(target.framing, svc)),
+                leaf: leaf(listen, framing(target.framing, svc), target.codec),
             };
             (kind, service_message(target)?)
         }
         SinkTarget::Endpoint(endpoint) => {
             let kind = templates::SinkKind::Endpoint {
-                leaf: leaf(endpoint, templates::Framing::LengthPrefixed),
+                leaf: leaf(endpoint, templates::Framing::LengthPrefixed, Codec::Raw),
             };
             (kind, templates::Message::Bytes)
         }
@@ -289,6 +290,16 @@ fn framing(framing: Framing, svc: &Service) -> templates::Framing {
             domain,
             source: svc.source.unwrap_or(0),
         },
+    }
+}
+
+fn codec(codec: Codec) -> templates::Codec {
+    match codec {
+        Codec::Postcard => templates::Codec::Postcard,
+        Codec::Prost => templates::Codec::Prost,
+        Codec::Zerocopy => templates::Codec::Zerocopy,
+        // `Raw`, and any codec the model learns before the templates do: the type encodes itself.
+        _ => templates::Codec::Raw,
     }
 }
 

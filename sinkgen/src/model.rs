@@ -33,6 +33,8 @@ pub struct Relay {
     pub framing: Framing,
     /// The Rust type path of the relay's message (`protocol::MarketEvent`), if declared.
     pub message: Option<String>,
+    /// How `message` goes on the wire; [`Codec::Raw`] when no `message` is declared.
+    pub codec: Codec,
     /// Frames `sinkgen relay` holds per declared subscriber that is absent or slow,
     /// before it drops the oldest (counted, and told to the subscriber). Unused on a
     /// `nats://` relay, where it is always the default.
@@ -53,6 +55,8 @@ pub struct Service {
     /// The Rust type path of what the service accepts on `listen`, if declared: direct
     /// sinks to the service take this type. Only with `listen`.
     pub message: Option<String>,
+    /// How `message` goes on the wire; [`Codec::Raw`] when no `message` is declared.
+    pub codec: Codec,
     /// What direct sinks to the service speak: [`Framing::Sinkgen`] or
     /// [`Framing::LengthPrefixed`] (a `listen` served by hand-written code), never torq.
     pub framing: Framing,
@@ -134,6 +138,55 @@ impl Default for Policy {
             queue: policy::QUEUE,
             backoff_initial: policy::BACKOFF_INITIAL,
             backoff_max: policy::BACKOFF_MAX,
+        }
+    }
+}
+
+/// How a `message` type becomes the payload of a frame (SPEC section 13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// The type implements `Encode` (and `Decode`) itself.
+    #[default]
+    Raw,
+    /// A serde type in postcard's format (runtime feature `postcard`).
+    Postcard,
+    /// A prost protobuf message (runtime feature `prost`).
+    Prost,
+    /// A plain struct as its bytes (runtime feature `zerocopy`).
+    Zerocopy,
+}
+
+impl Codec {
+    /// The value as `services.toml` writes it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The cargo feature of `sinkgen-runtime` the codec needs, if any.
+    #[must_use]
+    pub const fn feature(self) -> Option<&'static str> {
+        self.kind().feature()
+    }
+
+    const fn kind(self) -> sinkgen_config::policy::CodecKind {
+        use sinkgen_config::policy::CodecKind;
+        match self {
+            Codec::Raw => CodecKind::Raw,
+            Codec::Postcard => CodecKind::Postcard,
+            Codec::Prost => CodecKind::Prost,
+            Codec::Zerocopy => CodecKind::Zerocopy,
+        }
+    }
+
+    pub(crate) const fn from_kind(kind: sinkgen_config::policy::CodecKind) -> Codec {
+        use sinkgen_config::policy::CodecKind;
+        match kind {
+            CodecKind::Raw => Codec::Raw,
+            CodecKind::Postcard => Codec::Postcard,
+            CodecKind::Prost => Codec::Prost,
+            CodecKind::Zerocopy => Codec::Zerocopy,
         }
     }
 }

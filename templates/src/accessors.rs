@@ -14,7 +14,9 @@ use std::time::Duration;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use crate::{CompositeOp, Framing, Layout, Leaf, Plan, SinkKind, SinkPlan, docs, rt, sink_type};
+use crate::{
+    CompositeOp, Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, docs, rt, sink_type,
+};
 
 /// The sinks type (when generated), its spec constants, accessors and `with_endpoints`.
 #[must_use]
@@ -47,6 +49,17 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
+    // A codec lives behind a runtime feature: name the feature at compile time too.
+    let codec_checks = plan.sinks.iter().filter_map(|sink| {
+        let feature = sink.kind.leaf()?.codec.feature()?;
+        let check = rt(&format!("require_{feature}"));
+        let message = match &sink.message {
+            Message::Path { text, .. } => text.as_str(),
+            Message::Bytes => "bytes",
+        };
+        let name = &sink.name;
+        Some(quote!(#check!(#name, #message);))
+    });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
     let builders = builders(plan);
     let with_endpoints = crate::instance::with_endpoints(plan);
@@ -54,6 +67,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     quote! {
         #declaration
         #(#nats_checks)*
+        #(#codec_checks)*
         #[allow(dead_code)]
         #lints
         impl #ty {

@@ -167,6 +167,34 @@ pub struct Leaf {
     pub policy: Policy,
     /// The endpoint is a NATS relay: the runtime must be built with its `nats` feature.
     pub nats: bool,
+    /// How the message type goes on the wire.
+    pub codec: Codec,
+}
+
+/// How a leaf sink's message type becomes a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// The type implements `Encode` itself.
+    Raw,
+    /// serde, postcard's format (runtime feature `postcard`).
+    Postcard,
+    /// protobuf through prost (runtime feature `prost`).
+    Prost,
+    /// A plain struct as its bytes (runtime feature `zerocopy`).
+    Zerocopy,
+}
+
+impl Codec {
+    /// The runtime feature the codec needs, if any.
+    #[must_use]
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            Codec::Raw => None,
+            Codec::Postcard => Some("postcard"),
+            Codec::Prost => Some("prost"),
+            Codec::Zerocopy => Some("zerocopy"),
+        }
+    }
 }
 
 /// Frame layout of a leaf sink.
@@ -305,6 +333,7 @@ mod tests {
                     backoff_max: Duration::from_millis(1),
                 },
                 nats: false,
+                codec: Codec::Raw,
             },
         }
     }

@@ -220,6 +220,9 @@ fn summary(t: &Topology) -> String {
             "relay {} (line {}): {} {framing} {message}",
             r.name, r.line, r.endpoint
         );
+        if r.codec != sinkgen::model::Codec::Raw {
+            let _ = write!(out, " codec {}", r.codec.name());
+        }
         // Only a backlog the file sets: every other relay has the default (checked below).
         if r.backlog != sinkgen_config::policy::BACKLOG {
             let _ = write!(out, " backlog {}", r.backlog);
@@ -235,7 +238,7 @@ fn summary(t: &Topology) -> String {
             let _ = write!(out, " listen {listen}");
             // What direct sinks to it take and speak, only when not bytes and the default.
             if let Some(message) = &s.message {
-                let _ = write!(out, " message {message}");
+                let _ = write!(out, " message {message} codec {}", s.codec.name());
             }
             if s.framing != Framing::LengthPrefixed {
                 let _ = write!(

@@ -67,7 +67,7 @@ impl RawPolicy {
     }
 }
 
-pub(crate) use sinkgen_config::policy::FramingKind;
+pub(crate) use sinkgen_config::policy::{CodecKind, FramingKind};
 
 #[derive(Debug)]
 pub(crate) struct RawRelay {
@@ -83,6 +83,7 @@ pub(crate) struct RawRelay {
     /// `domain` is written, even if not as an integer or misspelled (already reported).
     pub domain_written: bool,
     pub message: Option<Sp<String>>,
+    pub codec: Option<Sp<CodecKind>>,
     pub backlog: Option<Sp<i128>>,
 }
 
@@ -96,6 +97,8 @@ pub(crate) struct RawService {
     pub listen: Option<Sp<String>>,
     /// The type the service accepts on `listen`.
     pub message: Option<Sp<String>>,
+    /// How that type goes on the wire.
+    pub codec: Option<Sp<CodecKind>>,
     /// What direct sinks to the service speak.
     pub framing: Option<Sp<FramingKind>>,
     /// `framing` is written, even if with a wrong value or misspelled (already reported).
@@ -163,11 +166,14 @@ impl RawTarget {
 const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
-pub(crate) const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message", "backlog"];
+pub(crate) const RELAY_KEYS: &[&str] = &[
+    "endpoint", "framing", "domain", "message", "codec", "backlog",
+];
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "source",
     "listen",
     "message",
+    "codec",
     "framing",
     "subscribes",
     "sinks",
@@ -193,6 +199,7 @@ fn example(key: &str) -> String {
         "queue" => return policy::QUEUE.to_string(),
         "backlog" => return policy::BACKLOG.to_string(),
         "framing" => return format!("\"{}\"", policy::RELAY_FRAMING.name()),
+        "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),
         "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
         _ => {}

@@ -3,7 +3,7 @@
 use toml::de::DeTable;
 
 use super::values::{expect_int, expect_str, reject_unknown_keys};
-use super::{FramingKind, Place, RELAY_KEYS, RawRelay, Sp};
+use super::{CodecKind, FramingKind, Place, RELAY_KEYS, RawRelay, Sp};
 use crate::diagnostic::{Ctx, Diagnostic};
 use sinkgen_config::policy;
 
@@ -36,11 +36,39 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
         message: t
             .get("message")
             .and_then(|v| expect_str(ctx, "message", v, place)),
+        codec: shape_codec(ctx, t, place),
         backlog: t
             .get("backlog")
             .and_then(|v| expect_int(ctx, "backlog", v, place)),
         name,
     }
+}
+
+/// The `codec` key of a relay or service table: a codec name, or an error.
+pub(super) fn shape_codec(
+    ctx: &mut Ctx,
+    t: &DeTable<'_>,
+    place: Place<'_>,
+) -> Option<Sp<CodecKind>> {
+    let s = expect_str(ctx, "codec", t.get("codec")?, place)?;
+    if let Some(kind) = CodecKind::from_name(&s.value) {
+        return Some(Sp::new(kind, s.span));
+    }
+    // An unknown codec would pick no encoding at all.
+    let help = match did_you_mean(&s.value, CodecKind::ALL.iter().map(|c| c.name())) {
+        Some(c) => format!("did you mean `\"{c}\"`?"),
+        None => format!(
+            "use `\"raw\"` (the type implements `Encode` itself), `\"postcard\"` (serde types), `\"prost\"` (protobuf messages) or `\"zerocopy\"` (plain structs as their bytes); `\"{}\"` is the default",
+            policy::CODEC.name()
+        ),
+    };
+    ctx.push(
+        Diagnostic::error(format!("unknown `codec` `{}`", printable(&s.value)))
+            .with_span(s.span.clone())
+            .with_label("not a codec")
+            .with_help(help),
+    );
+    None
 }
 
 /// `framing` has a few values; anything else would silently pick a wire format.

@@ -4,7 +4,7 @@
 use sinkgen_config::policy;
 use toml::de::{DeTable, DeValue};
 
-use super::relay::unknown_framing;
+use super::relay::{shape_codec, unknown_framing};
 use super::values::{expect_int, expect_str, expect_str_list, reject_unknown_keys, wrong_type};
 use super::{
     FramingKind, Place, RawPolicy, RawService, RawSink, RawTarget, SERVICE_KEYS, Sp, shape_sink,
@@ -62,6 +62,7 @@ pub(super) fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) ->
         message: t
             .get("message")
             .and_then(|v| expect_str(ctx, "message", v, place)),
+        codec: shape_codec(ctx, t, place),
         framing: t.get("framing").and_then(|v| {
             let s = expect_str(ctx, "framing", v, place)?;
             match FramingKind::from_name(&s.value) {

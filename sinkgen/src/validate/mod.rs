@@ -11,6 +11,7 @@
 //!
 //! [`Ctx`]: crate::diagnostic::Ctx
 
+mod codec;
 mod composites;
 pub(crate) mod endpoints;
 mod message;
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::diagnostic::Ctx;
-use crate::model::{Endpoint, Framing, Policy, Topology};
+use crate::model::{Codec, Endpoint, Framing, Policy, Topology};
 use crate::parse::{CompositeKind, RawConfig, Sp};
 use crate::source::Source;
 use crate::text::{did_you_mean, list_of, printable};
@@ -50,6 +51,7 @@ struct RelayInfo {
     /// `None` when the framing is broken (already reported).
     framing: Option<Framing>,
     message: Option<String>,
+    codec: Codec,
     backlog: u32,
 }
 
@@ -59,6 +61,7 @@ struct ServiceInfo {
     listen: Option<Endpoint>,
     /// What the service accepts on `listen` (`None`: bytes, or broken and already reported).
     message: Option<String>,
+    codec: Codec,
     /// `None` when the framing is broken (already reported).
     framing: Option<Framing>,
     sinks: Vec<SinkInfo>,
@@ -145,6 +148,13 @@ impl<'r> Validator<'_, 'r> {
                 source: self.source_in_range(s),
                 listen: self.check_listen(s),
                 message: self.service_message(s),
+                codec: self.check_codec(
+                    "service",
+                    &s.name.value,
+                    "services",
+                    s.codec.as_ref(),
+                    s.message.is_some(),
+                ),
                 framing: self.service_framing(s),
                 sinks: Vec::new(),
             })

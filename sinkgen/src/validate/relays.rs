@@ -30,11 +30,19 @@ impl Validator<'_, '_> {
             self.message_type_path(&format!("relay `{}`", printable(&r.name.value)), m)
         });
         let backlog = self.relay_backlog(r, nats);
+        let codec = self.check_codec(
+            "relay",
+            &r.name.value,
+            "relays",
+            r.codec.as_ref(),
+            r.message.is_some(),
+        );
         RelayInfo {
             name_ok,
             endpoint,
             framing,
             message,
+            codec,
             backlog,
         }
     }

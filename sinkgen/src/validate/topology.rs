@@ -29,6 +29,7 @@ pub(super) fn build(
                 endpoint: info.endpoint?,
                 framing: info.framing?,
                 message: info.message,
+                codec: info.codec,
                 backlog: info.backlog,
             })
         })
@@ -82,6 +83,7 @@ pub(super) fn build(
                 source: info.source,
                 listen: info.listen,
                 message: info.message,
+                codec: info.codec,
                 framing: info.framing?,
                 subscribes: s.subscribes.into_iter().map(|x| x.value).collect(),
                 sinks,
