@@ -171,13 +171,12 @@ impl Validator<'_, '_> {
                 );
                 None
             }
-            (false, Some(_)) if !r.framing_written => {
+            // A `framing` written but not a framing: reported at the value already.
+            (false, _) if r.framing_written && r.framing.is_none() => None,
+            (false, Some(_)) => {
                 self.domain_without_torq(r);
                 None
             }
-            (false, Some(_)) => None,
-            // A `framing` written but not a framing: reported at the value already.
-            (false, None) if r.framing_written && r.framing.is_none() => None,
             (false, None) => self.non_torq_framing(r, nats),
         }
     }
@@ -220,19 +219,24 @@ impl Validator<'_, '_> {
         );
     }
 
-    /// A `domain` on a length-prefixed relay is never sent: the user meant torq or nothing.
+    /// A `domain` on a relay that is not torq is never sent: the user meant torq or nothing.
     pub(super) fn domain_without_torq(&mut self, r: &RawRelay) {
         let name = printable(&r.name.value);
         let Some(d) = &r.domain else { return };
+        let help = match &r.framing {
+            Some(f) => format!(
+                "write `framing = \"torq\"` instead of `\"{}\"` in `[relays.{name}]`, or remove `domain`",
+                f.value.name()
+            ),
+            None => format!("add `framing = \"torq\"` to `[relays.{name}]`, or remove `domain`"),
+        };
         self.ctx.push(
             Diagnostic::error(format!(
                 "`domain` of relay `{name}` has no effect without torq framing"
             ))
             .with_span(d.span.clone())
             .with_label("only torq frames carry a domain")
-            .with_help(format!(
-                "add `framing = \"torq\"` to `[relays.{name}]`, or remove `domain`"
-            )),
+            .with_help(help),
         );
     }
 
