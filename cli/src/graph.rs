@@ -12,7 +12,7 @@
 //! # Examples
 //!
 //! ```
-//! use sinkgen::model::{Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
+//! use sinkgen::model::{Codec, Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
 //! use sinkgen_cli::graph::{Format, render};
 //!
 //! let topology = Topology {
@@ -23,12 +23,17 @@
 //!         endpoint: Endpoint::Unix("/tmp/ticks.sock".into()),
 //!         framing: Framing::Torq { domain: 1 },
 //!         message: None,
+//!         codec: Codec::Raw,
+//!         backlog: 65_536,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {
 //!         name: "feed".into(),
 //!         source: Some(1),
 //!         listen: None,
+//!         message: None,
+//!         codec: Codec::Raw,
+//!         framing: Framing::LengthPrefixed,
 //!         subscribes: vec![],
 //!         sinks: vec![Sink {
 //!             name: "ticks".into(),

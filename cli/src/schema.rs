@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sinkgen_config::policy::{CodecKind, FramingKind};
 use sinkgen_config::{DurationLiteral, RUST_KEYWORDS, policy};
 
 /// The URL the schema is published under (its `$id`).
@@ -75,6 +76,19 @@ fn listen_pattern() -> String {
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
 const TYPE_PATH_PATTERN: &str =
     "^(?:::)?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:<.*>)?$";
+
+/// What `codec` means, on a relay or a service.
+const CODEC_DESCRIPTION: &str = "How the `message` type goes on the wire: \"raw\" (the type implements `sinkgen_runtime::Encode` itself), \"postcard\" (serde types, postcard's compact format), \"prost\" (protobuf messages) or \"zerocopy\" (plain structs as their bytes). Every codec but \"raw\" needs a `message` and the runtime feature of the same name.";
+
+/// The names of the codecs, as the file writes them.
+fn codec_names() -> Vec<&'static str> {
+    CodecKind::ALL.iter().map(|c| c.name()).collect()
+}
+
+/// The names of these framings, as the file writes them.
+fn framing_names(framings: &[FramingKind]) -> Vec<&'static str> {
+    framings.iter().map(|f| f.name()).collect()
+}
 
 /// The schema as a JSON value.
 #[must_use]
@@ -189,9 +203,9 @@ pub fn schema() -> Value {
                         "$ref": "#/$defs/endpoint"
                     },
                     "framing": {
-                        "description": "How frames are laid out on the wire: a u32 little-endian length then the payload, or the 32-byte torq header then the payload.",
-                        "enum": ["length-prefixed", "torq"],
-                        "default": "length-prefixed"
+                        "description": "How frames are laid out on the wire: \"sinkgen\", sinkgen's own protocol (sequence numbers, checksums, acknowledgements, resend; not for nats:// relays); \"length-prefixed\", a u32 little-endian length then the payload; or \"torq\", the 32-byte torq header then the payload. A nats:// relay without `framing` publishes each payload as one message.",
+                        "enum": framing_names(&FramingKind::ALL),
+                        "default": policy::RELAY_FRAMING.name()
                     },
                     "domain": {
                         "description": "The relay domain byte written into every torq header. Required with torq framing and not allowed without it; unique among relays. Services that send to a torq relay need a `source`.",
@@ -203,14 +217,48 @@ pub fn schema() -> Value {
                         "description": "The Rust type of the relay's messages, as a path resolved in the crate that uses the sinks (for example \"protocol::MarketEvent\"); it must implement `sinkgen_runtime::Encode`. Sinks to this relay accept only this type.",
                         "type": "string",
                         "pattern": TYPE_PATH_PATTERN
+                    },
+                    "codec": {
+                        "description": CODEC_DESCRIPTION,
+                        "enum": codec_names(),
+                        "default": policy::CODEC.name()
+                    },
+                    "backlog": {
+                        "description": "Frames `sinkgen relay` holds per declared subscriber that is absent or slow; past it the oldest are dropped, counted, and the subscriber is told how many it missed. Any unix:// or tcp:// relay; not on a nats:// relay (the NATS server keeps its messages).",
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": policy::BACKLOG_MAX,
+                        "default": policy::BACKLOG
                     }
                 },
-                "if": {
-                    "required": ["framing"],
-                    "properties": { "framing": { "const": "torq" } }
-                },
-                "then": { "required": ["domain"] },
-                "else": { "not": { "required": ["domain"] } }
+                "allOf": [
+                    { "$ref": "#/$defs/codec_needs_message" },
+                    {
+                        "if": {
+                            "required": ["framing"],
+                            "properties": { "framing": { "const": "torq" } }
+                        },
+                        "then": { "required": ["domain"] },
+                        "else": { "not": { "required": ["domain"] } }
+                    },
+                    {
+                        "if": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "pattern": "^nats://" } }
+                        },
+                        "then": {
+                            "not": {
+                                "anyOf": [
+                                    { "required": ["backlog"] },
+                                    {
+                                        "required": ["framing"],
+                                        "properties": { "framing": { "const": "sinkgen" } }
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                ]
             },
             "service": {
                 "description": "A service.",
@@ -226,6 +274,21 @@ pub fn schema() -> Value {
                     "listen": {
                         "description": "Where the service accepts direct connections. Required for a service that other services send to directly; unique among services and relays.",
                         "$ref": "#/$defs/listen_endpoint"
+                    },
+                    "message": {
+                        "description": "The Rust type the service accepts on `listen`, as a path resolved in the crate that uses the sinks (for example \"protocol::Order\"); it must implement `sinkgen_runtime::Encode`. Direct sinks to this service accept only this type. Only with `listen`.",
+                        "type": "string",
+                        "pattern": TYPE_PATH_PATTERN
+                    },
+                    "codec": {
+                        "description": CODEC_DESCRIPTION,
+                        "enum": codec_names(),
+                        "default": policy::CODEC.name()
+                    },
+                    "framing": {
+                        "description": "What direct sinks to this service speak: \"sinkgen\", sinkgen's own acknowledged protocol, or \"length-prefixed\", a u32 little-endian length then the payload, without acknowledgements (for a `listen` served by hand-written code). Only with `listen`.",
+                        "enum": framing_names(&FramingKind::SERVICE),
+                        "default": policy::SERVICE_FRAMING.name()
                     },
                     "subscribes": {
                         "description": "Names of the relays the service reads (used by the topology graph and the reachability warnings).",
@@ -243,7 +306,20 @@ pub fn schema() -> Value {
                         "additionalProperties": { "$ref": "#/$defs/sink" },
                         "default": []
                     }
-                }
+                },
+                "dependentRequired": {
+                    "message": ["listen"],
+                    "framing": ["listen"]
+                },
+                "$ref": "#/$defs/codec_needs_message"
+            },
+            "codec_needs_message": {
+                "description": "A codec other than \"raw\" encodes a declared `message` type: it needs one.",
+                "if": {
+                    "required": ["codec"],
+                    "properties": { "codec": { "not": { "const": "raw" } } }
+                },
+                "then": { "required": ["message"] }
             },
             "sink": {
                 "description": "One named sink: exactly one of `relay`, `service`, `endpoint`, `broadcast`, `round_robin` or `failover`, plus, for the first three (leaf sinks), optional policy keys that override `[defaults]`.",

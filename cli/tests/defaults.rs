@@ -6,9 +6,16 @@ use sinkgen_config::{DurationLiteral, policy};
 
 /// The `default` column of the README row for `key`, backticks removed.
 fn readme_default(readme: &str, key: &str) -> String {
+    readme_default_in(readme, "### `[defaults]`", key)
+}
+
+/// The `default` column of the README row for `key` in the table under `section`.
+fn readme_default_in(readme: &str, section: &str, key: &str) -> String {
     let prefix = format!("| `{key}` |");
     let row = readme
         .lines()
+        .skip_while(|l| !l.starts_with(section))
+        .take_while(|l| !l.starts_with("## "))
         .find(|l| l.starts_with(&prefix))
         .unwrap_or_else(|| panic!("README.md has no table row for `{key}`"));
     let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
@@ -75,4 +82,54 @@ fn readme_schema_and_code_state_the_same_policy_defaults() {
             "schema default of `backoff`"
         );
     }
+}
+
+/// The relay and service defaults (`framing`, `backlog`) live in one place too.
+#[test]
+fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the repository root");
+    let schema = sinkgen_cli::schema::schema();
+    let relay = &schema["$defs"]["relay"]["properties"];
+    let framing = format!("\"{}\"", policy::RELAY_FRAMING.name());
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "framing"),
+        framing,
+        "README.md default of relay `framing`"
+    );
+    assert_eq!(
+        relay["framing"]["default"],
+        policy::RELAY_FRAMING.name(),
+        "schema default of relay `framing`"
+    );
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "backlog"),
+        policy::BACKLOG.to_string(),
+        "README.md default of relay `backlog`"
+    );
+    assert_eq!(relay["backlog"]["default"], policy::BACKLOG);
+    let service = &schema["$defs"]["service"]["properties"];
+    let codec = format!("\"{}\"", policy::CODEC.name());
+    for (section, table) in [
+        ("### `[relays.<name>]`", relay),
+        ("### `[services.<name>]`", service),
+    ] {
+        assert_eq!(
+            readme_default_in(&readme, section, "codec"),
+            codec,
+            "{section}"
+        );
+        assert_eq!(table["codec"]["default"], policy::CODEC.name(), "{section}");
+    }
+    assert_eq!(
+        readme_default_in(&readme, "### `[services.<name>]`", "framing"),
+        format!("\"{}\"", policy::SERVICE_FRAMING.name()),
+        "README.md default of service `framing`"
+    );
+    assert_eq!(
+        service["framing"]["default"],
+        policy::SERVICE_FRAMING.name(),
+        "schema default of service `framing`"
+    );
+    assert_eq!(relay["backlog"]["maximum"], policy::BACKLOG_MAX);
 }

@@ -183,6 +183,46 @@ fn the_schema_rejects_what_it_describes() {
             "[relays.md]\nendpoint = \"unix:///a\"\nmessage = \"not a type\"\n",
             "/relays/md/message",
         ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nbacklog = 0\n",
+            "/relays/md/backlog",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nbacklog = 16777217\n",
+            "/relays/md/backlog",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\nbacklog = 10\n",
+            "/relays/md",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\nframing = \"sinkgen\"\n",
+            "/relays/md",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nframing = \"json\"\n",
+            "/relays/md/framing",
+        ),
+        (
+            "[services.a]\nmessage = \"protocol::Order\"\n",
+            "/services/a",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\ncodec = \"postcard\"\n",
+            "/relays/md",
+        ),
+        (
+            "[services.a]\nlisten = \"unix:///a\"\ncodec = \"prost\"\n",
+            "/services/a",
+        ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\nmessage = \"M\"\ncodec = \"bincode\"\n",
+            "/relays/md/codec",
+        ),
+        (
+            "[services.a]\nlisten = \"unix:///a\"\nframing = \"torq\"\n",
+            "/services/a/framing",
+        ),
     ];
     for (text, at) in cases {
         let value: toml::Value = toml::from_str(text).unwrap();

@@ -10,7 +10,8 @@
 //! `tcp://host:port` or `nats://host:port/subject` into an [`Endpoint`] in canonical
 //! form, or says what is wrong with an [`EndpointError`] that points at the offending
 //! bytes. [`policy`] holds the connection policy defaults (`connect_timeout`,
-//! `send_timeout`, `queue`, `backoff`), and [`RUST_KEYWORDS`] and
+//! `send_timeout`, `queue`, `backoff`) and the relay and service defaults (`framing`,
+//! `backlog`), and [`RUST_KEYWORDS`] and
 //! [`RESERVED_SINK_NAMES`] the names a file cannot use. The crate has no dependencies.
 //!
 //! # Examples

@@ -37,14 +37,95 @@ macro_rules! __sinkgen_require_nats {
     };
 }
 
+/// `require_postcard!("sink", "a::B")` and its siblings for the other codecs: nothing
+/// when the codec's feature is on, a compile error naming the sink, the type and the
+/// feature when it is off.
+pub use crate::__sinkgen_require_postcard as require_postcard;
+pub use crate::__sinkgen_require_prost as require_prost;
+pub use crate::__sinkgen_require_zerocopy as require_zerocopy;
+
+/// The compile error of a codec whose feature is off.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_codec_missing {
+    ($codec:literal, $sink:literal, $message:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` sends `",
+            $message,
+            "` with the ",
+            $codec,
+            " codec, but sinkgen-runtime is built without it: enable its `",
+            $codec,
+            "` feature (sinkgen-runtime = { version = \"0.1\", features = [\"",
+            $codec,
+            "\"] })"
+        ));
+    };
+}
+
+#[cfg(feature = "postcard")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_postcard {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "postcard"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_postcard {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("postcard", $sink, $message);
+    };
+}
+
+#[cfg(feature = "prost")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_prost {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "prost"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_prost {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("prost", $sink, $message);
+    };
+}
+
+#[cfg(feature = "zerocopy")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_zerocopy {
+    ($sink:literal, $message:literal) => {};
+}
+
+#[cfg(not(feature = "zerocopy"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_zerocopy {
+    ($sink:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!("zerocopy", $sink, $message);
+    };
+}
+
 use crate::sink::{SinkBuilder, bad_address};
 use crate::transport::Endpoint;
 
 /// Everything `services.toml` says about one leaf sink, as literals.
 #[derive(Debug)]
 pub struct SinkSpec {
+    /// The sending service, named in the handshake of the sinkgen protocol.
+    pub service: &'static str,
     /// Sink name (status, tracing and metrics label).
     pub sink: &'static str,
+    /// What the sink sends to, named in the handshake: the relay of a relay sink, the
+    /// receiving service of a direct sink; empty for an endpoint outside the registry.
+    pub target: &'static str,
     /// Endpoint URL as written.
     pub endpoint: &'static str,
     /// Run-time override variable, e.g. `SINKGEN_MARKET_DATA_ENDPOINT`.
@@ -66,6 +147,7 @@ pub struct SinkSpec {
 fn builder(spec: &SinkSpec, endpoint: &str) -> SinkBuilder {
     SinkBuilder::new(endpoint)
         .name(spec.sink)
+        .identity(spec.service, spec.target)
         .framing(spec.framing)
         .connect_timeout(spec.connect_timeout)
         .send_timeout(spec.send_timeout)
@@ -143,4 +225,37 @@ pub fn round_robin<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> Co
 /// A failover composite over sibling sinks, in order of preference.
 pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
     CompositeSink::failover(name, members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Identity;
+
+    const SPEC: SinkSpec = SinkSpec {
+        service: "feed",
+        sink: "quotes",
+        target: "market_data",
+        endpoint: "unix:///tmp/sinkgen-private-test.sock",
+        env: "SINKGEN_PRIVATE_TEST_QUOTES_ENDPOINT",
+        framing: Framing::Sinkgen,
+        connect_timeout: Duration::from_millis(500),
+        send_timeout: Duration::from_secs(1),
+        queue: 16,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_secs(1),
+    };
+
+    /// Generated sinks name their service and target in the handshake.
+    #[test]
+    fn generated_sinks_carry_their_identity() {
+        let options = options(&SPEC, SPEC.endpoint, None);
+        assert_eq!(
+            options.identity,
+            Some(Identity {
+                service: "feed".into(),
+                target: "market_data".into(),
+            })
+        );
+    }
 }

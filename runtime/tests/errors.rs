@@ -9,7 +9,9 @@ use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec};
 use sinkgen_runtime::{RelaySink, SendErrorKind, WaitError};
 
 static BAD: SinkSpec = SinkSpec {
+    service: "tests",
     sink: "broken",
+    target: "broken",
     endpoint: "unix://relative.sock",
     env: "SINKGEN_TEST_ERRORS_BROKEN_ENDPOINT",
     framing: Framing::LengthPrefixed,

@@ -871,7 +871,9 @@ async fn close_in_front_of_a_frozen_server_stops_at_the_linger_and_counts() {
 /// time here, as `with_endpoints` does, because the test server's port is not known
 /// at compile time).
 static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__private::SinkSpec {
+    service: "feed",
     sink: "market_data",
+    target: "market_data",
     endpoint: "nats://127.0.0.1:4222/market.data",
     env: "SINKGEN_NATS_TEST_MARKET_DATA_ENDPOINT",
     framing: Framing::Torq {

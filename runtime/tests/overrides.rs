@@ -10,7 +10,9 @@ use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec};
 use sinkgen_runtime::{ErrorClass, RelaySink, SendErrorKind, SinkBuilder};
 
 static SPEC: SinkSpec = SinkSpec {
+    service: "tests",
     sink: "quotes",
+    target: "quotes",
     endpoint: "unix:///nonexistent/sinkgen/quotes.sock",
     env: "SINKGEN_TEST_OVERRIDES_QUOTES_ENDPOINT",
     framing: Framing::LengthPrefixed,

@@ -13,7 +13,9 @@ use sinkgen_runtime::{DirectSink, ErrorClass, RelaySink, SendErrorKind, State, W
 use tokio::net::UnixListener;
 
 static SPEC: SinkSpec = SinkSpec {
+    service: "tests",
     sink: "market_data",
+    target: "market_data",
     endpoint: "unix:///nonexistent/sinkgen/market_data.sock",
     env: "SINKGEN_TEST_MARKET_DATA_ENDPOINT",
     framing: Framing::Torq {
@@ -28,7 +30,9 @@ static SPEC: SinkSpec = SinkSpec {
 };
 
 static BAD: SinkSpec = SinkSpec {
+    service: "tests",
     sink: "broken",
+    target: "broken",
     endpoint: "unix://relative.sock",
     env: "SINKGEN_TEST_BROKEN_ENDPOINT",
     framing: Framing::LengthPrefixed,

@@ -13,7 +13,7 @@ use quote::{format_ident, quote};
 use sinkgen_templates as templates;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::model::{Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
+use crate::model::{Codec, Endpoint, Framing, Policy, Relay, Service, Sink, SinkTarget, Topology};
 
 pub use templates::Plan;
 
@@ -117,12 +117,13 @@ fn lower_sink(
         ));
     }
     let spec_ident = format_ident!("SPEC_{}", sink.name.to_ascii_uppercase());
-    let leaf = |endpoint: &Endpoint, framing: templates::Framing| templates::Leaf {
+    let leaf = |endpoint: &Endpoint, framing: templates::Framing, c: Codec| templates::Leaf {
         endpoint: endpoint.to_string(),
         env: env_var(&sink.name),
         framing,
         policy: policy(&sink.policy),
         nats: matches!(endpoint, Endpoint::Nats { .. }),
+        codec: codec(c),
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -130,17 +131,11 @@ fn lower_sink(
                 .relays
                 .get(name.as_str())
                 .ok_or_else(|| dangling(sink, name))?;
-            let framing = match relay.framing {
-                Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
-                Framing::Torq { domain } => templates::Framing::Torq {
-                    domain,
-                    source: svc.source.unwrap_or(0),
-                },
-            };
+            let framing = framing(relay.framing, svc);
             let message = relay_message(relay)?;
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
-                leaf: leaf(&relay.endpoint, framing),
+                leaf: leaf(&relay.endpoint, framing, relay.codec),
             };
             (kind, message)
         }
@@ -152,13 +147,13 @@ fn lower_sink(
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
-                leaf: leaf(listen, templates::Framing::LengthPrefixed),
+                leaf: leaf(listen, framing(target.framing, svc), target.codec),
             };
-            (kind, templates::Message::Bytes)
+            (kind, service_message(target)?)
         }
         SinkTarget::Endpoint(endpoint) => {
             let kind = templates::SinkKind::Endpoint {
-                leaf: leaf(endpoint, templates::Framing::LengthPrefixed),
+                leaf: leaf(endpoint, templates::Framing::LengthPrefixed, Codec::Raw),
             };
             (kind, templates::Message::Bytes)
         }
@@ -256,7 +251,19 @@ fn leaf_message(names: &Names<'_>, sink: &Sink) -> Result<templates::Message, Bo
             Some(relay) => relay_message(relay),
             None => Err(dangling(sink, name)),
         },
+        SinkTarget::Service(name) => match names.services.get(name.as_str()) {
+            Some(target) => service_message(target),
+            None => Err(dangling(sink, name)),
+        },
         _ => Ok(templates::Message::Bytes),
+    }
+}
+
+/// What direct sinks to a service take: its `message`, or bytes.
+fn service_message(service: &Service) -> Result<templates::Message, Box<Diagnostic>> {
+    match &service.message {
+        Some(text) => message_path(text),
+        None => Ok(templates::Message::Bytes),
     }
 }
 
@@ -272,6 +279,28 @@ fn in_cycle(svc: &Service, sink: &Sink) -> Box<Diagnostic> {
         "composite sink `{}` of service `{}` is part of a cycle",
         sink.name, svc.name
     )))
+}
+
+/// The frame layout of a leaf sink to a relay or service with this framing, sent by `svc`.
+fn framing(framing: Framing, svc: &Service) -> templates::Framing {
+    match framing {
+        Framing::Sinkgen => templates::Framing::Sinkgen,
+        Framing::LengthPrefixed => templates::Framing::LengthPrefixed,
+        Framing::Torq { domain } => templates::Framing::Torq {
+            domain,
+            source: svc.source.unwrap_or(0),
+        },
+    }
+}
+
+fn codec(codec: Codec) -> templates::Codec {
+    match codec {
+        Codec::Postcard => templates::Codec::Postcard,
+        Codec::Prost => templates::Codec::Prost,
+        Codec::Zerocopy => templates::Codec::Zerocopy,
+        // `Raw`, and any codec the model learns before the templates do: the type encodes itself.
+        _ => templates::Codec::Raw,
+    }
 }
 
 /// The run-time override variable of a leaf sink: `SINKGEN_<SINK>_ENDPOINT`.

@@ -33,6 +33,12 @@ pub struct Relay {
     pub framing: Framing,
     /// The Rust type path of the relay's message (`protocol::MarketEvent`), if declared.
     pub message: Option<String>,
+    /// How `message` goes on the wire; [`Codec::Raw`] when no `message` is declared.
+    pub codec: Codec,
+    /// Frames `sinkgen relay` holds per declared subscriber that is absent or slow,
+    /// before it drops the oldest (counted, and told to the subscriber). Unused on a
+    /// `nats://` relay, where it is always the default.
+    pub backlog: u32,
     /// 1-based line of the `[relays.<name>]` header in the file.
     pub line: u32,
 }
@@ -46,6 +52,14 @@ pub struct Service {
     pub source: Option<u8>,
     /// Where the service accepts direct connections, if it does.
     pub listen: Option<Endpoint>,
+    /// The Rust type path of what the service accepts on `listen`, if declared: direct
+    /// sinks to the service take this type. Only with `listen`.
+    pub message: Option<String>,
+    /// How `message` goes on the wire; [`Codec::Raw`] when no `message` is declared.
+    pub codec: Codec,
+    /// What direct sinks to the service speak: [`Framing::Sinkgen`] or
+    /// [`Framing::LengthPrefixed`] (a `listen` served by hand-written code), never torq.
+    pub framing: Framing,
     /// Names of the relays the service reads.
     pub subscribes: Vec<String>,
     /// The service's sinks, in file order.
@@ -128,10 +142,62 @@ impl Default for Policy {
     }
 }
 
+/// How a `message` type becomes the payload of a frame (SPEC section 13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// The type implements `Encode` (and `Decode`) itself.
+    #[default]
+    Raw,
+    /// A serde type in postcard's format (runtime feature `postcard`).
+    Postcard,
+    /// A prost protobuf message (runtime feature `prost`).
+    Prost,
+    /// A plain struct as its bytes (runtime feature `zerocopy`).
+    Zerocopy,
+}
+
+impl Codec {
+    /// The value as `services.toml` writes it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The cargo feature of `sinkgen-runtime` the codec needs, if any.
+    #[must_use]
+    pub const fn feature(self) -> Option<&'static str> {
+        self.kind().feature()
+    }
+
+    const fn kind(self) -> sinkgen_config::policy::CodecKind {
+        use sinkgen_config::policy::CodecKind;
+        match self {
+            Codec::Raw => CodecKind::Raw,
+            Codec::Postcard => CodecKind::Postcard,
+            Codec::Prost => CodecKind::Prost,
+            Codec::Zerocopy => CodecKind::Zerocopy,
+        }
+    }
+
+    pub(crate) const fn from_kind(kind: sinkgen_config::policy::CodecKind) -> Codec {
+        use sinkgen_config::policy::CodecKind;
+        match kind {
+            CodecKind::Raw => Codec::Raw,
+            CodecKind::Postcard => Codec::Postcard,
+            CodecKind::Prost => Codec::Prost,
+            CodecKind::Zerocopy => Codec::Zerocopy,
+        }
+    }
+}
+
 /// How frames are laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Framing {
+    /// sinkgen's own protocol (`docs/PROTOCOL.md`): a header with the producer's session,
+    /// a per-session sequence, length, timestamp and checksum; acknowledged by the peer.
+    Sinkgen,
     /// A u32 little-endian length, then the payload.
     LengthPrefixed,
     /// The 32-byte torq header, then the payload.
@@ -187,7 +253,86 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// A sink that sends to a relay (or directly to a service): what `sinkgen relay` and a
+/// service's inbox accept in a handshake, and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Producer<'t> {
+    /// The sending service.
+    pub service: &'t str,
+    /// The sink of that service.
+    pub sink: &'t str,
+    /// The sending service's torq source id, if it has one.
+    pub source: Option<u8>,
+}
+
 impl Topology {
+    /// The sinks that send to `relay`, in file order: one per leaf sink whose target is
+    /// the relay (a composite reaches a relay only through such a member sink, which is
+    /// listed itself). Empty for a relay the file does not declare.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = r#"
+    /// [relays.ticks]
+    /// endpoint = "unix:///tmp/ticks.sock"
+    ///
+    /// [services.feed]
+    /// source = 3
+    /// sinks = ["ticks"]
+    ///
+    /// [services.chart]
+    /// subscribes = ["ticks"]
+    /// "#;
+    /// let loaded = sinkgen::load_str("services.toml".as_ref(), text).unwrap();
+    /// let producers = loaded.topology.producers("ticks");
+    /// assert_eq!(producers.len(), 1);
+    /// assert_eq!((producers[0].service, producers[0].sink), ("feed", "ticks"));
+    /// assert_eq!(producers[0].source, Some(3));
+    /// assert_eq!(loaded.topology.subscribers("ticks"), ["chart"]);
+    /// ```
+    #[must_use]
+    pub fn producers(&self, relay: &str) -> Vec<Producer<'_>> {
+        self.senders_where(|t| matches!(t, SinkTarget::Relay(r) if r == relay))
+    }
+
+    /// The services that list `relay` in `subscribes`, in file order: the subscribers
+    /// `sinkgen relay` accepts and keeps a backlog for. Empty for an unknown relay.
+    #[must_use]
+    pub fn subscribers(&self, relay: &str) -> Vec<&str> {
+        let mut services: Vec<&Service> = self
+            .services
+            .iter()
+            .filter(|s| s.subscribes.iter().any(|r| r == relay))
+            .collect();
+        services.sort_by_key(|s| s.line);
+        services.into_iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The direct sinks to `service`, in file order: the senders its inbox accepts.
+    /// Empty for a service nobody sends to directly, or one the file does not declare.
+    #[must_use]
+    pub fn senders(&self, service: &str) -> Vec<Producer<'_>> {
+        self.senders_where(|t| matches!(t, SinkTarget::Service(s) if s == service))
+    }
+
+    fn senders_where(&self, to: impl Fn(&SinkTarget) -> bool) -> Vec<Producer<'_>> {
+        let mut found: Vec<(u32, Producer<'_>)> = Vec::new();
+        for s in &self.services {
+            for k in s.sinks.iter().filter(|k| to(&k.target)) {
+                let producer = Producer {
+                    service: &s.name,
+                    sink: &k.name,
+                    source: s.source,
+                };
+                found.push((k.line, producer));
+            }
+        }
+        // File order: shorthand sinks of one service share a line, and keep their order.
+        found.sort_by_key(|(line, _)| *line);
+        found.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// The relay with this name.
     #[must_use]
     pub fn relay(&self, name: &str) -> Option<&Relay> {
@@ -206,5 +351,83 @@ impl Service {
     #[must_use]
     pub fn sink(&self, name: &str) -> Option<&Sink> {
         self.sinks.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[relays.ticks]
+endpoint = "unix:///tmp/sinkgen-model-ticks.sock"
+
+[relays.quiet]
+endpoint = "unix:///tmp/sinkgen-model-quiet.sock"
+
+[services.feed]
+source = 3
+sinks = ["ticks"]
+
+[services.mirror]
+listen = "unix:///tmp/sinkgen-model-mirror.sock"
+subscribes = ["ticks"]
+
+[services.mirror.sinks]
+primary = { relay = "ticks" }
+backup = { relay = "ticks" }
+both = { broadcast = ["primary", "backup"] }
+quiet = { relay = "quiet" }
+
+[services.chart]
+subscribes = ["ticks", "quiet"]
+sinks = ["mirror"]
+"#;
+
+    fn topology() -> Topology {
+        match crate::load_str("services.toml".as_ref(), FILE) {
+            Ok(loaded) => loaded.topology,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn producers_are_the_leaf_sinks_to_a_relay_in_file_order() {
+        let t = topology();
+        let producers: Vec<(&str, &str, Option<u8>)> = t
+            .producers("ticks")
+            .iter()
+            .map(|p| (p.service, p.sink, p.source))
+            .collect();
+        assert_eq!(
+            producers,
+            [
+                ("feed", "ticks", Some(3)),
+                ("mirror", "primary", None),
+                ("mirror", "backup", None),
+            ]
+        );
+        assert_eq!(t.producers("quiet").len(), 1);
+        assert!(t.producers("nowhere").is_empty());
+    }
+
+    #[test]
+    fn subscribers_are_the_services_that_list_the_relay() {
+        let t = topology();
+        assert_eq!(t.subscribers("ticks"), ["mirror", "chart"]);
+        assert_eq!(t.subscribers("quiet"), ["chart"]);
+        assert!(t.subscribers("nowhere").is_empty());
+    }
+
+    #[test]
+    fn senders_are_the_direct_sinks_to_a_service() {
+        let t = topology();
+        let senders: Vec<(&str, &str)> = t
+            .senders("mirror")
+            .iter()
+            .map(|p| (p.service, p.sink))
+            .collect();
+        assert_eq!(senders, [("chart", "mirror")]);
+        assert!(t.senders("feed").is_empty());
     }
 }

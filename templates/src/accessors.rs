@@ -14,7 +14,9 @@ use std::time::Duration;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use crate::{CompositeOp, Framing, Layout, Leaf, Plan, SinkKind, SinkPlan, docs, rt, sink_type};
+use crate::{
+    CompositeOp, Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, docs, rt, sink_type,
+};
 
 /// The sinks type (when generated), its spec constants, accessors and `with_endpoints`.
 #[must_use]
@@ -36,7 +38,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let leaf = sink.kind.leaf()?;
         let ident = &sink.spec_ident;
         let spec_ty = rt("SinkSpec");
-        let spec = spec(sink, leaf);
+        let spec = spec(plan, sink, leaf);
         Some(quote!(const #ident: &'static #spec_ty = &#spec;))
     });
     // A NATS relay needs the runtime's `nats` feature: say so at compile time, not at
@@ -47,6 +49,17 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
+    // A codec lives behind a runtime feature: name the feature at compile time too.
+    let codec_checks = plan.sinks.iter().filter_map(|sink| {
+        let feature = sink.kind.leaf()?.codec.feature()?;
+        let check = rt(&format!("require_{feature}"));
+        let message = match &sink.message {
+            Message::Path { text, .. } => text.as_str(),
+            Message::Bytes => "bytes",
+        };
+        let name = &sink.name;
+        Some(quote!(#check!(#name, #message);))
+    });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
     let builders = builders(plan);
     let with_endpoints = crate::instance::with_endpoints(plan);
@@ -54,6 +67,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     quote! {
         #declaration
         #(#nats_checks)*
+        #(#codec_checks)*
         #[allow(dead_code)]
         #lints
         impl #ty {
@@ -86,12 +100,23 @@ fn docs_of_type(plan: &Plan) -> TokenStream {
 }
 
 /// `SinkSpec { .. }`: everything the file says about a leaf sink, as literals.
-fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
+fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let spec = rt("SinkSpec");
+    let service = &plan.service;
     let name = &sink.name;
+    // What the handshake names as the other end: the relay, or the receiving service.
+    let target = match &sink.kind {
+        SinkKind::Relay { relay, .. } => relay.as_str(),
+        SinkKind::Service { service, .. } => service.as_str(),
+        SinkKind::Endpoint { .. } | SinkKind::Composite { .. } => "",
+    };
     let endpoint = &leaf.endpoint;
     let env = &leaf.env;
     let framing = match leaf.framing {
+        Framing::Sinkgen => {
+            let f = rt("Framing");
+            quote!(#f::Sinkgen)
+        }
         Framing::LengthPrefixed => {
             let f = rt("Framing");
             quote!(#f::LengthPrefixed)
@@ -111,7 +136,9 @@ fn spec(sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let backoff_max = duration(p.backoff_max);
     quote! {
         #spec {
+            service: #service,
             sink: #name,
+            target: #target,
             endpoint: #endpoint,
             env: #env,
             framing: #framing,

@@ -86,6 +86,7 @@ pub(crate) fn target(plan: &Plan, sink: &SinkPlan) -> String {
 fn framing(leaf: &Leaf) -> String {
     match leaf.framing {
         Framing::LengthPrefixed => String::new(),
+        Framing::Sinkgen => ", sinkgen framing".to_owned(),
         Framing::Torq { domain, source } => {
             format!(", torq framing (domain {domain}, source {source})")
         }
@@ -96,7 +97,10 @@ fn framing(leaf: &Leaf) -> String {
 pub(crate) fn message(sink: &SinkPlan) -> String {
     match &sink.message {
         Message::Bytes => "raw bytes, `bytes::Bytes`".to_owned(),
-        Message::Path { text, .. } => code(text),
+        Message::Path { text, .. } => match sink.kind.leaf().and_then(|l| l.codec.feature()) {
+            Some(codec) => format!("{}, encoded by the {codec} codec", code(text)),
+            None => code(text),
+        },
     }
 }
 

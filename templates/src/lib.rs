@@ -27,8 +27,8 @@ pub mod stub;
 pub mod tracking;
 
 pub use plan::{
-    CompositeOp, FieldPlan, Framing, Layout, Leaf, Message, Plan, Policy, SinkKind, SinkPlan,
-    Tracking,
+    Codec, CompositeOp, FieldPlan, Framing, Layout, Leaf, Message, Plan, Policy, SinkKind,
+    SinkPlan, Tracking,
 };
 
 use proc_macro2::TokenStream;

@@ -88,7 +88,7 @@ pub struct SinkPlan {
 /// The message type of a sink.
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Raw bytes (`bytes::Bytes`): no `message` declared, or a direct sink.
+    /// Raw bytes (`bytes::Bytes`): no `message` declared, or a sink to an endpoint.
     Bytes,
     /// A user type, resolved in the user's crate.
     Path {
@@ -167,11 +167,41 @@ pub struct Leaf {
     pub policy: Policy,
     /// The endpoint is a NATS relay: the runtime must be built with its `nats` feature.
     pub nats: bool,
+    /// How the message type goes on the wire.
+    pub codec: Codec,
+}
+
+/// How a leaf sink's message type becomes a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// The type implements `Encode` itself.
+    Raw,
+    /// serde, postcard's format (runtime feature `postcard`).
+    Postcard,
+    /// protobuf through prost (runtime feature `prost`).
+    Prost,
+    /// A plain struct as its bytes (runtime feature `zerocopy`).
+    Zerocopy,
+}
+
+impl Codec {
+    /// The runtime feature the codec needs, if any.
+    #[must_use]
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            Codec::Raw => None,
+            Codec::Postcard => Some("postcard"),
+            Codec::Prost => Some("prost"),
+            Codec::Zerocopy => Some("zerocopy"),
+        }
+    }
 }
 
 /// Frame layout of a leaf sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
+    /// sinkgen's own acknowledged protocol.
+    Sinkgen,
     /// A u32 little-endian length, then the payload.
     LengthPrefixed,
     /// The 32-byte torq header, then the payload.
@@ -303,6 +333,7 @@ mod tests {
                     backoff_max: Duration::from_millis(1),
                 },
                 nats: false,
+                codec: Codec::Raw,
             },
         }
     }

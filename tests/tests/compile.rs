@@ -114,3 +114,44 @@ fn endpoints_hostile_to_doc_comments_compile() {
     assert!(html.contains("a\\rb.sock"), "{html}");
     assert!(html.contains("evil\\u{202e}gnp.sock"), "{html}");
 }
+
+/// The keys of the sinkgen protocol compile cleanly on both front ends
+/// (`fixtures/ok/service_messages.toml`): a relay with `framing = "sinkgen"`, and
+/// direct sinks typed by a service's `message`, one speaking sinkgen and one
+/// length-prefixed, under composites. Checked with clippy, warnings denied.
+#[test]
+fn protocol_keys_compile_under_clippy() {
+    let config = tests_dir().join("fixtures/ok/service_messages.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// Messages.\n\
+         pub mod protocol {{\n    \
+             /// An order.\n    \
+             pub struct Order(pub u64);\n\n    \
+             impl sinkgen_runtime::Encode for Order {{\n        \
+                 fn encoded_len(&self) -> usize {{\n            8\n        }}\n        \
+                 fn encode<B: sinkgen_runtime::bytes::BufMut>(&self, buf: &mut B) {{\n            \
+                     buf.put_u64_le(self.0);\n        }}\n    }}\n}}\n\n\
+         /// The build-script front end.\n\
+         pub mod generated {{\n    use crate::protocol;\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// The derive front end.\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"strategy\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub async fn send() {{\n    \
+             let _ = generated::Sinks::executor().send(protocol::Order(1)).await;\n    \
+             let _ = generated::Sinks::book().endpoint();\n    \
+             let _ = Derived::everywhere().send(protocol::Order(2)).await;\n}}\n",
+        config.to_string_lossy()
+    );
+    let code = generate(&config, "strategy");
+    let dir = probe(
+        "sinkgen_compile_protocol_keys",
+        &[("src/lib.rs", &lib), ("src/sinks.rs", &code)],
+    );
+    assert_compiles(
+        &cargo(&dir, &["clippy"]),
+        "sinkgen framing and typed direct sinks",
+    );
+}

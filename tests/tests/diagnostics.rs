@@ -95,6 +95,17 @@ fn spec_example_is_valid() {
     assert_eq!(md.line, 9);
 }
 
+/// A relay that does not set `backlog` gets the one default of `sinkgen_config`.
+#[test]
+fn relays_without_backlog_get_the_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/backlog.toml");
+    let loaded = sinkgen::load(&path).expect("the backlog fixture loads");
+    let backlog = |name: &str| loaded.topology.relay(name).map(|r| r.backlog);
+    assert_eq!(backlog("quotes"), Some(1024));
+    assert_eq!(backlog("ticks"), Some(16_777_216));
+    assert_eq!(backlog("fills"), Some(sinkgen_config::policy::BACKLOG));
+}
+
 #[test]
 fn selected_service_missing_lists_the_services() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/trading.toml");
@@ -198,16 +209,25 @@ fn summary(t: &Topology) -> String {
     );
     for r in &t.relays {
         let framing = match r.framing {
+            Framing::Sinkgen => "sinkgen".to_owned(),
             Framing::LengthPrefixed => "length-prefixed".to_owned(),
             Framing::Torq { domain } => format!("torq domain {domain}"),
             other => format!("{other:?}"),
         };
         let message = r.message.as_deref().unwrap_or("bytes");
-        let _ = writeln!(
+        let _ = write!(
             out,
             "relay {} (line {}): {} {framing} {message}",
             r.name, r.line, r.endpoint
         );
+        if r.codec != sinkgen::model::Codec::Raw {
+            let _ = write!(out, " codec {}", r.codec.name());
+        }
+        // Only a backlog the file sets: every other relay has the default (checked below).
+        if r.backlog != sinkgen_config::policy::BACKLOG {
+            let _ = write!(out, " backlog {}", r.backlog);
+        }
+        out.push('\n');
     }
     for s in &t.services {
         let _ = write!(out, "service {} (line {})", s.name, s.line);
@@ -216,6 +236,17 @@ fn summary(t: &Topology) -> String {
         }
         if let Some(listen) = &s.listen {
             let _ = write!(out, " listen {listen}");
+            // What direct sinks to it take and speak, only when not bytes and the default.
+            if let Some(message) = &s.message {
+                let _ = write!(out, " message {message} codec {}", s.codec.name());
+            }
+            if s.framing != Framing::LengthPrefixed {
+                let _ = write!(
+                    out,
+                    " framing {}",
+                    format!("{:?}", s.framing).to_lowercase()
+                );
+            }
         }
         if !s.subscribes.is_empty() {
             let _ = write!(out, " subscribes {}", s.subscribes.join(", "));

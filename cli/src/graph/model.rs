@@ -101,6 +101,7 @@ impl Graph {
         let mut service_index = BTreeMap::new();
         for r in &t.relays {
             let mut details = vec![match r.framing {
+                Framing::Sinkgen => "sinkgen".to_owned(),
                 Framing::LengthPrefixed => "length-prefixed".to_owned(),
                 Framing::Torq { domain } => format!("torq · domain {domain}"),
                 // A framing added to the model later: its debug name until drawn properly.

@@ -1,7 +1,7 @@
 //! The graph in every format: escaping, edge kinds, cycles, large topologies.
 
 use super::*;
-use sinkgen::model::{Endpoint, Framing, SinkTarget};
+use sinkgen::model::{Codec, Endpoint, Framing, SinkTarget};
 use sinkgen::model::{Policy, Relay, Service, Sink};
 
 fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
@@ -10,6 +10,8 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         endpoint: Endpoint::Unix(format!("/tmp/{name}.sock").into()),
         framing: domain.map_or(Framing::LengthPrefixed, |domain| Framing::Torq { domain }),
         message: message.map(Into::into),
+        codec: Codec::Raw,
+        backlog: sinkgen_config::policy::BACKLOG,
         line: 1,
     }
 }
@@ -19,6 +21,9 @@ fn service(name: &str, subscribes: &[&str], sinks: Vec<(&str, SinkTarget)>) -> S
         name: name.into(),
         source: None,
         listen: Some(Endpoint::Unix(format!("/tmp/{name}.sock").into())),
+        message: None,
+        codec: Codec::Raw,
+        framing: Framing::LengthPrefixed,
         subscribes: subscribes.iter().map(|s| (*s).into()).collect(),
         sinks: sinks
             .into_iter()

@@ -67,11 +67,7 @@ impl RawPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FramingKind {
-    LengthPrefixed,
-    Torq,
-}
+pub(crate) use sinkgen_config::policy::{CodecKind, FramingKind};
 
 #[derive(Debug)]
 pub(crate) struct RawRelay {
@@ -87,6 +83,8 @@ pub(crate) struct RawRelay {
     /// `domain` is written, even if not as an integer or misspelled (already reported).
     pub domain_written: bool,
     pub message: Option<Sp<String>>,
+    pub codec: Option<Sp<CodecKind>>,
+    pub backlog: Option<Sp<i128>>,
 }
 
 #[derive(Debug)]
@@ -97,6 +95,14 @@ pub(crate) struct RawService {
     /// `source` is written, even if not as an integer or misspelled (already reported).
     pub source_written: bool,
     pub listen: Option<Sp<String>>,
+    /// The type the service accepts on `listen`.
+    pub message: Option<Sp<String>>,
+    /// How that type goes on the wire.
+    pub codec: Option<Sp<CodecKind>>,
+    /// What direct sinks to the service speak.
+    pub framing: Option<Sp<FramingKind>>,
+    /// `framing` is written, even if with a wrong value or misspelled (already reported).
+    pub framing_written: bool,
     pub subscribes: Vec<Sp<String>>,
     pub sinks: Vec<RawSink>,
 }
@@ -160,8 +166,18 @@ impl RawTarget {
 const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
-const RELAY_KEYS: &[&str] = &["endpoint", "framing", "domain", "message"];
-const SERVICE_KEYS: &[&str] = &["source", "listen", "subscribes", "sinks"];
+pub(crate) const RELAY_KEYS: &[&str] = &[
+    "endpoint", "framing", "domain", "message", "codec", "backlog",
+];
+pub(crate) const SERVICE_KEYS: &[&str] = &[
+    "source",
+    "listen",
+    "message",
+    "codec",
+    "framing",
+    "subscribes",
+    "sinks",
+];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
     "service",
@@ -170,7 +186,6 @@ pub(crate) const TARGET_KEYS: &[&str] = &[
     "round_robin",
     "failover",
 ];
-const FRAMINGS: &[&str] = &["length-prefixed", "torq"];
 
 /// An example value for each key, used in `help:` lines about wrong types; for the
 /// policy keys, their default.
@@ -182,13 +197,15 @@ fn example(key: &str) -> String {
         "initial" => return literal(policy::BACKOFF_INITIAL),
         "max" => return literal(policy::BACKOFF_MAX),
         "queue" => return policy::QUEUE.to_string(),
+        "backlog" => return policy::BACKLOG.to_string(),
+        "framing" => return format!("\"{}\"", policy::RELAY_FRAMING.name()),
+        "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),
         "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
         _ => {}
     }
     match key {
         "endpoint" => "\"unix:///tmp/market_data.sock\"",
-        "framing" => "\"torq\"",
         "domain" => "1",
         "message" => "\"protocol::MarketEvent\"",
         "source" => "7",
@@ -236,10 +253,14 @@ impl std::fmt::Display for Place<'_> {
 }
 
 mod duration;
+mod relay;
+mod service;
 mod syntax;
 mod values;
 
 use duration::expect_duration;
+use relay::shape_relay;
+use service::shape_service;
 pub(crate) use syntax::parse_toml;
 use values::{
     article, expect_entry_table, expect_int, expect_str, expect_str_list, expect_table,
@@ -283,106 +304,6 @@ pub(crate) fn shape(ctx: &mut Ctx, doc: &DeTable<'_>) -> RawConfig {
         }
     }
     raw
-}
-
-fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawRelay {
-    let place = Place::Relay(&name.value);
-    let meant = reject_unknown_keys(ctx, t, RELAY_KEYS, place);
-    let framing = t.get("framing").and_then(|v| {
-        let s = expect_str(ctx, "framing", v, place)?;
-        match s.value.as_str() {
-            "length-prefixed" => Some(Sp::new(FramingKind::LengthPrefixed, s.span)),
-            "torq" => Some(Sp::new(FramingKind::Torq, s.span)),
-            other => {
-                unknown_framing(ctx, &s, other);
-                None
-            }
-        }
-    });
-    RawRelay {
-        endpoint: t
-            .get("endpoint")
-            .and_then(|v| expect_str(ctx, "endpoint", v, place)),
-        endpoint_written: t.contains_key("endpoint") || meant.contains(&"endpoint"),
-        framing_written: t.contains_key("framing") || meant.contains(&"framing"),
-        framing,
-        domain: t
-            .get("domain")
-            .and_then(|v| expect_int(ctx, "domain", v, place)),
-        domain_written: t.contains_key("domain") || meant.contains(&"domain"),
-        message: t
-            .get("message")
-            .and_then(|v| expect_str(ctx, "message", v, place)),
-        name,
-    }
-}
-
-/// `framing` has two values; anything else would silently pick a wire format.
-fn unknown_framing(ctx: &mut Ctx, s: &Sp<String>, other: &str) {
-    let help = match did_you_mean(other, FRAMINGS.iter().copied()) {
-        Some(s) => format!("did you mean `\"{s}\"`?"),
-        None => "use `\"length-prefixed\"` (the default) or `\"torq\"`".to_owned(),
-    };
-    ctx.push(
-        Diagnostic::error(format!("unknown `framing` `{}`", printable(other)))
-            .with_span(s.span.clone())
-            .with_label("not a framing")
-            .with_help(help),
-    );
-}
-
-fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> RawService {
-    let place = Place::Service(&name.value);
-    let meant = reject_unknown_keys(ctx, t, SERVICE_KEYS, place);
-    let subscribes = t
-        .get("subscribes")
-        .and_then(|v| expect_str_list(ctx, "subscribes", v, place))
-        .map(|(_, list)| list)
-        .unwrap_or_default();
-    let mut sinks = Vec::new();
-    if let Some(value) = t.get("sinks") {
-        match value.get_ref() {
-            DeValue::Array(_) => {
-                if let Some((_, list)) = expect_str_list(ctx, "sinks", value, place) {
-                    for entry in list {
-                        sinks.push(RawSink {
-                            name: entry.clone(),
-                            targets: vec![(entry.span.clone(), RawTarget::Named(entry))],
-                            policy: RawPolicy::default(),
-                        });
-                    }
-                }
-            }
-            DeValue::Table(table) => {
-                for (sink_name, sink_value) in table.iter() {
-                    let sink_name = Sp::new(sink_name.get_ref().to_string(), sink_name.span());
-                    if let Some(sink) = shape_sink(ctx, &name.value, sink_name, sink_value) {
-                        sinks.push(sink);
-                    }
-                }
-            }
-            other => wrong_type(
-                ctx,
-                "sinks",
-                value.span(),
-                other,
-                "a list or a table",
-                place,
-            ),
-        }
-    }
-    RawService {
-        source: t
-            .get("source")
-            .and_then(|v| expect_int(ctx, "source", v, place)),
-        source_written: t.contains_key("source") || meant.contains(&"source"),
-        listen: t
-            .get("listen")
-            .and_then(|v| expect_str(ctx, "listen", v, place)),
-        subscribes,
-        sinks,
-        name,
-    }
 }
 
 fn shape_sink(

@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::{RelayInfo, Resolved, SinkInfo, Validator};
+use super::{RelayInfo, Resolved, ServiceInfo, SinkInfo, Validator};
 use crate::diagnostic::Diagnostic;
+use crate::model::Codec;
 use crate::parse::{CompositeKind, RawService, RawSink, RawTarget, Sp};
+
+/// The message type a sink carries and how it is encoded; `None` is bytes.
+type Carried = Option<(String, Codec)>;
 use crate::text::printable;
 
 impl Validator<'_, '_> {
@@ -245,19 +249,28 @@ impl Validator<'_, '_> {
     pub(super) fn composite_message_types(
         &mut self,
         s: &RawService,
-        sinks: &[SinkInfo],
+        si: usize,
+        services: &[ServiceInfo],
         relays: &[RelayInfo],
         order: &[usize],
     ) {
+        let sinks = &services[si].sinks;
         // `Some(None)` is bytes; `None` is unknown (broken, cyclic or mixed, already reported).
-        let mut types: Vec<Option<Option<String>>> = vec![None; sinks.len()];
+        let mut types: Vec<Option<Carried>> = vec![None; sinks.len()];
         for &i in order {
             types[i] = match &sinks[i].target {
-                Resolved::Relay(r) => Some(relays[*r].message.clone()),
-                Resolved::Service(_) | Resolved::Endpoint(_) => Some(None),
+                Resolved::Relay(r) => {
+                    let r = &relays[*r];
+                    Some(r.message.clone().map(|m| (m, r.codec)))
+                }
+                Resolved::Service(t) => {
+                    let t = &services[*t];
+                    Some(t.message.clone().map(|m| (m, t.codec)))
+                }
+                Resolved::Endpoint(_) => Some(None),
                 Resolved::Broken => None,
                 Resolved::Composite(kind, members) => {
-                    let mut common: Option<(usize, &Option<String>)> = None;
+                    let mut common: Option<(usize, &Carried)> = None;
                     let mut result = Some(());
                     for &m in members {
                         let Some(t) = &types[m] else {
@@ -287,12 +300,13 @@ impl Validator<'_, '_> {
         composite: usize,
         kind: CompositeKind,
         first: usize,
-        first_type: &Option<String>,
+        first_type: &Carried,
         other: usize,
-        other_type: &Option<String>,
+        other_type: &Carried,
     ) {
-        let show = |t: &Option<String>| match t {
-            Some(t) => format!("`{t}`"),
+        let show = |t: &Carried| match t {
+            Some((t, Codec::Raw)) => format!("`{t}`"),
+            Some((t, codec)) => format!("`{t}` ({} codec)", codec.name()),
             None => "bytes".to_owned(),
         };
         let k = &s.sinks[composite];
@@ -317,7 +331,7 @@ impl Validator<'_, '_> {
             .with_label(format!("takes {}", show(other_type)))
             .with_related(member_span(a), format!("takes {}", show(first_type)))
             .with_help(format!(
-                "a `{}` sends one message type to all its members; use members with the same `message`, or make two composites",
+                "a `{}` sends one message type to all its members; use members with the same `message` and `codec`, or make two composites",
                 kind.key()
             )),
         );

@@ -11,6 +11,7 @@
 //!
 //! [`Ctx`]: crate::diagnostic::Ctx
 
+mod codec;
 mod composites;
 pub(crate) mod endpoints;
 mod message;
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::diagnostic::Ctx;
-use crate::model::{Endpoint, Framing, Policy, Topology};
+use crate::model::{Codec, Endpoint, Framing, Policy, Topology};
 use crate::parse::{CompositeKind, RawConfig, Sp};
 use crate::source::Source;
 use crate::text::{did_you_mean, list_of, printable};
@@ -50,12 +51,19 @@ struct RelayInfo {
     /// `None` when the framing is broken (already reported).
     framing: Option<Framing>,
     message: Option<String>,
+    codec: Codec,
+    backlog: u32,
 }
 
 struct ServiceInfo {
     name_ok: bool,
     source: Option<u8>,
     listen: Option<Endpoint>,
+    /// What the service accepts on `listen` (`None`: bytes, or broken and already reported).
+    message: Option<String>,
+    codec: Codec,
+    /// `None` when the framing is broken (already reported).
+    framing: Option<Framing>,
     sinks: Vec<SinkInfo>,
 }
 
@@ -139,6 +147,15 @@ impl<'r> Validator<'_, 'r> {
                 name_ok,
                 source: self.source_in_range(s),
                 listen: self.check_listen(s),
+                message: self.service_message(s),
+                codec: self.check_codec(
+                    "service",
+                    &s.name.value,
+                    "services",
+                    s.codec.as_ref(),
+                    s.message.is_some(),
+                ),
+                framing: self.service_framing(s),
                 sinks: Vec::new(),
             })
             .collect();
@@ -189,7 +206,7 @@ impl<'r> Validator<'_, 'r> {
             services[si].sinks = infos;
             self.torq_needs_source(s, &services[si], &relays);
             let order = self.composite_cycles(s, &services[si].sinks);
-            self.composite_message_types(s, &services[si].sinks, &relays, &order);
+            self.composite_message_types(s, si, &services, &relays, &order);
         }
 
         // Warnings describe a valid topology; next to errors they would mostly be echoes

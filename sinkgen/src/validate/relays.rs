@@ -9,6 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Endpoint, Framing};
 use crate::parse::{FramingKind, RawRelay, Sp};
 use crate::text::printable;
+use sinkgen_config::policy;
 
 impl Validator<'_, '_> {
     pub(super) fn check_relay(&mut self, r: &RawRelay, name_ok: bool) -> RelayInfo {
@@ -23,16 +24,71 @@ impl Validator<'_, '_> {
                 format!("relay `{}`", printable(&r.name.value))
             }),
         };
-        let framing = self.relay_framing(r);
-        let message = r
-            .message
-            .as_ref()
-            .and_then(|m| self.message_type_path(r, m));
+        let nats = matches!(endpoint, Some(Endpoint::Nats { .. }));
+        let framing = self.relay_framing(r, nats);
+        let message = r.message.as_ref().and_then(|m| {
+            self.message_type_path(&format!("relay `{}`", printable(&r.name.value)), m)
+        });
+        let backlog = self.relay_backlog(r, nats);
+        let codec = self.check_codec(
+            "relay",
+            &r.name.value,
+            "relays",
+            r.codec.as_ref(),
+            r.message.is_some(),
+        );
         RelayInfo {
             name_ok,
             endpoint,
             framing,
             message,
+            codec,
+            backlog,
+        }
+    }
+
+    /// `backlog` bounds the memory `sinkgen relay` spends per subscriber: at least one
+    /// frame, at most [`policy::BACKLOG_MAX`]. A NATS relay is the NATS server, which
+    /// keeps (or does not keep) messages by its own settings: the key would do nothing.
+    fn relay_backlog(&mut self, r: &RawRelay, nats: bool) -> u32 {
+        let Some(b) = &r.backlog else {
+            return policy::BACKLOG;
+        };
+        let name = printable(&r.name.value);
+        if nats {
+            self.ctx.push(
+                Diagnostic::error(format!("`backlog` of relay `{name}` has no effect on a nats relay"))
+                    .with_span(b.span.clone())
+                    .with_label("the NATS server holds the messages, not `sinkgen relay`")
+                    .with_help(format!(
+                        "remove `backlog` from `[relays.{name}]`: how many messages a NATS subject keeps is the server's setting (a JetStream stream's limits)"
+                    )),
+            );
+            return policy::BACKLOG;
+        }
+        match u32::try_from(b.value) {
+            Ok(n) if (1..=policy::BACKLOG_MAX).contains(&n) => n,
+            _ => {
+                let label = match b.value {
+                    0 => "a backlog of 0 holds no frame for an absent subscriber".to_owned(),
+                    v if v < 0 => "negative backlog".to_owned(),
+                    _ => format!("above {} frames", policy::BACKLOG_MAX),
+                };
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "`backlog` of relay `{name}` is outside 1-{}",
+                        policy::BACKLOG_MAX
+                    ))
+                    .with_span(b.span.clone())
+                    .with_label(label)
+                    .with_help(format!(
+                        "set the frames held per absent or slow subscriber, from 1 to {}; the default is `backlog = {}`",
+                        policy::BACKLOG_MAX,
+                        policy::BACKLOG
+                    )),
+                );
+                policy::BACKLOG
+            }
         }
     }
 
@@ -76,7 +132,7 @@ impl Validator<'_, '_> {
     }
 
     /// Torq frames carry a domain byte; without one the relay would drop every frame.
-    pub(super) fn relay_framing(&mut self, r: &RawRelay) -> Option<Framing> {
+    pub(super) fn relay_framing(&mut self, r: &RawRelay, nats: bool) -> Option<Framing> {
         let name = printable(&r.name.value);
         let torq = matches!(r.framing.as_ref().map(|f| f.value), Some(FramingKind::Torq));
         let domain = match &r.domain {
@@ -115,45 +171,87 @@ impl Validator<'_, '_> {
                 );
                 None
             }
-            (false, Some(_)) if !r.framing_written => {
+            // A `framing` written but not a framing: reported at the value already.
+            (false, _) if r.framing_written && r.framing.is_none() => None,
+            (false, Some(_)) => {
                 self.domain_without_torq(r);
                 None
             }
-            (false, Some(_)) => None,
-            (false, None) => Some(Framing::LengthPrefixed),
+            (false, None) => self.non_torq_framing(r, nats),
         }
     }
 
-    /// A `domain` on a length-prefixed relay is never sent: the user meant torq or nothing.
+    /// The framing of a relay that is not torq: as written, or the default. A NATS
+    /// relay publishes whole messages, so it defaults to the payload alone whatever
+    /// the default for socket relays is.
+    fn non_torq_framing(&mut self, r: &RawRelay, nats: bool) -> Option<Framing> {
+        let kind = match &r.framing {
+            Some(f) => f.value,
+            None if nats => FramingKind::LengthPrefixed,
+            None => policy::RELAY_FRAMING,
+        };
+        match kind {
+            FramingKind::LengthPrefixed => Some(Framing::LengthPrefixed),
+            FramingKind::Sinkgen if nats => {
+                self.sinkgen_framing_on_nats(r);
+                None
+            }
+            FramingKind::Sinkgen => Some(Framing::Sinkgen),
+            // Torq without a domain is handled by the caller.
+            FramingKind::Torq => None,
+        }
+    }
+
+    /// The sinkgen protocol is a stream protocol (sessions, sequences, acknowledgements
+    /// on one connection); NATS delivers whole messages and has its own acknowledgements.
+    fn sinkgen_framing_on_nats(&mut self, r: &RawRelay) {
+        let name = printable(&r.name.value);
+        let Some(f) = &r.framing else { return };
+        self.ctx.push(
+            Diagnostic::error(format!(
+                "relay `{name}` is a nats relay and cannot use sinkgen framing"
+            ))
+            .with_span(f.span.clone())
+            .with_label("a stream protocol, not for NATS")
+            .with_help(format!(
+                "remove `framing` from `[relays.{name}]`: NATS carries whole messages, so each payload is published as one message (write `framing = \"torq\"` to publish whole torq frames)"
+            )),
+        );
+    }
+
+    /// A `domain` on a relay that is not torq is never sent: the user meant torq or nothing.
     pub(super) fn domain_without_torq(&mut self, r: &RawRelay) {
         let name = printable(&r.name.value);
         let Some(d) = &r.domain else { return };
+        let help = match &r.framing {
+            Some(f) => format!(
+                "write `framing = \"torq\"` instead of `\"{}\"` in `[relays.{name}]`, or remove `domain`",
+                f.value.name()
+            ),
+            None => format!("add `framing = \"torq\"` to `[relays.{name}]`, or remove `domain`"),
+        };
         self.ctx.push(
             Diagnostic::error(format!(
                 "`domain` of relay `{name}` has no effect without torq framing"
             ))
             .with_span(d.span.clone())
             .with_label("only torq frames carry a domain")
-            .with_help(format!(
-                "add `framing = \"torq\"` to `[relays.{name}]`, or remove `domain`"
-            )),
+            .with_help(help),
         );
     }
 
     /// `message` is emitted as a type path: anything else would not compile, or inject code.
-    pub(super) fn message_type_path(&mut self, r: &RawRelay, m: &Sp<String>) -> Option<String> {
+    /// `owner` is "relay `x`" or "service `x`".
+    pub(super) fn message_type_path(&mut self, owner: &str, m: &Sp<String>) -> Option<String> {
         match message::check_type_path(&m.value) {
             Ok(()) => Some(m.value.clone()),
             Err(problem) => {
                 let span = self.inner_span(m, Some(problem.at.clone()));
                 self.ctx.push(
-                    Diagnostic::error(format!(
-                        "`message` of relay `{}` is not a Rust type path",
-                        printable(&r.name.value)
-                    ))
-                    .with_span(span)
-                    .with_label(problem.label)
-                    .with_help(problem.help),
+                    Diagnostic::error(format!("`message` of {owner} is not a Rust type path"))
+                        .with_span(span)
+                        .with_label(problem.label)
+                        .with_help(problem.help),
                 );
                 None
             }

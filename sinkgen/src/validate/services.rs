@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use super::{RelayInfo, ServiceInfo, Validator};
 use crate::diagnostic::Diagnostic;
-use crate::model::Endpoint;
-use crate::parse::{RawService, Sp};
+use sinkgen_config::policy;
+
+use crate::model::{Endpoint, Framing};
+use crate::parse::{FramingKind, RawService, Sp};
 use crate::text::printable;
 
 impl Validator<'_, '_> {
@@ -65,6 +67,70 @@ impl Validator<'_, '_> {
                 seen.insert(source, i);
             }
         }
+    }
+
+    /// `message` types what the service accepts on `listen`; without `listen` nothing
+    /// is accepted, so the type would silently apply to nothing.
+    pub(super) fn service_message(&mut self, s: &RawService) -> Option<String> {
+        let m = s.message.as_ref()?;
+        let name = printable(&s.name.value);
+        let message = self.message_type_path(&format!("service `{name}`"), m)?;
+        if s.listen.is_none() {
+            self.key_without_listen(s, "message", m.span.clone());
+            return None;
+        }
+        Some(message)
+    }
+
+    /// `framing` says what direct sinks to the service speak: sinkgen's protocol or plain
+    /// length prefixes (a `listen` served by hand-written code). Torq needs a relay domain.
+    pub(super) fn service_framing(&mut self, s: &RawService) -> Option<Framing> {
+        let Some(f) = &s.framing else {
+            // A `framing` written but not a framing: reported at the value already.
+            if s.framing_written {
+                return None;
+            }
+            return Some(match policy::SERVICE_FRAMING {
+                FramingKind::Sinkgen => Framing::Sinkgen,
+                FramingKind::LengthPrefixed | FramingKind::Torq => Framing::LengthPrefixed,
+            });
+        };
+        let name = printable(&s.name.value);
+        let framing = match f.value {
+            FramingKind::Sinkgen => Framing::Sinkgen,
+            FramingKind::LengthPrefixed => Framing::LengthPrefixed,
+            FramingKind::Torq => {
+                self.ctx.push(
+                    Diagnostic::error(format!("service `{name}` cannot use torq framing"))
+                        .with_span(f.span.clone())
+                        .with_label("torq frames go to relays")
+                        .with_help(
+                            "write `framing = \"sinkgen\"` (sinkgen's acknowledged protocol) or `framing = \"length-prefixed\"` (a `listen` served by hand-written code); torq framing is for relays, with a `domain`",
+                        ),
+                );
+                return None;
+            }
+        };
+        if s.listen.is_none() {
+            self.key_without_listen(s, "framing", f.span.clone());
+            return None;
+        }
+        Some(framing)
+    }
+
+    /// `message` and `framing` describe the service's `listen`.
+    fn key_without_listen(&mut self, s: &RawService, key: &str, span: std::ops::Range<usize>) {
+        let name = printable(&s.name.value);
+        self.ctx.push(
+            Diagnostic::error(format!(
+                "`{key}` of service `{name}` has no effect without `listen`"
+            ))
+            .with_span(span)
+            .with_label(format!("`{name}` accepts no direct connections"))
+            .with_help(format!(
+                "add `listen = \"unix:///tmp/{name}.sock\"` (or `tcp://host:port`) to `[services.{name}]`, or remove `{key}`: it describes what the service accepts on `listen`"
+            )),
+        );
     }
 
     /// A service accepts direct connections on a socket: unix or tcp, never a NATS subject.

@@ -29,6 +29,8 @@ pub(super) fn build(
                 endpoint: info.endpoint?,
                 framing: info.framing?,
                 message: info.message,
+                codec: info.codec,
+                backlog: info.backlog,
             })
         })
         .collect();
@@ -37,7 +39,7 @@ pub(super) fn build(
         .into_iter()
         .zip(services)
         .filter(|(_, info)| info.name_ok)
-        .map(|(s, info)| {
+        .filter_map(|(s, info)| {
             let sinks = s
                 .sinks
                 .into_iter()
@@ -75,14 +77,17 @@ pub(super) fn build(
                     })
                 })
                 .collect();
-            Service {
+            Some(Service {
                 line: line(&s.name.span),
                 name: s.name.value,
                 source: info.source,
                 listen: info.listen,
+                message: info.message,
+                codec: info.codec,
+                framing: info.framing?,
                 subscribes: s.subscribes.into_iter().map(|x| x.value).collect(),
                 sinks,
-            }
+            })
         })
         .collect();
     Topology {
