@@ -144,3 +144,6 @@ pub fn round_robin<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> Co
 pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
     CompositeSink::failover(name, members)
 }
+
+pub use crate::receive::private::{InboxSpec, SubscriptionSpec, inbox, subscription};
+pub use crate::{Decode, Inbox, Subscription};

@@ -1,0 +1,74 @@
+//! Whole frames out of a read buffer, without copying their bodies.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::{self, Control, Frame, Header, ProtocolError, RefuseCode};
+
+/// The bytes a read buffer grows by when it has less room than this.
+pub(crate) const READ_CHUNK: usize = 64 << 10;
+
+/// What the front of a read buffer holds.
+pub(crate) enum Next {
+    /// One whole frame, taken out of the buffer (header and body, sharing its memory).
+    Frame(Header, Bytes),
+    /// Part of a frame: the buffer must hold this many bytes before it is whole.
+    Need(usize),
+}
+
+/// Takes the whole frame at the front of `buf`, if there is one.
+pub(crate) fn next(buf: &mut BytesMut, max_body: usize) -> Result<Next, ProtocolError> {
+    let (header, used) = match protocol::decode(&buf[..], max_body)? {
+        Some((frame, used)) => (frame.header, used),
+        None => {
+            let need = match buf.get(4..8) {
+                Some(len) => {
+                    let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
+                    protocol::HEADER_LEN + len as usize
+                }
+                None => protocol::HEADER_LEN,
+            };
+            return Ok(Next::Need(need));
+        }
+    };
+    Ok(Next::Frame(header, buf.split_to(used).freeze()))
+}
+
+/// Makes room for `need` bytes in all (and at least some spare room to read into).
+pub(crate) fn reserve(buf: &mut BytesMut, need: usize) {
+    let want = need.saturating_sub(buf.len()).max(READ_CHUNK / 4);
+    if buf.capacity() - buf.len() < want {
+        buf.reserve(want.max(READ_CHUNK));
+    }
+}
+
+/// The body of a frame taken by [`next`].
+pub(crate) fn body(frame: &Bytes) -> Bytes {
+    frame.slice(protocol::HEADER_LEN..)
+}
+
+/// Parses a control frame taken by [`next`].
+pub(crate) fn control(header: Header, frame: &Bytes) -> Result<Control, ProtocolError> {
+    Control::parse(&Frame {
+        header,
+        body: &frame[protocol::HEADER_LEN..],
+    })
+}
+
+/// The refusal a receiver sends before closing a stream it cannot read further.
+pub(crate) fn refusal_for(error: &ProtocolError) -> Control {
+    let code = match error {
+        ProtocolError::TooLarge { .. } => RefuseCode::TooLarge,
+        _ => RefuseCode::Protocol,
+    };
+    Control::Refuse {
+        code,
+        reason: error.to_string(),
+    }
+}
+
+/// Nanoseconds since the Unix epoch, for control frames' timestamps.
+pub(crate) fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
