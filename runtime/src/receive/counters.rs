@@ -127,18 +127,29 @@ impl Counters {
         }
     }
 
+    /// Counts on behalf of the one consumer (`recv` takes `&mut self`): a plain
+    /// load and store, not a locked read-modify-write, on the per-frame path.
+    fn bump_single(&self, atomic: &AtomicU64, n: u64, handle: impl FnOnce(&Handles) -> &Counter) {
+        atomic.store(atomic.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        if let Some(h) = self.metrics.get() {
+            handle(h).increment(n);
+        }
+    }
+
+    /// Only the consumer (`recv`) calls this, and the next two.
+    #[inline]
     pub(crate) fn received(&self) {
-        self.bump(&self.received, 1, |h| &h.received);
+        self.bump_single(&self.received, 1, |h| &h.received);
     }
     pub(crate) fn duplicate(&self) {
         self.bump(&self.duplicates, 1, |h| &h.duplicates);
     }
     pub(crate) fn gap(&self, missed: u64) {
-        self.bump(&self.gaps, 1, |h| &h.gaps);
-        self.bump(&self.missed, missed, |h| &h.missed);
+        self.bump_single(&self.gaps, 1, |h| &h.gaps);
+        self.bump_single(&self.missed, missed, |h| &h.missed);
     }
     pub(crate) fn undecodable(&self) {
-        self.bump(&self.undecodable, 1, |h| &h.undecodable);
+        self.bump_single(&self.undecodable, 1, |h| &h.undecodable);
     }
     pub(crate) fn connect(&self) {
         self.bump(&self.connects, 1, |h| &h.connects);

@@ -1,36 +1,46 @@
 //! Whole frames out of a read buffer, without copying their bodies.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::protocol::{self, Control, Frame, Header, ProtocolError, RefuseCode};
+use crate::protocol::{self, Control, Header, Kind, ProtocolError, RefuseCode};
 
 /// The bytes a read buffer grows by when it has less room than this.
 pub(crate) const READ_CHUNK: usize = 64 << 10;
 
 /// What the front of a read buffer holds.
 pub(crate) enum Next {
-    /// One whole frame, taken out of the buffer (header and body, sharing its memory).
-    Frame(Header, Bytes),
+    /// A data frame, taken out of the buffer: its header and its body (sharing the
+    /// buffer's memory: no copy).
+    Data(Header, Bytes),
+    /// A control frame, taken out of the buffer and parsed.
+    Control(Header, Control),
     /// Part of a frame: the buffer must hold this many bytes before it is whole.
     Need(usize),
 }
 
 /// Takes the whole frame at the front of `buf`, if there is one.
+#[inline]
 pub(crate) fn next(buf: &mut BytesMut, max_body: usize) -> Result<Next, ProtocolError> {
-    let (header, used) = match protocol::decode(&buf[..], max_body)? {
-        Some((frame, used)) => (frame.header, used),
-        None => {
-            let need = match buf.get(4..8) {
-                Some(len) => {
-                    let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
-                    protocol::HEADER_LEN + len as usize
-                }
-                None => protocol::HEADER_LEN,
-            };
-            return Ok(Next::Need(need));
-        }
+    let Some((frame, used)) = protocol::decode(&buf[..], max_body)? else {
+        let need = match buf.get(4..8) {
+            Some(len) => {
+                let len = u32::from_le_bytes(len.try_into().expect("4 bytes"));
+                protocol::HEADER_LEN + len as usize
+            }
+            None => protocol::HEADER_LEN,
+        };
+        return Ok(Next::Need(need));
     };
-    Ok(Next::Frame(header, buf.split_to(used).freeze()))
+    let header = frame.header;
+    if header.kind == Kind::Data {
+        // The frame is split off (one reference count, no copy), its header skipped.
+        let mut body = buf.split_to(used).freeze();
+        body.advance(protocol::HEADER_LEN);
+        return Ok(Next::Data(header, body));
+    }
+    let control = Control::parse(&frame);
+    buf.advance(used);
+    Ok(Next::Control(header, control?))
 }
 
 /// Makes room for `need` bytes in all (and at least some spare room to read into).
@@ -39,19 +49,6 @@ pub(crate) fn reserve(buf: &mut BytesMut, need: usize) {
     if buf.capacity() - buf.len() < want {
         buf.reserve(want.max(READ_CHUNK));
     }
-}
-
-/// The body of a frame taken by [`next`].
-pub(crate) fn body(frame: &Bytes) -> Bytes {
-    frame.slice(protocol::HEADER_LEN..)
-}
-
-/// Parses a control frame taken by [`next`].
-pub(crate) fn control(header: Header, frame: &Bytes) -> Result<Control, ProtocolError> {
-    Control::parse(&Frame {
-        header,
-        body: &frame[protocol::HEADER_LEN..],
-    })
 }
 
 /// The refusal a receiver sends before closing a stream it cannot read further.

@@ -99,53 +99,56 @@ impl<M> Received<M> {
 
 /// Who produced a frame: a service's sink, and the session of that sink's process.
 ///
-/// Cloning is cheap (two reference counts). The names are empty for a session a relay
+/// Cloning is cheap (one reference count). The names are empty for a session a relay
 /// has not named (it sends PRODUCER before a session's first frame, so only a
 /// misbehaving relay leaves them empty) and for NATS, which carries no names.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Producer {
-    service: Arc<str>,
-    sink: Arc<str>,
+pub struct Producer(Arc<ProducerName>);
+
+#[derive(PartialEq, Eq, Hash)]
+struct ProducerName {
+    service: Box<str>,
+    sink: Box<str>,
     session: u64,
 }
 
 impl Producer {
-    pub(crate) fn new(service: Arc<str>, sink: Arc<str>, session: u64) -> Producer {
-        Producer {
-            service,
-            sink,
+    pub(crate) fn new(service: &str, sink: &str, session: u64) -> Producer {
+        Producer(Arc::new(ProducerName {
+            service: service.into(),
+            sink: sink.into(),
             session,
-        }
+        }))
     }
 
     /// The producing (or sending) service in `services.toml`.
     #[must_use]
     pub fn service(&self) -> &str {
-        &self.service
+        &self.0.service
     }
 
     /// The producing sink's name.
     #[must_use]
     pub fn sink(&self) -> &str {
-        &self.sink
+        &self.0.sink
     }
 
     /// The producer's session: new in every process of the producer.
     #[must_use]
     pub fn session(&self) -> u64 {
-        self.session
+        self.0.session
     }
 }
 
 impl fmt::Display for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.service.is_empty() {
-            write!(f, "unnamed producer (session {:#018x})", self.session)
+        if self.0.service.is_empty() {
+            write!(f, "unnamed producer (session {:#018x})", self.0.session)
         } else {
             write!(
                 f,
                 "{}.{} (session {:#018x})",
-                self.service, self.sink, self.session
+                self.0.service, self.0.sink, self.0.session
             )
         }
     }
@@ -154,9 +157,9 @@ impl fmt::Display for Producer {
 impl fmt::Debug for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
-            .field("service", &&*self.service)
-            .field("sink", &&*self.sink)
-            .field("session", &format_args!("{:#018x}", self.session))
+            .field("service", &self.service())
+            .field("sink", &self.sink())
+            .field("session", &format_args!("{:#018x}", self.session()))
             .finish()
     }
 }
@@ -175,6 +178,7 @@ pub(crate) enum Event {
 
 impl Event {
     /// Decodes the payload of a data event; counts what it hands on.
+    #[inline]
     pub(crate) fn into_item<M: crate::Decode>(self, counters: &counters::Counters) -> Received<M> {
         match self {
             Event::Data { producer, body } => match M::decode(body) {

@@ -55,7 +55,7 @@ impl NatsLink {
         Ok(NatsLink {
             _client: client,
             messages,
-            producer: Producer::new("".into(), "".into(), 0),
+            producer: Producer::new("", "", 0),
         })
     }
 

@@ -1,7 +1,7 @@
 //! De-duplication per producer session, gap detection and pending acknowledgements.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::Producer;
 use crate::protocol::Control;
@@ -12,6 +12,7 @@ use crate::protocol::Control;
 pub(crate) const MAX_SESSIONS: usize = 4096;
 
 struct Session {
+    id: u64,
     /// Highest sequence received in order (handed on, or known missing).
     have: u64,
     producer: Producer,
@@ -33,39 +34,79 @@ pub(crate) enum Verdict {
     After(u64),
 }
 
+/// Session ids are random: they hash as themselves.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Sessions {
-    map: HashMap<u64, Session>,
+    all: Vec<Session>,
+    index: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    /// Where the last session looked up is (most frames follow one of the same).
+    last: usize,
     clock: u64,
     unacked: usize,
 }
 
 impl Sessions {
+    #[inline]
     fn entry(&mut self, session: u64) -> &mut Session {
         self.clock += 1;
-        let clock = self.clock;
-        if !self.map.contains_key(&session) && self.map.len() >= MAX_SESSIONS {
-            let oldest = self
-                .map
+        let at = match self.all.get(self.last) {
+            Some(s) if s.id == session => self.last,
+            _ => match self.index.get(&session) {
+                Some(&at) => at,
+                None => self.insert(session),
+            },
+        };
+        self.last = at;
+        let s = &mut self.all[at];
+        s.last_heard = self.clock;
+        s
+    }
+
+    fn insert(&mut self, session: u64) -> usize {
+        if self.all.len() >= MAX_SESSIONS {
+            let (oldest, _) = self
+                .all
                 .iter()
+                .enumerate()
                 .min_by_key(|(_, s)| s.last_heard)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest
-                && let Some(gone) = self.map.remove(&k)
-                && gone.unacked
-            {
+                .expect("not empty");
+            let gone = self.all.swap_remove(oldest);
+            self.index.remove(&gone.id);
+            if gone.unacked {
                 self.unacked -= 1;
             }
+            if let Some(moved) = self.all.get(oldest) {
+                self.index.insert(moved.id, oldest);
+            }
         }
-        let s = self.map.entry(session).or_insert_with(|| Session {
+        self.all.push(Session {
+            id: session,
             have: 0,
             started: false,
-            producer: Producer::new(Arc::from(""), Arc::from(""), session),
+            producer: Producer::new("", "", session),
             unacked: false,
-            last_heard: clock,
+            last_heard: 0,
         });
-        s.last_heard = clock;
-        s
+        let at = self.all.len() - 1;
+        self.index.insert(session, at);
+        at
     }
 
     fn mark(unacked: &mut usize, s: &mut Session) {
@@ -78,18 +119,19 @@ impl Sessions {
     /// Names the producer of `session` (a relay's PRODUCER, a direct sender's HELLO).
     pub(crate) fn name(&mut self, session: u64, service: &str, sink: &str) {
         let s = self.entry(session);
-        if *s.producer.service != *service || *s.producer.sink != *sink {
-            s.producer = Producer::new(Arc::from(service), Arc::from(sink), session);
+        if s.producer.service() != service || s.producer.sink() != sink {
+            s.producer = Producer::new(service, sink, session);
         }
     }
 
     /// The highest sequence of `session` received in order (0: none).
     pub(crate) fn have(&self, session: u64) -> u64 {
-        self.map.get(&session).map_or(0, |s| s.have)
+        self.index.get(&session).map_or(0, |&at| self.all[at].have)
     }
 
     /// Judges a data frame of `session` at `sequence`. The first frame of a session
     /// never seen starts it (no gap before it).
+    #[inline]
     pub(crate) fn data(&mut self, session: u64, sequence: u64) -> (Verdict, Producer) {
         let mut unacked = self.unacked;
         let s = self.entry(session);
@@ -139,11 +181,11 @@ impl Sessions {
         if self.unacked == 0 {
             return;
         }
-        for (&session, s) in &mut self.map {
+        for s in &mut self.all {
             if s.unacked {
                 s.unacked = false;
                 Control::Ack {
-                    session,
+                    session: s.id,
                     sequence: s.have,
                 }
                 .append(out, now);
@@ -199,6 +241,10 @@ mod tests {
         for session in 1..=(MAX_SESSIONS as u64 + 10) {
             s.data(session, 1);
         }
-        assert_eq!(s.map.len(), MAX_SESSIONS);
+        assert_eq!((s.all.len(), s.index.len()), (MAX_SESSIONS, MAX_SESSIONS));
+        for (at, session) in s.all.iter().enumerate() {
+            assert_eq!(s.index[&session.id], at);
+        }
+        assert_eq!(s.have(1), 0, "the oldest was forgotten");
     }
 }

@@ -1,5 +1,6 @@
 //! [`Subscription`]: frames from a relay, as typed items.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -196,6 +197,9 @@ enum Link {
     Nats(super::nats::NatsLink),
 }
 
+/// Events judged ahead of `recv` at most (from one read buffer).
+const READY_MAX: usize = 1024;
+
 type Connecting = Pin<Box<dyn Future<Output = Result<Link, TransportError>> + Send>>;
 
 /// The state of a subscription apart from its connection (non-generic).
@@ -214,8 +218,9 @@ struct Core {
     buf: BytesMut,
     out: Vec<u8>,
     out_at: usize,
-    /// An event judged but not yet handed out (a message after its gap item).
-    pending: Option<Event>,
+    /// Events judged from the frames read, not yet handed out (at most
+    /// [`READY_MAX`]; they share the read buffer).
+    ready: VecDeque<Event>,
     failed: bool,
 }
 
@@ -254,7 +259,7 @@ impl<M: Decode> Subscription<M> {
                 buf: BytesMut::new(),
                 out: Vec::new(),
                 out_at: 0,
-                pending: None,
+                ready: VecDeque::with_capacity(READY_MAX),
                 failed: false,
             },
             _message: PhantomData,
@@ -274,6 +279,7 @@ impl<M: Decode> Subscription<M> {
     }
 
     /// Polls for the next item ([`recv`](Self::recv) as a poll function).
+    #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received<M>>> {
         let event = ready!(self.poll_event(cx));
         Poll::Ready(event.map(|e| e.into_item(&self.st.counters)))
@@ -291,10 +297,10 @@ impl<M: Decode> Subscription<M> {
         &self.st.opts.name
     }
 
+    #[inline]
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.st.counters.start_metrics();
         loop {
-            if let Some(event) = self.st.pending.take() {
+            if let Some(event) = self.st.ready.pop_front() {
                 return Poll::Ready(Some(event));
             }
             if self.st.failed {
@@ -310,7 +316,7 @@ impl<M: Decode> Subscription<M> {
                 Link::Nats(n) => n.poll_event(cx).map_err(Broken::Closed),
             };
             match ready!(r) {
-                Ok(event) => return Poll::Ready(Some(event)),
+                Ok(()) => {}
                 Err(broken) => {
                     let e = match broken {
                         Broken::Protocol(e) => {
@@ -389,6 +395,7 @@ impl Core {
                 self.failed = true;
                 return Poll::Ready(None);
             }
+            self.counters.start_metrics();
             self.counters.connect();
             let opts = Arc::clone(&self.opts);
             self.connecting = Some(Box::pin(async move {
@@ -460,8 +467,10 @@ impl Core {
         self.out_at = 0;
     }
 
-    /// Reads, judges and acknowledges frames on a socket until one is an event.
-    fn poll_socket(&mut self, cx: &mut Context<'_>, s: &Stream) -> Poll<Result<Event, Broken>> {
+    /// Reads, judges and acknowledges frames on a socket until there are events: all
+    /// the whole frames of a read are judged at once (a tight loop), and `recv` hands
+    /// them out one by one; they are acknowledged once all are handed out.
+    fn poll_socket(&mut self, cx: &mut Context<'_>, s: &Stream) -> Poll<Result<(), Broken>> {
         loop {
             if self.out_at < self.out.len() {
                 ready!(s.poll_write(cx, &self.out, &mut self.out_at))
@@ -482,55 +491,63 @@ impl Core {
                     ),
                 ))));
             }
-            match frames::next(&mut self.buf, self.opts.max_frame).map_err(Broken::Protocol)? {
-                Next::Frame(header, frame) => {
-                    if let Some(event) = self.on_frame(header, frame)? {
-                        return Poll::Ready(Ok(event));
-                    }
+            let need = loop {
+                if self.ready.len() >= READY_MAX {
+                    return Poll::Ready(Ok(()));
                 }
-                Next::Need(need) => {
-                    if self.welcomed && self.sessions.unacked() {
-                        self.sessions.take_acks(&mut self.out, frames::now_nanos());
-                        continue;
-                    }
-                    frames::reserve(&mut self.buf, need);
-                    let n = ready!(s.poll_read(cx, &mut self.buf)).map_err(|e| {
-                        Broken::Closed(TransportError::from_io("read from relay", &e))
-                    })?;
-                    if n == 0 {
-                        return Poll::Ready(Err(Broken::Closed(socket::peer_closed())));
-                    }
+                match frames::next(&mut self.buf, self.opts.max_frame).map_err(Broken::Protocol)? {
+                    Next::Data(header, body) => self.on_data(header, body)?,
+                    Next::Control(header, control) => self.on_control(header, control)?,
+                    Next::Need(need) => break need,
                 }
+            };
+            if !self.ready.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.welcomed && self.sessions.unacked() {
+                self.sessions.take_acks(&mut self.out, frames::now_nanos());
+                continue;
+            }
+            frames::reserve(&mut self.buf, need);
+            let n = ready!(s.poll_read(cx, &mut self.buf))
+                .map_err(|e| Broken::Closed(TransportError::from_io("read from relay", &e)))?;
+            if n == 0 {
+                return Poll::Ready(Err(Broken::Closed(socket::peer_closed())));
             }
         }
     }
 
-    fn on_frame(&mut self, header: Header, frame: Bytes) -> Result<Option<Event>, Broken> {
-        if header.kind == Kind::Data && self.welcomed {
-            let (verdict, producer) = self.sessions.data(header.session, header.sequence);
-            let body = frames::body(&frame);
-            return Ok(match verdict {
-                Verdict::Duplicate => {
-                    self.counters.duplicate();
-                    None
-                }
-                Verdict::Next => Some(Event::Data { producer, body }),
-                Verdict::After(missed) => {
-                    self.pending = Some(Event::Data {
-                        producer: producer.clone(),
-                        body,
-                    });
-                    Some(Event::Gap { producer, missed })
-                }
-            });
+    fn on_data(&mut self, header: Header, body: Bytes) -> Result<(), Broken> {
+        if !self.welcomed {
+            return Err(Broken::Protocol(ProtocolError::Body {
+                kind: Kind::Data,
+                why: "data before WELCOME",
+            }));
         }
+        let (verdict, producer) = self.sessions.data(header.session, header.sequence);
+        match verdict {
+            Verdict::Duplicate => self.counters.duplicate(),
+            Verdict::Next => self.ready.push_back(Event::Data { producer, body }),
+            Verdict::After(missed) => {
+                let gap = Event::Gap {
+                    producer: producer.clone(),
+                    missed,
+                };
+                self.ready.push_back(gap);
+                self.ready.push_back(Event::Data { producer, body });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_control(&mut self, header: Header, control: Control) -> Result<(), Broken> {
         let unexpected = || {
             Broken::Protocol(ProtocolError::Body {
                 kind: header.kind,
                 why: "unexpected frame for a subscriber",
             })
         };
-        match frames::control(header, &frame).map_err(Broken::Protocol)? {
+        match control {
             Control::Refuse { code, reason } => {
                 let error = TransportError::new(
                     ErrorClass::Retryable,
@@ -552,7 +569,7 @@ impl Core {
                 if self.sessions.unacked() {
                     self.sessions.take_acks(&mut self.out, frames::now_nanos());
                 }
-                Ok(None)
+                Ok(())
             }
             Control::Producer {
                 session,
@@ -560,7 +577,7 @@ impl Core {
                 sink,
             } if self.welcomed => {
                 self.sessions.name(session, &service, &sink);
-                Ok(None)
+                Ok(())
             }
             Control::Gap {
                 session,
@@ -568,7 +585,10 @@ impl Core {
                 count,
             } if self.welcomed => {
                 let (producer, missed) = self.sessions.gap(session, first, count);
-                Ok((missed > 0).then_some(Event::Gap { producer, missed }))
+                if missed > 0 {
+                    self.ready.push_back(Event::Gap { producer, missed });
+                }
+                Ok(())
             }
             _ => Err(unexpected()),
         }

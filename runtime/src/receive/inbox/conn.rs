@@ -70,11 +70,8 @@ async fn first_frame(stream: &Stream, buf: &mut BytesMut, shared: &Shared) -> Re
         match frames::next(buf, shared.opts.max_frame)
             .map_err(|e| End::Refuse(frames::refusal_for(&e)))?
         {
-            Next::Frame(header, frame) if header.kind == Kind::Hello => {
-                return frames::control(header, &frame)
-                    .map_err(|e| End::Refuse(frames::refusal_for(&e)));
-            }
-            Next::Frame(..) => {
+            Next::Control(_, hello @ Control::Hello { .. }) => return Ok(hello),
+            Next::Data(..) | Next::Control(..) => {
                 return Err(End::Refuse(frames::refusal_for(&ProtocolError::Body {
                     kind: Kind::Hello,
                     why: "the first frame must be HELLO",
@@ -162,10 +159,9 @@ async fn receive(
         match frames::next(buf, shared.opts.max_frame)
             .map_err(|e| End::Refuse(frames::refusal_for(&e)))?
         {
-            Next::Frame(header, frame) if header.kind == Kind::Data => {
+            Next::Data(header, body) => {
                 let (verdict, producer, have) = judge(shared, header.session, header.sequence);
                 *ack_slot(&mut acks, header.session) = have;
-                let body = frames::body(&frame);
                 match verdict {
                     Verdict::Duplicate => shared.counters.duplicate(),
                     Verdict::Next => queue(tx, Event::Data { producer, body }).await?,
@@ -179,16 +175,13 @@ async fn receive(
                     }
                 }
             }
-            Next::Frame(header, frame) => match frames::control(header, &frame) {
-                Ok(Control::Refuse { .. }) => return Err(End::Close),
-                Ok(_) => {
-                    return Err(End::Refuse(frames::refusal_for(&ProtocolError::Body {
-                        kind: header.kind,
-                        why: "unexpected frame from a direct sender",
-                    })));
-                }
-                Err(e) => return Err(End::Refuse(frames::refusal_for(&e))),
-            },
+            Next::Control(_, Control::Refuse { .. }) => return Err(End::Close),
+            Next::Control(header, _) => {
+                return Err(End::Refuse(frames::refusal_for(&ProtocolError::Body {
+                    kind: header.kind,
+                    why: "unexpected frame from a direct sender",
+                })));
+            }
             Next::Need(need) => {
                 if !acks.is_empty() {
                     let now = frames::now_nanos();
