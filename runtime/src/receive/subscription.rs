@@ -198,7 +198,7 @@ enum Link {
 }
 
 /// Events judged ahead of `recv` at most (from one read buffer).
-const READY_MAX: usize = 1024;
+const READY_MAX: usize = 256;
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Link, TransportError>> + Send>>;
 
@@ -313,7 +313,13 @@ impl<M: Decode> Subscription<M> {
             let r = match link {
                 Link::Socket(s) => self.st.poll_socket(cx, s),
                 #[cfg(feature = "nats")]
-                Link::Nats(n) => n.poll_event(cx).map_err(Broken::Closed),
+                Link::Nats(n) => n.poll_event(cx).map(|r| match r {
+                    Ok(event) => {
+                        self.st.ready.push_back(event);
+                        Ok(())
+                    }
+                    Err(e) => Err(Broken::Closed(e)),
+                }),
             };
             match ready!(r) {
                 Ok(()) => {}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use sinkgen_runtime::bytes::BytesMut;
-use sinkgen_runtime::protocol::{self, Control, Hello, Kind, RefuseCode, Role};
+use sinkgen_runtime::protocol::{self, Control, Hello, Kind, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -106,14 +106,6 @@ impl Peer {
             }
             other => panic!("expected HELLO, got {other:?}"),
         }
-    }
-
-    pub async fn refuse(&mut self, code: RefuseCode, reason: &str) {
-        self.send_control(Control::Refuse {
-            code,
-            reason: reason.to_owned(),
-        })
-        .await;
     }
 
     pub async fn producer(&mut self, session: u64, service: &str, sink: &str) {
