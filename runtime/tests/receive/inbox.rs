@@ -146,3 +146,28 @@ async fn a_subscriber_at_an_inbox_is_refused_for_its_role() {
         other => panic!("expected REFUSE, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_slow_application_holds_senders_back_instead_of_growing_memory() {
+    let dir = TempDir::new();
+    let mut inbox = bound_inbox(&dir).await; // queue(8)
+    let mut a = Peer::connect(&dir.sock("executor.sock")).await;
+    a.hello_as(9, "strategy", "executor").await;
+    a.send(&data(9, 1..=1000)).await;
+    // The application takes nothing: the inbox queues 8, then stops reading and
+    // acknowledging; whatever ACK comes covers far less than what was sent.
+    let mut acked = 0;
+    while let Ok(Some(c)) = tokio::time::timeout(Duration::from_millis(200), a.next()).await {
+        if let Got::Control(Control::Ack { sequence, .. }) = c {
+            acked = sequence;
+        }
+    }
+    assert!(
+        acked <= 16,
+        "acknowledged {acked} frames the application never took"
+    );
+    for seq in 1..=1000 {
+        assert_eq!(next(&mut inbox).await.1, seq.to_string());
+    }
+    guard("final ack", a.acked(9, 1000)).await;
+}
