@@ -2,18 +2,25 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::protocol::{self, Control, Header, Kind, ProtocolError, RefuseCode};
+use crate::protocol::{self, Control, Kind, ProtocolError, RefuseCode};
 
 /// The bytes a read buffer grows by when it has less room than this.
 pub(crate) const READ_CHUNK: usize = 64 << 10;
 
 /// What the front of a read buffer holds.
+///
+/// Kept small (the per-frame path moves it): a data frame is its session, sequence
+/// and body; a control frame, rare, is boxed.
 pub(crate) enum Next {
-    /// A data frame, taken out of the buffer: its header and its body (sharing the
-    /// buffer's memory: no copy).
-    Data(Header, Bytes),
+    /// A data frame, taken out of the buffer: its body shares the buffer's memory
+    /// (no copy).
+    Data {
+        session: u64,
+        sequence: u64,
+        body: Bytes,
+    },
     /// A control frame, taken out of the buffer and parsed.
-    Control(Header, Control),
+    Control(Kind, Box<Control>),
     /// Part of a frame: the buffer must hold this many bytes before it is whole.
     Need(usize),
 }
@@ -36,11 +43,15 @@ pub(crate) fn next(buf: &mut BytesMut, max_body: usize) -> Result<Next, Protocol
         // The frame is split off (one reference count, no copy), its header skipped.
         let mut body = buf.split_to(used).freeze();
         body.advance(protocol::HEADER_LEN);
-        return Ok(Next::Data(header, body));
+        return Ok(Next::Data {
+            session: header.session,
+            sequence: header.sequence,
+            body,
+        });
     }
     let control = Control::parse(&frame);
     buf.advance(used);
-    Ok(Next::Control(header, control?))
+    Ok(Next::Control(header.kind, Box::new(control?)))
 }
 
 /// Makes room for `need` bytes in all (and at least some spare room to read into).

@@ -19,7 +19,7 @@ use super::socket::{self, Stream};
 use super::{Event, Received};
 use crate::decode::Decode;
 use crate::error::{BuildError, ErrorClass, TransportError};
-use crate::protocol::{self, Control, Header, Hello, Kind, ProtocolError, Role};
+use crate::protocol::{self, Control, Hello, Kind, ProtocolError, Role};
 use crate::transport::Endpoint;
 
 /// Builds a [`Subscription`] from a relay's endpoint and the subscriber's identity.
@@ -502,8 +502,12 @@ impl Core {
                     return Poll::Ready(Ok(()));
                 }
                 match frames::next(&mut self.buf, self.opts.max_frame).map_err(Broken::Protocol)? {
-                    Next::Data(header, body) => self.on_data(header, body)?,
-                    Next::Control(header, control) => self.on_control(header, control)?,
+                    Next::Data {
+                        session,
+                        sequence,
+                        body,
+                    } => self.on_data(session, sequence, body)?,
+                    Next::Control(kind, control) => self.on_control(kind, *control)?,
                     Next::Need(need) => break need,
                 }
             };
@@ -523,14 +527,15 @@ impl Core {
         }
     }
 
-    fn on_data(&mut self, header: Header, body: Bytes) -> Result<(), Broken> {
+    #[inline]
+    fn on_data(&mut self, session: u64, sequence: u64, body: Bytes) -> Result<(), Broken> {
         if !self.welcomed {
             return Err(Broken::Protocol(ProtocolError::Body {
                 kind: Kind::Data,
                 why: "data before WELCOME",
             }));
         }
-        let (verdict, producer) = self.sessions.data(header.session, header.sequence);
+        let (verdict, producer) = self.sessions.data(session, sequence);
         match verdict {
             Verdict::Duplicate => self.counters.duplicate(),
             Verdict::Next => self.ready.push_back(Event::Data { producer, body }),
@@ -546,10 +551,10 @@ impl Core {
         Ok(())
     }
 
-    fn on_control(&mut self, header: Header, control: Control) -> Result<(), Broken> {
+    fn on_control(&mut self, kind: Kind, control: Control) -> Result<(), Broken> {
         let unexpected = || {
             Broken::Protocol(ProtocolError::Body {
-                kind: header.kind,
+                kind,
                 why: "unexpected frame for a subscriber",
             })
         };

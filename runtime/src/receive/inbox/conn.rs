@@ -70,8 +70,10 @@ async fn first_frame(stream: &Stream, buf: &mut BytesMut, shared: &Shared) -> Re
         match frames::next(buf, shared.opts.max_frame)
             .map_err(|e| End::Refuse(frames::refusal_for(&e)))?
         {
-            Next::Control(_, hello @ Control::Hello { .. }) => return Ok(hello),
-            Next::Data(..) | Next::Control(..) => {
+            Next::Control(_, hello) if matches!(*hello, Control::Hello { .. }) => {
+                return Ok(*hello);
+            }
+            Next::Data { .. } | Next::Control(..) => {
                 return Err(End::Refuse(frames::refusal_for(&ProtocolError::Body {
                     kind: Kind::Hello,
                     why: "the first frame must be HELLO",
@@ -159,9 +161,13 @@ async fn receive(
         match frames::next(buf, shared.opts.max_frame)
             .map_err(|e| End::Refuse(frames::refusal_for(&e)))?
         {
-            Next::Data(header, body) => {
-                let (verdict, producer, have) = judge(shared, header.session, header.sequence);
-                *ack_slot(&mut acks, header.session) = have;
+            Next::Data {
+                session,
+                sequence,
+                body,
+            } => {
+                let (verdict, producer, have) = judge(shared, session, sequence);
+                *ack_slot(&mut acks, session) = have;
                 match verdict {
                     Verdict::Duplicate => shared.counters.duplicate(),
                     Verdict::Next => queue(tx, Event::Data { producer, body }).await?,
@@ -175,10 +181,12 @@ async fn receive(
                     }
                 }
             }
-            Next::Control(_, Control::Refuse { .. }) => return Err(End::Close),
-            Next::Control(header, _) => {
+            Next::Control(_, refuse) if matches!(*refuse, Control::Refuse { .. }) => {
+                return Err(End::Close);
+            }
+            Next::Control(kind, _) => {
                 return Err(End::Refuse(frames::refusal_for(&ProtocolError::Body {
-                    kind: header.kind,
+                    kind,
                     why: "unexpected frame from a direct sender",
                 })));
             }
