@@ -57,8 +57,10 @@ pub use inbox::{Inbox, InboxBuilder};
 pub use subscription::{Subscription, SubscriptionBuilder};
 
 /// One item a receiver hands to the application.
+///
+/// Deliberately exhaustive: a `match` must say what it does with gaps and undecodable
+/// payloads, which are never to be ignored by accident.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Received<M> {
     /// A message, in its producer's order, never twice.
     Message {
