@@ -308,3 +308,49 @@ async fn a_bad_endpoint_is_a_build_error() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn over_tcp_too() {
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let mut sub = SubscriptionBuilder::new(format!("tcp://127.0.0.1:{port}"))
+        .identity("strategy", "market_data")
+        .build::<Bytes>()
+        .unwrap();
+    let peer = tokio::spawn(async move {
+        let mut c = Peer::new(relay.accept().await.unwrap().0);
+        c.welcome_subscriber().await;
+        c.producer(P, "quotes_svc", "quotes").await;
+        c.send(&data(P, 1..=3)).await;
+        c.acked(P, 3).await;
+    });
+    for seq in 1..=3 {
+        message(guard("recv", sub.recv()).await, seq);
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(50), sub.recv()).await;
+    guard("peer", peer).await.unwrap();
+}
+
+/// What generated code builds: a spec of literals; a bad endpoint (here given
+/// explicitly, as `with_endpoints` would) makes `recv` return `None` with the reason
+/// in status.
+#[tokio::test]
+async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
+    static SPEC: sinkgen_runtime::__private::SubscriptionSpec =
+        sinkgen_runtime::__private::SubscriptionSpec {
+            service: "strategy",
+            relay: "market_data",
+            endpoint: "unix:///tmp/unused.sock",
+            env: "SINKGEN_RECEIVE_TEST_BAD_OVERRIDE",
+            connect_timeout: Duration::from_millis(500),
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+        };
+    let mut sub = sinkgen_runtime::__private::subscription::<Bytes>(&SPEC, Some("tcp://nowhere"));
+    assert!(guard("recv", sub.recv()).await.is_none());
+    let error = sub.status().last_error.unwrap().to_string();
+    assert!(
+        error.contains("subscription `market_data`") && error.contains("nowhere"),
+        "{error}"
+    );
+}
