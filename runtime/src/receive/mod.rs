@@ -4,7 +4,7 @@
 //! Both speak the sinkgen protocol ([`protocol`](crate::protocol), `docs/PROTOCOL.md`):
 //! they name every frame's producer, drop duplicates by (session, sequence), turn a
 //! hole in a producer's sequence (or a relay's GAP) into a [`Received::Gap`] item, and
-//! acknowledge what they handed on. A payload that does not [`Decode`] is handed on as
+//! acknowledge what they handed on. A payload that does not [`Decode`](crate::Decode) is handed on as
 //! [`Received::Undecodable`]: counted, never skipped.
 //!
 //! # Delivery

@@ -182,8 +182,8 @@ pub(crate) struct Options {
 /// # Memory
 ///
 /// The read buffer holds at most one maximum-size frame plus one read (64 KiB); the
-/// de-duplication state at most [`MAX_SESSIONS`](super::sessions::MAX_SESSIONS)
-/// producer sessions. `Bytes` messages share the read buffer (no copy, no allocation
+/// de-duplication state at most 4,096 producer sessions (the one unheard of
+/// longest is forgotten first). `Bytes` messages share the read buffer (no copy, no allocation
 /// per frame).
 pub struct Subscription<M> {
     link: Option<Link>,
