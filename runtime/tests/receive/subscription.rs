@@ -354,3 +354,43 @@ async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_relay_that_never_answers_the_handshake_is_left_and_retried() {
+    let dir = TempDir::new();
+    let relay = Relay::bind(&dir.sock("relay.sock"));
+    let mut sub = SubscriptionBuilder::new(unix_url(&dir.sock("relay.sock")))
+        .identity("strategy", "market_data")
+        .connect_timeout(Duration::from_millis(30))
+        .backoff(Duration::from_millis(5), Duration::from_millis(10))
+        .build::<Bytes>()
+        .unwrap();
+    let peer = tokio::spawn(async move {
+        // Accept twice, read the HELLO, answer nothing.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = relay.accept().await;
+            assert!(matches!(c.control().await, Control::Hello { .. }));
+            held.push(c);
+        }
+        held
+    });
+    // Bounded: 200 rounds of 20 ms; the second connection comes after about 40 ms.
+    for _ in 0..200 {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), sub.recv())
+                .await
+                .is_err()
+        );
+        if peer.is_finished() {
+            break;
+        }
+    }
+    let held = guard("peer", peer).await.unwrap();
+    let st = sub.status();
+    assert!(!st.connected);
+    assert!(st.connects >= 2);
+    let error = st.last_error.unwrap().to_string();
+    assert!(error.contains("did not answer the handshake"), "{error}");
+    drop(held);
+}
