@@ -227,6 +227,9 @@ pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> Compo
     CompositeSink::failover(name, members)
 }
 
+pub use crate::receive::private::{InboxSpec, SubscriptionSpec, inbox, subscription};
+pub use crate::{Decode, Inbox, Subscription};
+
 #[cfg(test)]
 mod tests {
     use super::*;

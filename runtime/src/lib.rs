@@ -13,6 +13,9 @@
 //! | [`DirectSink<M>`] | straight to a service, or any endpoint |
 //! | [`CompositeSink<M>`] | broadcast, round robin or failover over sibling sinks |
 //! | [`Encode`] | what a message type implements (byte types do already) |
+//! | [`Subscription<M>`] | typed messages from a relay (connects on the first `recv`) |
+//! | [`Inbox<M>`] | typed messages from direct senders to a service's `listen` endpoint |
+//! | [`Decode`] | what a received message type implements (byte types and `String` do already) |
 //! | [`Framing`] | length-prefixed or torq frames |
 //! | [`Status`] | state and counters of a sink |
 //!
@@ -78,10 +81,12 @@
 
 pub mod composite;
 mod connection;
+pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod framing;
 pub mod protocol;
+pub mod receive;
 pub mod sink;
 pub mod status;
 mod transport;
@@ -91,9 +96,14 @@ pub mod __private;
 
 pub use bytes::{self, Bytes};
 pub use composite::{CompositeSink, Delivery, Member, Mode};
+pub use decode::{Decode, DecodeError};
 pub use encode::Encode;
 pub use error::{BuildError, ErrorClass, SendError, SendErrorKind, TransportError, WaitError};
 pub use framing::{Framing, LENGTH_PREFIX_LEN, TORQ_HEADER_LEN, TORQ_MAGIC, TORQ_VERSION};
+pub use receive::{
+    Inbox, InboxBuilder, Producer, ReceiveStatus, Received, Refusal, Subscription,
+    SubscriptionBuilder,
+};
 pub use sink::{DirectSink, RelaySink, SinkBuilder};
 pub use status::{CompositeStatus, Lost, State, Status};
 

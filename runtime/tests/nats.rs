@@ -27,6 +27,10 @@ mod defects;
 #[path = "nats/encode_panic.rs"]
 mod encode_panic;
 
+/// `Subscription` over NATS.
+#[path = "nats/subscribe.rs"]
+mod subscribe;
+
 /// The socket tests' shared pieces (the panicking message type).
 #[path = "common/mod.rs"]
 mod common;

@@ -81,6 +81,7 @@ use crate::framing::Framing;
 use crate::status::State;
 use crate::transport::{Endpoint, Inline};
 
+pub(crate) mod backoff;
 mod close;
 mod counters;
 mod handover;
@@ -99,7 +100,7 @@ const DROPPED: u8 = 2;
 
 /// A connection that stayed up at least this long (or `backoff_max`, if longer) resets
 /// the backoff: a peer that accepts and then closes at once must not cause a hot loop.
-const STABLE_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A sender writes its frame directly only when the previous write is at least this
 /// old: a sparse frame goes out without waking the task (no added latency), while a

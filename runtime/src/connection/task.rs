@@ -128,13 +128,13 @@ impl Driver {
     }
 
     fn backoff_delay(&mut self) -> Duration {
-        let initial = self.shared.opts.backoff_initial;
-        let max = self.shared.opts.backoff_max.max(initial);
-        let shift = self.failures.saturating_sub(1).min(30);
-        let cap = initial.saturating_mul(1u32 << shift).min(max);
-        let lo = u64::try_from(initial.as_nanos()).unwrap_or(u64::MAX);
-        let hi = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX).max(lo);
-        Duration::from_nanos(self.rng.u64(lo..=hi))
+        let opts = &self.shared.opts;
+        super::backoff::delay(
+            opts.backoff_initial,
+            opts.backoff_max,
+            self.failures,
+            &mut self.rng,
+        )
     }
 
     async fn connect_loop(&mut self) -> Exit {

@@ -129,8 +129,13 @@ impl NatsAddress {
         }
     }
 
+    /// The subject (subscriptions read it).
+    pub(crate) fn subject(&self) -> &str {
+        &self.subject
+    }
+
     /// The server address in the form the client takes.
-    fn server_url(&self) -> String {
+    pub(crate) fn server_url(&self) -> String {
         if self.host.contains(':') {
             format!("nats://[{}]:{}", self.host, self.port)
         } else {

@@ -1,0 +1,109 @@
+//! Binding a `listen` endpoint and accepting senders.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Shared;
+use super::conn;
+use crate::error::TransportError;
+use crate::receive::Event;
+use crate::receive::socket::Stream;
+use crate::transport::Endpoint;
+
+pub(super) enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// A Unix socket file this inbox made; removed when the inbox goes.
+pub(super) struct Bound(PathBuf);
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds `endpoint` (needs a tokio runtime). A Unix socket file nobody accepts on is
+/// left by a dead process: it is replaced.
+pub(super) fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<Bound>), TransportError> {
+    match endpoint {
+        Endpoint::Unix(path) => {
+            let context = || format!("bind unix://{}", path.display());
+            let listener = match UnixListener::bind(path) {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && stale(path) => {
+                    std::fs::remove_file(path)
+                        .map_err(|e| TransportError::from_io(&context(), &e))?;
+                    UnixListener::bind(path)
+                }
+                r => r,
+            }
+            .map_err(|e| TransportError::from_io(&context(), &e))?;
+            Ok((Listener::Unix(listener), Some(Bound(path.clone()))))
+        }
+        Endpoint::Tcp(addr) => {
+            let context = || format!("bind tcp://{addr}");
+            let std = std::net::TcpListener::bind(addr.as_str())
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| TransportError::from_io(&context(), &e))?;
+            let listener =
+                TcpListener::from_std(std).map_err(|e| TransportError::from_io(&context(), &e))?;
+            Ok((Listener::Tcp(listener), None))
+        }
+        #[cfg(feature = "nats")]
+        Endpoint::Nats(_) => Err(crate::sink::bad_address(
+            "an inbox listens on a unix:// or tcp:// endpoint, not NATS".to_owned(),
+        )),
+    }
+}
+
+/// Whether a Unix socket file has nobody accepting on it.
+fn stale(path: &std::path::Path) -> bool {
+    matches!(
+        std::os::unix::net::UnixStream::connect(path),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused
+    )
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+        }
+    }
+}
+
+/// Accepts senders until the inbox is dropped (its receiver closes, or this task is
+/// aborted: the connection tasks go with the `JoinSet`).
+pub(super) async fn accept_loop(listener: Listener, shared: Arc<Shared>, tx: mpsc::Sender<Event>) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    shared.counters.connect();
+                    tasks.spawn(conn::serve(stream, Arc::clone(&shared), tx.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little, never spin.
+                    tracing::warn!(inbox = %shared.opts.name, error = %e, "accept failed");
+                    shared.counters.error(TransportError::from_io("accept", &e));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            () = tx.closed() => return,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Unix and TCP streams as a receiver uses them: poll-based reads into a `BytesMut`
+//! and writes from a position, so that every operation can be dropped and resumed
+//! (cancel safety lives in the callers' state, never in a future).
+
+use std::io;
+use std::task::{Context, Poll, ready};
+
+use bytes::BytesMut;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::error::{ErrorClass, TransportError};
+use crate::transport::Endpoint;
+
+/// One connected stream.
+pub(crate) enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+macro_rules! both {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Stream::Unix($s) => $e,
+            Stream::Tcp($s) => $e,
+        }
+    };
+}
+
+impl Stream {
+    /// Connects to a Unix or TCP endpoint (one attempt; the caller bounds it).
+    pub(crate) async fn connect(endpoint: &Endpoint) -> Result<Stream, TransportError> {
+        match endpoint {
+            Endpoint::Unix(path) => {
+                UnixStream::connect(path)
+                    .await
+                    .map(Stream::Unix)
+                    .map_err(|e| {
+                        TransportError::from_io(
+                            &format!("connect to unix://{}", path.display()),
+                            &e,
+                        )
+                    })
+            }
+            Endpoint::Tcp(addr) => {
+                let s = TcpStream::connect(addr.as_str()).await.map_err(|e| {
+                    TransportError::from_io(&format!("connect to tcp://{addr}"), &e)
+                })?;
+                s.set_nodelay(true)
+                    .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
+                Ok(Stream::Tcp(s))
+            }
+            #[cfg(feature = "nats")]
+            Endpoint::Nats(_) => Err(TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidInput,
+                "a NATS endpoint is not a socket",
+            )),
+        }
+    }
+
+    /// Reads what is there into `buf`'s spare capacity; `Ok(0)` is end of stream.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(both!(self, s => s.poll_read_ready(cx)))?;
+            match both!(self, s => s.try_read_buf(buf)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// Writes `out[*at..]`, advancing `*at`; ready when all is written.
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        out: &[u8],
+        at: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        while *at < out.len() {
+            ready!(both!(self, s => s.poll_write_ready(cx)))?;
+            match both!(self, s => s.try_write(&out[*at..])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => *at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes what the kernel takes now, without waiting (a last REFUSE before closing).
+    pub(crate) fn try_write_all(&self, out: &[u8]) {
+        let _ = both!(self, s => s.try_write(out));
+    }
+
+    /// Async wrappers for connection tasks (the inbox).
+    pub(crate) async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read(cx, buf)).await
+    }
+
+    pub(crate) async fn write_all(&self, out: &[u8]) -> io::Result<()> {
+        let mut at = 0;
+        std::future::poll_fn(|cx| self.poll_write(cx, out, &mut at)).await
+    }
+}
+
+pub(crate) fn peer_closed() -> TransportError {
+    TransportError::new(
+        ErrorClass::Retryable,
+        io::ErrorKind::UnexpectedEof,
+        "peer closed the connection",
+    )
+}
+
+pub(crate) fn protocol_error(context: &str, e: &dyn std::fmt::Display) -> TransportError {
+    TransportError::new(
+        ErrorClass::Retryable,
+        io::ErrorKind::InvalidData,
+        format!("{context}: {e}"),
+    )
+}

@@ -1,0 +1,173 @@
+//! `Inbox` with test direct senders on a Unix socket.
+
+use std::time::Duration;
+
+use sinkgen_runtime::protocol::{Control, RefuseCode};
+use sinkgen_runtime::{Bytes, Inbox, InboxBuilder, Received};
+
+use crate::common::*;
+use crate::support::*;
+
+async fn bound_inbox(dir: &TempDir) -> Inbox<Bytes> {
+    let mut inbox = InboxBuilder::new(unix_url(&dir.sock("executor.sock")))
+        .service("executor")
+        .senders(["strategy", "risk"])
+        .queue(8)
+        .build::<Bytes>()
+        .unwrap();
+    assert!(
+        !inbox.status().connected,
+        "lazy: nothing bound before the first recv"
+    );
+    // The first recv binds; nothing is there yet.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), inbox.recv())
+            .await
+            .is_err()
+    );
+    assert!(inbox.status().connected);
+    inbox
+}
+
+/// The next message item as (sender service, body).
+async fn next(inbox: &mut Inbox<Bytes>) -> (String, String) {
+    match guard("recv", inbox.recv()).await {
+        Some(Received::Message { producer, message }) => (
+            producer.service().to_owned(),
+            String::from_utf8(message.to_vec()).unwrap(),
+        ),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn declared_senders_are_served_and_an_undeclared_one_is_refused() {
+    let dir = TempDir::new();
+    let mut inbox = bound_inbox(&dir).await;
+    let path = dir.sock("executor.sock");
+    let senders = tokio::spawn(async move {
+        let mut a = Peer::connect(&path).await;
+        assert!(matches!(
+            a.hello_as(1, "strategy", "executor").await,
+            Control::Welcome { have: 0, .. }
+        ));
+        let mut b = Peer::connect(&path).await;
+        assert!(matches!(
+            b.hello_as(2, "risk", "executor").await,
+            Control::Welcome { .. }
+        ));
+        let mut c = Peer::connect(&path).await;
+        match c.hello_as(3, "intruder", "executor").await {
+            Control::Refuse { code, reason } => {
+                assert_eq!(code, RefuseCode::UnknownName);
+                assert!(
+                    reason.contains("intruder") && reason.contains("strategy, risk"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected REFUSE, got {other:?}"),
+        }
+        assert!(c.next().await.is_none(), "closed after the refusal");
+        a.send(&data(1, 1..=3)).await;
+        b.send(&data(2, 1..=2)).await;
+        a.acked(1, 3).await;
+        b.acked(2, 2).await;
+    });
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(next(&mut inbox).await);
+    }
+    guard("senders", senders).await.unwrap();
+    let from = |who: &str| {
+        got.iter()
+            .filter(|(s, _)| s == who)
+            .map(|(_, m)| m.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(from("strategy"), ["1", "2", "3"]);
+    assert_eq!(from("risk"), ["1", "2"]);
+    let st = inbox.status();
+    assert_eq!((st.received, st.refusals, st.connects), (5, 1, 3));
+    assert_eq!(st.last_refusal.unwrap().code, RefuseCode::UnknownName);
+}
+
+#[tokio::test]
+async fn a_sender_reconnecting_with_resends_is_deduplicated() {
+    let dir = TempDir::new();
+    let mut inbox = bound_inbox(&dir).await;
+    let path = dir.sock("executor.sock");
+    let sender = tokio::spawn(async move {
+        let mut a = Peer::connect(&path).await;
+        a.hello_as(7, "strategy", "executor").await;
+        a.send(&data(7, 1..=3)).await;
+        a.acked(7, 3).await;
+        drop(a);
+        let mut a = Peer::connect(&path).await;
+        // WELCOME says what the inbox has; a sink would skip it, this one resends.
+        assert!(matches!(
+            a.hello_as(7, "strategy", "executor").await,
+            Control::Welcome { have: 3, .. }
+        ));
+        a.send(&data(7, 2..=5)).await;
+        a.acked(7, 5).await;
+    });
+    let got: Vec<_> = {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            v.push(next(&mut inbox).await.1);
+        }
+        v
+    };
+    guard("sender", sender).await.unwrap();
+    assert_eq!(got, ["1", "2", "3", "4", "5"]);
+    assert_eq!(inbox.status().duplicates, 2);
+}
+
+#[tokio::test]
+async fn a_subscriber_at_an_inbox_is_refused_for_its_role() {
+    let dir = TempDir::new();
+    let _inbox = bound_inbox(&dir).await;
+    let mut p = Peer::connect(&dir.sock("executor.sock")).await;
+    p.send_control(Control::Hello {
+        session: 5,
+        next: 0,
+        hello: sinkgen_runtime::protocol::Hello {
+            min_version: 1,
+            max_version: 1,
+            role: sinkgen_runtime::protocol::Role::Subscriber,
+            service: "strategy".into(),
+            sink: String::new(),
+            target: "executor".into(),
+        },
+    })
+    .await;
+    match guard("refusal", p.control()).await {
+        Control::Refuse { code, .. } => assert_eq!(code, RefuseCode::Role),
+        other => panic!("expected REFUSE, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_slow_application_holds_senders_back_instead_of_growing_memory() {
+    let dir = TempDir::new();
+    let mut inbox = bound_inbox(&dir).await; // queue(8)
+    let mut a = Peer::connect(&dir.sock("executor.sock")).await;
+    a.hello_as(9, "strategy", "executor").await;
+    a.send(&data(9, 1..=1000)).await;
+    // The application takes nothing: the inbox queues 8, then stops reading and
+    // acknowledging; whatever ACK comes covers far less than what was sent.
+    let mut acked = 0;
+    while let Ok(Some(c)) = tokio::time::timeout(Duration::from_millis(200), a.next()).await {
+        if let Got::Control(Control::Ack { sequence, .. }) = c {
+            acked = sequence;
+        }
+    }
+    assert!(
+        acked <= 16,
+        "acknowledged {acked} frames the application never took"
+    );
+    for seq in 1..=1000 {
+        assert_eq!(next(&mut inbox).await.1, seq.to_string());
+    }
+    guard("final ack", a.acked(9, 1000)).await;
+}
