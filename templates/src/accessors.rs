@@ -155,7 +155,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
 ///
 /// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
 /// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
-fn duration(d: Duration) -> TokenStream {
+pub(crate) fn duration(d: Duration) -> TokenStream {
     let ty = rt("Duration");
     let nanos = d.as_nanos();
     let literal = |v: u128| Literal::u64_unsuffixed(u64::try_from(v).unwrap_or(u64::MAX));

@@ -12,6 +12,8 @@
 //!   process-wide accessors `Sinks::<sink>() -> &'static ..`;
 //! - [`endpoints`]: the `<Type>Endpoints` struct of explicit endpoints;
 //! - [`instance`]: the independent instance `with_endpoints` returns;
+//! - [`receivers`]: the receivers type beside the sinks (`Subscriptions::<relay>()`,
+//!   `Subscriptions::inbox()`), its endpoints struct and instance;
 //! - [`tracking`]: what makes rustc rebuild a derive when its inputs change;
 //! - [`stub`]: the plausible stand-in a derive emits beside its errors.
 //!
@@ -23,12 +25,13 @@ mod docs;
 pub mod endpoints;
 pub mod instance;
 mod plan;
+pub mod receivers;
 pub mod stub;
 pub mod tracking;
 
 pub use plan::{
-    Codec, CompositeOp, FieldPlan, Framing, Layout, Leaf, Message, Plan, Policy, SinkKind,
-    SinkPlan, Tracking,
+    Codec, CompositeOp, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message, Plan, Policy,
+    Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
 };
 
 use proc_macro2::TokenStream;
@@ -40,11 +43,13 @@ pub fn render(plan: &Plan) -> TokenStream {
     let accessors = accessors::emit(plan);
     let endpoints = endpoints::emit(plan);
     let instance = instance::emit(plan);
+    let receivers = plan.receivers.as_ref().map(|r| receivers::emit(plan, r));
     let tracking = plan.tracking.as_ref().map(tracking::emit);
     quote! {
         #accessors
         #endpoints
         #instance
+        #receivers
         #tracking
     }
 }
@@ -80,6 +85,11 @@ pub(crate) fn rt(name: &str) -> TokenStream {
 /// `non_snake_case` for a valid name with `__` inside (rustc still flags it), and clippy's
 /// `new_ret_no_self` / `should_implement_trait` for accessors named like `new` or `next`.
 pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
+    lint_allows_for(plan.sinks.iter().map(|s| s.name.as_str()))
+}
+
+/// [`lint_allows`] for any set of generated function names.
+pub(crate) fn lint_allows_for<'a>(names: impl Iterator<Item = &'a str> + Clone) -> TokenStream {
     const TRAIT_METHODS: &[&str] = &[
         "add",
         "as_mut",
@@ -112,7 +122,7 @@ pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
         "shr",
         "sub",
     ];
-    let names = || plan.sinks.iter().map(|s| s.name.as_str());
+    let names = || names.clone();
     let mut allows = Vec::new();
     if names().any(|n| n.trim_matches('_').contains("__")) {
         allows.push(quote!(non_snake_case));
