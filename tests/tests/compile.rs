@@ -160,7 +160,7 @@ fn protocol_keys_compile_under_clippy() {
 /// (`fixtures/ok/service_messages.toml`): `monitor` subscribes to a relay typed
 /// `protocol::Order`, `execution` listens for `protocol::Order` from its senders. The
 /// build-script path generates `Subscriptions`, the derive on `Derived` generates
-/// `DerivedSubscriptions`; both are used, with `with_endpoints`. Checked with clippy,
+/// the type its `receivers` key names (`DerivedSubscriptions`); both are used, with `with_endpoints`. Checked with clippy,
 /// warnings and missing docs denied.
 #[test]
 fn receivers_compile_under_clippy() {
@@ -181,7 +181,7 @@ fn receivers_compile_under_clippy() {
          pub mod generated {{\n    use crate::protocol;\n    include!(\"sinks.rs\");\n}}\n\n\
          /// The derive front end (service `execution`).\n\
          #[derive(sinkgen_runtime::Sinks)]\n\
-         #[sinks(config = {:?}, service = \"execution\")]\n\
+         #[sinks(config = {:?}, service = \"execution\", receivers = \"DerivedSubscriptions\")]\n\
          pub struct Derived;\n\n\
          /// Both, used.\n\
          pub async fn receive() -> Option<u64> {{\n    \

@@ -1,0 +1,14 @@
+// `feed` neither subscribes nor listens: it has no receivers to name.
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = "feed", receivers = "FeedSubscriptions")]
+pub struct Feed;
+
+// The receivers type must be a Rust identifier.
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = "execution", receivers = "my-receivers")]
+pub struct Execution;
+
+fn main() {
+    let _ = Feed::market_data();
+    let _ = Execution::with_endpoints;
+}
