@@ -27,7 +27,7 @@
 //! | feature | default | what |
 //! |---------|---------|------|
 //! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
-//! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`] |
+//! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`]; a [`Subscription`] on a `nats://` endpoint is a core NATS subscription |
 //! | `serde` | no | `serde::Serialize` for [`Status`] (and the state, error and counters in it), for health endpoints |
 //!
 //! Without `derive` (`default-features = false`), the runtime has no proc macro of its

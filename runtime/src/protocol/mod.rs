@@ -148,6 +148,7 @@ pub struct Frame<'a> {
 /// A broken stream: wrong magic, an unknown version or kind, a body longer than
 /// `max_body` (or than [`MAX_CONTROL_BODY`] for a control frame), or a checksum that
 /// does not match. The connection cannot be read further.
+#[inline]
 pub fn decode(bytes: &[u8], max_body: usize) -> Result<Option<(Frame<'_>, usize)>, ProtocolError> {
     let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
         // Check what is there already, so garbage is refused without waiting for more.

@@ -4,7 +4,7 @@
 //! Both speak the sinkgen protocol ([`protocol`](crate::protocol), `docs/PROTOCOL.md`):
 //! they name every frame's producer, drop duplicates by (session, sequence), turn a
 //! hole in a producer's sequence (or a relay's GAP) into a [`Received::Gap`] item, and
-//! acknowledge what they handed on. A payload that does not [`Decode`] is handed on as
+//! acknowledge what they handed on. A payload that does not [`Decode`](crate::Decode) is handed on as
 //! [`Received::Undecodable`]: counted, never skipped.
 //!
 //! # Delivery
@@ -57,8 +57,10 @@ pub use inbox::{Inbox, InboxBuilder};
 pub use subscription::{Subscription, SubscriptionBuilder};
 
 /// One item a receiver hands to the application.
+///
+/// Deliberately exhaustive: a `match` must say what it does with gaps and undecodable
+/// payloads, which are never to be ignored by accident.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Received<M> {
     /// A message, in its producer's order, never twice.
     Message {

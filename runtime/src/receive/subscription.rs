@@ -181,10 +181,12 @@ pub(crate) struct Options {
 ///
 /// # Memory
 ///
-/// The read buffer holds at most one maximum-size frame plus one read (64 KiB); the
-/// de-duplication state at most [`MAX_SESSIONS`](super::sessions::MAX_SESSIONS)
-/// producer sessions. `Bytes` messages share the read buffer (no copy, no allocation
-/// per frame).
+/// The read buffer grows only to hold the largest frame received (at most
+/// [`max_frame`](SubscriptionBuilder::max_frame)) plus one read of 64 KiB, within a
+/// factor of two of that (the buffer's growth policy); at most 256 judged frames wait
+/// to be handed out; the de-duplication state holds at most 4,096 producer sessions
+/// (the one unheard of longest is forgotten first). `Bytes` messages share the read
+/// buffer: no copy, no allocation per frame.
 pub struct Subscription<M> {
     link: Option<Link>,
     st: Core,

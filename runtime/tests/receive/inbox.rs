@@ -171,3 +171,31 @@ async fn a_slow_application_holds_senders_back_instead_of_growing_memory() {
     }
     guard("final ack", a.acked(9, 1000)).await;
 }
+
+#[tokio::test]
+async fn an_inbox_listens_on_tcp_too() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut inbox = InboxBuilder::new(format!("tcp://127.0.0.1:{port}"))
+        .service("executor")
+        .senders(["strategy"])
+        .build::<Bytes>()
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), inbox.recv())
+            .await
+            .is_err()
+    );
+    let mut a = Peer::new(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    a.hello_as(4, "strategy", "executor").await;
+    a.send(&data(4, 1..=2)).await;
+    assert_eq!(next(&mut inbox).await, ("strategy".into(), "1".into()));
+    assert_eq!(next(&mut inbox).await, ("strategy".into(), "2".into()));
+    guard("ack", a.acked(4, 2)).await;
+}

@@ -308,3 +308,89 @@ async fn a_bad_endpoint_is_a_build_error() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn over_tcp_too() {
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let mut sub = SubscriptionBuilder::new(format!("tcp://127.0.0.1:{port}"))
+        .identity("strategy", "market_data")
+        .build::<Bytes>()
+        .unwrap();
+    let peer = tokio::spawn(async move {
+        let mut c = Peer::new(relay.accept().await.unwrap().0);
+        c.welcome_subscriber().await;
+        c.producer(P, "quotes_svc", "quotes").await;
+        c.send(&data(P, 1..=3)).await;
+        c.acked(P, 3).await;
+    });
+    for seq in 1..=3 {
+        message(guard("recv", sub.recv()).await, seq);
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(50), sub.recv()).await;
+    guard("peer", peer).await.unwrap();
+}
+
+/// What generated code builds: a spec of literals; a bad endpoint (here given
+/// explicitly, as `with_endpoints` would) makes `recv` return `None` with the reason
+/// in status.
+#[tokio::test]
+async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
+    static SPEC: sinkgen_runtime::__private::SubscriptionSpec =
+        sinkgen_runtime::__private::SubscriptionSpec {
+            service: "strategy",
+            relay: "market_data",
+            endpoint: "unix:///tmp/unused.sock",
+            env: "SINKGEN_RECEIVE_TEST_BAD_OVERRIDE",
+            connect_timeout: Duration::from_millis(500),
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+        };
+    let mut sub = sinkgen_runtime::__private::subscription::<Bytes>(&SPEC, Some("tcp://nowhere"));
+    assert!(guard("recv", sub.recv()).await.is_none());
+    let error = sub.status().last_error.unwrap().to_string();
+    assert!(
+        error.contains("subscription `market_data`") && error.contains("nowhere"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_relay_that_never_answers_the_handshake_is_left_and_retried() {
+    let dir = TempDir::new();
+    let relay = Relay::bind(&dir.sock("relay.sock"));
+    let mut sub = SubscriptionBuilder::new(unix_url(&dir.sock("relay.sock")))
+        .identity("strategy", "market_data")
+        .connect_timeout(Duration::from_millis(30))
+        .backoff(Duration::from_millis(5), Duration::from_millis(10))
+        .build::<Bytes>()
+        .unwrap();
+    let peer = tokio::spawn(async move {
+        // Accept twice, read the HELLO, answer nothing.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut c = relay.accept().await;
+            assert!(matches!(c.control().await, Control::Hello { .. }));
+            held.push(c);
+        }
+        held
+    });
+    // Bounded: 200 rounds of 20 ms; the second connection comes after about 40 ms.
+    for _ in 0..200 {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), sub.recv())
+                .await
+                .is_err()
+        );
+        if peer.is_finished() {
+            break;
+        }
+    }
+    let held = guard("peer", peer).await.unwrap();
+    let st = sub.status();
+    assert!(!st.connected);
+    assert!(st.connects >= 2);
+    let error = st.last_error.unwrap().to_string();
+    assert!(error.contains("did not answer the handshake"), "{error}");
+    drop(held);
+}

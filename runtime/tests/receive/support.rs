@@ -5,12 +5,16 @@ use std::path::Path;
 
 use sinkgen_runtime::bytes::BytesMut;
 use sinkgen_runtime::protocol::{self, Control, Hello, Kind, Role};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+
+/// A Unix or TCP stream.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// One end of a protocol connection, reading whole frames.
 pub struct Peer {
-    pub stream: UnixStream,
+    pub stream: Box<dyn Io>,
     buf: BytesMut,
 }
 
@@ -22,9 +26,9 @@ pub enum Got {
 }
 
 impl Peer {
-    pub fn new(stream: UnixStream) -> Peer {
+    pub fn new(stream: impl Io + 'static) -> Peer {
         Peer {
-            stream,
+            stream: Box::new(stream),
             buf: BytesMut::new(),
         }
     }
