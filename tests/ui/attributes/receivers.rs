@@ -9,6 +9,8 @@ pub struct Feed;
 pub struct Execution;
 
 fn main() {
+    // Beside the errors, a stand-in of the named type: no cascade at its uses.
+    let _ = FeedSubscriptions::with_endpoints;
     let _ = Feed::market_data();
     let _ = Execution::with_endpoints;
 }
