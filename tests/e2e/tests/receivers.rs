@@ -7,6 +7,7 @@
 //! declares (`sinkgen_e2e`'s `desk`).
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sinkgen_e2e::protocol::MarketEvent;
@@ -260,4 +261,79 @@ async fn a_generated_subscription_yields_typed_messages_from_a_relay() {
     .await;
     done.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The process-wide accessor `DeskReceivers::quotes()` with its endpoint overridden by
+/// `SINKGEN_QUOTES_SUBSCRIBE` (the variable its docs name).
+///
+/// Environment variables are process-wide, so the subscription lives in a child
+/// process: this test binary, running only [`child_subscribes_through_the_override`].
+#[tokio::test]
+async fn the_subscription_accessor_honours_the_environment_override() {
+    let dir = scratch("env");
+    let socket = dir.join("quotes.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_subscribes_through_the_override"])
+        .env("SINKGEN_QUOTES_SUBSCRIBE", url(&socket))
+        .env("SINKGEN_E2E_RX_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stream, _) = within("the child's subscription", listener.accept())
+        .await
+        .unwrap();
+    let mut peer = Peer {
+        stream,
+        buf: BytesMut::new(),
+    };
+    assert!(matches!(
+        within("HELLO", peer.control()).await,
+        Some(Control::Hello { hello, .. }) if hello.service == "desk" && hello.target == "quotes"
+    ));
+    peer.send_control(Control::Welcome {
+        session: 99,
+        have: 0,
+        version: 1,
+    })
+    .await;
+    peer.send_control(Control::Producer {
+        session: 7,
+        service: "sinkgen_e2e".to_owned(),
+        sink: "quotes".to_owned(),
+    })
+    .await;
+    peer.send_events(7, 1, &events(1)).await;
+    // The connection stays open until the child has read the event and exited.
+    let output = within(
+        "the child",
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the child test failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs as the child of the test above (and does nothing on its own).
+#[tokio::test]
+async fn child_subscribes_through_the_override() {
+    if std::env::var_os("SINKGEN_E2E_RX_CHILD").is_none() {
+        return;
+    }
+    let mut quotes = DeskReceivers::quotes();
+    match within("the event", quotes.recv()).await {
+        Some(Received::Message { producer, message }) => {
+            assert_eq!(producer.service(), "sinkgen_e2e");
+            assert_eq!(message, events(1)[0]);
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
 }
