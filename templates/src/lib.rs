@@ -34,7 +34,9 @@ pub use plan::{
     Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
 };
 
-use proc_macro2::TokenStream;
+use std::time::Duration;
+
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 /// The generated code for a plan, as tokens.
@@ -170,4 +172,30 @@ pub(crate) fn message_type(message: &Message) -> TokenStream {
         Message::Bytes => rt("Bytes"),
         Message::Path { path, .. } => quote!(#path),
     }
+}
+
+/// A `Duration` constructor in the largest exact unit: `Duration::from_millis(500)`.
+///
+/// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
+/// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
+pub(crate) fn duration(d: Duration) -> TokenStream {
+    let ty = rt("Duration");
+    let nanos = d.as_nanos();
+    let literal = |v: u128| Literal::u64_unsuffixed(u64::try_from(v).unwrap_or(u64::MAX));
+    if nanos.is_multiple_of(60_000_000_000) && nanos > 0 {
+        let secs = literal(nanos / 1_000_000_000);
+        return quote!(#ty::new(#secs, 0));
+    }
+    let (ctor, value) = if nanos.is_multiple_of(1_000_000_000) {
+        ("from_secs", nanos / 1_000_000_000)
+    } else if nanos.is_multiple_of(1_000_000) {
+        ("from_millis", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        ("from_micros", nanos / 1_000)
+    } else {
+        ("from_nanos", nanos)
+    };
+    let ctor = proc_macro2::Ident::new(ctor, proc_macro2::Span::call_site());
+    let value = literal(value);
+    quote!(#ty::#ctor(#value))
 }

@@ -153,9 +153,9 @@ fn codec_check(who: &str, codec: Codec, message: &Message) -> TokenStream {
 fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
     let spec = rt("SubscriptionSpec");
     let (service, relay, endpoint, env) = (&plan.service, &s.relay, &s.endpoint, &s.env);
-    let connect_timeout = crate::accessors::duration(s.policy.connect_timeout);
-    let backoff_initial = crate::accessors::duration(s.policy.backoff_initial);
-    let backoff_max = crate::accessors::duration(s.policy.backoff_max);
+    let connect_timeout = crate::duration(s.policy.connect_timeout);
+    let backoff_initial = crate::duration(s.policy.backoff_initial);
+    let backoff_max = crate::duration(s.policy.backoff_max);
     quote! {
         #spec {
             service: #service,
