@@ -160,8 +160,10 @@ fn protocol_keys_compile_under_clippy() {
 /// (`fixtures/ok/service_messages.toml`): `monitor` subscribes to a relay typed
 /// `protocol::Order`, `execution` listens for `protocol::Order` from its senders. The
 /// build-script path generates `Subscriptions`, the derive on `Derived` generates
-/// the type its `receivers` key names (`DerivedSubscriptions`); both are used, with `with_endpoints`. Checked with clippy,
-/// warnings and missing docs denied.
+/// the type its `receivers` key names (`DerivedSubscriptions`); both are used, with
+/// `with_endpoints`. Relays named `type_` and `a1_b2__c3` (`fixtures/ok/names.toml`)
+/// need their lint allows on the receivers too. Checked with clippy, warnings and
+/// missing docs denied.
 #[test]
 fn receivers_compile_under_clippy() {
     let config = tests_dir().join("fixtures/ok/service_messages.toml");
@@ -179,6 +181,8 @@ fn receivers_compile_under_clippy() {
                      Ok(Order(u64::from_le_bytes(raw)))\n        }}\n    }}\n}}\n\n\
          /// The build-script front end (service `monitor`).\n\
          pub mod generated {{\n    use crate::protocol;\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// Relays named `type_` and `a1_b2__c3` (`fixtures/ok/names.toml`).\n\
+         pub mod names {{\n    include!(\"names.rs\");\n}}\n\n\
          /// The derive front end (service `execution`).\n\
          #[derive(sinkgen_runtime::Sinks)]\n\
          #[sinks(config = {:?}, service = \"execution\", receivers = \"DerivedSubscriptions\")]\n\
@@ -192,6 +196,7 @@ fn receivers_compile_under_clippy() {
                  inbox: \"unix:///tmp/elsewhere.sock\".into(),\n    \
              }})\n    .inbox();\n    \
              let _ = elsewhere.status();\n    \
+             let _ = names::Subscriptions::a1_b2__c3().status();\n    \
              let _ = orders.recv().await;\n    \
              match inbox.recv().await? {{\n        \
                  sinkgen_runtime::Received::Message {{ message, .. }} => Some(message.0),\n        \
@@ -199,9 +204,14 @@ fn receivers_compile_under_clippy() {
         config.to_string_lossy()
     );
     let code = generate(&config, "monitor");
+    let names = generate(&tests_dir().join("fixtures/ok/names.toml"), "reader");
     let dir = probe(
         "sinkgen_compile_receivers",
-        &[("src/lib.rs", &lib), ("src/sinks.rs", &code)],
+        &[
+            ("src/lib.rs", &lib),
+            ("src/sinks.rs", &code),
+            ("src/names.rs", &names),
+        ],
     );
     assert_compiles(&cargo(&dir, &["clippy"]), "typed subscriptions and inboxes");
 }
