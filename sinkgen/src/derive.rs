@@ -136,7 +136,13 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
             }
         }
     };
-    plan.receivers = receivers(&attrs, plan.receivers.take(), &service, &mut errors);
+    plan.receivers = receivers(
+        &attrs,
+        plan.receivers.take(),
+        &input.ident,
+        &service,
+        &mut errors,
+    );
     // With bad fields, the real accessors still come out: only `with_endpoints` is a stub.
     errors.with(sinkgen_templates::render(&plan))
 }
@@ -148,6 +154,7 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
 fn receivers(
     attrs: &Attrs,
     planned: Option<sinkgen_templates::Receivers>,
+    sinks: &syn::Ident,
     service: &str,
     errors: &mut Errors,
 ) -> Option<sinkgen_templates::Receivers> {
@@ -166,6 +173,17 @@ fn receivers(
             return None;
         }
     };
+    if ident == *sinks {
+        errors.push(
+            lit.span(),
+            format!(
+                "`receivers` names a second type beside `{sinks}`: it cannot be `{sinks}` itself; \
+                 e.g. `receivers = \"{}\"`",
+                sinkgen_templates::Receivers::type_beside(sinks)
+            ),
+        );
+        return None;
+    }
     let Some(mut planned) = planned else {
         errors.push(
             lit.span(),

@@ -8,6 +8,11 @@ pub struct Feed;
 #[sinks(config = "ui/services.toml", service = "execution", receivers = "my-receivers")]
 pub struct Execution;
 
+// The receivers type is a second type: not the derived one.
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = "strategy", receivers = "Strategy")]
+pub struct Strategy;
+
 fn main() {
     // Beside the errors, a stand-in of the named type: no cascade at its uses.
     let _ = FeedSubscriptions::with_endpoints;
