@@ -272,7 +272,7 @@ pub fn schema() -> Value {
                         "maximum": 255
                     },
                     "listen": {
-                        "description": "Where the service accepts direct connections. Required for a service that other services send to directly; unique among services and relays.",
+                        "description": "Where the service accepts direct connections: generated code has its inbox, which accepts the services with a direct sink to it. Required for a service that other services send to directly; unique among services and relays.",
                         "$ref": "#/$defs/listen_endpoint"
                     },
                     "message": {
@@ -291,7 +291,7 @@ pub fn schema() -> Value {
                         "default": policy::SERVICE_FRAMING.name()
                     },
                     "subscribes": {
-                        "description": "Names of the relays the service reads (used by the topology graph and the reachability warnings).",
+                        "description": "Names of the relays the service reads: generated code has a typed subscription to each (and the topology graph and the reachability warnings use them). A subscribed relay cannot be named `inbox` or `with_endpoints`.",
                         "type": "array",
                         "items": { "$ref": "#/$defs/name" },
                         "uniqueItems": true,

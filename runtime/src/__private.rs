@@ -19,6 +19,7 @@ pub use crate::__sinkgen_require_nats as require_nats;
 #[macro_export]
 macro_rules! __sinkgen_require_nats {
     ($sink:literal, $endpoint:literal) => {};
+    (receive $who:literal, $endpoint:literal) => {};
 }
 
 #[cfg(not(feature = "nats"))]
@@ -35,11 +36,21 @@ macro_rules! __sinkgen_require_nats {
             "(sinkgen-runtime = { version = \"0.1\", features = [\"nats\"] })"
         ));
     };
+    (receive $who:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            $who,
+            " reads the NATS relay at `",
+            $endpoint,
+            "`, but sinkgen-runtime is built without NATS support: enable its `nats` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"nats\"] })"
+        ));
+    };
 }
 
 /// `require_postcard!("sink", "a::B")` and its siblings for the other codecs: nothing
 /// when the codec's feature is on, a compile error naming the sink, the type and the
-/// feature when it is off.
+/// feature when it is off. `require_postcard!(receive "subscription `x`", "a::B")` is
+/// the same check for a receiver (and `require_nats!(receive ..)` for NATS).
 pub use crate::__sinkgen_require_postcard as require_postcard;
 pub use crate::__sinkgen_require_prost as require_prost;
 pub use crate::__sinkgen_require_zerocopy as require_zerocopy;
@@ -63,6 +74,20 @@ macro_rules! __sinkgen_codec_missing {
             "\"] })"
         ));
     };
+    (receive $codec:literal, $who:literal, $message:literal) => {
+        ::core::compile_error!(::core::concat!(
+            $who,
+            " receives `",
+            $message,
+            "` with the ",
+            $codec,
+            " codec, but sinkgen-runtime is built without it: enable its `",
+            $codec,
+            "` feature (sinkgen-runtime = { version = \"0.1\", features = [\"",
+            $codec,
+            "\"] })"
+        ));
+    };
 }
 
 #[cfg(feature = "postcard")]
@@ -70,6 +95,7 @@ macro_rules! __sinkgen_codec_missing {
 #[macro_export]
 macro_rules! __sinkgen_require_postcard {
     ($sink:literal, $message:literal) => {};
+    (receive $who:literal, $message:literal) => {};
 }
 
 #[cfg(not(feature = "postcard"))]
@@ -79,6 +105,9 @@ macro_rules! __sinkgen_require_postcard {
     ($sink:literal, $message:literal) => {
         $crate::__sinkgen_codec_missing!("postcard", $sink, $message);
     };
+    (receive $who:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!(receive "postcard", $who, $message);
+    };
 }
 
 #[cfg(feature = "prost")]
@@ -86,6 +115,7 @@ macro_rules! __sinkgen_require_postcard {
 #[macro_export]
 macro_rules! __sinkgen_require_prost {
     ($sink:literal, $message:literal) => {};
+    (receive $who:literal, $message:literal) => {};
 }
 
 #[cfg(not(feature = "prost"))]
@@ -95,6 +125,9 @@ macro_rules! __sinkgen_require_prost {
     ($sink:literal, $message:literal) => {
         $crate::__sinkgen_codec_missing!("prost", $sink, $message);
     };
+    (receive $who:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!(receive "prost", $who, $message);
+    };
 }
 
 #[cfg(feature = "zerocopy")]
@@ -102,6 +135,7 @@ macro_rules! __sinkgen_require_prost {
 #[macro_export]
 macro_rules! __sinkgen_require_zerocopy {
     ($sink:literal, $message:literal) => {};
+    (receive $who:literal, $message:literal) => {};
 }
 
 #[cfg(not(feature = "zerocopy"))]
@@ -110,6 +144,9 @@ macro_rules! __sinkgen_require_zerocopy {
 macro_rules! __sinkgen_require_zerocopy {
     ($sink:literal, $message:literal) => {
         $crate::__sinkgen_codec_missing!("zerocopy", $sink, $message);
+    };
+    (receive $who:literal, $message:literal) => {
+        $crate::__sinkgen_codec_missing!(receive "zerocopy", $who, $message);
     };
 }
 

@@ -21,7 +21,7 @@
 /// crate cannot depend on the runtime to compile it; the repository's tests compile
 /// the derive on unit and named-field structs.)
 ///
-/// Both keys are optional: `config` is relative to the crate's directory (default:
+/// `config` and `service` are optional: `config` is relative to the crate's directory (default:
 /// `SINKGEN_CONFIG`, then the first `services.toml` walking up to the workspace root),
 /// `service` defaults to the crate's name with `-` as `_`. On a unit struct the
 /// expansion adds `Sinks::<sink>() -> &'static ..`, `SinksEndpoints` and
@@ -32,6 +32,14 @@
 /// (any path ending in that name): the kind is checked by the derive, with a
 /// did-you-mean for misspelled field names, and the message type `M` by rustc, with
 /// the error at the field. Fields may name a subset of the service's sinks.
+///
+/// `receivers = "Subscriptions"` also generates the service's receiving half under
+/// that name: `Subscriptions::<relay>() -> Subscription<M>` for each relay in its
+/// `subscribes`, `Subscriptions::inbox() -> Inbox<M>` when it has `listen`, with
+/// `SubscriptionsEndpoints` and `Subscriptions::with_endpoints(..)`. It is a key of this
+/// derive rather than a second one so that one expansion reads the file once; it is
+/// opt-in so that a derive written for sinks keeps compiling when the service
+/// subscribes to relays whose message types the crate does not have or cannot decode.
 ///
 /// Errors in `services.toml` are reported at the `config` string (or the derive) with
 /// `file:LINE:COLUMN` and the offending line in the message, all of them at once. The

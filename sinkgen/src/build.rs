@@ -66,6 +66,7 @@ pub struct Builder {
     config: Option<PathBuf>,
     service: Option<String>,
     out_file: Option<PathBuf>,
+    without_receivers: bool,
 }
 
 /// Why [`Builder::compile`] or [`Builder::generate`] failed.
@@ -140,6 +141,17 @@ impl Builder {
         self
     }
 
+    /// Whether the receiving half is generated too (default `true`): for a service
+    /// that subscribes or listens, a `Subscriptions` type beside `Sinks` with
+    /// `Subscriptions::<relay>() -> Subscription<M>` per relay in `subscribes` and
+    /// `Subscriptions::inbox() -> Inbox<M>` for its `listen`, whose message types must
+    /// implement `Decode`. `false` generates the sinks only, for a crate that receives
+    /// by other means.
+    pub fn receivers(mut self, generate: bool) -> Self {
+        self.without_receivers = !generate;
+        self
+    }
+
     /// Where [`compile`](Builder::compile) writes; defaults to `$OUT_DIR/sinks.rs`.
     pub fn out_file(mut self, path: impl AsRef<Path>) -> Self {
         self.out_file = Some(path.as_ref().to_path_buf());
@@ -204,11 +216,14 @@ impl Builder {
         };
         let loaded = load_shown(&config)?;
         loaded.service(&service)?;
-        let plan = crate::lower::lower(
+        let mut plan = crate::lower::lower(
             &loaded.topology,
             &service,
             Ident::new("Sinks", Span::call_site()),
         )?;
+        if self.without_receivers {
+            plan.receivers = None;
+        }
         Ok(Generated {
             code: sinkgen_templates::format(&plan),
             warnings: loaded.warnings,

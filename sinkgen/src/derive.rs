@@ -1,4 +1,6 @@
-//! The derive front end: `#[derive(Sinks)]` with `#[sinks(config = "..", service = "..")]`.
+//! The derive front end: `#[derive(Sinks)]` with
+//! `#[sinks(config = "..", service = "..", receivers = "..")]` (`receivers` names the
+//! generated receivers type and asks for it; without it only the sinks are generated).
 //!
 //! The proc-macro crate only forwards tokens to [`expand_derive`]; everything else lives
 //! here so that it can be tested and benchmarked as a plain function.
@@ -134,8 +136,67 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
             }
         }
     };
+    plan.receivers = receivers(
+        &attrs,
+        plan.receivers.take(),
+        &input.ident,
+        &service,
+        &mut errors,
+    );
     // With bad fields, the real accessors still come out: only `with_endpoints` is a stub.
     errors.with(sinkgen_templates::render(&plan))
+}
+
+/// The receivers the derive emits: only when `receivers = "Type"` asks for them, under
+/// that name. Opt-in, so that a derive written for sinks keeps compiling when its
+/// service subscribes to relays whose types it does not have (or that do not implement
+/// `Decode`), and the derive never invents a type name in the user's module.
+fn receivers(
+    attrs: &Attrs,
+    planned: Option<sinkgen_templates::Receivers>,
+    sinks: &syn::Ident,
+    service: &str,
+    errors: &mut Errors,
+) -> Option<sinkgen_templates::Receivers> {
+    let lit = attrs.receivers.as_ref()?;
+    let ident = match lit.parse::<syn::Ident>() {
+        Ok(ident) => ident,
+        Err(_) => {
+            errors.push(
+                lit.span(),
+                format!(
+                    "`receivers` names the generated receivers type, a Rust identifier: \
+                     `{:?}` is not one; e.g. `receivers = \"Subscriptions\"`",
+                    lit.value()
+                ),
+            );
+            return None;
+        }
+    };
+    if ident == *sinks {
+        errors.push(
+            lit.span(),
+            format!(
+                "`receivers` names a second type beside `{sinks}`: it cannot be `{sinks}` itself; \
+                 e.g. `receivers = \"{}\"`",
+                sinkgen_templates::Receivers::type_beside(sinks)
+            ),
+        );
+        return None;
+    }
+    let Some(mut planned) = planned else {
+        errors.push(
+            lit.span(),
+            format!(
+                "service `{service}` neither subscribes to a relay nor has `listen`: it has no \
+                 receivers; remove `receivers = {:?}` or add `subscribes`/`listen` to the service",
+                lit.value()
+            ),
+        );
+        return None;
+    };
+    planned.type_ident = ident;
+    Some(planned)
 }
 
 /// The keys of `#[sinks(..)]`.
@@ -143,9 +204,10 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
 struct Attrs {
     config: Option<LitStr>,
     service: Option<LitStr>,
+    receivers: Option<LitStr>,
 }
 
-const KEYS: &[&str] = &["config", "service"];
+const KEYS: &[&str] = &["config", "service", "receivers"];
 
 /// Reads every `#[sinks(..)]` attribute; `None` when one of them is wrong.
 fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
@@ -157,11 +219,12 @@ fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
             let slot = match key.as_deref() {
                 Some("config") => &mut attrs.config,
                 Some("service") => &mut attrs.service,
+                Some("receivers") => &mut attrs.receivers,
                 _ => {
                     let written = meta.path.to_token_stream().to_string().replace(' ', "");
                     let hint = match crate::text::did_you_mean(&written, KEYS.iter().copied()) {
                         Some(best) => format!("did you mean `{best}`?"),
-                        None => "expected `config` or `service`".to_owned(),
+                        None => "expected `config`, `service` or `receivers`".to_owned(),
                     };
                     return Err(
                         meta.error(format!("unknown key `{written}` in `#[sinks(..)]`; {hint}"))
@@ -203,10 +266,10 @@ fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
 }
 
 fn example(key: &str) -> &'static str {
-    if key == "config" {
-        "../services.toml"
-    } else {
-        "flash_arbitrage"
+    match key {
+        "config" => "../services.toml",
+        "receivers" => "Subscriptions",
+        _ => "flash_arbitrage",
     }
 }
 

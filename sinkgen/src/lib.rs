@@ -390,6 +390,7 @@ fn not_found(message: &str, looked: &[(PathBuf, &str)], fix: &str) -> Diagnostic
 mod build;
 mod derive;
 pub mod lower;
+mod lower_receivers;
 
 pub use build::{BuildError, Builder, build};
 pub use derive::expand_derive;

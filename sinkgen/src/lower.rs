@@ -61,6 +61,7 @@ fn lower_boxed(
         || topology.path.display().to_string(),
         |f| f.to_string_lossy().into_owned(),
     );
+    let receivers = crate::lower_receivers::receivers(topology, &names, svc, &type_ident)?;
     Ok(Plan {
         service: svc.name.clone(),
         service_line: svc.line,
@@ -70,13 +71,14 @@ fn lower_boxed(
         layout: templates::Layout::Generated,
         sinks,
         tracking: None,
+        receivers,
     })
 }
 
 /// The relays and services of a topology by name: lowering looks one up per sink.
-struct Names<'t> {
-    relays: HashMap<&'t str, &'t Relay>,
-    services: HashMap<&'t str, &'t Service>,
+pub(crate) struct Names<'t> {
+    pub(crate) relays: HashMap<&'t str, &'t Relay>,
+    pub(crate) services: HashMap<&'t str, &'t Service>,
 }
 
 impl<'t> Names<'t> {
@@ -260,14 +262,14 @@ fn leaf_message(names: &Names<'_>, sink: &Sink) -> Result<templates::Message, Bo
 }
 
 /// What direct sinks to a service take: its `message`, or bytes.
-fn service_message(service: &Service) -> Result<templates::Message, Box<Diagnostic>> {
+pub(crate) fn service_message(service: &Service) -> Result<templates::Message, Box<Diagnostic>> {
     match &service.message {
         Some(text) => message_path(text),
         None => Ok(templates::Message::Bytes),
     }
 }
 
-fn relay_message(relay: &Relay) -> Result<templates::Message, Box<Diagnostic>> {
+pub(crate) fn relay_message(relay: &Relay) -> Result<templates::Message, Box<Diagnostic>> {
     match &relay.message {
         Some(text) => message_path(text),
         None => Ok(templates::Message::Bytes),
@@ -293,7 +295,7 @@ fn framing(framing: Framing, svc: &Service) -> templates::Framing {
     }
 }
 
-fn codec(codec: Codec) -> templates::Codec {
+pub(crate) fn codec(codec: Codec) -> templates::Codec {
     match codec {
         Codec::Postcard => templates::Codec::Postcard,
         Codec::Prost => templates::Codec::Prost,
@@ -309,7 +311,7 @@ pub fn env_var(sink: &str) -> String {
     format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
 }
 
-fn policy(p: &Policy) -> templates::Policy {
+pub(crate) fn policy(p: &Policy) -> templates::Policy {
     templates::Policy {
         connect_timeout: p.connect_timeout,
         send_timeout: p.send_timeout,
@@ -319,7 +321,7 @@ fn policy(p: &Policy) -> templates::Policy {
     }
 }
 
-fn ident(name: &str) -> Result<Ident, Box<Diagnostic>> {
+pub(crate) fn ident(name: &str) -> Result<Ident, Box<Diagnostic>> {
     // `Ident::new` panics on keywords and non-identifiers; validation excludes them, and
     // this keeps a broken invariant an error instead of a panic.
     syn::parse_str::<Ident>(name)
@@ -331,7 +333,7 @@ fn ident(name: &str) -> Result<Ident, Box<Diagnostic>> {
         })
 }
 
-fn message_path(text: &str) -> Result<templates::Message, Box<Diagnostic>> {
+pub(crate) fn message_path(text: &str) -> Result<templates::Message, Box<Diagnostic>> {
     let path: syn::Path = syn::parse_str(text).map_err(|_| {
         Box::new(Diagnostic::error(format!(
             "`message = \"{text}\"` is not a Rust type path"

@@ -9,13 +9,12 @@
 //! }
 //! ```
 
-use std::time::Duration;
-
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::{
-    CompositeOp, Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, docs, rt, sink_type,
+    CompositeOp, Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, docs, duration, rt,
+    sink_type,
 };
 
 /// The sinks type (when generated), its spec constants, accessors and `with_endpoints`.
@@ -151,32 +150,6 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     }
 }
 
-/// A `Duration` constructor in the largest exact unit: `Duration::from_millis(500)`.
-///
-/// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
-/// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
-fn duration(d: Duration) -> TokenStream {
-    let ty = rt("Duration");
-    let nanos = d.as_nanos();
-    let literal = |v: u128| Literal::u64_unsuffixed(u64::try_from(v).unwrap_or(u64::MAX));
-    if nanos.is_multiple_of(60_000_000_000) && nanos > 0 {
-        let secs = literal(nanos / 1_000_000_000);
-        return quote!(#ty::new(#secs, 0));
-    }
-    let (ctor, value) = if nanos.is_multiple_of(1_000_000_000) {
-        ("from_secs", nanos / 1_000_000_000)
-    } else if nanos.is_multiple_of(1_000_000) {
-        ("from_millis", nanos / 1_000_000)
-    } else if nanos.is_multiple_of(1_000) {
-        ("from_micros", nanos / 1_000)
-    } else {
-        ("from_nanos", nanos)
-    };
-    let ctor = proc_macro2::Ident::new(ctor, proc_macro2::Span::call_site());
-    let value = literal(value);
-    quote!(#ty::#ctor(#value))
-}
-
 /// `pub fn <sink>() -> &'static <SinkType>`, built once through a `OnceLock`.
 fn accessor(plan: &Plan, sink: &SinkPlan) -> TokenStream {
     let vis = &plan.vis;
@@ -277,7 +250,7 @@ pub(crate) fn composite(
 
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use crate::duration;
     use std::time::Duration;
 
     fn shown(d: Duration) -> String {

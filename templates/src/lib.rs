@@ -12,6 +12,8 @@
 //!   process-wide accessors `Sinks::<sink>() -> &'static ..`;
 //! - [`endpoints`]: the `<Type>Endpoints` struct of explicit endpoints;
 //! - [`instance`]: the independent instance `with_endpoints` returns;
+//! - [`receivers`]: the receivers type beside the sinks (`Subscriptions::<relay>()`,
+//!   `Subscriptions::inbox()`), its endpoints struct and instance;
 //! - [`tracking`]: what makes rustc rebuild a derive when its inputs change;
 //! - [`stub`]: the plausible stand-in a derive emits beside its errors.
 //!
@@ -23,15 +25,18 @@ mod docs;
 pub mod endpoints;
 pub mod instance;
 mod plan;
+pub mod receivers;
 pub mod stub;
 pub mod tracking;
 
 pub use plan::{
-    Codec, CompositeOp, FieldPlan, Framing, Layout, Leaf, Message, Plan, Policy, SinkKind,
-    SinkPlan, Tracking,
+    Codec, CompositeOp, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message, Plan, Policy,
+    Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
 };
 
-use proc_macro2::TokenStream;
+use std::time::Duration;
+
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 /// The generated code for a plan, as tokens.
@@ -40,11 +45,13 @@ pub fn render(plan: &Plan) -> TokenStream {
     let accessors = accessors::emit(plan);
     let endpoints = endpoints::emit(plan);
     let instance = instance::emit(plan);
+    let receivers = plan.receivers.as_ref().map(|r| receivers::emit(plan, r));
     let tracking = plan.tracking.as_ref().map(tracking::emit);
     quote! {
         #accessors
         #endpoints
         #instance
+        #receivers
         #tracking
     }
 }
@@ -80,6 +87,11 @@ pub(crate) fn rt(name: &str) -> TokenStream {
 /// `non_snake_case` for a valid name with `__` inside (rustc still flags it), and clippy's
 /// `new_ret_no_self` / `should_implement_trait` for accessors named like `new` or `next`.
 pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
+    lint_allows_for(plan.sinks.iter().map(|s| s.name.as_str()))
+}
+
+/// [`lint_allows`] for any set of generated function names.
+pub(crate) fn lint_allows_for<'a>(names: impl Iterator<Item = &'a str> + Clone) -> TokenStream {
     const TRAIT_METHODS: &[&str] = &[
         "add",
         "as_mut",
@@ -112,7 +124,7 @@ pub(crate) fn lint_allows(plan: &Plan) -> TokenStream {
         "shr",
         "sub",
     ];
-    let names = || plan.sinks.iter().map(|s| s.name.as_str());
+    let names = || names.clone();
     let mut allows = Vec::new();
     if names().any(|n| n.trim_matches('_').contains("__")) {
         allows.push(quote!(non_snake_case));
@@ -160,4 +172,30 @@ pub(crate) fn message_type(message: &Message) -> TokenStream {
         Message::Bytes => rt("Bytes"),
         Message::Path { path, .. } => quote!(#path),
     }
+}
+
+/// A `Duration` constructor in the largest exact unit: `Duration::from_millis(500)`.
+///
+/// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
+/// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
+pub(crate) fn duration(d: Duration) -> TokenStream {
+    let ty = rt("Duration");
+    let nanos = d.as_nanos();
+    let literal = |v: u128| Literal::u64_unsuffixed(u64::try_from(v).unwrap_or(u64::MAX));
+    if nanos.is_multiple_of(60_000_000_000) && nanos > 0 {
+        let secs = literal(nanos / 1_000_000_000);
+        return quote!(#ty::new(#secs, 0));
+    }
+    let (ctor, value) = if nanos.is_multiple_of(1_000_000_000) {
+        ("from_secs", nanos / 1_000_000_000)
+    } else if nanos.is_multiple_of(1_000_000) {
+        ("from_millis", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        ("from_micros", nanos / 1_000)
+    } else {
+        ("from_nanos", nanos)
+    };
+    let ctor = proc_macro2::Ident::new(ctor, proc_macro2::Span::call_site());
+    let value = literal(value);
+    quote!(#ty::#ctor(#value))
 }

@@ -27,6 +27,86 @@ pub struct Plan {
     pub sinks: Vec<SinkPlan>,
     /// Inputs the compiler must track (derive path only).
     pub tracking: Option<Tracking>,
+    /// The service's receivers (its `subscribes` and its `listen`); `None` when it has
+    /// neither, and then nothing is generated for them.
+    pub receivers: Option<Receivers>,
+}
+
+/// The receiving half of a service: one subscription per relay in its `subscribes`,
+/// and its inbox when it has `listen`.
+#[derive(Debug, Clone)]
+pub struct Receivers {
+    /// The generated receivers type (`Subscriptions` beside `Sinks`).
+    pub type_ident: Ident,
+    /// One per relay in `subscribes`, in the order written.
+    pub subscriptions: Vec<SubscriptionPlan>,
+    /// The inbox, when the service has `listen`.
+    pub inbox: Option<InboxPlan>,
+}
+
+/// A subscription to one relay.
+#[derive(Debug, Clone)]
+pub struct SubscriptionPlan {
+    /// The relay's name (also the accessor's name).
+    pub relay: String,
+    /// The accessor's identifier.
+    pub ident: Ident,
+    /// Identifier of the private constant holding the subscription's spec.
+    pub spec_ident: Ident,
+    /// 1-based line of the `[relays.<name>]` table.
+    pub relay_line: u32,
+    /// The relay's endpoint as written.
+    pub endpoint: String,
+    /// The run-time override variable, e.g. `SINKGEN_MARKET_DATA_SUBSCRIBE`.
+    pub env: String,
+    /// The relay's message type.
+    pub message: Message,
+    /// How the message type comes off the wire.
+    pub codec: Codec,
+    /// The relay is reached over NATS: the runtime needs its `nats` feature.
+    pub nats: bool,
+    /// Connect timeout and backoff (the file's `[defaults]`).
+    pub policy: Policy,
+}
+
+/// The inbox of a service with `listen`.
+#[derive(Debug, Clone)]
+pub struct InboxPlan {
+    /// The `listen` endpoint as written.
+    pub endpoint: String,
+    /// The run-time override variable, e.g. `SINKGEN_EXECUTION_LISTEN`.
+    pub env: String,
+    /// The service's `message` type.
+    pub message: Message,
+    /// How the message type comes off the wire.
+    pub codec: Codec,
+    /// The services with a direct sink to this one, in file order, each once.
+    pub senders: Vec<String>,
+    /// Messages held for the application (the file's `[defaults]` queue).
+    pub queue: usize,
+}
+
+impl Receivers {
+    /// The name of the generated endpoints struct (`<Type>Endpoints`).
+    #[must_use]
+    pub fn endpoints_ident(&self) -> Ident {
+        quote::format_ident!("{}Endpoints", self.type_ident)
+    }
+
+    /// The name of the generated instance type (`<Type>Instance`).
+    #[must_use]
+    pub fn instance_ident(&self) -> Ident {
+        quote::format_ident!("{}Instance", self.type_ident)
+    }
+
+    /// The receivers type that goes beside a sinks type: `Sinks` -> `Subscriptions`,
+    /// `FeedSinks` -> `FeedSubscriptions`, any other `T` -> `TSubscriptions`.
+    #[must_use]
+    pub fn type_beside(sinks: &Ident) -> Ident {
+        let name = sinks.to_string();
+        let stem = name.strip_suffix("Sinks").unwrap_or(&name);
+        quote::format_ident!("{stem}Subscriptions")
+    }
 }
 
 /// How the sinks type comes to exist and what `with_endpoints` returns.
@@ -355,6 +435,7 @@ mod tests {
             layout: Layout::Generated,
             sinks,
             tracking: None,
+            receivers: None,
         }
     }
 
@@ -383,5 +464,19 @@ mod tests {
         ]);
         assert_eq!(p.build_order().len(), 2);
         assert_eq!(p.closure([0]), vec![true, true]);
+    }
+}
+
+#[cfg(test)]
+mod receivers_tests {
+    use super::Receivers;
+    use quote::format_ident;
+
+    #[test]
+    fn the_receivers_type_is_named_after_the_sinks_type() {
+        let beside = |t: &str| Receivers::type_beside(&format_ident!("{}", t)).to_string();
+        assert_eq!(beside("Sinks"), "Subscriptions");
+        assert_eq!(beside("FeedSinks"), "FeedSubscriptions");
+        assert_eq!(beside("Derived"), "DerivedSubscriptions");
     }
 }

@@ -194,3 +194,59 @@ fn with_endpoints_declares_every_sink_in_one_let() {
         .count();
     assert_eq!(lets, 1, "with_endpoints of 600 sinks has {lets} `let`s");
 }
+
+fn generate_text(tag: &str, text: &str, service: &str) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("sinkgen-codegen-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("services.toml");
+    std::fs::write(&path, text).unwrap();
+    let result = sinkgen::Builder::new()
+        .config(&path)
+        .service(service)
+        .generate();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map_err(|e| e.to_string())
+}
+
+/// A subscribed relay named like a function of the receivers type (`inbox`,
+/// `with_endpoints`) is an error naming the relay's line and the fix, not code that
+/// fails to compile.
+#[test]
+fn a_subscribed_relay_named_like_a_receiver_function_is_an_error() {
+    let text = "[relays.inbox]\nendpoint = \"unix:///tmp/inbox.sock\"\n\n\
+                [services.reader]\nlisten = \"unix:///tmp/reader.sock\"\nsubscribes = [\"inbox\"]\n";
+    let err = generate_text("reserved", text, "reader").unwrap_err();
+    assert!(
+        err.contains("subscribes to relay `inbox`, the name of a generated receiver function"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rename the relay (`[relays.inbox]`, line 1)"),
+        "{err}"
+    );
+}
+
+/// A service that neither subscribes nor listens gets no receivers type; one that
+/// does gets it beside its sinks, named after the sinks type.
+#[test]
+fn receivers_are_generated_only_for_services_that_receive() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ok/service_messages.toml");
+    assert!(!generate(&path, "strategy").contains("Subscriptions"));
+    let monitor = generate(&path, "monitor");
+    assert!(
+        monitor.contains(
+            "pub fn orders() -> ::sinkgen_runtime::__private::Subscription<protocol::Order>"
+        ),
+        "{monitor}"
+    );
+    let execution = generate(&path, "execution");
+    assert!(
+        execution
+            .contains("pub fn inbox() -> ::sinkgen_runtime::__private::Inbox<protocol::Order>"),
+        "{execution}"
+    );
+    assert!(
+        execution.contains("senders: &[\"strategy\"]"),
+        "{execution}"
+    );
+}

@@ -155,3 +155,63 @@ fn protocol_keys_compile_under_clippy() {
         "sinkgen framing and typed direct sinks",
     );
 }
+
+/// The receiving half compiles cleanly on both front ends
+/// (`fixtures/ok/service_messages.toml`): `monitor` subscribes to a relay typed
+/// `protocol::Order`, `execution` listens for `protocol::Order` from its senders. The
+/// build-script path generates `Subscriptions`, the derive on `Derived` generates
+/// the type its `receivers` key names (`DerivedSubscriptions`); both are used, with
+/// `with_endpoints`. Relays named `type_` and `a1_b2__c3` (`fixtures/ok/names.toml`)
+/// need their lint allows on the receivers too. Checked with clippy, warnings and
+/// missing docs denied.
+#[test]
+fn receivers_compile_under_clippy() {
+    let config = tests_dir().join("fixtures/ok/service_messages.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// Messages.\n\
+         pub mod protocol {{\n    \
+             /// An order.\n    \
+             pub struct Order(pub u64);\n\n    \
+             impl sinkgen_runtime::Decode for Order {{\n        \
+                 fn decode(\n            bytes: sinkgen_runtime::Bytes,\n        \
+                 ) -> Result<Self, sinkgen_runtime::DecodeError> {{\n            \
+                     let raw: [u8; 8] = bytes[..]\n                .try_into()\n                \
+                         .map_err(|_| sinkgen_runtime::DecodeError::new(\"not 8 bytes\"))?;\n            \
+                     Ok(Order(u64::from_le_bytes(raw)))\n        }}\n    }}\n}}\n\n\
+         /// The build-script front end (service `monitor`).\n\
+         pub mod generated {{\n    use crate::protocol;\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// Relays named `type_` and `a1_b2__c3` (`fixtures/ok/names.toml`).\n\
+         pub mod names {{\n    include!(\"names.rs\");\n}}\n\n\
+         /// The derive front end (service `execution`).\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"execution\", receivers = \"DerivedSubscriptions\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub async fn receive() -> Option<u64> {{\n    \
+             let mut orders: sinkgen_runtime::Subscription<protocol::Order> =\n        \
+                 generated::Subscriptions::orders();\n    \
+             let mut inbox: sinkgen_runtime::Inbox<protocol::Order> = DerivedSubscriptions::inbox();\n    \
+             let elsewhere = DerivedSubscriptions::with_endpoints(DerivedSubscriptionsEndpoints {{\n        \
+                 inbox: \"unix:///tmp/elsewhere.sock\".into(),\n    \
+             }})\n    .inbox();\n    \
+             let _ = elsewhere.status();\n    \
+             let _ = names::Subscriptions::a1_b2__c3().status();\n    \
+             let _ = orders.recv().await;\n    \
+             match inbox.recv().await? {{\n        \
+                 sinkgen_runtime::Received::Message {{ message, .. }} => Some(message.0),\n        \
+                 _ => None,\n    }}\n}}\n",
+        config.to_string_lossy()
+    );
+    let code = generate(&config, "monitor");
+    let names = generate(&tests_dir().join("fixtures/ok/names.toml"), "reader");
+    let dir = probe(
+        "sinkgen_compile_receivers",
+        &[
+            ("src/lib.rs", &lib),
+            ("src/sinks.rs", &code),
+            ("src/names.rs", &names),
+        ],
+    );
+    assert_compiles(&cargo(&dir, &["clippy"]), "typed subscriptions and inboxes");
+}

@@ -3,6 +3,8 @@
 //! - The build script (`sinkgen::build()`) generates [`Sinks`], [`SinksEndpoints`] and
 //!   [`SinksInstance`] for the service `sinkgen_e2e` of `services.toml`.
 //! - [`Wired`] derives the same service's sinks as fields, with `#[derive(Sinks)]`.
+//! - [`Desk`] derives the receivers of the service `desk` ([`DeskReceivers`]): a
+//!   subscription to the `quotes` relay and the inbox of its `listen`.
 #![deny(warnings, missing_docs)]
 
 use sinkgen_runtime::{Bytes, CompositeSink, RelaySink};
@@ -30,6 +32,17 @@ pub mod protocol {
         }
     }
 
+    impl sinkgen_runtime::Decode for MarketEvent {
+        fn decode(bytes: sinkgen_runtime::Bytes) -> Result<Self, sinkgen_runtime::DecodeError> {
+            MarketEvent::decode(&bytes).ok_or_else(|| {
+                sinkgen_runtime::DecodeError::new(format!(
+                    "a market event is 16 bytes, not {}",
+                    bytes.len()
+                ))
+            })
+        }
+    }
+
     impl sinkgen_runtime::Encode for MarketEvent {
         fn encoded_len(&self) -> usize {
             16
@@ -53,3 +66,9 @@ pub struct Wired {
     /// Raw bytes to the `signals` relay and the `execution` service at once.
     pub fanout: CompositeSink<Bytes>,
 }
+
+/// The service `desk`, which only receives: its (empty) sinks, and its receivers as
+/// [`DeskReceivers`].
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(service = "desk", receivers = "DeskReceivers")]
+pub struct Desk;
