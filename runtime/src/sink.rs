@@ -142,6 +142,11 @@ impl SinkBuilder {
     /// the sending `service` and the `target` (the relay of a relay sink, the receiving
     /// service of a direct sink). The sink's own name is [`SinkBuilder::name`].
     /// Generated sinks set it; a peer refuses a sink the file does not declare.
+    ///
+    /// The HELLO names the sink's role (a producer for [`SinkBuilder::relay`], a direct
+    /// sender for [`SinkBuilder::direct`]), `service`, the sink's name and `target`. A
+    /// sink built without an identity names its own name as the service and its
+    /// endpoint as the target.
     pub fn identity(mut self, service: &str, target: &str) -> SinkBuilder {
         self.identity = Some(Identity {
             service: Arc::from(service),
@@ -180,6 +185,7 @@ impl SinkBuilder {
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             identity: self.identity,
+            role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }
     }
@@ -212,7 +218,7 @@ pub(crate) fn bad_address(message: String) -> TransportError {
 }
 
 macro_rules! leaf_sink {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
         $(#[$doc])*
         pub struct $name<M> {
             pub(crate) handle: Arc<Handle>,
@@ -249,7 +255,8 @@ macro_rules! leaf_sink {
                 Ok(Self::from_options(builder.options(Ok(parsed))))
             }
 
-            pub(crate) fn from_options(options: Options) -> Self {
+            pub(crate) fn from_options(mut options: Options) -> Self {
+                options.role = $role;
                 $name {
                     handle: Arc::new(Handle { shared: Shared::new(options) }),
                     _message: PhantomData,
@@ -381,12 +388,12 @@ leaf_sink! {
     /// A lazily connecting sink to a relay, accepting only messages of type `M`.
     ///
     /// See the [module docs](self) for the lifecycle, and [`SinkBuilder`] to make one.
-    RelaySink
+    RelaySink, crate::protocol::Role::Producer
 }
 
 leaf_sink! {
     /// A lazily connecting sink straight to a service's `listen` endpoint (or any
     /// endpoint), accepting only messages of type `M`. Same behaviour as
     /// [`RelaySink`].
-    DirectSink
+    DirectSink, crate::protocol::Role::DirectSender
 }

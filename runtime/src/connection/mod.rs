@@ -81,6 +81,7 @@ use crate::framing::Framing;
 use crate::status::State;
 use crate::transport::{Endpoint, Inline};
 
+mod acked;
 mod close;
 mod counters;
 mod handover;
@@ -131,8 +132,9 @@ pub(crate) struct Options {
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
     /// Who the sink is, for the handshake of the sinkgen protocol.
-    #[allow(dead_code, reason = "read by the sinkgen protocol's handshake")]
     pub(crate) identity: Option<crate::sink::Identity>,
+    /// What the sink is in the handshake: a producer (relay sink) or a direct sender.
+    pub(crate) role: crate::protocol::Role,
     /// The sink's producer session (sinkgen protocol): drawn once, kept across
     /// reconnects.
     pub(crate) session: u64,
@@ -217,6 +219,8 @@ pub(crate) struct Shared {
     bytes_sent: AtomicU64,
     settled: AtomicU64,
     in_flight: AtomicUsize,
+    /// Frames written and not yet acknowledged (sinkgen framing).
+    unacked: AtomicUsize,
     lost_closed: AtomicU64,
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
@@ -315,6 +319,7 @@ impl Shared {
             bytes_sent: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            unacked: AtomicUsize::new(0),
             lost_closed: AtomicU64::new(0),
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),

@@ -11,6 +11,7 @@ use crate::error::{ErrorClass, TransportError};
 use crate::status::State;
 use crate::transport::{Connection, Endpoint, WriteStop};
 
+use super::acked::Kept;
 use super::counters::{LostReason, Metrics};
 use super::handover::Ledger;
 use super::{
@@ -33,7 +34,7 @@ pub(super) struct Driver {
     pub(super) shared: Arc<Shared>,
     /// The batch being written: whole frames taken from `Pending::buf`.
     pub(super) batch: Vec<u8>,
-    batch_frames: usize,
+    pub(super) batch_frames: usize,
     /// Bytes of `batch` the transport took on the current connection.
     written: usize,
     /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
@@ -43,6 +44,12 @@ pub(super) struct Driver {
     /// to `ledger` instead of counting as sent.
     pub(super) confirming: bool,
     pub(super) ledger: Ledger,
+    /// Whether frames are kept until acknowledged (sinkgen framing on a socket).
+    pub(super) keeps: bool,
+    /// Written frames not yet acknowledged (with `keeps`).
+    pub(super) kept: Kept,
+    /// The highest sequence of the sink's session acknowledged so far.
+    pub(super) acked: u64,
     /// Consecutive failures since the last stable connection (0: connect at once).
     failures: u32,
     drop_deadline: Option<Instant>,
@@ -63,8 +70,16 @@ pub(super) async fn run(shared: Arc<Shared>) {
             attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
         }
     });
+    let keeps = shared.opts.framing == crate::framing::Framing::Sinkgen
+        && matches!(
+            shared.opts.endpoint,
+            Ok(Endpoint::Unix(_) | Endpoint::Tcp(_))
+        );
     let mut driver = Driver {
         shared,
+        keeps,
+        kept: Kept::default(),
+        acked: 0,
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
@@ -94,7 +109,7 @@ pub(super) async fn interrupt(stop: &Notify, drain: Option<Instant>) {
 impl Driver {
     /// Nothing queued, nothing being written, nothing waiting for confirmation.
     fn nothing_queued(&self) -> bool {
-        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 {
+        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 || self.kept.frames > 0 {
             return false;
         }
         let p = lock(&self.shared.pending);
@@ -161,21 +176,29 @@ impl Driver {
             };
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
+            if self.keeps {
+                self.welcomed(conn.welcome_have());
+            }
             if let Some(limit) = conn.max_payload() {
                 shared.payload_limit.store(limit, Ordering::Relaxed);
             }
             {
                 let mut p = lock(&shared.pending);
-                p.inline = conn.inline();
+                // Acknowledged frames are kept by the task: senders do not write
+                // them directly.
+                p.inline = if self.keeps { None } else { conn.inline() };
                 p.generation += 1;
             }
             shared.set_state(State::Connected, None);
             let up = Instant::now();
             let served = self.serve(&mut conn).await;
             self.detach_inline();
-            // A confirmation that arrived meanwhile still counts.
+            // A confirmation or acknowledgements that arrived meanwhile still count.
             if self.confirming && conn.poll_confirmed() {
                 self.confirmed();
+            }
+            if let Some(upto) = conn.acked() {
+                self.acknowledge(upto);
             }
             match served {
                 Ok(exit) => {
@@ -186,6 +209,7 @@ impl Driver {
                 }
                 Err(e) => {
                     self.connection_failed();
+                    self.requeue_kept();
                     let stable = STABLE_AFTER.max(shared.opts.backoff_max);
                     if up.elapsed() >= stable {
                         self.failures = 0;
@@ -235,9 +259,15 @@ impl Driver {
         if let Some(m) = shared.metrics.get() {
             m.attempts.increment(1);
         }
+        let greeting = self.keeps.then(|| self.greeting());
         let attempt = tokio::time::timeout(
             shared.opts.connect_timeout,
-            Connection::connect(endpoint, shared.opts.framing, &shared.opts.name),
+            Connection::connect(
+                endpoint,
+                shared.opts.framing,
+                &shared.opts.name,
+                greeting.as_ref(),
+            ),
         );
         tokio::pin!(attempt);
         // A stop request does not abandon an attempt that may be about to succeed
@@ -321,6 +351,9 @@ impl Driver {
                     r = conn.watch() => {
                         r?;
                         self.confirmed();
+                        if let Some(upto) = conn.acked() {
+                            self.acknowledge(upto);
+                        }
                     }
                     () = std::future::poll_fn(|_| {
                         if give_back_armed && give_back.is_elapsed() {
@@ -356,6 +389,9 @@ impl Driver {
         let (frames, bytes) = conn.take_dropped();
         self.batch_dropped.0 += frames;
         self.batch_dropped.1 += bytes;
+        if let Some(upto) = conn.acked() {
+            self.acknowledge(upto);
+        }
         match wrote {
             Ok(()) => {
                 self.batch_written();
@@ -401,7 +437,9 @@ impl Driver {
             }
             std::mem::swap(&mut p.buf, &mut self.batch);
             self.written = std::mem::take(&mut p.head_written);
-            (std::mem::take(&mut p.frames), p.space_waiters > 0)
+            let frames = std::mem::take(&mut p.frames);
+            self.hold(&mut p, frames);
+            (frames, p.space_waiters > 0)
         };
         self.batch_frames = frames;
         self.peak = self.peak.max(self.batch.len());
@@ -430,6 +468,7 @@ impl Driver {
         if p.last_write.elapsed() < IDLE_SHRINK_AFTER {
             return;
         }
+        self.kept.shrink(SHRINK_FLOOR);
         if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
             self.batch.shrink_to(SHRINK_FLOOR);
         }
@@ -452,8 +491,11 @@ impl Driver {
 
     /// Frames held by the task: the batch, and frames taken but not yet confirmed.
     pub(super) fn show_in_flight(&self) {
-        let held = self.batch_frames + count(self.ledger.unconfirmed());
+        let held = self.batch_frames + count(self.ledger.unconfirmed()) + self.kept.frames;
         self.shared.in_flight.store(held, Ordering::Relaxed);
+        self.shared
+            .unacked
+            .store(self.kept.frames, Ordering::Relaxed);
     }
 
     pub(super) fn count_sent(&self, frames: usize, bytes: usize) {
@@ -473,6 +515,12 @@ impl Driver {
 
     fn batch_written(&mut self) {
         let (frames, bytes) = (self.batch_frames, self.batch.len());
+        if self.keeps {
+            self.written = 0;
+            self.keep_written(frames, bytes);
+            self.show_in_flight();
+            return;
+        }
         self.batch.clear();
         self.batch_frames = 0;
         self.written = 0;
@@ -501,7 +549,9 @@ impl Driver {
             .framing
             .whole_frames(&self.batch, self.written);
         let dropped = self.settle_dropped();
-        if frames > 0 {
+        if self.keeps {
+            self.keep_written(frames, bytes);
+        } else if frames > 0 {
             self.batch.drain(..bytes);
             self.batch_frames -= frames;
             self.taken(frames - dropped.0, bytes - dropped.1);
@@ -521,6 +571,8 @@ impl Driver {
         // Frames the kernel took whole before the stop count as sent; a frame cut off
         // at the linger deadline counts as not delivered.
         self.connection_failed();
+        // Written and never acknowledged: their fate is unknown.
+        self.lose_kept();
         let shared = &self.shared;
         let reason = match exit {
             Exit::Stopped(reason) => reason,
@@ -535,6 +587,10 @@ impl Driver {
         self.batch.clear();
         self.batch_frames = 0;
         shared.in_flight.store(0, Ordering::Relaxed);
+        if self.keeps {
+            self.settle_in_doubt(held);
+        }
+        let shared = &self.shared;
         shared.count_lost(reason, held);
         shared.lose_pending(reason);
         let state = if matches!(reason, LostReason::Fatal) {
@@ -560,8 +616,13 @@ impl Drop for Driver {
             // the queue, so the next task (started by the next send) writes them first
             // (the queue may hold up to one batch more than `queue` until then).
             self.connection_failed();
+            self.requeue_kept();
             if !self.batch.is_empty() {
                 let mut p = lock(&self.shared.pending);
+                if self.keeps {
+                    // Back in the queue: they count as queued frames again.
+                    p.in_doubt -= self.batch_frames;
+                }
                 if p.closed {
                     // No next task will come (a close already settled the queue):
                     // the batch is lost.

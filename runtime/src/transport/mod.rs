@@ -24,8 +24,12 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{ErrorClass, TransportError};
 
+mod acks;
 #[cfg(feature = "nats")]
 mod nats;
+
+use acks::AckReader;
+pub(crate) use acks::Greeting;
 
 /// Where a sink connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,11 +81,27 @@ impl Endpoint {
 /// (behind an `Arc`) with the sink's senders for direct writes of sparse frames; see
 /// [`Connection::inline`].
 pub(crate) enum Connection {
-    Unix(Arc<UnixStream>),
-    Tcp(Arc<TcpStream>),
+    Unix(Sock<UnixStream>),
+    Tcp(Sock<TcpStream>),
     /// A NATS client publishing on one subject (no direct writes: see `inline`).
     #[cfg(feature = "nats")]
     Nats(Box<nats::NatsConnection>),
+}
+
+/// A socket connection: the socket, and on an acknowledged connection (sinkgen
+/// framing) the reader of the peer's acknowledgements.
+pub(crate) struct Sock<S> {
+    s: Arc<S>,
+    acks: Option<AckReader>,
+}
+
+impl<S> Sock<S> {
+    fn new(s: S) -> Sock<S> {
+        Sock {
+            s: Arc::new(s),
+            acks: None,
+        }
+    }
 }
 
 /// A handle senders may hand a frame through directly while the connection task is
@@ -245,8 +265,29 @@ pub(crate) enum WriteStop {
 impl Connection {
     /// Opens a connection (one attempt; the caller bounds it with the connect timeout).
     /// `framing` and `name` matter to message transports (NATS) only.
+    /// With a `greeting` (sinkgen framing on a socket), the connection is acknowledged:
+    /// the handshake is part of the attempt.
     #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
     pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        framing: crate::framing::Framing,
+        name: &str,
+        greeting: Option<&Greeting>,
+    ) -> Result<Connection, TransportError> {
+        let mut conn = Connection::open(endpoint, framing, name).await?;
+        if let Some(greeting) = greeting {
+            match &mut conn {
+                Connection::Unix(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
+                Connection::Tcp(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
+                #[cfg(feature = "nats")]
+                Connection::Nats(_) => {}
+            }
+        }
+        Ok(conn)
+    }
+
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    async fn open(
         endpoint: &Endpoint,
         framing: crate::framing::Framing,
         name: &str,
@@ -258,7 +299,7 @@ impl Connection {
                 .map(|c| Connection::Nats(Box::new(c))),
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
-                .map(|s| Connection::Unix(Arc::new(s)))
+                .map(|s| Connection::Unix(Sock::new(s)))
                 .map_err(|e| {
                     TransportError::from_io(&format!("connect to unix://{}", path.display()), &e)
                 }),
@@ -269,7 +310,7 @@ impl Connection {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
-                Ok(Connection::Tcp(Arc::new(stream)))
+                Ok(Connection::Tcp(Sock::new(stream)))
             }
         }
     }
@@ -277,8 +318,8 @@ impl Connection {
     /// A handle for direct writes by senders, for transports that have one.
     pub(crate) fn inline(&self) -> Option<Inline> {
         match self {
-            Connection::Unix(s) => Some(Inline::Unix(Arc::clone(s))),
-            Connection::Tcp(s) => Some(Inline::Tcp(Arc::clone(s))),
+            Connection::Unix(c) => Some(Inline::Unix(Arc::clone(&c.s))),
+            Connection::Tcp(c) => Some(Inline::Tcp(Arc::clone(&c.s))),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(Inline::Nats(Box::new(c.inline()))),
         }
@@ -327,6 +368,26 @@ impl Connection {
         }
     }
 
+    /// Acknowledged connections: the highest sequence of the sink's session the peer
+    /// acknowledged since the last call (WELCOME's `have` counts), if it advanced.
+    pub(crate) fn acked(&mut self) -> Option<u64> {
+        match self {
+            Connection::Unix(Sock { acks: Some(a), .. })
+            | Connection::Tcp(Sock { acks: Some(a), .. }) => a.take(),
+            _ => None,
+        }
+    }
+
+    /// Acknowledged connections: the highest sequence of the sink's session the peer
+    /// had when it welcomed the sink (0: none, or not acknowledged).
+    pub(crate) fn welcome_have(&self) -> u64 {
+        match self {
+            Connection::Unix(Sock { acks: Some(a), .. })
+            | Connection::Tcp(Sock { acks: Some(a), .. }) => a.have,
+            _ => 0,
+        }
+    }
+
     /// Whether the confirmation last requested has arrived; never waits.
     pub(crate) fn poll_confirmed(&mut self) -> bool {
         match self {
@@ -349,20 +410,26 @@ impl Connection {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
         match self {
-            Connection::Unix(s) => write_watching(&**s, batch, written, interrupt).await,
-            Connection::Tcp(s) => write_watching(&**s, batch, written, interrupt).await,
+            Connection::Unix(c) => {
+                write_watching(&*c.s, &mut c.acks, batch, written, interrupt).await
+            }
+            Connection::Tcp(c) => {
+                write_watching(&*c.s, &mut c.acks, batch, written, interrupt).await
+            }
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
         }
     }
 
     /// Watches an idle connection: `Ok` when the confirmation last requested arrives
-    /// (confirming transports only), the error when the peer closes the connection or
-    /// it fails. Data a socket peer sends is read and discarded. Cancel safe.
+    /// (confirming transports) or acknowledgements arrived (acknowledged connections,
+    /// see [`Connection::acked`]), the error when the peer closes the connection,
+    /// refuses it, or it fails. Data a socket peer sends on an unacknowledged
+    /// connection is read and discarded. Cancel safe.
     pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
         match self {
-            Connection::Unix(s) => Err(read_until_closed(&**s).await),
-            Connection::Tcp(s) => Err(read_until_closed(&**s).await),
+            Connection::Unix(c) => read_until(&*c.s, &mut c.acks).await,
+            Connection::Tcp(c) => read_until(&*c.s, &mut c.acks).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.watch().await,
         }
@@ -373,11 +440,11 @@ impl Connection {
     /// caller has taken back every [`Inline`] handle first.
     pub(crate) async fn shutdown(&mut self) {
         let _ = match self {
-            Connection::Unix(s) => match Arc::get_mut(s) {
+            Connection::Unix(c) => match Arc::get_mut(&mut c.s) {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
-            Connection::Tcp(s) => match Arc::get_mut(s) {
+            Connection::Tcp(c) => match Arc::get_mut(&mut c.s) {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
@@ -440,6 +507,7 @@ fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
 
 async fn write_watching<S: Socket>(
     s: &S,
+    acks: &mut Option<AckReader>,
     batch: &[u8],
     written: &mut usize,
     interrupt: impl Future<Output = ()>,
@@ -460,7 +528,13 @@ async fn write_watching<S: Socket>(
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(WriteStop::Failed(TransportError::from_io("write", &e))),
+            Err(e) => {
+                // Acknowledgements the peer sent before it went away still count.
+                if let Some(acks) = acks {
+                    let _ = acks.read(s);
+                }
+                return Err(WriteStop::Failed(TransportError::from_io("write", &e)));
+            }
         }
         tokio::select! {
             biased;
@@ -473,7 +547,11 @@ async fn write_watching<S: Socket>(
                 if let Err(e) = r {
                     return Err(WriteStop::Failed(TransportError::from_io("read", &e)));
                 }
-                if let Some(e) = drain_reads(s, &mut scratch) {
+                let failed = match acks {
+                    Some(acks) => acks.read(s),
+                    None => drain_reads(s, &mut scratch),
+                };
+                if let Some(e) = failed {
                     return Err(WriteStop::Failed(e));
                 }
             }
@@ -483,14 +561,23 @@ async fn write_watching<S: Socket>(
     Ok(())
 }
 
-async fn read_until_closed<S: Socket>(s: &S) -> TransportError {
+/// Reads until the peer closes or the connection fails (`Err`), or, on an
+/// acknowledged connection, until acknowledgements arrived (`Ok`).
+async fn read_until<S: Socket>(s: &S, acks: &mut Option<AckReader>) -> Result<(), TransportError> {
     let mut scratch = [0u8; 256];
     loop {
-        if let Err(e) = s.readable().await {
-            return TransportError::from_io("read", &e);
+        if acks.as_ref().is_some_and(AckReader::fresh) {
+            return Ok(());
         }
-        if let Some(e) = drain_reads(s, &mut scratch) {
-            return e;
+        if let Err(e) = s.readable().await {
+            return Err(TransportError::from_io("read", &e));
+        }
+        let failed = match acks {
+            Some(acks) => acks.read(s),
+            None => drain_reads(s, &mut scratch),
+        };
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
 }

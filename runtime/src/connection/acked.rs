@@ -1,0 +1,195 @@
+//! Acknowledged delivery (sinkgen framing on a socket): the frames written and not
+//! yet acknowledged, which the task keeps until an ACK covers them and writes again,
+//! in order, on the next connection.
+//!
+//! Accounting: every frame the task takes from the queue counts in
+//! `Pending::in_doubt` (so the `queue` bound counts queued, being written and
+//! unacknowledged frames) until it is acknowledged (sent), counted lost, or put back
+//! in the queue by a dropped task.
+
+use crate::protocol::{self, Hello};
+use crate::transport::Greeting;
+
+use super::counters::LostReason;
+use super::task::Driver;
+use super::{Shared, lock};
+
+/// Frames written whole on the current connection and not yet acknowledged, back to
+/// back from `start`, in sequence order.
+#[derive(Default)]
+pub(super) struct Kept {
+    buf: Vec<u8>,
+    start: usize,
+    pub(super) frames: usize,
+}
+
+impl Kept {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        self.frames = 0;
+    }
+
+    /// Gives back a large idle allocation.
+    pub(super) fn shrink(&mut self, floor: usize) {
+        if self.frames == 0 && self.buf.capacity() > 4 * floor {
+            self.buf = Vec::with_capacity(floor);
+        }
+    }
+}
+
+/// The sinkgen sequence of the frame at the start of `frame`.
+fn sequence(frame: &[u8]) -> u64 {
+    u64::from_le_bytes(frame[16..24].try_into().expect("a whole header"))
+}
+
+/// Splits `bytes` (whole sinkgen frames) after the frames whose sequence is at most
+/// `upto`: `(frames, bytes)` of that prefix.
+fn prefix_upto(bytes: &[u8], upto: u64) -> (usize, usize) {
+    let (mut frames, mut at) = (0, 0);
+    while at < bytes.len() && sequence(&bytes[at..]) <= upto {
+        at += crate::framing::Framing::Sinkgen.frame_len(&bytes[at..]);
+        frames += 1;
+    }
+    (frames, at)
+}
+
+impl Shared {
+    /// What the sink says in its HELLO: its role, and its names (without an identity,
+    /// the sink's name as its service and its endpoint as the target).
+    pub(super) fn greeting(&self, next: u64) -> Greeting {
+        let opts = &self.opts;
+        let (service, target) = match &opts.identity {
+            Some(id) => (id.service.to_string(), id.target.to_string()),
+            None => (opts.name.to_string(), opts.endpoint_text.to_string()),
+        };
+        Greeting {
+            session: opts.session,
+            next,
+            hello: Hello {
+                min_version: protocol::MIN_VERSION,
+                max_version: protocol::VERSION,
+                role: opts.role,
+                service,
+                sink: opts.name.to_string(),
+                target,
+            },
+        }
+    }
+}
+
+impl Driver {
+    /// The greeting for the next connection: the first frame it will send is the
+    /// first of the batch (frames kept from the last connection come first), else the
+    /// first queued one.
+    pub(super) fn greeting(&self) -> Greeting {
+        let next = if self.batch.is_empty() {
+            let p = lock(&self.shared.pending);
+            if p.frames > 0 {
+                p.sequence + 1 - p.frames as u64
+            } else {
+                0
+            }
+        } else {
+            sequence(&self.batch)
+        };
+        self.shared.greeting(next)
+    }
+
+    /// The frames of `batch[..bytes]` were written whole: they are kept until
+    /// acknowledged.
+    pub(super) fn keep_written(&mut self, frames: usize, bytes: usize) {
+        if frames == 0 {
+            return;
+        }
+        if self.kept.frames == 0 && bytes == self.batch.len() {
+            // The common case: swap the buffers, no copy.
+            self.kept.clear();
+            std::mem::swap(&mut self.kept.buf, &mut self.batch);
+        } else {
+            self.kept.buf.extend_from_slice(&self.batch[..bytes]);
+            self.batch.drain(..bytes);
+        }
+        self.kept.frames += frames;
+        self.batch_frames -= frames;
+        let upto = self.acked;
+        self.acknowledge(upto);
+    }
+
+    /// Everything of the session up to `upto` is acknowledged: the kept frames it
+    /// covers count as sent and free their room.
+    pub(super) fn acknowledge(&mut self, upto: u64) {
+        self.acked = self.acked.max(upto);
+        let (frames, bytes) = prefix_upto(self.kept.bytes(), self.acked);
+        if frames == 0 {
+            return;
+        }
+        self.kept.start += bytes;
+        self.kept.frames -= frames;
+        if self.kept.frames == 0 {
+            self.kept.clear();
+        } else if self.kept.start > self.kept.buf.len() / 2 {
+            self.kept.buf.drain(..self.kept.start);
+            self.kept.start = 0;
+        }
+        self.settle_acked(frames, bytes);
+    }
+
+    /// After WELCOME: the frames to be written again that the peer already has count
+    /// as sent.
+    pub(super) fn welcomed(&mut self, have: u64) {
+        self.acked = self.acked.max(have);
+        let (frames, bytes) = prefix_upto(&self.batch, self.acked);
+        if frames == 0 {
+            return;
+        }
+        self.batch.drain(..bytes);
+        self.batch_frames -= frames;
+        self.settle_acked(frames, bytes);
+    }
+
+    fn settle_acked(&mut self, frames: usize, bytes: usize) {
+        self.show_in_flight();
+        self.settle_in_doubt(frames);
+        self.count_sent(frames, bytes);
+    }
+
+    /// After a failed connection: the kept frames go back in front of the batch, to
+    /// be written again, in order, before anything else.
+    pub(super) fn requeue_kept(&mut self) {
+        if self.kept.frames == 0 {
+            return;
+        }
+        let mut batch = std::mem::take(&mut self.kept.buf);
+        batch.drain(..self.kept.start);
+        batch.extend_from_slice(&self.batch);
+        let old = std::mem::replace(&mut self.batch, batch);
+        self.batch_frames += self.kept.frames;
+        self.kept.clear();
+        self.kept.buf = old;
+        self.kept.buf.clear();
+        self.show_in_flight();
+    }
+
+    /// At a stop: the kept frames were written and never acknowledged; they count as
+    /// lost (`unconfirmed`).
+    pub(super) fn lose_kept(&mut self) {
+        let n = self.kept.frames;
+        self.kept.clear();
+        self.show_in_flight();
+        self.settle_in_doubt(n);
+        self.shared.count_lost(LostReason::Unconfirmed, n);
+    }
+
+    /// Frames taken from the queue into the batch (acknowledged delivery): they count
+    /// against `queue` until settled.
+    pub(super) fn hold(&self, p: &mut super::Pending, frames: usize) {
+        if self.keeps {
+            p.in_doubt += frames;
+        }
+    }
+}
