@@ -114,7 +114,9 @@ pub struct Lost {
     /// subscribers; none is published twice); with
     /// [`Framing::Sinkgen`](crate::Framing::Sinkgen), written to a peer that had not
     /// acknowledged them when the sink closed, was dropped or failed for good (the
-    /// peer may have received them).
+    /// peer may have received them); with torq and length-prefixed framing on a
+    /// socket (Linux), written to a connection that then died, and not proven read
+    /// by the peer (see [`Status::frames_sent`]).
     pub unconfirmed: u64,
     /// NATS only: accepted before the server's `max_payload` was known (or under a
     /// higher one) and over it, so dropped alone; the frames around it go on.
@@ -160,8 +162,12 @@ pub struct Status {
     /// again after a reconnect; at a close or a fatal error they count as
     /// [`Lost::unconfirmed`]. Always 0 for other framings.
     pub unacknowledged: usize,
-    /// Frames written whole to a connection (with
-    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen): acknowledged by the peer).
+    /// Frames written whole to a connection. With
+    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen): acknowledged by the peer. With
+    /// torq and length-prefixed framing on a socket (Linux): when the connection
+    /// dies, the frames the kernel did not prove the peer consumed (`SIOCOUTQ`: read
+    /// by the peer process on a Unix socket, acknowledged by the peer's TCP on TCP)
+    /// move from here to [`Lost::unconfirmed`], so this count can go down.
     pub frames_sent: u64,
     /// Bytes of those frames, headers included.
     pub bytes_sent: u64,

@@ -5,8 +5,10 @@
 //! per concern: `send` (checking and queueing frames, direct writes), `wait` (room,
 //! the turn, `flush`, waiting for a connection), `close` (close with linger, drop),
 //! `counters` (sent and lost counts, state, status, metrics), `task` (the connection
-//! task: connect, back off, write batches) and `handover` (message transports that
-//! confirm frames later: direct hand-overs, the turn, the ledger of confirmations).
+//! task: connect, back off, write batches), `handover` (message transports that
+//! confirm frames later: direct hand-overs, the turn, the ledger of confirmations),
+//! `acked` (sinkgen framing: frames kept until acknowledged, resent after a
+//! reconnect) and `proof` (foreign framings: frames a dead peer may not have read).
 //!
 //! # Invariants
 //!
@@ -34,7 +36,19 @@
 //!   dropped without being counted.
 //! * **Accounting.** `Pending::accepted` counts frames ever accepted; `settled` counts
 //!   frames written whole (or confirmed) or counted lost. `flush` waits for `settled` to reach the
-//!   `accepted` it saw. Frames lost are counted by reason in `lost_*`.
+//!   `accepted` it saw. Frames lost are counted by reason in `lost_*`. Foreign
+//!   framings on a socket: frames counted sent on a connection that then died, and
+//!   not proven read by the peer (`proof`), move from sent to `lost_unconfirmed`
+//!   (still settled).
+//! * **Acknowledged delivery (sinkgen framing on a socket).** Each connection starts
+//!   with the handshake (in `Connection::connect`, within `connect_timeout`). The
+//!   task keeps every frame it wrote (`acked::Kept`) until an ACK covers it; only
+//!   then it counts as sent (settled). Every frame the task takes from the queue
+//!   counts in `Pending::in_doubt` until acknowledged or lost, so the bound counts
+//!   queued, being written and unacknowledged frames. After a failed connection the
+//!   kept frames go back in front of the batch; WELCOME's `have` settles those the
+//!   peer has, the rest are written again, in order, before any new frame. Senders
+//!   never write these frames directly (`Pending::inline` stays `None`).
 //! * **Direct writes of sparse frames.** While the task is idle (`Pending::writer_idle`,
 //!   set and cleared by the task under the `pending` lock, only while it holds no
 //!   batch) and nothing is queued, a sender that comes at least [`INLINE_GAP`] after
@@ -85,6 +99,7 @@ mod acked;
 mod close;
 mod counters;
 mod handover;
+mod proof;
 mod send;
 mod task;
 mod wait;
@@ -180,6 +195,9 @@ struct Pending {
     in_doubt: usize,
     /// Torq timestamp of the frames queued back to back (see [`Shared::timestamp`]).
     stamp: Stamp,
+    /// Frames (and bytes) senders wrote directly since the task last collected them
+    /// (for the proof of what the peer read, see `proof`).
+    direct_sent: (u64, u64),
 }
 
 /// A clock reading shared by torq frames queued back to back, and how many used it.
@@ -302,6 +320,7 @@ impl Shared {
                 generation: 0,
                 in_doubt: 0,
                 stamp: Stamp::default(),
+                direct_sent: (0, 0),
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),

@@ -221,6 +221,8 @@ impl Shared {
                     Handed::Written => {
                         p.buf.clear();
                         p.frames = 0;
+                        p.direct_sent.0 += 1;
+                        p.direct_sent.1 += len as u64;
                         drop(guard);
                         self.count_sent(1, len);
                         return Ok(None);

@@ -14,6 +14,7 @@ use crate::transport::{Connection, Endpoint, WriteStop};
 use super::acked::Kept;
 use super::counters::{LostReason, Metrics};
 use super::handover::Ledger;
+use super::proof::{Proof, RESAMPLE};
 use super::{
     CLOSING, DROPPED, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared,
     deadline_after, lock,
@@ -50,6 +51,8 @@ pub(super) struct Driver {
     pub(super) kept: Kept,
     /// The highest sequence of the sink's session acknowledged so far.
     pub(super) acked: u64,
+    /// Foreign framings: what the peer is proven to have read on this connection.
+    pub(super) proof: Proof,
     /// Consecutive failures since the last stable connection (0: connect at once).
     failures: u32,
     drop_deadline: Option<Instant>,
@@ -80,6 +83,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         keeps,
         kept: Kept::default(),
         acked: 0,
+        proof: Proof::default(),
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
@@ -179,6 +183,10 @@ impl Driver {
             if self.keeps {
                 self.welcomed(conn.welcome_have());
             }
+            self.proof = Proof::new(!self.keeps && !self.confirming && conn.unread().is_some());
+            if self.proof.on {
+                conn.track_reads();
+            }
             if let Some(limit) = conn.max_payload() {
                 shared.payload_limit.store(limit, Ordering::Relaxed);
             }
@@ -188,6 +196,7 @@ impl Driver {
                 // them directly.
                 p.inline = if self.keeps { None } else { conn.inline() };
                 p.generation += 1;
+                p.direct_sent = (0, 0);
             }
             shared.set_state(State::Connected, None);
             let up = Instant::now();
@@ -210,6 +219,7 @@ impl Driver {
                 Err(e) => {
                     self.connection_failed();
                     self.requeue_kept();
+                    self.unproven_lost(&conn, &e);
                     let stable = STABLE_AFTER.max(shared.opts.backoff_max);
                     if up.elapsed() >= stable {
                         self.failures = 0;
@@ -323,6 +333,7 @@ impl Driver {
                 self.take_pending();
             }
             if self.batch.is_empty() {
+                self.sample(conn);
                 if self.ask_confirmation(conn, drain).await? {
                     // Interrupted: look at the stop state before waiting.
                     continue;
@@ -355,6 +366,7 @@ impl Driver {
                             self.acknowledge(upto);
                         }
                     }
+                    () = tokio::time::sleep(RESAMPLE), if self.proof.pending() => {}
                     () = std::future::poll_fn(|_| {
                         if give_back_armed && give_back.is_elapsed() {
                             std::task::Poll::Ready(())
@@ -392,9 +404,11 @@ impl Driver {
         if let Some(upto) = conn.acked() {
             self.acknowledge(upto);
         }
+        self.take_probe(conn);
         match wrote {
             Ok(()) => {
                 self.batch_written();
+                self.sample(conn);
                 if self.confirming {
                     if conn.poll_confirmed() {
                         self.confirmed();
@@ -423,6 +437,7 @@ impl Driver {
             if self.ledger.requested.is_none() || p.frames > 0 {
                 self.collect(&mut p);
             }
+            self.collect_direct(&mut p);
             if p.frames == 0 {
                 p.writer_idle = true;
                 p.last_write = Instant::now();
@@ -487,6 +502,7 @@ impl Driver {
         p.writer_idle = false;
         p.head_written = 0;
         self.collect(&mut p);
+        self.collect_direct(&mut p);
     }
 
     /// Frames held by the task: the batch, and frames taken but not yet confirmed.
@@ -509,6 +525,7 @@ impl Driver {
             self.ledger.taken.1 += bytes as u64;
             lock(&self.shared.pending).in_doubt += frames;
         } else {
+            self.proof.wrote(frames as u64, bytes as u64);
             self.count_sent(frames, bytes);
         }
     }

@@ -27,6 +27,7 @@ use crate::error::{ErrorClass, TransportError};
 mod acks;
 #[cfg(feature = "nats")]
 mod nats;
+mod unread;
 
 use acks::AckReader;
 pub(crate) use acks::Greeting;
@@ -93,6 +94,11 @@ pub(crate) enum Connection {
 pub(crate) struct Sock<S> {
     s: Arc<S>,
     acks: Option<AckReader>,
+    /// Whether a batch write reads the socket's unread count each time the socket is
+    /// full (see [`Connection::track_reads`]).
+    track: bool,
+    /// The last such reading: (position in the batch, unread bytes).
+    probe: Option<(usize, u64)>,
 }
 
 impl<S> Sock<S> {
@@ -100,6 +106,8 @@ impl<S> Sock<S> {
         Sock {
             s: Arc::new(s),
             acks: None,
+            track: false,
+            probe: None,
         }
     }
 }
@@ -388,6 +396,78 @@ impl Connection {
         }
     }
 
+    /// Bytes written that the peer has not consumed yet (see the `unread` module):
+    /// on a Unix socket, not read by the peer process; on TCP, not acknowledged by
+    /// the peer's TCP. `None` when unknown (other systems, NATS), and when the peer
+    /// has shut the connection down (its queue is purged then, so the count would
+    /// claim a read that did not happen). Reads and discards what the peer sent
+    /// (only used on unacknowledged connections).
+    pub(crate) fn unread(&self) -> Option<u64> {
+        let mut scratch = [0u8; 256];
+        match self {
+            Connection::Unix(c) if c.acks.is_none() => {
+                let n = unread::unread(&*c.s)?;
+                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+            }
+            Connection::Tcp(c) if c.acks.is_none() => {
+                let n = unread::unread(&*c.s)?;
+                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes batch writes read the socket's unread count whenever the socket is full
+    /// (foreign framings; see [`Connection::take_probe`]).
+    pub(crate) fn track_reads(&mut self) {
+        match self {
+            Connection::Unix(c) => c.track = true,
+            Connection::Tcp(c) => c.track = true,
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => {}
+        }
+    }
+
+    /// The last unread count a batch write read while the socket was full, with the
+    /// batch position it was read at; cleared.
+    pub(crate) fn take_probe(&mut self) -> Option<(usize, u64)> {
+        match self {
+            Connection::Unix(c) => c.probe.take(),
+            Connection::Tcp(c) => c.probe.take(),
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => None,
+        }
+    }
+
+    /// After the connection failed: whether the peer reset it, which on a Unix socket
+    /// means it closed with bytes it had not read (the kernel then discards them),
+    /// and on TCP that it closed with unread bytes or refused bytes sent after its
+    /// close. `error` is the failure the task met; a reset still pending on the
+    /// socket counts too.
+    pub(crate) fn was_reset(&self, error: &TransportError) -> bool {
+        if error.io_kind() == io::ErrorKind::ConnectionReset {
+            return true;
+        }
+        let pending = match self {
+            Connection::Unix(c) => c.s.take_error(),
+            Connection::Tcp(c) => c.s.take_error(),
+            #[cfg(feature = "nats")]
+            Connection::Nats(_) => return false,
+        };
+        matches!(pending, Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
+    }
+
+    /// [`Connection::unread`] without the check that the peer is still there: right
+    /// after a failure that was not a reset (see [`Connection::was_reset`]), when the
+    /// peer's queue was not discarded.
+    pub(crate) fn unread_after_close(&self) -> Option<u64> {
+        match self {
+            Connection::Unix(c) if c.acks.is_none() => unread::unread(&*c.s),
+            Connection::Tcp(c) if c.acks.is_none() => unread::unread(&*c.s),
+            _ => None,
+        }
+    }
+
     /// Whether the confirmation last requested has arrived; never waits.
     pub(crate) fn poll_confirmed(&mut self) -> bool {
         match self {
@@ -410,12 +490,8 @@ impl Connection {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
         match self {
-            Connection::Unix(c) => {
-                write_watching(&*c.s, &mut c.acks, batch, written, interrupt).await
-            }
-            Connection::Tcp(c) => {
-                write_watching(&*c.s, &mut c.acks, batch, written, interrupt).await
-            }
+            Connection::Unix(c) => write_watching(c, batch, written, interrupt).await,
+            Connection::Tcp(c) => write_watching(c, batch, written, interrupt).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
         }
@@ -505,13 +581,13 @@ fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
     }
 }
 
-async fn write_watching<S: Socket>(
-    s: &S,
-    acks: &mut Option<AckReader>,
+async fn write_watching<S: Socket + std::os::fd::AsRawFd>(
+    sock: &mut Sock<S>,
     batch: &[u8],
     written: &mut usize,
     interrupt: impl Future<Output = ()>,
 ) -> Result<(), WriteStop> {
+    let (s, acks) = (&*sock.s, &mut sock.acks);
     let mut scratch = [0u8; 256];
     tokio::pin!(interrupt);
     while *written < batch.len() {
@@ -527,7 +603,17 @@ async fn write_watching<S: Socket>(
                 *written += n;
                 continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Full: what the peer consumed so far, while it is surely there.
+                if sock.track
+                    && let Some(n) = unread::unread(s)
+                {
+                    if let Some(e) = drain_reads(s, &mut scratch) {
+                        return Err(WriteStop::Failed(e));
+                    }
+                    sock.probe = Some((*written, n));
+                }
+            }
             Err(e) => {
                 // Acknowledgements the peer sent before it went away still count.
                 if let Some(acks) = acks {
