@@ -101,6 +101,7 @@ mod counters;
 mod handover;
 mod proof;
 mod send;
+mod settle;
 mod task;
 mod wait;
 

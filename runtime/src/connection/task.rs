@@ -16,11 +16,10 @@ use super::counters::{LostReason, Metrics};
 use super::handover::Ledger;
 use super::proof::{Proof, RESAMPLE};
 use super::{
-    CLOSING, DROPPED, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared,
-    deadline_after, lock,
+    CLOSING, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared, deadline_after, lock,
 };
 
-enum Exit {
+pub(super) enum Exit {
     Stopped(LostReason),
     Fatal(TransportError),
 }
@@ -37,7 +36,7 @@ pub(super) struct Driver {
     pub(super) batch: Vec<u8>,
     pub(super) batch_frames: usize,
     /// Bytes of `batch` the transport took on the current connection.
-    written: usize,
+    pub(super) written: usize,
     /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
     /// payload limit: counted lost (`too_large`), not taken.
     batch_dropped: (usize, usize),
@@ -57,7 +56,7 @@ pub(super) struct Driver {
     failures: u32,
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
-    finished: bool,
+    pub(super) finished: bool,
     /// The largest batch (bytes) since the give-back timer was armed (0: idle).
     peak: usize,
     /// Capacity of `Pending::buf` when the task last found the queue empty.
@@ -495,7 +494,7 @@ impl Driver {
 
     /// Takes the connection away from senders before the task leaves it, and collects
     /// their last hand-overs.
-    fn detach_inline(&mut self) {
+    pub(super) fn detach_inline(&mut self) {
         let shared = Arc::clone(&self.shared);
         let mut p = lock(&shared.pending);
         p.inline = None;
@@ -519,7 +518,7 @@ impl Driver {
     }
 
     /// Frames the transport took: sent for sockets, awaiting confirmation otherwise.
-    fn taken(&mut self, frames: usize, bytes: usize) {
+    pub(super) fn taken(&mut self, frames: usize, bytes: usize) {
         if self.confirming {
             self.ledger.taken.0 += frames as u64;
             self.ledger.taken.1 += bytes as u64;
@@ -548,129 +547,14 @@ impl Driver {
 
     /// Counts the frames the transport skipped as too large (lost, `too_large`) and
     /// returns them, to be left out of what it took.
-    fn settle_dropped(&mut self) -> (usize, usize) {
+    pub(super) fn settle_dropped(&mut self) -> (usize, usize) {
         let dropped = std::mem::take(&mut self.batch_dropped);
         self.shared.count_lost(LostReason::TooLarge, dropped.0);
         dropped
-    }
-
-    /// After a failed connection (or at a stop): the frames taken whole by the
-    /// transport count as sent (sockets) or unconfirmed (NATS); the torn frame and
-    /// everything after it stay in the batch, to be written from their first byte on
-    /// the next connection. Frames a confirming transport took and never confirmed are
-    /// counted lost (`unconfirmed`) and never handed on again.
-    fn connection_failed(&mut self) {
-        let (frames, bytes) = self
-            .shared
-            .opts
-            .framing
-            .whole_frames(&self.batch, self.written);
-        let dropped = self.settle_dropped();
-        if self.keeps {
-            self.keep_written(frames, bytes);
-        } else if frames > 0 {
-            self.batch.drain(..bytes);
-            self.batch_frames -= frames;
-            self.taken(frames - dropped.0, bytes - dropped.1);
-        }
-        self.written = 0;
-        let unconfirmed = count(self.ledger.unconfirmed());
-        self.ledger = Ledger::default();
-        self.confirming = false;
-        self.show_in_flight();
-        self.settle_in_doubt(unconfirmed);
-        self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
-    }
-
-    fn finish(&mut self, exit: Exit) {
-        self.finished = true;
-        self.detach_inline();
-        // Frames the kernel took whole before the stop count as sent; a frame cut off
-        // at the linger deadline counts as not delivered.
-        self.connection_failed();
-        // Written and never acknowledged: their fate is unknown.
-        self.lose_kept();
-        let shared = &self.shared;
-        let reason = match exit {
-            Exit::Stopped(reason) => reason,
-            Exit::Fatal(e) => {
-                let _ = shared.fatal.set(e.clone());
-                shared.record_error(&e, true);
-                LostReason::Fatal
-            }
-        };
-        shared.closed.store(true, Ordering::SeqCst);
-        let held = self.batch_frames;
-        self.batch.clear();
-        self.batch_frames = 0;
-        shared.in_flight.store(0, Ordering::Relaxed);
-        if self.keeps {
-            self.settle_in_doubt(held);
-        }
-        let shared = &self.shared;
-        shared.count_lost(reason, held);
-        shared.lose_pending(reason);
-        let state = if matches!(reason, LostReason::Fatal) {
-            State::Failed
-        } else {
-            State::Closed
-        };
-        shared.set_state(state, None);
     }
 }
 
 /// A frame or byte count as `usize` (counts of frames held in memory always fit).
 pub(super) fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.detach_inline();
-        if !self.finished {
-            // The runtime dropped this task mid-flight: frames taken whole are settled
-            // as at a failed connection, and the unwritten frames go back in front of
-            // the queue, so the next task (started by the next send) writes them first
-            // (the queue may hold up to one batch more than `queue` until then).
-            self.connection_failed();
-            self.requeue_kept();
-            if !self.batch.is_empty() {
-                let mut p = lock(&self.shared.pending);
-                if self.keeps {
-                    // Back in the queue: they count as queued frames again.
-                    p.in_doubt -= self.batch_frames;
-                }
-                if p.closed {
-                    // No next task will come (a close already settled the queue):
-                    // the batch is lost.
-                    drop(p);
-                    let reason = match self.shared.stop_mode.load(Ordering::SeqCst) {
-                        DROPPED => LostReason::Dropped,
-                        _ => LostReason::Closed,
-                    };
-                    self.batch.clear();
-                    self.shared
-                        .count_lost(reason, std::mem::take(&mut self.batch_frames));
-                } else {
-                    let mut restored = std::mem::take(&mut self.batch);
-                    restored.extend_from_slice(&p.buf);
-                    p.buf = restored;
-                    p.frames += std::mem::take(&mut self.batch_frames);
-                }
-            }
-            self.shared.in_flight.store(0, Ordering::Relaxed);
-        }
-        if !self.finished {
-            let state = if self.shared.closed.load(Ordering::SeqCst) {
-                State::Closed
-            } else {
-                State::Idle
-            };
-            if self.shared.state() != state {
-                self.shared.set_state(state, None);
-            }
-        }
-        self.shared.running.store(false, Ordering::SeqCst);
-        self.shared.notify_progress();
-    }
 }

@@ -8,7 +8,7 @@ use crate::error::{ErrorClass, TransportError};
 use crate::framing::now_nanos;
 use crate::protocol::{self, Control, Hello, Kind, MAX_CONTROL_BODY};
 
-use super::Socket;
+use super::socket::{Socket, peer_closed};
 
 /// What a sink says in its HELLO.
 #[derive(Clone, Debug)]
@@ -53,7 +53,7 @@ impl AckReader {
         let mut scratch = [0u8; 4096];
         loop {
             match s.try_read(&mut scratch) {
-                Ok(0) => return Some(super::peer_closed()),
+                Ok(0) => return Some(peer_closed()),
                 Ok(n) => {
                     self.buf.extend_from_slice(&scratch[..n]);
                     if let Err(e) = self.parse() {
