@@ -124,7 +124,9 @@ impl SinkBuilder {
         self
     }
 
-    /// Frames held while (re)connecting, at least 1.
+    /// Frames held while (re)connecting, at least 1. With [`Framing::Sinkgen`], the
+    /// frames written and not yet acknowledged count too (and the batch being
+    /// written), so this bounds what the sink keeps for a resend.
     pub fn queue(mut self, frames: usize) -> SinkBuilder {
         self.queue = frames;
         self

@@ -7,6 +7,8 @@
 //! unacknowledged frames) until it is acknowledged (sent), counted lost, or put back
 //! in the queue by a dropped task.
 
+use std::collections::VecDeque;
+
 use crate::protocol::{self, Hello};
 use crate::transport::Greeting;
 
@@ -14,31 +16,71 @@ use super::counters::LostReason;
 use super::task::Driver;
 use super::{Shared, lock};
 
-/// Frames written whole on the current connection and not yet acknowledged, back to
-/// back from `start`, in sequence order.
+/// Frames written whole on the current connection and not yet acknowledged, in
+/// sequence order: the batches as written (a written batch moves here whole, no
+/// copy), the first one from `start`.
 #[derive(Default)]
 pub(super) struct Kept {
-    buf: Vec<u8>,
+    batches: VecDeque<Vec<u8>>,
     start: usize,
     pub(super) frames: usize,
+    /// Emptied buffers, for the task's next batches (at most [`SPARE`]).
+    spare: Vec<Vec<u8>>,
 }
 
+/// Emptied buffers a [`Kept`] holds for reuse.
+const SPARE: usize = 2;
+
 impl Kept {
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE {
+            buf.clear();
+            self.spare.push(buf);
+        }
     }
 
     fn clear(&mut self) {
-        self.buf.clear();
+        while let Some(b) = self.batches.pop_front() {
+            self.recycle(b);
+        }
         self.start = 0;
         self.frames = 0;
     }
 
-    /// Gives back a large idle allocation.
-    pub(super) fn shrink(&mut self, floor: usize) {
-        if self.frames == 0 && self.buf.capacity() > 4 * floor {
-            self.buf = Vec::with_capacity(floor);
+    /// Drops the kept frames whose sequence is at most `upto`: their count and bytes.
+    fn trim(&mut self, upto: u64) -> (usize, usize) {
+        let (mut frames, mut bytes) = (0, 0);
+        while let Some(front) = self.batches.front() {
+            let (f, b) = prefix_upto(&front[self.start..], upto);
+            frames += f;
+            bytes += b;
+            self.start += b;
+            if self.start < front.len() {
+                break;
+            }
+            let done = self.batches.pop_front().expect("a front batch");
+            self.recycle(done);
+            self.start = 0;
         }
+        self.frames -= frames;
+        (frames, bytes)
+    }
+
+    /// The kept frames as one buffer, followed by `rest`; empties it.
+    fn take_all(&mut self, rest: &[u8]) -> Vec<u8> {
+        let len = self.batches.iter().map(Vec::len).sum::<usize>() - self.start + rest.len();
+        let mut all = Vec::with_capacity(len);
+        for (i, b) in self.batches.iter().enumerate() {
+            all.extend_from_slice(if i == 0 { &b[self.start..] } else { b });
+        }
+        all.extend_from_slice(rest);
+        self.clear();
+        all
+    }
+
+    /// Gives back idle allocations.
+    pub(super) fn shrink(&mut self) {
+        self.spare.clear();
     }
 }
 
@@ -106,12 +148,14 @@ impl Driver {
         if frames == 0 {
             return;
         }
-        if self.kept.frames == 0 && bytes == self.batch.len() {
-            // The common case: swap the buffers, no copy.
-            self.kept.clear();
-            std::mem::swap(&mut self.kept.buf, &mut self.batch);
+        if bytes == self.batch.len() {
+            // The whole batch moves, no copy; the task writes the next one into a
+            // spare buffer.
+            let fresh = self.kept.spare.pop().unwrap_or_default();
+            let full = std::mem::replace(&mut self.batch, fresh);
+            self.kept.batches.push_back(full);
         } else {
-            self.kept.buf.extend_from_slice(&self.batch[..bytes]);
+            self.kept.batches.push_back(self.batch[..bytes].to_vec());
             self.batch.drain(..bytes);
         }
         self.kept.frames += frames;
@@ -124,19 +168,10 @@ impl Driver {
     /// covers count as sent and free their room.
     pub(super) fn acknowledge(&mut self, upto: u64) {
         self.acked = self.acked.max(upto);
-        let (frames, bytes) = prefix_upto(self.kept.bytes(), self.acked);
-        if frames == 0 {
-            return;
+        let (frames, bytes) = self.kept.trim(self.acked);
+        if frames > 0 {
+            self.settle_acked(frames, bytes);
         }
-        self.kept.start += bytes;
-        self.kept.frames -= frames;
-        if self.kept.frames == 0 {
-            self.kept.clear();
-        } else if self.kept.start > self.kept.buf.len() / 2 {
-            self.kept.buf.drain(..self.kept.start);
-            self.kept.start = 0;
-        }
-        self.settle_acked(frames, bytes);
     }
 
     /// After WELCOME: the frames to be written again that the peer already has count
@@ -164,14 +199,10 @@ impl Driver {
         if self.kept.frames == 0 {
             return;
         }
-        let mut batch = std::mem::take(&mut self.kept.buf);
-        batch.drain(..self.kept.start);
-        batch.extend_from_slice(&self.batch);
-        let old = std::mem::replace(&mut self.batch, batch);
         self.batch_frames += self.kept.frames;
-        self.kept.clear();
-        self.kept.buf = old;
-        self.kept.buf.clear();
+        let all = self.kept.take_all(&self.batch);
+        let old = std::mem::replace(&mut self.batch, all);
+        self.kept.recycle(old);
         self.show_in_flight();
     }
 

@@ -49,6 +49,9 @@
 //!   kept frames go back in front of the batch; WELCOME's `have` settles those the
 //!   peer has, the rest are written again, in order, before any new frame. Senders
 //!   never write these frames directly (`Pending::inline` stays `None`).
+//!   ACKs are read while the task writes (a batch write returns `WriteStop::Acked`
+//!   when they arrive while the socket is full, so their room is freed at once) and
+//!   while it idles (`Connection::watch`).
 //! * **Direct writes of sparse frames.** While the task is idle (`Pending::writer_idle`,
 //!   set and cleared by the task under the `pending` lock, only while it holds no
 //!   batch) and nothing is queued, a sender that comes at least [`INLINE_GAP`] after

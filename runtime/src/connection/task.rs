@@ -419,7 +419,8 @@ impl Driver {
                 // while a fast sender is still running.
                 tokio::task::yield_now().await;
             }
-            Err(WriteStop::Interrupted) => {}
+            // Acknowledgements were taken above; the batch goes on next round.
+            Err(WriteStop::Interrupted | WriteStop::Acked) => {}
             Err(WriteStop::Failed(e)) => return Err(e),
         }
         Ok(())
@@ -482,7 +483,7 @@ impl Driver {
         if p.last_write.elapsed() < IDLE_SHRINK_AFTER {
             return;
         }
-        self.kept.shrink(SHRINK_FLOOR);
+        self.kept.shrink();
         if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
             self.batch.shrink_to(SHRINK_FLOOR);
         }

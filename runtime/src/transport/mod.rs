@@ -246,6 +246,10 @@ pub(crate) enum WriteStop {
     Failed(TransportError),
     /// The caller's interrupt fired; the connection is intact.
     Interrupted,
+    /// Acknowledgements arrived (see [`Connection::acked`]) while the socket was
+    /// full; the connection is intact. Returned so that the caller frees what they
+    /// cover before it writes on.
+    Acked,
 }
 
 impl Connection {

@@ -239,6 +239,9 @@ pub(super) async fn write_watching<S: Socket + std::os::fd::AsRawFd>(
                 if let Some(e) = failed {
                     return Err(WriteStop::Failed(e));
                 }
+                if acks.as_ref().is_some_and(AckReader::fresh) {
+                    return Err(WriteStop::Acked);
+                }
             }
             () = &mut interrupt => return Err(WriteStop::Interrupted),
         }
