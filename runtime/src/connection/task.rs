@@ -182,7 +182,7 @@ impl Driver {
             if self.keeps {
                 self.welcomed(conn.welcome_have());
             }
-            self.proof = Proof::new(!self.keeps && !self.confirming && conn.unread().is_some());
+            self.proof = Proof::new(!self.keeps && conn.can_prove_reads());
             if self.proof.on {
                 conn.track_reads();
             }

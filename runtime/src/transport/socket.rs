@@ -77,6 +77,17 @@ impl Connection {
         }
     }
 
+    /// Whether the kernel can tell what the peer consumed (Linux sockets without
+    /// acknowledgements; see [`Connection::unread`]). Asks nothing of the kernel.
+    pub(crate) fn can_prove_reads(&self) -> bool {
+        cfg!(target_os = "linux")
+            && matches!(
+                self,
+                Connection::Unix(Sock { acks: None, .. })
+                    | Connection::Tcp(Sock { acks: None, .. })
+            )
+    }
+
     /// Makes batch writes read the socket's unread count whenever the socket is full
     /// (foreign framings; see [`Connection::take_probe`]).
     pub(crate) fn track_reads(&mut self) {
