@@ -25,9 +25,10 @@ use super::{Pending, Shared};
 /// How often an idle task looks again at a connection with unproven frames.
 pub(super) const RESAMPLE: Duration = Duration::from_millis(20);
 
-/// At most this many boundaries are kept; the oldest go first (which only makes the
-/// count more cautious).
-const MAX_MARKS: usize = 1024;
+/// At most this many boundaries are kept, allocated once per connection (no
+/// allocation while frames flow); the oldest go first, which only makes the count
+/// more cautious (a later boundary still proves everything before it).
+const MAX_MARKS: usize = 64;
 
 #[derive(Default)]
 pub(super) struct Proof {
@@ -47,6 +48,7 @@ impl Proof {
     pub(super) fn new(on: bool) -> Proof {
         Proof {
             on,
+            marks: VecDeque::with_capacity(if on { MAX_MARKS } else { 0 }),
             ..Proof::default()
         }
     }
@@ -95,7 +97,10 @@ impl Proof {
             self.written.0 - self.proven.0,
             self.written.1 - self.proven.1,
         );
-        *self = Proof::new(self.on);
+        self.written = (0, 0);
+        self.proven = (0, 0);
+        self.consumed = 0;
+        self.marks.clear();
         left
     }
 }
