@@ -209,3 +209,33 @@ async fn a_refusal_is_shown_and_retried_under_the_backoff() {
     assert_eq!(sink.close_with_linger(Duration::ZERO).await, 1);
     rx.kill().await;
 }
+
+/// A broken receiver acknowledges far more than it was sent: the frames written
+/// after it are not counted sent on its word; they wait for an acknowledgement.
+#[tokio::test]
+async fn an_ack_beyond_what_was_sent_frees_nothing_more() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let broken = Behaviour {
+        bogus_first_ack: Some(1_000_000),
+        ..Behaviour::default()
+    };
+    let rx = UnixReceiver::start(&path, broken);
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+    sink.send(payload(1, 16)).await.unwrap();
+    eventually("the first frame acknowledged", || {
+        sink.status().frames_sent == 1
+    })
+    .await;
+    for id in 2..=6u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    eventually("6 frames received", || {
+        rx.seen.lock().unwrap().frames.len() == 6
+    })
+    .await;
+    eventually("5 unacknowledged", || sink.status().unacknowledged == 5).await;
+    assert_eq!(sink.status().frames_sent, 1);
+    assert_eq!(sink.close_with_linger(Duration::from_millis(20)).await, 5);
+    rx.kill().await;
+}

@@ -167,7 +167,8 @@ impl Driver {
     /// Everything of the session up to `upto` is acknowledged: the kept frames it
     /// covers count as sent and free their room.
     pub(super) fn acknowledge(&mut self, upto: u64) {
-        self.acked = self.acked.max(upto);
+        // A peer cannot have what the task never took: a bogus ACK frees nothing more.
+        self.acked = self.acked.max(upto.min(self.taken_upto));
         let (frames, bytes) = self.kept.trim(self.acked);
         if frames > 0 {
             self.settle_acked(frames, bytes);
@@ -177,7 +178,7 @@ impl Driver {
     /// After WELCOME: the frames to be written again that the peer already has count
     /// as sent.
     pub(super) fn welcomed(&mut self, have: u64) {
-        self.acked = self.acked.max(have);
+        self.acked = self.acked.max(have.min(self.taken_upto));
         let (frames, bytes) = prefix_upto(&self.batch, self.acked);
         if frames == 0 {
             return;
@@ -218,9 +219,11 @@ impl Driver {
 
     /// Frames taken from the queue into the batch (acknowledged delivery): they count
     /// against `queue` until settled.
-    pub(super) fn hold(&self, p: &mut super::Pending, frames: usize) {
+    pub(super) fn hold(&mut self, p: &mut super::Pending, frames: usize) {
         if self.keeps {
             p.in_doubt += frames;
+            // The batch ends with the last frame accepted.
+            self.taken_upto = p.sequence;
         }
     }
 }

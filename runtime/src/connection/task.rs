@@ -50,6 +50,8 @@ pub(super) struct Driver {
     pub(super) kept: Kept,
     /// The highest sequence of the sink's session acknowledged so far.
     pub(super) acked: u64,
+    /// The highest sequence the task took from the queue (what an ACK may cover).
+    pub(super) taken_upto: u64,
     /// Foreign framings: what the peer is proven to have read on this connection.
     pub(super) proof: Proof,
     /// Consecutive failures since the last stable connection (0: connect at once).
@@ -82,6 +84,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         keeps,
         kept: Kept::default(),
         acked: 0,
+        taken_upto: 0,
         proof: Proof::default(),
         batch: Vec::new(),
         batch_frames: 0,

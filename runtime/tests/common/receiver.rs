@@ -15,6 +15,9 @@ pub struct Behaviour {
     pub refuse: Option<(u16, String)>,
     /// Acknowledge no frame above this sequence (`Some(0)`: never acknowledge).
     pub ack_limit: Option<u64>,
+    /// A broken receiver: its first ACK names this sequence (whatever it has), and
+    /// it sends no other.
+    pub bogus_first_ack: Option<u64>,
 }
 
 /// What a receiver saw, over all its connections.
@@ -91,6 +94,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     if stream.write_all(&out).await.is_err() {
         return;
     }
+    let mut acks_sent = 0u64;
     loop {
         let mut advanced: Vec<u64> = Vec::new();
         while let Some((frame, used)) = protocol::decode(&buf, protocol::DEFAULT_MAX_FRAME).unwrap()
@@ -117,8 +121,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         out.clear();
         for s in advanced {
             let have = seen.lock().unwrap().have[&s];
-            let upto = behaviour.ack_limit.map_or(have, |l| have.min(l));
+            let mut upto = behaviour.ack_limit.map_or(have, |l| have.min(l));
+            if let Some(bogus) = behaviour.bogus_first_ack {
+                upto = if acks_sent == 0 { bogus } else { 0 };
+            }
             if upto > 0 {
+                acks_sent += 1;
                 Control::Ack {
                     session: s,
                     sequence: upto,
