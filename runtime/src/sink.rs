@@ -317,7 +317,8 @@ macro_rules! leaf_sink {
             }
 
             /// Waits until every frame accepted before this call is written to the
-            /// connection (or counted lost), for at most `send_timeout`.
+            /// connection (or counted lost), for at most `send_timeout`. With
+            /// [`Framing::Sinkgen`] it waits until the peer acknowledged them.
             ///
             /// # Errors
             ///
@@ -349,6 +350,9 @@ macro_rules! leaf_sink {
             /// Closes the sink for every handle: no new frames are accepted; queued
             /// frames are written for at most `send_timeout` (the linger). Returns how
             /// many frames were not delivered (also counted in [`Status::lost`]).
+            /// With [`Framing::Sinkgen`] the linger also waits for acknowledgements,
+            /// and frames written but never acknowledged count as not delivered
+            /// ([`Lost::unconfirmed`](crate::Lost::unconfirmed)).
             /// A second call returns 0.
             ///
             /// # Cancel safety
