@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use sinkgen_benches::config::Sizes;
 use sinkgen_benches::net::{Listener, Transport};
-use sinkgen_benches::{payload, stats};
+use sinkgen_benches::{cpu, payload, stats};
 use sinkgen_runtime::protocol::{self, Control, Kind};
 use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 use tokio::io::AsyncReadExt;
@@ -59,13 +59,18 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     );
     println!();
     let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut cpus: [Vec<f64>; 3] = Default::default();
+    let mut per_read: [Vec<f64>; 3] = Default::default();
     let (mut vs_torq, mut vs_lp) = (Vec::new(), Vec::new());
     for rep in 0..sizes.reps {
         let mut r = [0.0f64; 3];
         for k in 0..3 {
             let i = (k + rep) % 3;
-            r[i] = once(DESIGNS[i].1, sizes.frames_fast).await?;
-            rates[i].push(r[i]);
+            let (rate, cpu, frames_per_read) = once(DESIGNS[i].1, sizes.frames_fast).await?;
+            per_read[i].push(frames_per_read);
+            r[i] = rate;
+            rates[i].push(rate);
+            cpus[i].push(cpu);
         }
         vs_torq.push(r[0] / r[1]);
         vs_lp.push(r[0] / r[2]);
@@ -73,7 +78,13 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let ratio = stats::median(&vs_torq);
     let ratio_lp = stats::median(&vs_lp);
     let pass = ratio >= 0.9;
-    let mut t = Table::new(&["design", "frames/s (median)", "sinkgen / this"]);
+    let mut t = Table::new(&[
+        "design",
+        "frames/s (median)",
+        "CPU ns/frame (median)",
+        "frames per peer read (sinkgen: per ACK)",
+        "sinkgen / this",
+    ]);
     for (i, (name, _)) in DESIGNS.iter().enumerate() {
         let vs = match i {
             0 => "1.00".to_string(),
@@ -83,6 +94,8 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         t.row(vec![
             (*name).into(),
             format!("{:.0}", stats::median(&rates[i])),
+            format!("{:.0}", stats::median(&cpus[i])),
+            format!("{:.0}", stats::median(&per_read[i])),
             vs,
         ]);
     }
@@ -115,8 +128,9 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
 }
 
 /// One run: frames per second from the first timed send until the peer has read the
-/// last frame.
-async fn once(framing: Framing, frames: u64) -> io::Result<f64> {
+/// last frame, and the process CPU time per frame over the same span (sender, the
+/// sink's task, the peer).
+async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
     let listener = Arc::new(Listener::bind(Transport::Uds)?);
     let warmed = Arc::new(Notify::new());
     let reader = spawn_reader(
@@ -136,13 +150,13 @@ async fn once(framing: Framing, frames: u64) -> io::Result<f64> {
     for i in 0..WARMUP + frames {
         if i == WARMUP {
             warmed.notified().await;
-            start = Some(Instant::now());
+            start = Some((Instant::now(), cpu::process_cpu_time()));
         }
         sink.send(msg)
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
-    let done = tokio::task::spawn_blocking(move || reader.join())
+    let (done, reads) = tokio::task::spawn_blocking(move || reader.join())
         .await
         .map_err(io::Error::other)?
         .map_err(|_| io::Error::other("reader thread panicked"))??;
@@ -152,8 +166,16 @@ async fn once(framing: Framing, frames: u64) -> io::Result<f64> {
             "sink reported {undelivered} undelivered frames"
         )));
     }
-    let elapsed = done.duration_since(start.unwrap_or(done));
-    Ok(frames as f64 / elapsed.as_secs_f64().max(1e-9))
+    let used = cpu::process_cpu_time();
+    let (t0, c0) = start.unwrap_or((done, used));
+    let elapsed = done.duration_since(t0);
+    let cpu = used.saturating_sub(c0).as_nanos() as f64 / frames as f64;
+    let per_read = (WARMUP + frames) as f64 / reads.max(1) as f64;
+    Ok((
+        frames as f64 / elapsed.as_secs_f64().max(1e-9),
+        cpu,
+        per_read,
+    ))
 }
 
 /// Reads frames of `framing` until `total` arrived, checking each (sinkgen and torq:
@@ -165,12 +187,12 @@ fn spawn_reader(
     warmup: u64,
     total: u64,
     warmed: Arc<Notify>,
-) -> JoinHandle<io::Result<Instant>> {
+) -> JoinHandle<io::Result<(Instant, u64)>> {
     thread::spawn(move || {
         let mut stream = listener.accept()?;
         let mut buf = Vec::with_capacity(512 * 1024);
         let mut chunk = vec![0u8; 256 * 1024];
-        let (mut count, mut warm) = (0u64, false);
+        let (mut count, mut warm, mut reads) = (0u64, false, 0u64);
         let mut out = Vec::new();
         while count < total {
             let n = stream.read(&mut chunk)?;
@@ -182,6 +204,7 @@ fn spawn_reader(
             }
             buf.extend_from_slice(&chunk[..n]);
             out.clear();
+            reads += 1;
             let used = match framing {
                 Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out)?,
                 Framing::LengthPrefixed => lp_frames(&buf, &mut count),
@@ -196,7 +219,7 @@ fn spawn_reader(
                 warmed.notify_one();
             }
         }
-        Ok(Instant::now())
+        Ok((Instant::now(), reads))
     })
 }
 

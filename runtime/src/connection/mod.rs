@@ -178,6 +178,9 @@ struct Pending {
     closed: bool,
     /// The current connection, for direct writes of sparse frames.
     inline: Option<Inline>,
+    /// The task is connected (set and cleared with `inline`, which stays `None` on
+    /// an acknowledged connection).
+    connected: bool,
     /// The task holds no batch and waits for frames.
     writer_idle: bool,
     /// When the last write (direct, or the task going idle after one) happened.
@@ -315,6 +318,7 @@ impl Shared {
                 accepted: 0,
                 closed: false,
                 inline: None,
+                connected: false,
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,

@@ -158,7 +158,7 @@ impl Shared {
         msg: &E,
         sequence: u64,
     ) -> Result<usize, Reject> {
-        let behind = p.frames > 0 && p.inline.is_some();
+        let behind = p.frames > 0 && p.connected;
         let timestamp = self.timestamp(&mut p.stamp, behind);
         self.frame(&mut p.buf, msg, sequence, timestamp)
     }

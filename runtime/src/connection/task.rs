@@ -197,6 +197,7 @@ impl Driver {
                 // Acknowledged frames are kept by the task: senders do not write
                 // them directly.
                 p.inline = if self.keeps { None } else { conn.inline() };
+                p.connected = true;
                 p.generation += 1;
                 p.direct_sent = (0, 0);
             }
@@ -411,6 +412,12 @@ impl Driver {
             Ok(()) => {
                 self.batch_written();
                 self.sample(conn);
+                // Acknowledgements already there free room before the next batch
+                // is taken, without a trip through the idle wait.
+                conn.read_acks()?;
+                if let Some(upto) = conn.acked() {
+                    self.acknowledge(upto);
+                }
                 if self.confirming {
                     if conn.poll_confirmed() {
                         self.confirmed();
@@ -502,6 +509,7 @@ impl Driver {
         let shared = Arc::clone(&self.shared);
         let mut p = lock(&shared.pending);
         p.inline = None;
+        p.connected = false;
         p.writer_idle = false;
         p.head_written = 0;
         self.collect(&mut p);

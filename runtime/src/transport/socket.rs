@@ -36,6 +36,22 @@ impl<S> Sock<S> {
 }
 
 impl Connection {
+    /// Acknowledged connections: reads the acknowledgements the socket holds now,
+    /// without waiting (see [`Connection::acked`]); the error when the peer closed,
+    /// refused or broke the protocol. Nothing to do on other connections.
+    pub(crate) fn read_acks(&mut self) -> Result<(), TransportError> {
+        let failed = match self {
+            Connection::Unix(Sock {
+                s, acks: Some(a), ..
+            }) => a.read(&**s),
+            Connection::Tcp(Sock {
+                s, acks: Some(a), ..
+            }) => a.read(&**s),
+            _ => None,
+        };
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Acknowledged connections: the highest sequence of the sink's session the peer
     /// acknowledged since the last call (WELCOME's `have` counts), if it advanced.
     pub(crate) fn acked(&mut self) -> Option<u64> {
