@@ -239,3 +239,47 @@ async fn an_ack_beyond_what_was_sent_frees_nothing_more() {
     assert_eq!(sink.close_with_linger(Duration::from_millis(20)).await, 5);
     rx.kill().await;
 }
+
+/// A burst on a connected sinkgen sink: frames queued behind others share the clock
+/// reading of the first (at most 64 per reading), as torq frames do, and timestamps
+/// never decrease.
+#[tokio::test]
+async fn a_burst_shares_clock_readings() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let rx = UnixReceiver::start(&path, Behaviour::default());
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+    guard(
+        "connect",
+        sink.wait_connected(std::time::Instant::now() + GUARD),
+    )
+    .await
+    .unwrap();
+    // On this single-threaded runtime the burst queues whole before the task runs.
+    for id in 1..=1000u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    guard("flush", sink.flush()).await.unwrap();
+    let stamps = rx.seen.lock().unwrap().stamps.clone();
+    assert_eq!(stamps.len(), 1000);
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "never decrease");
+    let mut runs = vec![1usize];
+    for w in stamps.windows(2) {
+        if w[0] == w[1] {
+            *runs.last_mut().unwrap() += 1;
+        } else {
+            runs.push(1);
+        }
+    }
+    assert!(
+        runs.len() <= 100,
+        "{} clock readings for 1000 frames",
+        runs.len()
+    );
+    assert!(
+        runs.iter().all(|&n| n <= 64),
+        "at most 64 frames per reading"
+    );
+    sink.close().await;
+    rx.kill().await;
+}

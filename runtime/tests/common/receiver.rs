@@ -31,6 +31,8 @@ pub struct Seen {
     pub have: HashMap<u64, u64>,
     /// Data frames handed on (duplicates dropped): (session, sequence, payload).
     pub frames: Vec<(u64, u64, Vec<u8>)>,
+    /// The timestamps of the data frames handed on, in order.
+    pub stamps: Vec<u64>,
     /// Duplicates dropped.
     pub duplicates: u64,
     /// Gaps seen: (session, first missing, count).
@@ -111,6 +113,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 g.have.insert(s, q);
                 g.frames.push((s, q, frame.body.to_vec()));
+                g.stamps.push(frame.header.timestamp);
             }
             drop(g);
             if !advanced.contains(&s) {
