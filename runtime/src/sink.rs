@@ -125,8 +125,9 @@ impl SinkBuilder {
     }
 
     /// Frames held while (re)connecting, at least 1. With [`Framing::Sinkgen`], the
-    /// frames written and not yet acknowledged count too (and the batch being
-    /// written), so this bounds what the sink keeps for a resend.
+    /// frames written and not yet acknowledged count too, so this bounds what the
+    /// sink keeps for a resend (plus, as for every framing, one batch being
+    /// written).
     pub fn queue(mut self, frames: usize) -> SinkBuilder {
         self.queue = frames;
         self

@@ -155,7 +155,7 @@ pub struct Status {
     /// NATS also frames handed to the client and not yet confirmed by the server; with
     /// [`Framing::Sinkgen`](crate::Framing::Sinkgen) also the frames written and not
     /// yet acknowledged ([`Status::unacknowledged`]). The sink's `queue` bound counts
-    /// all of them.
+    /// all but the batch being written.
     pub queue_depth: usize,
     /// [`Framing::Sinkgen`](crate::Framing::Sinkgen) on a socket: frames written to the
     /// peer and not yet acknowledged by it (part of `queue_depth`). They are written

@@ -2,10 +2,12 @@
 //! yet acknowledged, which the task keeps until an ACK covers them and writes again,
 //! in order, on the next connection.
 //!
-//! Accounting: every frame the task takes from the queue counts in
-//! `Pending::in_doubt` (so the `queue` bound counts queued, being written and
-//! unacknowledged frames) until it is acknowledged (sent), counted lost, or put back
-//! in the queue by a dropped task.
+//! Accounting: a frame written whole counts in `Pending::in_doubt` until it is
+//! acknowledged (sent) or counted lost, so the `queue` bound counts queued and
+//! unacknowledged frames. The batch being written counts in neither, as for every
+//! framing: what the sink holds is at most `queue` frames plus one batch (of at most
+//! `queue`). Kept frames written again after a reconnect go back into the batch (and
+//! out of `in_doubt`) until they are written again.
 
 use std::collections::VecDeque;
 
@@ -160,6 +162,7 @@ impl Driver {
         }
         self.kept.frames += frames;
         self.batch_frames -= frames;
+        lock(&self.shared.pending).in_doubt += frames;
         let upto = self.acked;
         self.acknowledge(upto);
     }
@@ -185,7 +188,8 @@ impl Driver {
         }
         self.batch.drain(..bytes);
         self.batch_frames -= frames;
-        self.settle_acked(frames, bytes);
+        self.show_in_flight();
+        self.count_sent(frames, bytes);
     }
 
     fn settle_acked(&mut self, frames: usize, bytes: usize) {
@@ -201,6 +205,7 @@ impl Driver {
             return;
         }
         self.batch_frames += self.kept.frames;
+        self.settle_in_doubt(self.kept.frames);
         let all = self.kept.take_all(&self.batch);
         let old = std::mem::replace(&mut self.batch, all);
         self.kept.recycle(old);
@@ -217,13 +222,9 @@ impl Driver {
         self.shared.count_lost(LostReason::Unconfirmed, n);
     }
 
-    /// Frames taken from the queue into the batch (acknowledged delivery): they count
-    /// against `queue` until settled.
-    pub(super) fn hold(&mut self, p: &mut super::Pending, frames: usize) {
-        if self.keeps {
-            p.in_doubt += frames;
-            // The batch ends with the last frame accepted.
-            self.taken_upto = p.sequence;
-        }
+    /// The task took every queued frame into its batch (with the `pending` lock
+    /// held): the batch ends with the last frame accepted.
+    pub(super) fn took(&mut self, p: &super::Pending) {
+        self.taken_upto = p.sequence;
     }
 }

@@ -43,9 +43,10 @@
 //! * **Acknowledged delivery (sinkgen framing on a socket).** Each connection starts
 //!   with the handshake (in `Connection::connect`, within `connect_timeout`). The
 //!   task keeps every frame it wrote (`acked::Kept`) until an ACK covers it; only
-//!   then it counts as sent (settled). Every frame the task takes from the queue
-//!   counts in `Pending::in_doubt` until acknowledged or lost, so the bound counts
-//!   queued, being written and unacknowledged frames. After a failed connection the
+//!   then it counts as sent (settled). Every frame written counts in
+//!   `Pending::in_doubt` until acknowledged or lost, so the bound counts queued and
+//!   unacknowledged frames (plus, as for every framing, one batch being written).
+//!   After a failed connection the
 //!   kept frames go back in front of the batch; WELCOME's `have` settles those the
 //!   peer has, the rest are written again, in order, before any new frame. Senders
 //!   never write these frames directly (`Pending::inline` stays `None`).

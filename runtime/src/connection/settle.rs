@@ -61,9 +61,6 @@ impl Driver {
         self.batch.clear();
         self.batch_frames = 0;
         shared.in_flight.store(0, Ordering::Relaxed);
-        if self.keeps {
-            self.settle_in_doubt(held);
-        }
         let shared = &self.shared;
         shared.count_lost(reason, held);
         shared.lose_pending(reason);
@@ -88,10 +85,6 @@ impl Drop for Driver {
             self.requeue_kept();
             if !self.batch.is_empty() {
                 let mut p = lock(&self.shared.pending);
-                if self.keeps {
-                    // Back in the queue: they count as queued frames again.
-                    p.in_doubt -= self.batch_frames;
-                }
                 if p.closed {
                     // No next task will come (a close already settled the queue):
                     // the batch is lost.

@@ -463,7 +463,7 @@ impl Driver {
             std::mem::swap(&mut p.buf, &mut self.batch);
             self.written = std::mem::take(&mut p.head_written);
             let frames = std::mem::take(&mut p.frames);
-            self.hold(&mut p, frames);
+            self.took(&p);
             (frames, p.space_waiters > 0)
         };
         self.batch_frames = frames;
