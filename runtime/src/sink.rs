@@ -124,7 +124,10 @@ impl SinkBuilder {
         self
     }
 
-    /// Frames held while (re)connecting, at least 1.
+    /// Frames held while (re)connecting, at least 1. With [`Framing::Sinkgen`], the
+    /// frames written and not yet acknowledged count too, so this bounds what the
+    /// sink keeps for a resend (plus, as for every framing, one batch being
+    /// written).
     pub fn queue(mut self, frames: usize) -> SinkBuilder {
         self.queue = frames;
         self
@@ -142,6 +145,11 @@ impl SinkBuilder {
     /// the sending `service` and the `target` (the relay of a relay sink, the receiving
     /// service of a direct sink). The sink's own name is [`SinkBuilder::name`].
     /// Generated sinks set it; a peer refuses a sink the file does not declare.
+    ///
+    /// The HELLO names the sink's role (a producer for [`SinkBuilder::relay`], a direct
+    /// sender for [`SinkBuilder::direct`]), `service`, the sink's name and `target`. A
+    /// sink built without an identity names its own name as the service and its
+    /// endpoint as the target.
     pub fn identity(mut self, service: &str, target: &str) -> SinkBuilder {
         self.identity = Some(Identity {
             service: Arc::from(service),
@@ -180,6 +188,7 @@ impl SinkBuilder {
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             identity: self.identity,
+            role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }
     }
@@ -212,7 +221,7 @@ pub(crate) fn bad_address(message: String) -> TransportError {
 }
 
 macro_rules! leaf_sink {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
         $(#[$doc])*
         pub struct $name<M> {
             pub(crate) handle: Arc<Handle>,
@@ -249,7 +258,8 @@ macro_rules! leaf_sink {
                 Ok(Self::from_options(builder.options(Ok(parsed))))
             }
 
-            pub(crate) fn from_options(options: Options) -> Self {
+            pub(crate) fn from_options(mut options: Options) -> Self {
+                options.role = $role;
                 $name {
                     handle: Arc::new(Handle { shared: Shared::new(options) }),
                     _message: PhantomData,
@@ -308,7 +318,8 @@ macro_rules! leaf_sink {
             }
 
             /// Waits until every frame accepted before this call is written to the
-            /// connection (or counted lost), for at most `send_timeout`.
+            /// connection (or counted lost), for at most `send_timeout`. With
+            /// [`Framing::Sinkgen`] it waits until the peer acknowledged them.
             ///
             /// # Errors
             ///
@@ -340,6 +351,9 @@ macro_rules! leaf_sink {
             /// Closes the sink for every handle: no new frames are accepted; queued
             /// frames are written for at most `send_timeout` (the linger). Returns how
             /// many frames were not delivered (also counted in [`Status::lost`]).
+            /// With [`Framing::Sinkgen`] the linger also waits for acknowledgements,
+            /// and frames written but never acknowledged count as not delivered
+            /// ([`Lost::unconfirmed`](crate::Lost::unconfirmed)).
             /// A second call returns 0.
             ///
             /// # Cancel safety
@@ -381,12 +395,12 @@ leaf_sink! {
     /// A lazily connecting sink to a relay, accepting only messages of type `M`.
     ///
     /// See the [module docs](self) for the lifecycle, and [`SinkBuilder`] to make one.
-    RelaySink
+    RelaySink, crate::protocol::Role::Producer
 }
 
 leaf_sink! {
     /// A lazily connecting sink straight to a service's `listen` endpoint (or any
     /// endpoint), accepting only messages of type `M`. Same behaviour as
     /// [`RelaySink`].
-    DirectSink
+    DirectSink, crate::protocol::Role::DirectSender
 }

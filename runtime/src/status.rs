@@ -109,8 +109,14 @@ pub struct Lost {
     pub dropped: u64,
     /// Queued when the sink failed for good.
     pub fatal: u64,
-    /// NATS only: handed to a connection that ended before the server confirmed
-    /// them. Each may or may not have reached subscribers; none is published twice.
+    /// Written and never confirmed: on NATS, handed to a connection that ended
+    /// before the server confirmed them (each may or may not have reached
+    /// subscribers; none is published twice); with
+    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen), written to a peer that had not
+    /// acknowledged them when the sink closed, was dropped or failed for good (the
+    /// peer may have received them); with torq and length-prefixed framing on a
+    /// socket (Linux), written to a connection that then died, and not proven read
+    /// by the peer (see [`Status::frames_sent`]).
     pub unconfirmed: u64,
     /// NATS only: accepted before the server's `max_payload` was known (or under a
     /// higher one) and over it, so dropped alone; the frames around it go on.
@@ -145,10 +151,23 @@ pub struct Status {
     pub connect_attempts: u64,
     /// When the next connect attempt is due, in [`State::Backoff`].
     pub next_retry: Option<Instant>,
-    /// Frames accepted and not yet written (waiting, plus the batch being written;
-    /// on NATS also frames handed to the client and not yet confirmed by the server).
+    /// Frames accepted and not yet sent: waiting, plus the batch being written; on
+    /// NATS also frames handed to the client and not yet confirmed by the server; with
+    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen) also the frames written and not
+    /// yet acknowledged ([`Status::unacknowledged`]). The sink's `queue` bound counts
+    /// all but the batch being written.
     pub queue_depth: usize,
-    /// Frames written whole to a connection.
+    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen) on a socket: frames written to the
+    /// peer and not yet acknowledged by it (part of `queue_depth`). They are written
+    /// again after a reconnect; at a close or a fatal error they count as
+    /// [`Lost::unconfirmed`]. Always 0 for other framings.
+    pub unacknowledged: usize,
+    /// Frames written whole to a connection. With
+    /// [`Framing::Sinkgen`](crate::Framing::Sinkgen): acknowledged by the peer. With
+    /// torq and length-prefixed framing on a socket (Linux): when the connection
+    /// dies, the frames the kernel did not prove the peer consumed (`SIOCOUTQ`: read
+    /// by the peer process on a Unix socket, acknowledged by the peer's TCP on TCP)
+    /// move from here to [`Lost::unconfirmed`], so this count can go down.
     pub frames_sent: u64,
     /// Bytes of those frames, headers included.
     pub bytes_sent: u64,

@@ -313,3 +313,59 @@ async fn nested_close_counts_each_sink_once() {
     assert_eq!(outer.status().lost.closed, 2);
     assert_eq!(inner.status().lost.closed, 2);
 }
+
+/// Broadcast over acknowledged members (framing `sinkgen`): one member's receiver
+/// dies with 20 frames it had not acknowledged. The member keeps taking frames
+/// (kept and queued frames share its queue), the other member gets every frame, and
+/// the restarted receiver gets the 20 kept frames and the rest, in order, once.
+#[tokio::test]
+async fn broadcast_with_an_acknowledged_member_whose_peer_dies() {
+    use common::receiver::{Behaviour, UnixReceiver};
+    use sinkgen_runtime::Framing;
+    let dir = TempDir::new();
+    let (a_path, b_path) = (dir.sock("a.sock"), dir.sock("b.sock"));
+    let acked_leaf = |path: &std::path::Path| -> RelaySink<Vec<u8>> {
+        SinkBuilder::new(unix_url(path))
+            .framing(Framing::Sinkgen)
+            .queue(64)
+            .backoff(Duration::from_millis(5), Duration::from_millis(20))
+            .relay()
+            .unwrap()
+    };
+    let a = UnixReceiver::start(&a_path, Behaviour::default());
+    let acks_10 = Behaviour {
+        ack_limit: Some(10),
+        ..Behaviour::default()
+    };
+    let b = UnixReceiver::start(&b_path, acks_10);
+    let (sa, sb) = (acked_leaf(&a_path), acked_leaf(&b_path));
+    let all = CompositeSink::broadcast("all", vec![Member::from(&sa), Member::from(&sb)]);
+    for id in 1..=30u64 {
+        assert_eq!(all.send(payload(id, 40)).await.unwrap().accepted, 2);
+    }
+    eventually("b received 30", || {
+        b.seen.lock().unwrap().frames.len() == 30
+    })
+    .await;
+    eventually("b acknowledged 10", || sb.status().frames_sent == 10).await;
+    assert_eq!(sb.status().unacknowledged, 20);
+    b.kill().await;
+    for id in 31..=40u64 {
+        assert_eq!(all.send(payload(id, 40)).await.unwrap().accepted, 2);
+    }
+    let b2 = UnixReceiver::start(&b_path, Behaviour::default());
+    guard("flush a", sa.flush()).await.unwrap();
+    guard("flush b", sb.flush()).await.unwrap();
+    let ids = |seen: &common::receiver::Shared| -> Vec<u64> {
+        let seen = seen.lock().unwrap();
+        seen.frames.iter().map(|f| check_payload(&f.2)).collect()
+    };
+    assert_eq!(ids(&a.seen), (1..=40).collect::<Vec<_>>());
+    assert_eq!(ids(&b2.seen), (11..=40).collect::<Vec<_>>());
+    let st = all.status();
+    assert_eq!(st.frames_sent, 80);
+    assert_eq!(st.lost.total(), 0);
+    assert_eq!(all.close().await, 0);
+    a.kill().await;
+    b2.kill().await;
+}

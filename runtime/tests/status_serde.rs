@@ -25,6 +25,7 @@ async fn a_status_serializes_to_json_with_every_field() {
     assert_eq!(json["frames_sent"], 1);
     assert_eq!(json["bytes_sent"], sink.status().bytes_sent);
     assert_eq!(json["queue_depth"], 0);
+    assert_eq!(json["unacknowledged"], 0);
     assert_eq!(json["last_error"], serde_json::Value::Null);
     assert_eq!(json["next_retry_in_secs"], serde_json::Value::Null);
     let lost = &json["lost"];

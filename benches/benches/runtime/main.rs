@@ -4,11 +4,13 @@
 //! `cargo bench -p sinkgen-benches` runs everything (about a minute on 2 cores);
 //! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
 //! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
-//! contains `latency` (throughput, latency, first_frame, alloc, framing, memory).
+//! contains `latency` (throughput, latency, first_frame, alloc, framing, memory,
+//! acked).
 //! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
 //! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
 //! default multi-thread runtime with 2 workers.
 
+mod acked;
 mod alloc;
 mod first_frame;
 mod framing;
@@ -94,6 +96,10 @@ fn main() -> ExitCode {
     if want("memory") {
         let r = rt.block_on(async { tokio::spawn(memory::run(sizes)).await });
         section("memory", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("acked") {
+        let r = rt.block_on(async { tokio::spawn(acked::run(sizes)).await });
+        section("acked", r.map_err(io::Error::other).and_then(|r| r));
     }
     if want("alloc") {
         let r = rt.block_on(async { tokio::spawn(alloc::run(sizes)).await });

@@ -125,6 +125,7 @@ impl Shared {
             connect_attempts: self.attempts.load(Ordering::Relaxed),
             next_retry: info.next_retry,
             queue_depth: waiting.saturating_add(self.in_flight.load(Ordering::Relaxed)),
+            unacknowledged: self.unacked.load(Ordering::Relaxed),
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             lost: Lost {

@@ -5,8 +5,10 @@
 //! per concern: `send` (checking and queueing frames, direct writes), `wait` (room,
 //! the turn, `flush`, waiting for a connection), `close` (close with linger, drop),
 //! `counters` (sent and lost counts, state, status, metrics), `task` (the connection
-//! task: connect, back off, write batches) and `handover` (message transports that
-//! confirm frames later: direct hand-overs, the turn, the ledger of confirmations).
+//! task: connect, back off, write batches), `handover` (message transports that
+//! confirm frames later: direct hand-overs, the turn, the ledger of confirmations),
+//! `acked` (sinkgen framing: frames kept until acknowledged, resent after a
+//! reconnect) and `proof` (foreign framings: frames a dead peer may not have read).
 //!
 //! # Invariants
 //!
@@ -34,7 +36,23 @@
 //!   dropped without being counted.
 //! * **Accounting.** `Pending::accepted` counts frames ever accepted; `settled` counts
 //!   frames written whole (or confirmed) or counted lost. `flush` waits for `settled` to reach the
-//!   `accepted` it saw. Frames lost are counted by reason in `lost_*`.
+//!   `accepted` it saw. Frames lost are counted by reason in `lost_*`. Foreign
+//!   framings on a socket: frames counted sent on a connection that then died, and
+//!   not proven read by the peer (`proof`), move from sent to `lost_unconfirmed`
+//!   (still settled).
+//! * **Acknowledged delivery (sinkgen framing on a socket).** Each connection starts
+//!   with the handshake (in `Connection::connect`, within `connect_timeout`). The
+//!   task keeps every frame it wrote (`acked::Kept`) until an ACK covers it; only
+//!   then it counts as sent (settled). Every frame written counts in
+//!   `Pending::in_doubt` until acknowledged or lost, so the bound counts queued and
+//!   unacknowledged frames (plus, as for every framing, one batch being written).
+//!   After a failed connection the
+//!   kept frames go back in front of the batch; WELCOME's `have` settles those the
+//!   peer has, the rest are written again, in order, before any new frame. Senders
+//!   never write these frames directly (`Pending::inline` stays `None`).
+//!   ACKs are read while the task writes (a batch write returns `WriteStop::Acked`
+//!   when they arrive while the socket is full, so their room is freed at once) and
+//!   while it idles (`Connection::watch`).
 //! * **Direct writes of sparse frames.** While the task is idle (`Pending::writer_idle`,
 //!   set and cleared by the task under the `pending` lock, only while it holds no
 //!   batch) and nothing is queued, a sender that comes at least [`INLINE_GAP`] after
@@ -81,11 +99,14 @@ use crate::framing::Framing;
 use crate::status::State;
 use crate::transport::{Endpoint, Inline};
 
+mod acked;
 pub(crate) mod backoff;
 mod close;
 mod counters;
 mod handover;
+mod proof;
 mod send;
+mod settle;
 mod task;
 mod wait;
 
@@ -132,8 +153,9 @@ pub(crate) struct Options {
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
     /// Who the sink is, for the handshake of the sinkgen protocol.
-    #[allow(dead_code, reason = "read by the sinkgen protocol's handshake")]
     pub(crate) identity: Option<crate::sink::Identity>,
+    /// What the sink is in the handshake: a producer (relay sink) or a direct sender.
+    pub(crate) role: crate::protocol::Role,
     /// The sink's producer session (sinkgen protocol): drawn once, kept across
     /// reconnects.
     pub(crate) session: u64,
@@ -158,6 +180,9 @@ struct Pending {
     closed: bool,
     /// The current connection, for direct writes of sparse frames.
     inline: Option<Inline>,
+    /// The task is connected (set and cleared with `inline`, which stays `None` on
+    /// an acknowledged connection).
+    connected: bool,
     /// The task holds no batch and waits for frames.
     writer_idle: bool,
     /// When the last write (direct, or the task going idle after one) happened.
@@ -179,6 +204,9 @@ struct Pending {
     in_doubt: usize,
     /// Torq timestamp of the frames queued back to back (see [`Shared::timestamp`]).
     stamp: Stamp,
+    /// Frames (and bytes) senders wrote directly since the task last collected them
+    /// (for the proof of what the peer read, see `proof`).
+    direct_sent: (u64, u64),
 }
 
 /// A clock reading shared by torq frames queued back to back, and how many used it.
@@ -218,6 +246,8 @@ pub(crate) struct Shared {
     bytes_sent: AtomicU64,
     settled: AtomicU64,
     in_flight: AtomicUsize,
+    /// Frames written and not yet acknowledged (sinkgen framing).
+    unacked: AtomicUsize,
     lost_closed: AtomicU64,
     lost_dropped: AtomicU64,
     lost_fatal: AtomicU64,
@@ -290,6 +320,7 @@ impl Shared {
                 accepted: 0,
                 closed: false,
                 inline: None,
+                connected: false,
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,
@@ -299,6 +330,7 @@ impl Shared {
                 generation: 0,
                 in_doubt: 0,
                 stamp: Stamp::default(),
+                direct_sent: (0, 0),
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),
@@ -316,6 +348,7 @@ impl Shared {
             bytes_sent: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            unacked: AtomicUsize::new(0),
             lost_closed: AtomicU64::new(0),
             lost_dropped: AtomicU64::new(0),
             lost_fatal: AtomicU64::new(0),

@@ -158,7 +158,7 @@ impl Shared {
         msg: &E,
         sequence: u64,
     ) -> Result<usize, Reject> {
-        let behind = p.frames > 0 && p.inline.is_some();
+        let behind = p.frames > 0 && p.connected;
         let timestamp = self.timestamp(&mut p.stamp, behind);
         self.frame(&mut p.buf, msg, sequence, timestamp)
     }
@@ -221,6 +221,8 @@ impl Shared {
                     Handed::Written => {
                         p.buf.clear();
                         p.frames = 0;
+                        p.direct_sent.0 += 1;
+                        p.direct_sent.1 += len as u64;
                         drop(guard);
                         self.count_sent(1, len);
                         return Ok(None);

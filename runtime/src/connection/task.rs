@@ -11,14 +11,15 @@ use crate::error::{ErrorClass, TransportError};
 use crate::status::State;
 use crate::transport::{Connection, Endpoint, WriteStop};
 
+use super::acked::Kept;
 use super::counters::{LostReason, Metrics};
 use super::handover::Ledger;
+use super::proof::{Proof, RESAMPLE};
 use super::{
-    CLOSING, DROPPED, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared,
-    deadline_after, lock,
+    CLOSING, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared, deadline_after, lock,
 };
 
-enum Exit {
+pub(super) enum Exit {
     Stopped(LostReason),
     Fatal(TransportError),
 }
@@ -33,9 +34,9 @@ pub(super) struct Driver {
     pub(super) shared: Arc<Shared>,
     /// The batch being written: whole frames taken from `Pending::buf`.
     pub(super) batch: Vec<u8>,
-    batch_frames: usize,
+    pub(super) batch_frames: usize,
     /// Bytes of `batch` the transport took on the current connection.
-    written: usize,
+    pub(super) written: usize,
     /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
     /// payload limit: counted lost (`too_large`), not taken.
     batch_dropped: (usize, usize),
@@ -43,11 +44,21 @@ pub(super) struct Driver {
     /// to `ledger` instead of counting as sent.
     pub(super) confirming: bool,
     pub(super) ledger: Ledger,
+    /// Whether frames are kept until acknowledged (sinkgen framing on a socket).
+    pub(super) keeps: bool,
+    /// Written frames not yet acknowledged (with `keeps`).
+    pub(super) kept: Kept,
+    /// The highest sequence of the sink's session acknowledged so far.
+    pub(super) acked: u64,
+    /// The highest sequence the task took from the queue (what an ACK may cover).
+    pub(super) taken_upto: u64,
+    /// Foreign framings: what the peer is proven to have read on this connection.
+    pub(super) proof: Proof,
     /// Consecutive failures since the last stable connection (0: connect at once).
     failures: u32,
     drop_deadline: Option<Instant>,
     rng: fastrand::Rng,
-    finished: bool,
+    pub(super) finished: bool,
     /// The largest batch (bytes) since the give-back timer was armed (0: idle).
     peak: usize,
     /// Capacity of `Pending::buf` when the task last found the queue empty.
@@ -63,8 +74,18 @@ pub(super) async fn run(shared: Arc<Shared>) {
             attempts: metrics::counter!("sinkgen_connect_attempts_total", "sink" => name),
         }
     });
+    let keeps = shared.opts.framing == crate::framing::Framing::Sinkgen
+        && matches!(
+            shared.opts.endpoint,
+            Ok(Endpoint::Unix(_) | Endpoint::Tcp(_))
+        );
     let mut driver = Driver {
         shared,
+        keeps,
+        kept: Kept::default(),
+        acked: 0,
+        taken_upto: 0,
+        proof: Proof::default(),
         batch: Vec::new(),
         batch_frames: 0,
         written: 0,
@@ -94,7 +115,7 @@ pub(super) async fn interrupt(stop: &Notify, drain: Option<Instant>) {
 impl Driver {
     /// Nothing queued, nothing being written, nothing waiting for confirmation.
     fn nothing_queued(&self) -> bool {
-        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 {
+        if !self.batch.is_empty() || self.ledger.unconfirmed() > 0 || self.kept.frames > 0 {
             return false;
         }
         let p = lock(&self.shared.pending);
@@ -161,21 +182,35 @@ impl Driver {
             };
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
+            if self.keeps {
+                self.welcomed(conn.welcome_have());
+            }
+            self.proof = Proof::new(!self.keeps && conn.can_prove_reads());
+            if self.proof.on {
+                conn.track_reads();
+            }
             if let Some(limit) = conn.max_payload() {
                 shared.payload_limit.store(limit, Ordering::Relaxed);
             }
             {
                 let mut p = lock(&shared.pending);
-                p.inline = conn.inline();
+                // Acknowledged frames are kept by the task: senders do not write
+                // them directly.
+                p.inline = if self.keeps { None } else { conn.inline() };
+                p.connected = true;
                 p.generation += 1;
+                p.direct_sent = (0, 0);
             }
             shared.set_state(State::Connected, None);
             let up = Instant::now();
             let served = self.serve(&mut conn).await;
             self.detach_inline();
-            // A confirmation that arrived meanwhile still counts.
+            // A confirmation or acknowledgements that arrived meanwhile still count.
             if self.confirming && conn.poll_confirmed() {
                 self.confirmed();
+            }
+            if let Some(upto) = conn.acked() {
+                self.acknowledge(upto);
             }
             match served {
                 Ok(exit) => {
@@ -186,6 +221,8 @@ impl Driver {
                 }
                 Err(e) => {
                     self.connection_failed();
+                    self.requeue_kept();
+                    self.unproven_lost(&conn, &e);
                     let stable = STABLE_AFTER.max(shared.opts.backoff_max);
                     if up.elapsed() >= stable {
                         self.failures = 0;
@@ -235,9 +272,15 @@ impl Driver {
         if let Some(m) = shared.metrics.get() {
             m.attempts.increment(1);
         }
+        let greeting = self.keeps.then(|| self.greeting());
         let attempt = tokio::time::timeout(
             shared.opts.connect_timeout,
-            Connection::connect(endpoint, shared.opts.framing, &shared.opts.name),
+            Connection::connect(
+                endpoint,
+                shared.opts.framing,
+                &shared.opts.name,
+                greeting.as_ref(),
+            ),
         );
         tokio::pin!(attempt);
         // A stop request does not abandon an attempt that may be about to succeed
@@ -293,6 +336,7 @@ impl Driver {
                 self.take_pending();
             }
             if self.batch.is_empty() {
+                self.sample(conn);
                 if self.ask_confirmation(conn, drain).await? {
                     // Interrupted: look at the stop state before waiting.
                     continue;
@@ -321,7 +365,11 @@ impl Driver {
                     r = conn.watch() => {
                         r?;
                         self.confirmed();
+                        if let Some(upto) = conn.acked() {
+                            self.acknowledge(upto);
+                        }
                     }
+                    () = tokio::time::sleep(RESAMPLE), if self.proof.pending() => {}
                     () = std::future::poll_fn(|_| {
                         if give_back_armed && give_back.is_elapsed() {
                             std::task::Poll::Ready(())
@@ -356,9 +404,20 @@ impl Driver {
         let (frames, bytes) = conn.take_dropped();
         self.batch_dropped.0 += frames;
         self.batch_dropped.1 += bytes;
+        if let Some(upto) = conn.acked() {
+            self.acknowledge(upto);
+        }
+        self.take_probe(conn);
         match wrote {
             Ok(()) => {
                 self.batch_written();
+                self.sample(conn);
+                // Acknowledgements already there free room before the next batch
+                // is taken, without a trip through the idle wait.
+                conn.read_acks()?;
+                if let Some(upto) = conn.acked() {
+                    self.acknowledge(upto);
+                }
                 if self.confirming {
                     if conn.poll_confirmed() {
                         self.confirmed();
@@ -370,7 +429,8 @@ impl Driver {
                 // while a fast sender is still running.
                 tokio::task::yield_now().await;
             }
-            Err(WriteStop::Interrupted) => {}
+            // Acknowledgements were taken above; the batch goes on next round.
+            Err(WriteStop::Interrupted | WriteStop::Acked) => {}
             Err(WriteStop::Failed(e)) => return Err(e),
         }
         Ok(())
@@ -387,6 +447,7 @@ impl Driver {
             if self.ledger.requested.is_none() || p.frames > 0 {
                 self.collect(&mut p);
             }
+            self.collect_direct(&mut p);
             if p.frames == 0 {
                 p.writer_idle = true;
                 p.last_write = Instant::now();
@@ -401,7 +462,9 @@ impl Driver {
             }
             std::mem::swap(&mut p.buf, &mut self.batch);
             self.written = std::mem::take(&mut p.head_written);
-            (std::mem::take(&mut p.frames), p.space_waiters > 0)
+            let frames = std::mem::take(&mut p.frames);
+            self.took(&p);
+            (frames, p.space_waiters > 0)
         };
         self.batch_frames = frames;
         self.peak = self.peak.max(self.batch.len());
@@ -430,6 +493,7 @@ impl Driver {
         if p.last_write.elapsed() < IDLE_SHRINK_AFTER {
             return;
         }
+        self.kept.shrink();
         if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
             self.batch.shrink_to(SHRINK_FLOOR);
         }
@@ -441,19 +505,24 @@ impl Driver {
 
     /// Takes the connection away from senders before the task leaves it, and collects
     /// their last hand-overs.
-    fn detach_inline(&mut self) {
+    pub(super) fn detach_inline(&mut self) {
         let shared = Arc::clone(&self.shared);
         let mut p = lock(&shared.pending);
         p.inline = None;
+        p.connected = false;
         p.writer_idle = false;
         p.head_written = 0;
         self.collect(&mut p);
+        self.collect_direct(&mut p);
     }
 
     /// Frames held by the task: the batch, and frames taken but not yet confirmed.
     pub(super) fn show_in_flight(&self) {
-        let held = self.batch_frames + count(self.ledger.unconfirmed());
+        let held = self.batch_frames + count(self.ledger.unconfirmed()) + self.kept.frames;
         self.shared.in_flight.store(held, Ordering::Relaxed);
+        self.shared
+            .unacked
+            .store(self.kept.frames, Ordering::Relaxed);
     }
 
     pub(super) fn count_sent(&self, frames: usize, bytes: usize) {
@@ -461,18 +530,25 @@ impl Driver {
     }
 
     /// Frames the transport took: sent for sockets, awaiting confirmation otherwise.
-    fn taken(&mut self, frames: usize, bytes: usize) {
+    pub(super) fn taken(&mut self, frames: usize, bytes: usize) {
         if self.confirming {
             self.ledger.taken.0 += frames as u64;
             self.ledger.taken.1 += bytes as u64;
             lock(&self.shared.pending).in_doubt += frames;
         } else {
+            self.proof.wrote(frames as u64, bytes as u64);
             self.count_sent(frames, bytes);
         }
     }
 
     fn batch_written(&mut self) {
         let (frames, bytes) = (self.batch_frames, self.batch.len());
+        if self.keeps {
+            self.written = 0;
+            self.keep_written(frames, bytes);
+            self.show_in_flight();
+            return;
+        }
         self.batch.clear();
         self.batch_frames = 0;
         self.written = 0;
@@ -483,116 +559,14 @@ impl Driver {
 
     /// Counts the frames the transport skipped as too large (lost, `too_large`) and
     /// returns them, to be left out of what it took.
-    fn settle_dropped(&mut self) -> (usize, usize) {
+    pub(super) fn settle_dropped(&mut self) -> (usize, usize) {
         let dropped = std::mem::take(&mut self.batch_dropped);
         self.shared.count_lost(LostReason::TooLarge, dropped.0);
         dropped
-    }
-
-    /// After a failed connection (or at a stop): the frames taken whole by the
-    /// transport count as sent (sockets) or unconfirmed (NATS); the torn frame and
-    /// everything after it stay in the batch, to be written from their first byte on
-    /// the next connection. Frames a confirming transport took and never confirmed are
-    /// counted lost (`unconfirmed`) and never handed on again.
-    fn connection_failed(&mut self) {
-        let (frames, bytes) = self
-            .shared
-            .opts
-            .framing
-            .whole_frames(&self.batch, self.written);
-        let dropped = self.settle_dropped();
-        if frames > 0 {
-            self.batch.drain(..bytes);
-            self.batch_frames -= frames;
-            self.taken(frames - dropped.0, bytes - dropped.1);
-        }
-        self.written = 0;
-        let unconfirmed = count(self.ledger.unconfirmed());
-        self.ledger = Ledger::default();
-        self.confirming = false;
-        self.show_in_flight();
-        self.settle_in_doubt(unconfirmed);
-        self.shared.count_lost(LostReason::Unconfirmed, unconfirmed);
-    }
-
-    fn finish(&mut self, exit: Exit) {
-        self.finished = true;
-        self.detach_inline();
-        // Frames the kernel took whole before the stop count as sent; a frame cut off
-        // at the linger deadline counts as not delivered.
-        self.connection_failed();
-        let shared = &self.shared;
-        let reason = match exit {
-            Exit::Stopped(reason) => reason,
-            Exit::Fatal(e) => {
-                let _ = shared.fatal.set(e.clone());
-                shared.record_error(&e, true);
-                LostReason::Fatal
-            }
-        };
-        shared.closed.store(true, Ordering::SeqCst);
-        let held = self.batch_frames;
-        self.batch.clear();
-        self.batch_frames = 0;
-        shared.in_flight.store(0, Ordering::Relaxed);
-        shared.count_lost(reason, held);
-        shared.lose_pending(reason);
-        let state = if matches!(reason, LostReason::Fatal) {
-            State::Failed
-        } else {
-            State::Closed
-        };
-        shared.set_state(state, None);
     }
 }
 
 /// A frame or byte count as `usize` (counts of frames held in memory always fit).
 pub(super) fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.detach_inline();
-        if !self.finished {
-            // The runtime dropped this task mid-flight: frames taken whole are settled
-            // as at a failed connection, and the unwritten frames go back in front of
-            // the queue, so the next task (started by the next send) writes them first
-            // (the queue may hold up to one batch more than `queue` until then).
-            self.connection_failed();
-            if !self.batch.is_empty() {
-                let mut p = lock(&self.shared.pending);
-                if p.closed {
-                    // No next task will come (a close already settled the queue):
-                    // the batch is lost.
-                    drop(p);
-                    let reason = match self.shared.stop_mode.load(Ordering::SeqCst) {
-                        DROPPED => LostReason::Dropped,
-                        _ => LostReason::Closed,
-                    };
-                    self.batch.clear();
-                    self.shared
-                        .count_lost(reason, std::mem::take(&mut self.batch_frames));
-                } else {
-                    let mut restored = std::mem::take(&mut self.batch);
-                    restored.extend_from_slice(&p.buf);
-                    p.buf = restored;
-                    p.frames += std::mem::take(&mut self.batch_frames);
-                }
-            }
-            self.shared.in_flight.store(0, Ordering::Relaxed);
-        }
-        if !self.finished {
-            let state = if self.shared.closed.load(Ordering::SeqCst) {
-                State::Closed
-            } else {
-                State::Idle
-            };
-            if self.shared.state() != state {
-                self.shared.set_state(state, None);
-            }
-        }
-        self.shared.running.store(false, Ordering::SeqCst);
-        self.shared.notify_progress();
-    }
 }

@@ -58,7 +58,7 @@ impl Serialize for Status {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let now = Instant::now();
         let ago = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
-        let mut s = serializer.serialize_struct("Status", 12)?;
+        let mut s = serializer.serialize_struct("Status", 13)?;
         s.serialize_field("sink", &self.sink)?;
         s.serialize_field("endpoint", &self.endpoint)?;
         s.serialize_field("state", &self.state)?;
@@ -73,6 +73,7 @@ impl Serialize for Status {
                 .map(|t| t.saturating_duration_since(now).as_secs_f64()),
         )?;
         s.serialize_field("queue_depth", &self.queue_depth)?;
+        s.serialize_field("unacknowledged", &self.unacknowledged)?;
         s.serialize_field("frames_sent", &self.frames_sent)?;
         s.serialize_field("bytes_sent", &self.bytes_sent)?;
         s.serialize_field("lost", &self.lost)?;

@@ -15,17 +15,23 @@
 //! child module, which takes [`Handed`] and [`WriteStop`] from this one.
 
 use std::future::Future;
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::error::{ErrorClass, TransportError};
+use crate::error::TransportError;
 
+mod acks;
 #[cfg(feature = "nats")]
 mod nats;
+mod socket;
+mod unread;
+
+pub(crate) use acks::Greeting;
+pub(crate) use socket::Sock;
+use socket::{read_until, write_watching};
 
 /// Where a sink connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +83,8 @@ impl Endpoint {
 /// (behind an `Arc`) with the sink's senders for direct writes of sparse frames; see
 /// [`Connection::inline`].
 pub(crate) enum Connection {
-    Unix(Arc<UnixStream>),
-    Tcp(Arc<TcpStream>),
+    Unix(Sock<UnixStream>),
+    Tcp(Sock<TcpStream>),
     /// A NATS client publishing on one subject (no direct writes: see `inline`).
     #[cfg(feature = "nats")]
     Nats(Box<nats::NatsConnection>),
@@ -240,13 +246,38 @@ pub(crate) enum WriteStop {
     Failed(TransportError),
     /// The caller's interrupt fired; the connection is intact.
     Interrupted,
+    /// Acknowledgements arrived (see [`Connection::acked`]) while the socket was
+    /// full; the connection is intact. Returned so that the caller frees what they
+    /// cover before it writes on.
+    Acked,
 }
 
 impl Connection {
     /// Opens a connection (one attempt; the caller bounds it with the connect timeout).
     /// `framing` and `name` matter to message transports (NATS) only.
+    /// With a `greeting` (sinkgen framing on a socket), the connection is acknowledged:
+    /// the handshake is part of the attempt.
     #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
     pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        framing: crate::framing::Framing,
+        name: &str,
+        greeting: Option<&Greeting>,
+    ) -> Result<Connection, TransportError> {
+        let mut conn = Connection::open(endpoint, framing, name).await?;
+        if let Some(greeting) = greeting {
+            match &mut conn {
+                Connection::Unix(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
+                Connection::Tcp(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
+                #[cfg(feature = "nats")]
+                Connection::Nats(_) => {}
+            }
+        }
+        Ok(conn)
+    }
+
+    #[cfg_attr(not(feature = "nats"), allow(unused_variables))]
+    async fn open(
         endpoint: &Endpoint,
         framing: crate::framing::Framing,
         name: &str,
@@ -258,7 +289,7 @@ impl Connection {
                 .map(|c| Connection::Nats(Box::new(c))),
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
-                .map(|s| Connection::Unix(Arc::new(s)))
+                .map(|s| Connection::Unix(Sock::new(s)))
                 .map_err(|e| {
                     TransportError::from_io(&format!("connect to unix://{}", path.display()), &e)
                 }),
@@ -269,7 +300,7 @@ impl Connection {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
-                Ok(Connection::Tcp(Arc::new(stream)))
+                Ok(Connection::Tcp(Sock::new(stream)))
             }
         }
     }
@@ -277,8 +308,8 @@ impl Connection {
     /// A handle for direct writes by senders, for transports that have one.
     pub(crate) fn inline(&self) -> Option<Inline> {
         match self {
-            Connection::Unix(s) => Some(Inline::Unix(Arc::clone(s))),
-            Connection::Tcp(s) => Some(Inline::Tcp(Arc::clone(s))),
+            Connection::Unix(c) => Some(Inline::Unix(Arc::clone(&c.s))),
+            Connection::Tcp(c) => Some(Inline::Tcp(Arc::clone(&c.s))),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(Inline::Nats(Box::new(c.inline()))),
         }
@@ -349,20 +380,22 @@ impl Connection {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
         match self {
-            Connection::Unix(s) => write_watching(&**s, batch, written, interrupt).await,
-            Connection::Tcp(s) => write_watching(&**s, batch, written, interrupt).await,
+            Connection::Unix(c) => write_watching(c, batch, written, interrupt).await,
+            Connection::Tcp(c) => write_watching(c, batch, written, interrupt).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
         }
     }
 
     /// Watches an idle connection: `Ok` when the confirmation last requested arrives
-    /// (confirming transports only), the error when the peer closes the connection or
-    /// it fails. Data a socket peer sends is read and discarded. Cancel safe.
+    /// (confirming transports) or acknowledgements arrived (acknowledged connections,
+    /// see [`Connection::acked`]), the error when the peer closes the connection,
+    /// refuses it, or it fails. Data a socket peer sends on an unacknowledged
+    /// connection is read and discarded. Cancel safe.
     pub(crate) async fn watch(&mut self) -> Result<(), TransportError> {
         match self {
-            Connection::Unix(s) => Err(read_until_closed(&**s).await),
-            Connection::Tcp(s) => Err(read_until_closed(&**s).await),
+            Connection::Unix(c) => read_until(&*c.s, &mut c.acks).await,
+            Connection::Tcp(c) => read_until(&*c.s, &mut c.acks).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.watch().await,
         }
@@ -373,125 +406,17 @@ impl Connection {
     /// caller has taken back every [`Inline`] handle first.
     pub(crate) async fn shutdown(&mut self) {
         let _ = match self {
-            Connection::Unix(s) => match Arc::get_mut(s) {
+            Connection::Unix(c) => match Arc::get_mut(&mut c.s) {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
-            Connection::Tcp(s) => match Arc::get_mut(s) {
+            Connection::Tcp(c) => match Arc::get_mut(&mut c.s) {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
             #[cfg(feature = "nats")]
             Connection::Nats(_) => Ok(()),
         };
-    }
-}
-
-fn peer_closed() -> TransportError {
-    TransportError::new(
-        ErrorClass::Retryable,
-        io::ErrorKind::UnexpectedEof,
-        "peer closed the connection",
-    )
-}
-
-/// The readiness-based socket operations shared by Unix and TCP streams; all take
-/// `&self`, so senders can write through the same socket while the task waits.
-trait Socket {
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
-    async fn readable(&self) -> io::Result<()>;
-    async fn writable(&self) -> io::Result<()>;
-}
-
-macro_rules! socket {
-    ($t:ty) => {
-        impl Socket for $t {
-            fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-                <$t>::try_read(self, buf)
-            }
-            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-                <$t>::try_write(self, buf)
-            }
-            async fn readable(&self) -> io::Result<()> {
-                <$t>::readable(self).await
-            }
-            async fn writable(&self) -> io::Result<()> {
-                <$t>::writable(self).await
-            }
-        }
-    };
-}
-
-socket!(UnixStream);
-socket!(TcpStream);
-
-/// Reads and discards; `Some(error)` when the peer closed or the read failed.
-fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
-    loop {
-        match s.try_read(scratch) {
-            Ok(0) => return Some(peer_closed()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-            Err(e) => return Some(TransportError::from_io("read", &e)),
-        }
-    }
-}
-
-async fn write_watching<S: Socket>(
-    s: &S,
-    batch: &[u8],
-    written: &mut usize,
-    interrupt: impl Future<Output = ()>,
-) -> Result<(), WriteStop> {
-    let mut scratch = [0u8; 256];
-    tokio::pin!(interrupt);
-    while *written < batch.len() {
-        match s.try_write(&batch[*written..]) {
-            Ok(0) => {
-                return Err(WriteStop::Failed(TransportError::new(
-                    ErrorClass::Retryable,
-                    io::ErrorKind::WriteZero,
-                    "connection accepted no more bytes",
-                )));
-            }
-            Ok(n) => {
-                *written += n;
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(WriteStop::Failed(TransportError::from_io("write", &e))),
-        }
-        tokio::select! {
-            biased;
-            r = s.writable() => {
-                if let Err(e) = r {
-                    return Err(WriteStop::Failed(TransportError::from_io("write", &e)));
-                }
-            }
-            r = s.readable() => {
-                if let Err(e) = r {
-                    return Err(WriteStop::Failed(TransportError::from_io("read", &e)));
-                }
-                if let Some(e) = drain_reads(s, &mut scratch) {
-                    return Err(WriteStop::Failed(e));
-                }
-            }
-            () = &mut interrupt => return Err(WriteStop::Interrupted),
-        }
-    }
-    Ok(())
-}
-
-async fn read_until_closed<S: Socket>(s: &S) -> TransportError {
-    let mut scratch = [0u8; 256];
-    loop {
-        if let Err(e) = s.readable().await {
-            return TransportError::from_io("read", &e);
-        }
-        if let Some(e) = drain_reads(s, &mut scratch) {
-            return e;
-        }
     }
 }
 

@@ -205,3 +205,4 @@ impl sinkgen_runtime::Encode for Msg {
         }
     }
 }
+pub mod receiver;

@@ -1,0 +1,372 @@
+//! What acknowledgements cost (SPEC section 9: at most 10% of throughput against
+//! the same path without them), UDS, 64 B payloads.
+//!
+//! * **sinkgen, acknowledged**: a `RelaySink` with `Framing::Sinkgen`; its peer
+//!   answers the handshake, decodes every frame (checksum included) and sends one
+//!   cumulative ACK per read. The sink keeps every frame until acknowledged, and the
+//!   run ends when the peer has read the last frame.
+//! * **torq, no acknowledgements** (the same path without them): the same sink with
+//!   `Framing::Torq`, the framing closest to sinkgen's (a 32-byte header with a
+//!   sequence, a timestamp and a CRC-32 against sinkgen's 36 bytes); its peer decodes
+//!   every frame and checks its CRC the same way, and acknowledges nothing; the sink
+//!   counts a frame sent when the kernel takes it.
+//! * **length-prefixed**: the default framing, for reference; the peer walks the
+//!   length prefixes.
+//!
+//! The three alternate (order rotated each repetition); throughput is frames per
+//! second of wall time from the first timed send until the peer read the last frame;
+//! the ratios are medians of per-repetition ratios.
+//!
+//! Then the latency of sparse frames: sinkgen frames are written by the sink's task
+//! (no direct write by the sender, since the task keeps each frame until it is
+//! acknowledged); a ping-pong against the same sink with length-prefixed framing
+//! (whose senders write sparse frames directly) shows what that costs.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use sinkgen_benches::config::Sizes;
+use sinkgen_benches::net::{Listener, Transport};
+use sinkgen_benches::{cpu, payload, stats};
+use sinkgen_runtime::protocol::{self, Control, Kind};
+use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
+use tokio::io::AsyncReadExt;
+use tokio::sync::Notify;
+
+use crate::report::{Table, Verdict, pass_fail, us};
+use crate::sink;
+
+const SIZE: usize = 64;
+const WARMUP: u64 = 1_000;
+const TORQ: Framing = Framing::Torq {
+    domain: 1,
+    source: 7,
+};
+const DESIGNS: [(&str, Framing); 3] = [
+    ("sinkgen, acknowledged", Framing::Sinkgen),
+    ("torq, no acks", TORQ),
+    ("length-prefixed", Framing::LengthPrefixed),
+];
+
+pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
+    println!("## Acknowledgements: throughput and sparse-frame latency (uds {SIZE} B)");
+    println!(
+        "frames per run: {}; {} runs per design, interleaved; ratios: median of the per-repetition ratios",
+        sizes.frames_fast, sizes.reps
+    );
+    println!();
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut cpus: [Vec<f64>; 3] = Default::default();
+    let mut per_read: [Vec<f64>; 3] = Default::default();
+    let (mut vs_torq, mut vs_lp) = (Vec::new(), Vec::new());
+    for rep in 0..sizes.reps {
+        let mut r = [0.0f64; 3];
+        for k in 0..3 {
+            let i = (k + rep) % 3;
+            let (rate, cpu, frames_per_read) = once(DESIGNS[i].1, sizes.frames_fast).await?;
+            per_read[i].push(frames_per_read);
+            r[i] = rate;
+            rates[i].push(rate);
+            cpus[i].push(cpu);
+        }
+        vs_torq.push(r[0] / r[1]);
+        vs_lp.push(r[0] / r[2]);
+    }
+    let ratio = stats::median(&vs_torq);
+    let ratio_lp = stats::median(&vs_lp);
+    let pass = ratio >= 0.9;
+    let mut t = Table::new(&[
+        "design",
+        "frames/s (median)",
+        "CPU ns/frame (median)",
+        "frames per peer read (sinkgen: per ACK)",
+        "sinkgen / this",
+    ]);
+    for (i, (name, _)) in DESIGNS.iter().enumerate() {
+        let vs = match i {
+            0 => "1.00".to_string(),
+            1 => format!("{ratio:.2} {} (>= 0.90)", pass_fail(pass)),
+            _ => format!("{ratio_lp:.2}"),
+        };
+        t.row(vec![
+            (*name).into(),
+            format!("{:.0}", stats::median(&rates[i])),
+            format!("{:.0}", stats::median(&cpus[i])),
+            format!("{:.0}", stats::median(&per_read[i])),
+            vs,
+        ]);
+    }
+    t.print();
+    let (lp, acked) = latency(sizes.pings).await?;
+    let mut t = Table::new(&["sparse frames, ping-pong", "p50 RTT", "p99 RTT"]);
+    t.row(vec![
+        "length-prefixed (direct write)".into(),
+        us(lp.0),
+        us(lp.1),
+    ]);
+    t.row(vec![
+        "sinkgen (task writes, acks)".into(),
+        us(acked.0),
+        us(acked.1),
+    ]);
+    t.row(vec![
+        "added by acknowledged delivery".into(),
+        us(acked.0 - lp.0),
+        us(acked.1 - lp.1),
+    ]);
+    t.print();
+    println!();
+    Ok(vec![Verdict::new(
+        "acks: sinkgen throughput vs the same path without acks (torq)",
+        format!("{ratio:.2}x (vs length-prefixed {ratio_lp:.2}x)"),
+        ">= 0.90x",
+        pass,
+    )])
+}
+
+/// One run: frames per second from the first timed send until the peer has read the
+/// last frame, and the process CPU time per frame over the same span (sender, the
+/// sink's task, the peer).
+async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
+    let listener = Arc::new(Listener::bind(Transport::Uds)?);
+    let warmed = Arc::new(Notify::new());
+    let reader = spawn_reader(
+        Arc::clone(&listener),
+        framing,
+        WARMUP,
+        WARMUP + frames,
+        Arc::clone(&warmed),
+    );
+    let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
+        .framing(framing)
+        .queue(4096)
+        .relay()
+        .map_err(io::Error::other)?;
+    let msg: &'static [u8] = sink::message(&payload(SIZE));
+    let mut start = None;
+    for i in 0..WARMUP + frames {
+        if i == WARMUP {
+            warmed.notified().await;
+            start = Some((Instant::now(), cpu::process_cpu_time()));
+        }
+        sink.send(msg)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    let (done, reads) = tokio::task::spawn_blocking(move || reader.join())
+        .await
+        .map_err(io::Error::other)?
+        .map_err(|_| io::Error::other("reader thread panicked"))??;
+    let undelivered = sink.close().await;
+    if undelivered != 0 {
+        return Err(io::Error::other(format!(
+            "sink reported {undelivered} undelivered frames"
+        )));
+    }
+    let used = cpu::process_cpu_time();
+    let (t0, c0) = start.unwrap_or((done, used));
+    let elapsed = done.duration_since(t0);
+    let cpu = used.saturating_sub(c0).as_nanos() as f64 / frames as f64;
+    let per_read = (WARMUP + frames) as f64 / reads.max(1) as f64;
+    Ok((
+        frames as f64 / elapsed.as_secs_f64().max(1e-9),
+        cpu,
+        per_read,
+    ))
+}
+
+/// Reads frames of `framing` until `total` arrived, checking each (sinkgen and torq:
+/// the checksum); sinkgen: answers the handshake and acknowledges each read.
+/// Notifies `warmed` after `warmup` frames; returns when the last frame was read.
+fn spawn_reader(
+    listener: Arc<Listener>,
+    framing: Framing,
+    warmup: u64,
+    total: u64,
+    warmed: Arc<Notify>,
+) -> JoinHandle<io::Result<(Instant, u64)>> {
+    thread::spawn(move || {
+        let mut stream = listener.accept()?;
+        let mut buf = Vec::with_capacity(512 * 1024);
+        let mut chunk = vec![0u8; 256 * 1024];
+        let (mut count, mut warm, mut reads) = (0u64, false, 0u64);
+        let mut out = Vec::new();
+        while count < total {
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("EOF after {count} of {total} frames"),
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            out.clear();
+            reads += 1;
+            let used = match framing {
+                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out)?,
+                Framing::LengthPrefixed => lp_frames(&buf, &mut count),
+                _ => torq_frames(&buf, &mut count)?,
+            };
+            buf.drain(..used);
+            if !out.is_empty() {
+                stream.write_all(&out)?;
+            }
+            if !warm && count >= warmup {
+                warm = true;
+                warmed.notify_one();
+            }
+        }
+        Ok((Instant::now(), reads))
+    })
+}
+
+/// Decodes sinkgen frames: HELLO gets WELCOME, data frames are counted and
+/// acknowledged once per call (one read). Returns the bytes used.
+fn sinkgen_frames(buf: &[u8], count: &mut u64, out: &mut Vec<u8>) -> io::Result<usize> {
+    let mut at = 0;
+    let mut last = None;
+    while let Some((frame, used)) =
+        protocol::decode(&buf[at..], protocol::DEFAULT_MAX_FRAME).map_err(io::Error::other)?
+    {
+        at += used;
+        match frame.header.kind {
+            Kind::Hello => Control::Welcome {
+                session: 1,
+                have: 0,
+                version: protocol::VERSION,
+            }
+            .append(out, 0),
+            _ => {
+                *count += 1;
+                last = Some((frame.header.session, frame.header.sequence));
+            }
+        }
+    }
+    if let Some((session, sequence)) = last {
+        Control::Ack { session, sequence }.append(out, 0);
+    }
+    Ok(at)
+}
+
+fn lp_frames(buf: &[u8], count: &mut u64) -> usize {
+    let mut at = 0;
+    while buf.len() - at >= 4 {
+        let len = u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if buf.len() - at - 4 < len {
+            break;
+        }
+        at += 4 + len;
+        *count += 1;
+    }
+    at
+}
+
+fn torq_frames(buf: &[u8], count: &mut u64) -> io::Result<usize> {
+    let mut at = 0;
+    while buf.len() - at >= 32 {
+        let h = &buf[at..at + 32];
+        let size = u32::from_le_bytes(h[24..28].try_into().expect("4 bytes")) as usize;
+        if buf.len() - at - 32 < size {
+            break;
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&h[..28]);
+        crc.update(&buf[at + 32..at + 32 + size]);
+        if crc.finalize().to_le_bytes() != h[28..32] {
+            return Err(io::Error::other("torq CRC mismatch"));
+        }
+        at += 32 + size;
+        *count += 1;
+    }
+    Ok(at)
+}
+
+/// Sparse frames: ping-pong through a length-prefixed sink and a sinkgen sink,
+/// alternating; each peer answers 8 bytes on a return socket per frame (and the
+/// sinkgen peer acknowledges it). Returns (p50, p99) in microseconds of each.
+async fn latency(pings: usize) -> io::Result<((f64, f64), (f64, f64))> {
+    let total = WARMUP as usize + pings;
+    let mut samples: [Vec<Duration>; 2] = Default::default();
+    let mut ends = Vec::new();
+    let mut sinks = Vec::new();
+    for framing in [Framing::LengthPrefixed, Framing::Sinkgen] {
+        let listener = Arc::new(Listener::bind(Transport::Uds)?);
+        let (peer_back, client_back) = StdUnixStream::pair()?;
+        client_back.set_nonblocking(true)?;
+        let echo = spawn_echo(Arc::clone(&listener), framing, total, peer_back);
+        let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
+            .framing(framing)
+            .relay()
+            .map_err(io::Error::other)?;
+        sinks.push((sink, tokio::net::UnixStream::from_std(client_back)?, echo));
+    }
+    let msg: &'static [u8] = sink::message(&payload(SIZE));
+    let mut answer = [0u8; 8];
+    for i in 0..total {
+        for (k, (sink, back, _)) in sinks.iter_mut().enumerate() {
+            let t0 = Instant::now();
+            sink.send(msg)
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            back.read_exact(&mut answer).await?;
+            if i >= WARMUP as usize {
+                samples[k].push(t0.elapsed());
+            }
+        }
+    }
+    for (sink, _, echo) in sinks {
+        if sink.close().await != 0 {
+            return Err(io::Error::other("undelivered frames in the latency case"));
+        }
+        ends.push(echo);
+    }
+    for echo in ends {
+        tokio::task::spawn_blocking(move || echo.join())
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|_| io::Error::other("echo thread panicked"))??;
+    }
+    let [mut lp, mut acked] = samples;
+    Ok((stats::p50_p99_us(&mut lp), stats::p50_p99_us(&mut acked)))
+}
+
+/// Answers 8 bytes on `back` for each frame read (sinkgen: after the handshake, and
+/// with an ACK per read), until `total` frames.
+fn spawn_echo(
+    listener: Arc<Listener>,
+    framing: Framing,
+    total: usize,
+    mut back: StdUnixStream,
+) -> JoinHandle<io::Result<()>> {
+    thread::spawn(move || {
+        let mut stream = listener.accept()?;
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
+        let mut count = 0u64;
+        while count < total as u64 {
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(io::Error::other("EOF in the latency case"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            out.clear();
+            let before = count;
+            let used = match framing {
+                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out)?,
+                _ => lp_frames(&buf, &mut count),
+            };
+            buf.drain(..used);
+            if !out.is_empty() {
+                stream.write_all(&out)?;
+            }
+            for _ in before..count {
+                back.write_all(&[0u8; 8])?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,230 @@
+//! Acknowledged delivery (sinkgen framing on a socket): the frames written and not
+//! yet acknowledged, which the task keeps until an ACK covers them and writes again,
+//! in order, on the next connection.
+//!
+//! Accounting: a frame written whole counts in `Pending::in_doubt` until it is
+//! acknowledged (sent) or counted lost, so the `queue` bound counts queued and
+//! unacknowledged frames. The batch being written counts in neither, as for every
+//! framing: what the sink holds is at most `queue` frames plus one batch (of at most
+//! `queue`). Kept frames written again after a reconnect go back into the batch (and
+//! out of `in_doubt`) until they are written again.
+
+use std::collections::VecDeque;
+
+use crate::protocol::{self, Hello};
+use crate::transport::Greeting;
+
+use super::counters::LostReason;
+use super::task::Driver;
+use super::{Shared, lock};
+
+/// Frames written whole on the current connection and not yet acknowledged, in
+/// sequence order: the batches as written (a written batch moves here whole, no
+/// copy), the first one from `start`.
+#[derive(Default)]
+pub(super) struct Kept {
+    batches: VecDeque<Vec<u8>>,
+    start: usize,
+    pub(super) frames: usize,
+    /// Emptied buffers, for the task's next batches (at most [`SPARE`]).
+    spare: Vec<Vec<u8>>,
+}
+
+/// Emptied buffers a [`Kept`] holds for reuse.
+const SPARE: usize = 2;
+
+impl Kept {
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    fn clear(&mut self) {
+        while let Some(b) = self.batches.pop_front() {
+            self.recycle(b);
+        }
+        self.start = 0;
+        self.frames = 0;
+    }
+
+    /// Drops the kept frames whose sequence is at most `upto`: their count and bytes.
+    fn trim(&mut self, upto: u64) -> (usize, usize) {
+        let (mut frames, mut bytes) = (0, 0);
+        while let Some(front) = self.batches.front() {
+            let (f, b) = prefix_upto(&front[self.start..], upto);
+            frames += f;
+            bytes += b;
+            self.start += b;
+            if self.start < front.len() {
+                break;
+            }
+            let done = self.batches.pop_front().expect("a front batch");
+            self.recycle(done);
+            self.start = 0;
+        }
+        self.frames -= frames;
+        (frames, bytes)
+    }
+
+    /// The kept frames as one buffer, followed by `rest`; empties it.
+    fn take_all(&mut self, rest: &[u8]) -> Vec<u8> {
+        let len = self.batches.iter().map(Vec::len).sum::<usize>() - self.start + rest.len();
+        let mut all = Vec::with_capacity(len);
+        for (i, b) in self.batches.iter().enumerate() {
+            all.extend_from_slice(if i == 0 { &b[self.start..] } else { b });
+        }
+        all.extend_from_slice(rest);
+        self.clear();
+        all
+    }
+
+    /// Gives back idle allocations.
+    pub(super) fn shrink(&mut self) {
+        self.spare.clear();
+    }
+}
+
+/// The sinkgen sequence of the frame at the start of `frame`.
+fn sequence(frame: &[u8]) -> u64 {
+    u64::from_le_bytes(frame[16..24].try_into().expect("a whole header"))
+}
+
+/// Splits `bytes` (whole sinkgen frames) after the frames whose sequence is at most
+/// `upto`: `(frames, bytes)` of that prefix.
+fn prefix_upto(bytes: &[u8], upto: u64) -> (usize, usize) {
+    let (mut frames, mut at) = (0, 0);
+    while at < bytes.len() && sequence(&bytes[at..]) <= upto {
+        at += crate::framing::Framing::Sinkgen.frame_len(&bytes[at..]);
+        frames += 1;
+    }
+    (frames, at)
+}
+
+impl Shared {
+    /// What the sink says in its HELLO: its role, and its names (without an identity,
+    /// the sink's name as its service and its endpoint as the target).
+    pub(super) fn greeting(&self, next: u64) -> Greeting {
+        let opts = &self.opts;
+        let (service, target) = match &opts.identity {
+            Some(id) => (id.service.to_string(), id.target.to_string()),
+            None => (opts.name.to_string(), opts.endpoint_text.to_string()),
+        };
+        Greeting {
+            session: opts.session,
+            next,
+            hello: Hello {
+                min_version: protocol::MIN_VERSION,
+                max_version: protocol::VERSION,
+                role: opts.role,
+                service,
+                sink: opts.name.to_string(),
+                target,
+            },
+        }
+    }
+}
+
+impl Driver {
+    /// The greeting for the next connection: the first frame it will send is the
+    /// first of the batch (frames kept from the last connection come first), else the
+    /// first queued one.
+    pub(super) fn greeting(&self) -> Greeting {
+        let next = if self.batch.is_empty() {
+            let p = lock(&self.shared.pending);
+            if p.frames > 0 {
+                p.sequence + 1 - p.frames as u64
+            } else {
+                0
+            }
+        } else {
+            sequence(&self.batch)
+        };
+        self.shared.greeting(next)
+    }
+
+    /// The frames of `batch[..bytes]` were written whole: they are kept until
+    /// acknowledged.
+    pub(super) fn keep_written(&mut self, frames: usize, bytes: usize) {
+        if frames == 0 {
+            return;
+        }
+        if bytes == self.batch.len() {
+            // The whole batch moves, no copy; the task writes the next one into a
+            // spare buffer.
+            let fresh = self.kept.spare.pop().unwrap_or_default();
+            let full = std::mem::replace(&mut self.batch, fresh);
+            self.kept.batches.push_back(full);
+        } else {
+            self.kept.batches.push_back(self.batch[..bytes].to_vec());
+            self.batch.drain(..bytes);
+        }
+        self.kept.frames += frames;
+        self.batch_frames -= frames;
+        lock(&self.shared.pending).in_doubt += frames;
+        let upto = self.acked;
+        self.acknowledge(upto);
+    }
+
+    /// Everything of the session up to `upto` is acknowledged: the kept frames it
+    /// covers count as sent and free their room.
+    pub(super) fn acknowledge(&mut self, upto: u64) {
+        // A peer cannot have what the task never took: a bogus ACK frees nothing more.
+        self.acked = self.acked.max(upto.min(self.taken_upto));
+        let (frames, bytes) = self.kept.trim(self.acked);
+        if frames > 0 {
+            self.settle_acked(frames, bytes);
+        }
+    }
+
+    /// After WELCOME: the frames to be written again that the peer already has count
+    /// as sent.
+    pub(super) fn welcomed(&mut self, have: u64) {
+        self.acked = self.acked.max(have.min(self.taken_upto));
+        let (frames, bytes) = prefix_upto(&self.batch, self.acked);
+        if frames == 0 {
+            return;
+        }
+        self.batch.drain(..bytes);
+        self.batch_frames -= frames;
+        self.show_in_flight();
+        self.count_sent(frames, bytes);
+    }
+
+    fn settle_acked(&mut self, frames: usize, bytes: usize) {
+        self.show_in_flight();
+        self.settle_in_doubt(frames);
+        self.count_sent(frames, bytes);
+    }
+
+    /// After a failed connection: the kept frames go back in front of the batch, to
+    /// be written again, in order, before anything else.
+    pub(super) fn requeue_kept(&mut self) {
+        if self.kept.frames == 0 {
+            return;
+        }
+        self.batch_frames += self.kept.frames;
+        self.settle_in_doubt(self.kept.frames);
+        let all = self.kept.take_all(&self.batch);
+        let old = std::mem::replace(&mut self.batch, all);
+        self.kept.recycle(old);
+        self.show_in_flight();
+    }
+
+    /// At a stop: the kept frames were written and never acknowledged; they count as
+    /// lost (`unconfirmed`).
+    pub(super) fn lose_kept(&mut self) {
+        let n = self.kept.frames;
+        self.kept.clear();
+        self.show_in_flight();
+        self.settle_in_doubt(n);
+        self.shared.count_lost(LostReason::Unconfirmed, n);
+    }
+
+    /// The task took every queued frame into its batch (with the `pending` lock
+    /// held): the batch ends with the last frame accepted.
+    pub(super) fn took(&mut self, p: &super::Pending) {
+        self.taken_upto = p.sequence;
+    }
+}

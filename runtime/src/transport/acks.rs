@@ -1,0 +1,206 @@
+//! The sink's side of the sinkgen protocol on a socket: the handshake (HELLO, then
+//! WELCOME or REFUSE) and the reader of acknowledgements that runs while the
+//! connection task writes and while it idles (see `docs/PROTOCOL.md`).
+
+use std::io;
+
+use crate::error::{ErrorClass, TransportError};
+use crate::framing::now_nanos;
+use crate::protocol::{self, Control, Hello, Kind, MAX_CONTROL_BODY};
+
+use super::socket::{Socket, peer_closed};
+
+/// What a sink says in its HELLO.
+#[derive(Clone, Debug)]
+pub(crate) struct Greeting {
+    /// The sink's producer session.
+    pub(crate) session: u64,
+    /// The sequence of the first frame the sink will send on this connection (the
+    /// oldest frame it keeps or has queued), 0 when it holds none.
+    pub(crate) next: u64,
+    pub(crate) hello: Hello,
+}
+
+/// Reads what the peer sends on an acknowledged connection: ACKs of the sink's
+/// session (cumulative), or a REFUSE (the peer closes after it).
+#[derive(Debug)]
+pub(crate) struct AckReader {
+    session: u64,
+    /// Bytes read and not yet parsed (at most one torn frame between reads).
+    buf: Vec<u8>,
+    /// The highest sequence acknowledged on this connection (WELCOME's `have` first).
+    acked: u64,
+    /// Whether `acked` advanced since [`AckReader::take`].
+    fresh: bool,
+    /// The highest sequence of the session the acceptor had when it welcomed the sink.
+    pub(crate) have: u64,
+}
+
+impl AckReader {
+    /// The highest sequence newly acknowledged since the last call, if any.
+    pub(crate) fn take(&mut self) -> Option<u64> {
+        std::mem::take(&mut self.fresh).then_some(self.acked)
+    }
+
+    /// Whether acknowledgements arrived that [`AckReader::take`] has not returned.
+    pub(crate) fn fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// Reads everything the socket holds now and parses it; `Some(error)` when the
+    /// peer closed, refused, broke the protocol, or the read failed.
+    pub(super) fn read<S: Socket>(&mut self, s: &S) -> Option<TransportError> {
+        let mut scratch = [0u8; 4096];
+        loop {
+            match s.try_read(&mut scratch) {
+                Ok(0) => return Some(peer_closed()),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&scratch[..n]);
+                    if let Err(e) = self.parse() {
+                        return Some(e);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) => return Some(TransportError::from_io("read", &e)),
+            }
+        }
+    }
+
+    /// Takes every whole frame out of `buf`.
+    fn parse(&mut self) -> Result<(), TransportError> {
+        let mut at = 0;
+        let result = loop {
+            let (control, used) = match protocol::decode(&self.buf[at..], MAX_CONTROL_BODY) {
+                Ok(Some((frame, used))) => (Control::parse(&frame), used),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(broken(&e.to_string())),
+            };
+            at += used;
+            match control {
+                Ok(Control::Ack { session, sequence }) if session == self.session => {
+                    if sequence > self.acked {
+                        self.acked = sequence;
+                        self.fresh = true;
+                    }
+                }
+                // Another session's acknowledgement is not ours to count.
+                Ok(Control::Ack { .. }) => {}
+                Ok(Control::Refuse { code, reason }) => break Err(refused(code, &reason)),
+                Ok(other) => break Err(broken(&format!("unexpected {other:?} from the peer"))),
+                Err(e) => break Err(broken(&e.to_string())),
+            }
+        };
+        self.buf.drain(..at);
+        result
+    }
+}
+
+fn broken(what: &str) -> TransportError {
+    TransportError::new(
+        ErrorClass::Retryable,
+        io::ErrorKind::InvalidData,
+        format!("sinkgen protocol error: {what}"),
+    )
+}
+
+/// The error a REFUSE becomes: `status()` shows it as the last error, with the code
+/// and the peer's reason; the sink retries under its backoff.
+fn refused(code: protocol::RefuseCode, reason: &str) -> TransportError {
+    TransportError::new(
+        ErrorClass::Retryable,
+        io::ErrorKind::ConnectionRefused,
+        format!(
+            "refused by the peer: code {} ({code:?}): {reason}",
+            code.code()
+        ),
+    )
+}
+
+/// Sends HELLO and waits for WELCOME (or REFUSE). The caller bounds it with the
+/// connect timeout. Bytes the peer sent after WELCOME stay in the returned reader.
+pub(super) async fn handshake<S: Socket>(
+    s: &S,
+    greeting: &Greeting,
+) -> Result<AckReader, TransportError> {
+    let mut hello = Vec::new();
+    let body_len =
+        greeting.hello.service.len() + greeting.hello.sink.len() + greeting.hello.target.len() + 10;
+    if body_len > MAX_CONTROL_BODY {
+        return Err(TransportError::new(
+            ErrorClass::Fatal,
+            io::ErrorKind::InvalidInput,
+            "the sink's names are too long for a sinkgen HELLO (64 KiB at most)",
+        ));
+    }
+    Control::Hello {
+        session: greeting.session,
+        next: greeting.next,
+        hello: greeting.hello.clone(),
+    }
+    .append(&mut hello, now_nanos());
+    let mut written = 0;
+    while written < hello.len() {
+        match s.try_write(&hello[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s
+                .writable()
+                .await
+                .map_err(|e| TransportError::from_io("write", &e))?,
+            Err(e) => return Err(TransportError::from_io("write HELLO", &e)),
+        }
+    }
+    let mut buf = Vec::new();
+    let mut scratch = [0u8; 1024];
+    loop {
+        match protocol::decode(&buf, MAX_CONTROL_BODY) {
+            Ok(Some((frame, used))) => {
+                let answer = Control::parse(&frame);
+                let is_welcome = frame.header.kind == Kind::Welcome;
+                return match answer {
+                    Ok(Control::Welcome { have, version, .. })
+                        if is_welcome
+                            && (protocol::MIN_VERSION..=protocol::VERSION).contains(&version) =>
+                    {
+                        buf.drain(..used);
+                        let mut reader = AckReader {
+                            session: greeting.session,
+                            buf,
+                            acked: have,
+                            fresh: false,
+                            have,
+                        };
+                        reader.parse()?;
+                        Ok(reader)
+                    }
+                    Ok(Control::Welcome { version, .. }) => Err(broken(&format!(
+                        "the peer chose version {version}, outside {}..={}",
+                        protocol::MIN_VERSION,
+                        protocol::VERSION
+                    ))),
+                    Ok(Control::Refuse { code, reason }) => Err(refused(code, &reason)),
+                    Ok(other) => Err(broken(&format!(
+                        "expected WELCOME or REFUSE, got {other:?}"
+                    ))),
+                    Err(e) => Err(broken(&e.to_string())),
+                };
+            }
+            Ok(None) => {}
+            Err(e) => return Err(broken(&e.to_string())),
+        }
+        match s.try_read(&mut scratch) {
+            Ok(0) => {
+                return Err(TransportError::new(
+                    ErrorClass::Retryable,
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection before answering HELLO",
+                ));
+            }
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s
+                .readable()
+                .await
+                .map_err(|e| TransportError::from_io("read", &e))?,
+            Err(e) => return Err(TransportError::from_io("read WELCOME", &e)),
+        }
+    }
+}

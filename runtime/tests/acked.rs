@@ -1,0 +1,285 @@
+//! Acknowledged delivery (framing `sinkgen`), with real sockets and a test receiver
+//! speaking the protocol: frames are kept until acknowledged and written again to a
+//! restarted receiver; the queue bound counts unacknowledged frames; a refusal shows
+//! in `status()` and is retried under the backoff.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::receiver::{Behaviour, TcpReceiver, UnixReceiver};
+use common::*;
+use sinkgen_runtime::{Framing, RelaySink, SendErrorKind, SinkBuilder, protocol::Role};
+
+fn builder(url: &str) -> SinkBuilder {
+    SinkBuilder::new(url)
+        .framing(Framing::Sinkgen)
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .queue(1024)
+}
+
+fn ids(frames: &[(u64, u64, Vec<u8>)]) -> Vec<u64> {
+    frames.iter().map(|(_, _, p)| check_payload(p)).collect()
+}
+
+/// What the second receiver keeps, the frames the first had not acknowledged, all
+/// once, and nothing lost.
+async fn resent_after_restart(
+    first: common::receiver::Shared,
+    kill_first: impl std::future::Future<Output = ()>,
+    restart: impl std::future::Future<Output = common::receiver::Shared>,
+    sink: RelaySink<Vec<u8>>,
+) {
+    for id in 1..=100u64 {
+        sink.send(payload(id, 32)).await.unwrap();
+    }
+    eventually("the first receiver has all 100 frames", || {
+        first.lock().unwrap().frames.len() == 100
+    })
+    .await;
+    eventually("acks of the first 40", || sink.status().frames_sent == 40).await;
+    assert_eq!(sink.status().unacknowledged, 60);
+    kill_first.await;
+    let second = restart.await;
+    guard("flush", sink.flush()).await.unwrap();
+    let st = sink.status();
+    assert_eq!(st.frames_sent, 100);
+    assert_eq!(st.unacknowledged, 0);
+    assert_eq!(st.lost.total(), 0);
+    let (got, seqs) = {
+        let seen = second.lock().unwrap();
+        let seqs: Vec<u64> = seen.frames.iter().map(|f| f.1).collect();
+        (ids(&seen.frames), seqs)
+    };
+    assert_eq!(got, (41..=100).collect::<Vec<_>>(), "resent in order, once");
+    assert_eq!(seqs, (41..=100).collect::<Vec<_>>());
+    let mut all: BTreeSet<u64> = ids(&first.lock().unwrap().frames).into_iter().collect();
+    all.extend(got);
+    assert_eq!(all.len(), 100, "none lost");
+    sink.close().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_frames_are_resent_to_a_restarted_unix_receiver() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let acks_40 = Behaviour {
+        ack_limit: Some(40),
+        ..Behaviour::default()
+    };
+    let first = UnixReceiver::start(&path, acks_40);
+    let seen = first.seen.clone();
+    let sink = builder(&unix_url(&path))
+        .identity("strategy", "market_data")
+        .name("quotes")
+        .relay()
+        .unwrap();
+    let p = path.clone();
+    let restart = async move { UnixReceiver::start(&p, Behaviour::default()).seen };
+    resent_after_restart(seen.clone(), first.kill(), restart, sink).await;
+    let hello = seen.lock().unwrap().hellos[0].clone();
+    assert_eq!(hello.role, Role::Producer);
+    assert_eq!(
+        (&*hello.service, &*hello.sink, &*hello.target),
+        ("strategy", "quotes", "market_data")
+    );
+}
+
+#[tokio::test]
+async fn unacknowledged_frames_are_resent_to_a_restarted_tcp_receiver() {
+    let acks_40 = Behaviour {
+        ack_limit: Some(40),
+        ..Behaviour::default()
+    };
+    let first = TcpReceiver::start("127.0.0.1:0", acks_40).await;
+    let addr = first.addr;
+    let seen = first.seen.clone();
+    let sink = builder(&format!("tcp://{addr}"))
+        .direct::<Vec<u8>>()
+        .unwrap();
+    let restart = async move {
+        TcpReceiver::start(&addr.to_string(), Behaviour::default())
+            .await
+            .seen
+    };
+    for id in 1..=100u64 {
+        sink.send(payload(id, 32)).await.unwrap();
+    }
+    eventually("the first receiver has all 100 frames", || {
+        seen.lock().unwrap().frames.len() == 100
+    })
+    .await;
+    eventually("acks of the first 40", || sink.status().frames_sent == 40).await;
+    first.kill().await;
+    let second = restart.await;
+    guard("flush", sink.flush()).await.unwrap();
+    assert_eq!(sink.status().frames_sent, 100);
+    let got = ids(&second.lock().unwrap().frames);
+    assert_eq!(got, (41..=100).collect::<Vec<_>>());
+    let hello = seen.lock().unwrap().hellos[0].clone();
+    assert_eq!(hello.role, Role::DirectSender);
+    // Without an identity: the sink's name as the service, the endpoint as target.
+    assert_eq!(hello.target, format!("tcp://{addr}"));
+    assert_eq!(hello.service, hello.sink);
+}
+
+/// A receiver that reads and never acknowledges: the queue bound counts the
+/// unacknowledged frames, so the next send waits and times out; close() returns
+/// what was never acknowledged.
+#[tokio::test]
+async fn a_receiver_that_never_acks_holds_the_queue_bound() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let silent = Behaviour {
+        ack_limit: Some(0),
+        ..Behaviour::default()
+    };
+    let rx = UnixReceiver::start(&path, silent);
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path))
+        .queue(8)
+        .send_timeout(Duration::from_millis(200))
+        .relay()
+        .unwrap();
+    for id in 1..=8u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    eventually("8 frames received", || {
+        rx.seen.lock().unwrap().frames.len() == 8
+    })
+    .await;
+    eventually("8 unacknowledged", || sink.status().unacknowledged == 8).await;
+    let err = sink.send(payload(9, 16)).await.unwrap_err();
+    assert_eq!(err.kind(), SendErrorKind::Timeout);
+    assert!(matches!(
+        sink.try_send(payload(9, 16)).unwrap_err().kind(),
+        SendErrorKind::Full
+    ));
+    assert_eq!(sink.status().queue_depth, 8);
+    assert_eq!(sink.status().frames_sent, 0);
+    assert!(
+        sink.flush().await.is_err(),
+        "flush waits for acknowledgements"
+    );
+    let lost = guard("close", sink.close_with_linger(Duration::from_millis(50))).await;
+    assert_eq!(lost, 8);
+    let st = sink.status();
+    assert_eq!(st.lost.unconfirmed, 8);
+    assert_eq!(st.unacknowledged, 0);
+    assert_eq!(st.queue_depth, 0);
+    rx.kill().await;
+}
+
+/// A refusal shows in status() with its code and reason, and the sink retries under
+/// its backoff: it does not reconnect in a hot loop.
+#[tokio::test]
+async fn a_refusal_is_shown_and_retried_under_the_backoff() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let refusing = Behaviour {
+        refuse: Some((1, "sink `quotes` is not declared".into())),
+        ..Behaviour::default()
+    };
+    let rx = UnixReceiver::start(&path, refusing);
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
+        .framing(Framing::Sinkgen)
+        .backoff(Duration::from_millis(100), Duration::from_millis(100))
+        .relay()
+        .unwrap();
+    sink.send(payload(1, 16)).await.unwrap();
+    eventually("a second attempt", || {
+        rx.seen.lock().unwrap().connections >= 2
+    })
+    .await;
+    let st = sink.status();
+    let error = st
+        .last_error
+        .expect("the refusal is the last error")
+        .to_string();
+    assert!(error.contains("code 1"), "{error}");
+    assert!(error.contains("sink `quotes` is not declared"), "{error}");
+    assert_eq!(st.frames_sent, 0);
+    assert_eq!(st.queue_depth, 1, "the frame is kept for the next attempt");
+    // With a backoff of at least 100 ms, 600 ms leave room for at most 7 attempts
+    // (a slow machine makes fewer); a hot loop would make thousands.
+    let before = rx.seen.lock().unwrap().connections;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = rx.seen.lock().unwrap().connections;
+    assert!(after - before <= 7, "{} connects in 600 ms", after - before);
+    assert_eq!(sink.close_with_linger(Duration::ZERO).await, 1);
+    rx.kill().await;
+}
+
+/// A broken receiver acknowledges far more than it was sent: the frames written
+/// after it are not counted sent on its word; they wait for an acknowledgement.
+#[tokio::test]
+async fn an_ack_beyond_what_was_sent_frees_nothing_more() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let broken = Behaviour {
+        bogus_first_ack: Some(1_000_000),
+        ..Behaviour::default()
+    };
+    let rx = UnixReceiver::start(&path, broken);
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+    sink.send(payload(1, 16)).await.unwrap();
+    eventually("the first frame acknowledged", || {
+        sink.status().frames_sent == 1
+    })
+    .await;
+    for id in 2..=6u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    eventually("6 frames received", || {
+        rx.seen.lock().unwrap().frames.len() == 6
+    })
+    .await;
+    eventually("5 unacknowledged", || sink.status().unacknowledged == 5).await;
+    assert_eq!(sink.status().frames_sent, 1);
+    assert_eq!(sink.close_with_linger(Duration::from_millis(20)).await, 5);
+    rx.kill().await;
+}
+
+/// A burst on a connected sinkgen sink: frames queued behind others share the clock
+/// reading of the first (at most 64 per reading), as torq frames do, and timestamps
+/// never decrease.
+#[tokio::test]
+async fn a_burst_shares_clock_readings() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let rx = UnixReceiver::start(&path, Behaviour::default());
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+    guard(
+        "connect",
+        sink.wait_connected(std::time::Instant::now() + GUARD),
+    )
+    .await
+    .unwrap();
+    // On this single-threaded runtime the burst queues whole before the task runs.
+    for id in 1..=1000u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    guard("flush", sink.flush()).await.unwrap();
+    let stamps = rx.seen.lock().unwrap().stamps.clone();
+    assert_eq!(stamps.len(), 1000);
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "never decrease");
+    let mut runs = vec![1usize];
+    for w in stamps.windows(2) {
+        if w[0] == w[1] {
+            *runs.last_mut().unwrap() += 1;
+        } else {
+            runs.push(1);
+        }
+    }
+    assert!(
+        runs.len() <= 100,
+        "{} clock readings for 1000 frames",
+        runs.len()
+    );
+    assert!(
+        runs.iter().all(|&n| n <= 64),
+        "at most 64 frames per reading"
+    );
+    sink.close().await;
+    rx.kill().await;
+}

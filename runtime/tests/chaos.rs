@@ -1,0 +1,324 @@
+//! The chaos test of acknowledged delivery (framing `sinkgen`), with real processes.
+//!
+//! This binary runs without the test harness. Run plainly, it is the test: a sink
+//! sends frames to a receiver process (this binary again, started with
+//! `SINKGEN_CHAOS_RECEIVER` set), which is killed with SIGKILL at random moments and
+//! restarted, at least 20 times. Each receiver prints every frame it hands on
+//! (`D session sequence id`) before it acknowledges the read, and `A session
+//! sequence` after it wrote the acknowledgement. At the end:
+//!
+//! * every frame the sink returned `Ok` for was received at least once across the
+//!   receivers, or is counted lost by the sink;
+//! * within one receiver, no duplicates, and the sequence keeps its order;
+//! * a frame received again by a later receiver was never acknowledged by the
+//!   receiver that had it: duplicates come only from a killed receiver's last,
+//!   unacknowledged read (`docs/PROTOCOL.md`, "Guarantees").
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, check_payload, payload, unix_url};
+use sinkgen_runtime::protocol::{self, Control, Kind};
+use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
+
+const RECEIVER_ENV: &str = "SINKGEN_CHAOS_RECEIVER";
+const KILLS: usize = 25;
+/// The whole test must end well within this.
+const BUDGET: Duration = Duration::from_secs(50);
+
+fn main() {
+    if let Ok(path) = std::env::var(RECEIVER_ENV) {
+        receiver(Path::new(&path));
+    }
+    let started = Instant::now();
+    chaos();
+    println!(
+        "test chaos ... ok ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+// ----- the receiver process -----
+
+fn receiver(path: &Path) -> ! {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "READY").unwrap();
+    out.flush().unwrap();
+    // Per producer session, the highest sequence handed on (this process only).
+    let mut have: HashMap<u64, u64> = HashMap::new();
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        serve(&mut stream, &mut have, &mut out);
+    }
+    std::process::exit(0)
+}
+
+fn serve(
+    stream: &mut std::os::unix::net::UnixStream,
+    have: &mut HashMap<u64, u64>,
+    out: &mut impl Write,
+) {
+    let mut buf = Vec::new();
+    let mut scratch = vec![0u8; 64 << 10];
+    let mut session = None;
+    loop {
+        let mut advanced = Vec::new();
+        let mut at = 0;
+        while let Some((frame, used)) =
+            protocol::decode(&buf[at..], protocol::DEFAULT_MAX_FRAME).expect("a good stream")
+        {
+            at += used;
+            match frame.header.kind {
+                Kind::Hello => {
+                    let Ok(Control::Hello {
+                        session: s, next, ..
+                    }) = Control::parse(&frame)
+                    else {
+                        panic!("bad HELLO");
+                    };
+                    session = Some(s);
+                    writeln!(out, "H {next}").unwrap();
+                    let mut w = Vec::new();
+                    Control::Welcome {
+                        session: 1,
+                        have: have.get(&s).copied().unwrap_or(0),
+                        version: protocol::VERSION,
+                    }
+                    .append(&mut w, 0);
+                    if stream.write_all(&w).is_err() {
+                        return;
+                    }
+                }
+                Kind::Data => {
+                    assert!(session.is_some(), "data before HELLO");
+                    let (s, q) = (frame.header.session, frame.header.sequence);
+                    let h = have.entry(s).or_insert(0);
+                    if q > *h {
+                        *h = q;
+                        let id = check_payload(frame.body);
+                        writeln!(out, "D {s} {q} {id}").unwrap();
+                        if !advanced.contains(&s) {
+                            advanced.push(s);
+                        }
+                    }
+                    // Duplicates are dropped, and acknowledged below with the rest.
+                    else if !advanced.contains(&s) {
+                        advanced.push(s);
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        buf.drain(..at);
+        // Handed on (printed) before it is acknowledged.
+        out.flush().unwrap();
+        let mut w = Vec::new();
+        for s in &advanced {
+            Control::Ack {
+                session: *s,
+                sequence: have[s],
+            }
+            .append(&mut w, 0);
+        }
+        if !w.is_empty() {
+            if stream.write_all(&w).is_err() {
+                return;
+            }
+            for s in &advanced {
+                writeln!(out, "A {s} {}", have[s]).unwrap();
+            }
+            out.flush().unwrap();
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&scratch[..n]),
+        }
+    }
+}
+
+// ----- the test -----
+
+/// One receiver process and what it printed.
+struct Incarnation {
+    child: Child,
+    lines: std::thread::JoinHandle<Vec<String>>,
+}
+
+fn start_receiver(path: &Path) -> Incarnation {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(RECEIVER_ENV, path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the receiver");
+    let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line == "READY" {
+                let _ = ready_tx.send(());
+            } else {
+                lines.push(line);
+            }
+        }
+        lines
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the receiver became ready");
+    Incarnation { child, lines }
+}
+
+fn kill(mut inc: Incarnation) -> Vec<String> {
+    inc.child.kill().expect("SIGKILL");
+    inc.child.wait().expect("reap");
+    inc.lines.join().expect("reader")
+}
+
+/// What one incarnation handed on, and the highest sequence it said it acknowledged.
+#[derive(Default)]
+struct Printed {
+    /// HELLOs whose sink already held frames (kept or queued) when it connected.
+    holding: usize,
+    frames: Vec<(u64, u64, u64)>,
+    acked: HashMap<u64, u64>,
+}
+
+fn parse(lines: &[String]) -> Printed {
+    let mut p = Printed::default();
+    for line in lines {
+        let f: Vec<&str> = line.split(' ').collect();
+        let n = |i: usize| f[i].parse::<u64>().unwrap();
+        match f[0] {
+            "D" => p.frames.push((n(1), n(2), n(3))),
+            "H" => p.holding += usize::from(n(1) != 0),
+            "A" => {
+                p.acked.insert(n(1), n(2));
+            }
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+    p
+}
+
+fn chaos() {
+    let dir = TempDir::new();
+    let path: PathBuf = dir.sock("rx.sock");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
+        .framing(Framing::Sinkgen)
+        .identity("producer", "receiver")
+        .queue(256)
+        .send_timeout(Duration::from_secs(20))
+        .backoff(Duration::from_millis(2), Duration::from_millis(10))
+        .relay()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok_ids = Arc::new(Mutex::new(Vec::new()));
+    let sender = {
+        let (sink, stop, ok_ids) = (sink.clone(), Arc::clone(&stop), Arc::clone(&ok_ids));
+        rt.spawn(async move {
+            let mut id = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                if sink.send(payload(id, 128)).await.is_ok() {
+                    ok_ids.lock().unwrap().push(id);
+                }
+                if id.is_multiple_of(32) {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut printed = Vec::new();
+    let mut rng = fastrand::Rng::new();
+    for _ in 0..KILLS {
+        let inc = start_receiver(&path);
+        std::thread::sleep(Duration::from_millis(rng.u64(2..60)));
+        printed.push(parse(&kill(inc)));
+        assert!(started.elapsed() < BUDGET, "over the time budget");
+    }
+    // The last receiver lives: everything is delivered to it.
+    let last = start_receiver(&path);
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        sender.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), sink.flush())
+            .await
+            .expect("flush ends")
+            .expect("everything acknowledged");
+    });
+    let status = sink.status();
+    let undelivered = rt.block_on(sink.close());
+    printed.push(parse(&kill(last)));
+    check(&printed, &ok_ids.lock().unwrap(), &status, undelivered);
+}
+
+fn check(printed: &[Printed], ok_ids: &[u64], status: &sinkgen_runtime::Status, undelivered: u64) {
+    assert!(printed.len() > KILLS);
+    // Per incarnation: no duplicates, order kept.
+    for (i, p) in printed.iter().enumerate() {
+        let mut last: HashMap<u64, u64> = HashMap::new();
+        for &(s, q, _) in &p.frames {
+            let l = last.entry(s).or_insert(0);
+            assert!(q > *l, "incarnation {i}: sequence {q} after {l}");
+            *l = q;
+        }
+    }
+    // Across incarnations: a frame received again was not acknowledged by the
+    // receiver that had it.
+    let mut acked_by: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut received = BTreeSet::new();
+    let mut duplicates = 0;
+    for (i, p) in printed.iter().enumerate() {
+        for &(s, q, id) in &p.frames {
+            if let Some(j) = acked_by.get(&(s, q)) {
+                panic!("({s}, {q}) acknowledged by receiver {j} and received again by {i}");
+            }
+            if !received.insert(id) {
+                duplicates += 1;
+            }
+        }
+        for &(s, q, _) in &p.frames {
+            if p.acked.get(&s).is_some_and(|&a| q <= a) {
+                acked_by.insert((s, q), i);
+            }
+        }
+    }
+    let missing = ok_ids.iter().filter(|id| !received.contains(id)).count() as u64;
+    let lost = status.lost.total();
+    assert!(
+        missing <= lost,
+        "{missing} frames neither received nor counted lost ({lost} counted)"
+    );
+    assert_eq!(status.frames_sent + lost, ok_ids.len() as u64);
+    assert_eq!(undelivered, 0);
+    eprintln!(
+        "chaos: {} frames sent, {} receivers ({} killed), {} connections began with frames held, \
+         {} received again after a kill, {} lost, {} connects",
+        ok_ids.len(),
+        printed.len(),
+        KILLS,
+        printed.iter().map(|p| p.holding).sum::<usize>(),
+        duplicates,
+        lost,
+        status.connect_attempts
+    );
+}
