@@ -125,6 +125,12 @@ impl Served {
     fn admit(&self, hello: &Hello) -> Result<(), (RefuseCode, String)> {
         let relay = &self.spec.name;
         let unknown = |why: String| Err((RefuseCode::UnknownName, why));
+        if !matches!(hello.role, Role::Producer | Role::Subscriber) {
+            return Err((
+                RefuseCode::Role,
+                format!("relay `{relay}` serves producers and subscribers, not direct senders"),
+            ));
+        }
         if hello.target != *relay {
             return unknown(format!(
                 "this endpoint serves relay `{relay}` ({}), not `{}`",
