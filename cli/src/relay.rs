@@ -53,6 +53,13 @@ async fn serve(config: Config, options: &Options) -> ExitCode {
             return ExitCode::from(super::ERRORS);
         }
     };
+    let stop = match signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot watch for SIGTERM and Ctrl-C: {e}");
+            return ExitCode::from(super::TROUBLE);
+        }
+    };
     for ((name, at), protocol) in relay.endpoints().into_iter().zip(protocols) {
         say(&format!("relay `{name}` on {at} ({protocol:?})"));
     }
@@ -73,27 +80,25 @@ async fn serve(config: Config, options: &Options) -> ExitCode {
         }
     });
     let drain = Duration::from_secs(options.drain_timeout);
-    let report = relay.serve(signal(), drain).await;
+    let report = relay.serve(stop, drain).await;
     status.abort();
     say("stopped; final counters:");
     print!("{report}");
     ExitCode::SUCCESS
 }
 
-/// SIGTERM or Ctrl-C.
-async fn signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            eprintln!("warning: cannot watch for SIGTERM ({e}); stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Watches for SIGTERM and Ctrl-C (SIGINT) from the moment it is made, so that a
+/// signal right after "ready" drains instead of killing the process.
+fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => say("SIGTERM: draining"),
+            _ = int.recv() => say("interrupted: draining"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => say("SIGTERM: draining"),
-        _ = tokio::signal::ctrl_c() => say("interrupted: draining"),
-    }
+    })
 }
 
 fn say(line: &str) {
