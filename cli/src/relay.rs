@@ -63,7 +63,10 @@ async fn serve(config: Config, options: &Options) -> ExitCode {
     for ((name, at), protocol) in relay.endpoints().into_iter().zip(protocols) {
         say(&format!("relay `{name}` on {at} ({protocol:?})"));
     }
-    say(&format!("ready: serving {} from {file}", relay.endpoints().len()));
+    say(&format!(
+        "ready: serving {} from {file}",
+        relay.endpoints().len()
+    ));
     let stats = relay.stats();
     let interval = options.status_interval;
     let status = tokio::spawn(async move {

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use relay_peers::{TempDir, read_torq, start, spawn, torq_frame, write_torn};
+use relay_peers::{TempDir, read_torq, spawn, start, torq_frame, write_torn};
 
 fn torq_file(dir: &TempDir) -> std::path::PathBuf {
     let sock = dir.join("ticks.sock");
@@ -73,25 +73,36 @@ fn a_torq_frame_with_a_bad_crc_closes_its_connection_and_is_counted() {
     assert!(line.contains("CRC mismatch"), "{line}");
     // The relay closed the writer's connection.
     let mut rest = Vec::new();
-    writer.set_read_timeout(Some(relay_peers::PATIENCE)).unwrap();
+    writer
+        .set_read_timeout(Some(relay_peers::PATIENCE))
+        .unwrap();
     assert_eq!(writer.read_to_end(&mut rest).unwrap(), 0);
     relay.terminate();
     let (_, out, _) = relay.wait();
-    assert!(out.contains("ticks: in 1 out 1 dropped 0 dup 0 bad 1"), "{out}");
+    assert!(
+        out.contains("ticks: in 1 out 1 dropped 0 dup 0 bad 1"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_length_prefixed_relay_on_tcp_splits_by_the_prefix() {
     let dir = TempDir::new("tcp");
     // A free port: the file cannot say port 0.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let file = dir.services(&format!(
         "[relays.orders]\nendpoint = \"tcp://127.0.0.1:{port}\"\n\n\
          [services.desk]\nsinks = [\"orders\"]\n\n[services.exec]\nsubscribes = [\"orders\"]\n"
     ));
     let mut relay = start(&file, &["--status-interval", "0"]);
     let mut reader = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    reader.set_read_timeout(Some(relay_peers::PATIENCE)).unwrap();
+    reader
+        .set_read_timeout(Some(relay_peers::PATIENCE))
+        .unwrap();
     relay.stderr_line(|l| l.contains("connected relay=orders connection=1"));
     let mut writer = TcpStream::connect(("127.0.0.1", port)).unwrap();
     relay.stderr_line(|l| l.contains("connected relay=orders connection=2"));
@@ -126,7 +137,10 @@ fn a_stale_socket_file_is_replaced_and_the_new_one_is_owner_only() {
     relay.terminate();
     let (status, _, _) = relay.wait();
     assert!(status.success());
-    assert!(!sock.exists(), "the relay removes its socket file when it stops");
+    assert!(
+        !sock.exists(),
+        "the relay removes its socket file when it stops"
+    );
 }
 
 #[test]
@@ -137,7 +151,13 @@ fn a_live_socket_is_not_taken_over() {
     let (status, _, err) = spawn(&file, &[]).wait();
     assert_eq!(status.code(), Some(1));
     let sock = dir.join("ticks.sock");
-    assert!(err.contains(&format!("relay `ticks` cannot listen on unix://{}", sock.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "relay `ticks` cannot listen on unix://{}",
+            sock.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("another process is serving"), "{err}");
     assert!(err.contains("services.toml:1 ([relays.ticks])"), "{err}");
     // The first relay still serves.
@@ -148,7 +168,8 @@ fn a_live_socket_is_not_taken_over() {
 #[test]
 fn a_file_with_errors_is_refused_with_its_diagnostics() {
     let dir = TempDir::new("errors");
-    let file = dir.services("[relays.ticks]\nendpoint = \"unix:///tmp/x.sock\"\nframing = \"torq\"\n");
+    let file =
+        dir.services("[relays.ticks]\nendpoint = \"unix:///tmp/x.sock\"\nframing = \"torq\"\n");
     let (status, out, err) = spawn(&file, &[]).wait();
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("domain"), "{err}");

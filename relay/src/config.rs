@@ -152,7 +152,9 @@ impl RelaySpec {
     /// Whether `service`'s sink `sink` is a declared producer of this relay.
     #[must_use]
     pub fn is_producer(&self, service: &str, sink: &str) -> bool {
-        self.producers.iter().any(|(s, k)| s == service && k == sink)
+        self.producers
+            .iter()
+            .any(|(s, k)| s == service && k == sink)
     }
 
     /// The index of `service` among the declared subscribers.

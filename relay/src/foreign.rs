@@ -9,10 +9,10 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
-use crate::{Phase, reached};
 use crate::config::{Protocol, RelaySpec};
 use crate::listen::Stream;
 use crate::stats::RelayStats;
+use crate::{Phase, reached};
 
 /// The largest payload a foreign frame may carry (16 MiB).
 pub const MAX_PAYLOAD: usize = 16 << 20;
@@ -51,7 +51,10 @@ impl std::fmt::Display for Bad {
             Bad::Domain(d) => write!(f, "a frame of domain {d} on another domain's relay"),
             Bad::TooLarge(n) => write!(f, "payload of {n} bytes, over the limit of {MAX_PAYLOAD}"),
             Bad::Crc { expected, computed } => {
-                write!(f, "CRC mismatch: header {expected:#010x}, frame {computed:#010x}")
+                write!(
+                    f,
+                    "CRC mismatch: header {expected:#010x}, frame {computed:#010x}"
+                )
             }
         }
     }
@@ -71,12 +74,21 @@ pub(crate) enum Next {
 pub(crate) fn split(protocol: Protocol, bytes: &[u8]) -> Result<Next, Bad> {
     match protocol {
         Protocol::LengthPrefixed => {
-            let Some(len) = bytes.first_chunk::<4>() else { return Ok(Next::Torn) };
+            let Some(len) = bytes.first_chunk::<4>() else {
+                return Ok(Next::Torn);
+            };
             let len = u32::from_le_bytes(*len) as usize;
             if len > MAX_PAYLOAD {
                 return Err(Bad::TooLarge(len));
             }
-            Ok(if bytes.len() >= 4 + len { Next::Frame { len: 4 + len, forward: true } } else { Next::Torn })
+            Ok(if bytes.len() >= 4 + len {
+                Next::Frame {
+                    len: 4 + len,
+                    forward: true,
+                }
+            } else {
+                Next::Torn
+            })
         }
         Protocol::Torq { domain } => {
             if let Some(m) = bytes.first_chunk::<4>() {
@@ -85,7 +97,9 @@ pub(crate) fn split(protocol: Protocol, bytes: &[u8]) -> Result<Next, Bad> {
                     return Err(Bad::Magic(magic));
                 }
             }
-            let Some(h) = bytes.first_chunk::<TORQ_HEADER>() else { return Ok(Next::Torn) };
+            let Some(h) = bytes.first_chunk::<TORQ_HEADER>() else {
+                return Ok(Next::Torn);
+            };
             if h[5] != TORQ_VERSION {
                 return Err(Bad::Version(h[5]));
             }
@@ -96,7 +110,9 @@ pub(crate) fn split(protocol: Protocol, bytes: &[u8]) -> Result<Next, Bad> {
             if size > MAX_PAYLOAD {
                 return Err(Bad::TooLarge(size));
             }
-            let Some(payload) = bytes.get(TORQ_HEADER..TORQ_HEADER + size) else { return Ok(Next::Torn) };
+            let Some(payload) = bytes.get(TORQ_HEADER..TORQ_HEADER + size) else {
+                return Ok(Next::Torn);
+            };
             let expected = u32::from_le_bytes(h[28..32].try_into().expect("4 bytes"));
             let mut crc = crc32fast::Hasher::new();
             crc.update(&h[..28]);
@@ -106,7 +122,10 @@ pub(crate) fn split(protocol: Protocol, bytes: &[u8]) -> Result<Next, Bad> {
                 return Err(Bad::Crc { expected, computed });
             }
             let forward = !(h[7] & FLAG_SUBSCRIBE != 0 && size == 0);
-            Ok(Next::Frame { len: TORQ_HEADER + size, forward })
+            Ok(Next::Frame {
+                len: TORQ_HEADER + size,
+                forward,
+            })
         }
         Protocol::Sinkgen => unreachable!("sinkgen relays are served by the hub"),
     }
@@ -115,13 +134,21 @@ pub(crate) fn split(protocol: Protocol, bytes: &[u8]) -> Result<Next, Bad> {
 impl Fanout {
     pub(crate) fn new(spec: Arc<RelaySpec>) -> Fanout {
         let stats = RelayStats::new(&spec.name, &[]);
-        Fanout { spec, stats, conns: Mutex::new(Vec::new()), next: Mutex::new(0) }
+        Fanout {
+            spec,
+            stats,
+            conns: Mutex::new(Vec::new()),
+            next: Mutex::new(0),
+        }
     }
 
     /// Frames queued and not yet written, over every connection.
     pub(crate) fn pending(&self) -> usize {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        conns.iter().map(|(_, tx)| tx.max_capacity() - tx.capacity()).sum()
+        conns
+            .iter()
+            .map(|(_, tx)| tx.max_capacity() - tx.capacity())
+            .sum()
     }
 
     fn send_to_others(&self, me: u64, frames: &[Bytes]) {
@@ -144,14 +171,21 @@ impl Fanout {
     }
 
     /// Serves one connection to its end.
-    pub(crate) async fn connection(self: Arc<Self>, stream: Box<dyn Stream>, mut phase: watch::Receiver<Phase>) {
+    pub(crate) async fn connection(
+        self: Arc<Self>,
+        stream: Box<dyn Stream>,
+        mut phase: watch::Receiver<Phase>,
+    ) {
         let id = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             *next += 1;
             *next
         };
         let (tx, mut rx) = mpsc::channel::<Bytes>(self.spec.backlog.max(1));
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).push((id, tx));
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, tx));
         self.stats.connected();
         tracing::info!(relay = %self.spec.name, connection = id, "connected");
         let (mut r, mut w) = tokio::io::split(stream);
@@ -216,7 +250,10 @@ impl Fanout {
             () = &mut write => {}
             () = reached(&mut stop, Phase::Stop) => {}
         }
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).retain(|(c, _)| *c != id);
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(c, _)| *c != id);
         self.stats.disconnected();
         tracing::info!(relay = %self.spec.name, connection = id, "disconnected");
     }

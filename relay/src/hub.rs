@@ -8,8 +8,8 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use crate::now_nanos;
+use bytes::Bytes;
 use sinkgen_runtime::protocol::Control;
 use tokio::sync::Notify;
 
@@ -106,8 +106,10 @@ pub(crate) struct Left {
 impl Hub {
     pub(crate) fn new(name: &str, subscribers: &[String], backlog: usize) -> Hub {
         let stats = RelayStats::new(name, subscribers);
-        let mut state = State::default();
-        state.subs = subscribers.iter().map(|_| Sub::default()).collect();
+        let state = State {
+            subs: subscribers.iter().map(|_| Sub::default()).collect(),
+            ..State::default()
+        };
         Hub {
             backlog: backlog.max(1),
             stats,
@@ -122,7 +124,12 @@ impl Hub {
 
     /// A producer session says hello: returns the highest sequence of it the relay
     /// has, and what wakes its connection when more can be acknowledged.
-    pub(crate) fn producer_hello(&self, session: u64, service: &str, sink: &str) -> (u64, Arc<Notify>) {
+    pub(crate) fn producer_hello(
+        &self,
+        session: u64,
+        service: &str,
+        sink: &str,
+    ) -> (u64, Arc<Notify>) {
         let mut st = self.lock();
         let p = st.producers.entry(session).or_insert_with(|| Producer {
             service: service.to_owned(),
@@ -221,7 +228,12 @@ impl Hub {
             return;
         }
         for item in sub.queue.iter_mut().take(sub.written) {
-            if let Item::Data { session: s, seq: q, gone: gone @ false, .. } = item
+            if let Item::Data {
+                session: s,
+                seq: q,
+                gone: gone @ false,
+                ..
+            } = item
                 && *s == session
                 && *q <= seq
             {
@@ -255,23 +267,51 @@ impl Hub {
             let item = &mut sub.queue[sub.written];
             sub.written += 1;
             let session = match item {
-                Item::Data { session, gone: false, .. } | Item::Gap { session, .. } => *session,
+                Item::Data {
+                    session,
+                    gone: false,
+                    ..
+                }
+                | Item::Gap { session, .. } => *session,
                 Item::Data { gone: true, .. } | Item::Done => continue,
             };
             if sub.announced.insert(session)
                 && let Some(p) = st.producers.get(&session)
             {
-                Control::Producer { session, service: p.service.clone(), sink: p.sink.clone() }
-                    .append(buf, now);
+                Control::Producer {
+                    session,
+                    service: p.service.clone(),
+                    sink: p.sink.clone(),
+                }
+                .append(buf, now);
             }
             match std::mem::replace(item, Item::Done) {
-                Item::Data { session, seq, frame, gone } => {
+                Item::Data {
+                    session,
+                    seq,
+                    frame,
+                    gone,
+                } => {
                     buf.extend_from_slice(&frame);
                     frames += 1;
-                    *item = Item::Data { session, seq, frame, gone };
+                    *item = Item::Data {
+                        session,
+                        seq,
+                        frame,
+                        gone,
+                    };
                 }
-                Item::Gap { session, first, count } => {
-                    Control::Gap { session, first, count }.append(buf, now);
+                Item::Gap {
+                    session,
+                    first,
+                    count,
+                } => {
+                    Control::Gap {
+                        session,
+                        first,
+                        count,
+                    }
+                    .append(buf, now);
                 }
                 Item::Done => {}
             }
@@ -326,7 +366,12 @@ impl Sub {
         }
         view.live += 1;
         self.live += 1;
-        self.queue.push_back(Item::Data { session, seq, frame, gone: false });
+        self.queue.push_back(Item::Data {
+            session,
+            seq,
+            frame,
+            gone: false,
+        });
         let mut dropped = 0;
         while self.live > bound {
             dropped += u64::from(self.evict_oldest());
@@ -346,7 +391,10 @@ impl Sub {
             unreachable!("a live item is data");
         };
         self.live -= 1;
-        let view = self.views.get_mut(&session).expect("a view per session in the backlog");
+        let view = self
+            .views
+            .get_mut(&session)
+            .expect("a view per session in the backlog");
         view.live -= 1;
         view.floor = view.floor.max(seq);
         if i < self.written {
@@ -359,7 +407,11 @@ impl Sub {
         // Items between the written ones and `i` are notices and spent frames: join a
         // notice of the same session that ends right before this frame.
         let merged = (self.written..i).rev().any(|j| match &mut self.queue[j] {
-            Item::Gap { session: s, first, count } if *s == session && *first + *count == seq => {
+            Item::Gap {
+                session: s,
+                first,
+                count,
+            } if *s == session && *first + *count == seq => {
                 *count += 1;
                 true
             }
@@ -368,7 +420,11 @@ impl Sub {
         if merged {
             self.queue.remove(i);
         } else {
-            self.queue[i] = Item::Gap { session, first: seq, count: 1 };
+            self.queue[i] = Item::Gap {
+                session,
+                first: seq,
+                count: 1,
+            };
         }
         true
     }
@@ -389,3 +445,6 @@ impl Sub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -91,9 +91,8 @@ fn clear_stale(path: &Path) -> Result<(), String> {
         )),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             tracing::info!(path = %path.display(), "replacing a stale socket file");
-            std::fs::remove_file(path).map_err(|e| {
-                format!("cannot remove the stale socket file: {}", why(&e))
-            })
+            std::fs::remove_file(path)
+                .map_err(|e| format!("cannot remove the stale socket file: {}", why(&e)))
         }
         Err(e) => Err(format!("cannot tell whether it is in use: {}", why(&e))),
     }

@@ -149,7 +149,8 @@ impl Relay {
         let _ = phase_tx.send(Phase::Stop);
         // Connections close at their next step; give them a moment to say goodbye.
         let closed = Instant::now() + Duration::from_secs(1);
-        while kinds.iter().any(|k| k.stats().snapshot().connections > 0) && Instant::now() < closed {
+        while kinds.iter().any(|k| k.stats().snapshot().connections > 0) && Instant::now() < closed
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         report
@@ -206,7 +207,11 @@ impl fmt::Display for Report {
                 Some(s) => format!("subscriber `{s}` (not connected)"),
                 None => "its connections".to_owned(),
             };
-            writeln!(f, "not delivered: relay `{}`, {whom}: {} frames", u.relay, u.frames)?;
+            writeln!(
+                f,
+                "not delivered: relay `{}`, {whom}: {} frames",
+                u.relay, u.frames
+            )?;
         }
         Ok(())
     }

@@ -37,7 +37,9 @@ struct Frames {
 
 impl Frames {
     fn new() -> Frames {
-        Frames { buf: BytesMut::with_capacity(64 << 10) }
+        Frames {
+            buf: BytesMut::with_capacity(64 << 10),
+        }
     }
 
     /// Reads more; `false` at the end of the stream.
@@ -59,7 +61,10 @@ impl Frames {
 }
 
 fn control(header: Header, bytes: &Bytes) -> Result<Control, ProtocolError> {
-    Control::parse(&Frame { header, body: &bytes[HEADER_LEN..] })
+    Control::parse(&Frame {
+        header,
+        body: &bytes[HEADER_LEN..],
+    })
 }
 
 async fn send(w: &mut WriteHalf<Box<dyn Stream>>, c: Control) -> std::io::Result<()> {
@@ -75,7 +80,11 @@ async fn refuse(w: &mut WriteHalf<Box<dyn Stream>>, code: RefuseCode, reason: St
 
 impl Served {
     /// Serves one connection to its end.
-    pub(crate) async fn connection(self: Arc<Self>, stream: Box<dyn Stream>, phase: watch::Receiver<Phase>) {
+    pub(crate) async fn connection(
+        self: Arc<Self>,
+        stream: Box<dyn Stream>,
+        phase: watch::Receiver<Phase>,
+    ) {
         let (mut r, mut w) = tokio::io::split(stream);
         let mut frames = Frames::new();
         let hello = tokio::time::timeout(HELLO_TIMEOUT, read_hello(&mut r, &mut frames)).await;
@@ -95,7 +104,11 @@ impl Served {
         let Some(version) = protocol::choose_version(hello.min_version, hello.max_version) else {
             let why = format!(
                 "relay `{}` speaks protocol versions {}..={}, the opener {}..={}",
-                self.spec.name, protocol::MIN_VERSION, protocol::VERSION, hello.min_version, hello.max_version
+                self.spec.name,
+                protocol::MIN_VERSION,
+                protocol::VERSION,
+                hello.min_version,
+                hello.max_version
             );
             return self.refused(&mut w, RefuseCode::Version, why, &hello).await;
         };
@@ -103,13 +116,19 @@ impl Served {
             return self.refused(&mut w, code, why, &hello).await;
         }
         if *phase.borrow() != Phase::Running {
-            return refuse(&mut w, RefuseCode::ShuttingDown, "the relay is shutting down".into()).await;
+            return refuse(
+                &mut w,
+                RefuseCode::ShuttingDown,
+                "the relay is shutting down".into(),
+            )
+            .await;
         }
         self.hub.stats.connected();
         match hello.role {
             Role::Producer => {
                 tracing::info!(relay = %self.spec.name, service = %hello.service, sink = %hello.sink, session, "producer connected");
-                self.producer(r, w, frames, session, &hello, version, phase).await;
+                self.producer(r, w, frames, session, &hello, version, phase)
+                    .await;
             }
             _ => {
                 let idx = self.spec.subscriber(&hello.service).expect("admitted");
@@ -155,7 +174,13 @@ impl Served {
         }
     }
 
-    async fn refused(&self, w: &mut WriteHalf<Box<dyn Stream>>, code: RefuseCode, why: String, hello: &Hello) {
+    async fn refused(
+        &self,
+        w: &mut WriteHalf<Box<dyn Stream>>,
+        code: RefuseCode,
+        why: String,
+        hello: &Hello,
+    ) {
         self.hub.stats.refused();
         tracing::warn!(relay = %self.spec.name, service = %hello.service, sink = %hello.sink, role = ?hello.role, code = ?code, %why, "refused");
         refuse(w, code, why).await;
@@ -172,8 +197,14 @@ impl Served {
         version: u8,
         mut phase: watch::Receiver<Phase>,
     ) {
-        let (have, wake) = self.hub.producer_hello(session, &hello.service, &hello.sink);
-        let welcome = Control::Welcome { session: self.session, have, version };
+        let (have, wake) = self
+            .hub
+            .producer_hello(session, &hello.service, &hello.sink);
+        let welcome = Control::Welcome {
+            session: self.session,
+            have,
+            version,
+        };
         if send(&mut w, welcome).await.is_err() {
             return;
         }
@@ -192,7 +223,10 @@ impl Served {
                                 tracing::info!(relay = %self.spec.name, ?code, %reason, "producer refused the connection");
                                 return;
                             }
-                            Ok(_) if h.kind == Kind::Data => format!("data of session {:#x} on the connection of session {session:#x}", h.session),
+                            Ok(_) if h.kind == Kind::Data => format!(
+                                "data of session {:#x} on the connection of session {session:#x}",
+                                h.session
+                            ),
                             Ok(c) => format!("unexpected {c:?} from a producer"),
                             Err(e) => e.to_string(),
                         };
@@ -213,7 +247,16 @@ impl Served {
             let can = self.hub.ackable(session);
             if can > acked {
                 acked = can;
-                if send(&mut w, Control::Ack { session, sequence: can }).await.is_err() {
+                if send(
+                    &mut w,
+                    Control::Ack {
+                        session,
+                        sequence: can,
+                    },
+                )
+                .await
+                .is_err()
+                {
                     return;
                 }
             }
@@ -233,7 +276,6 @@ impl Served {
         refuse(w, RefuseCode::Protocol, why).await;
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one connection's parts")]
     async fn subscriber(
         &self,
         mut r: ReadHalf<Box<dyn Stream>>,
@@ -244,14 +286,20 @@ impl Served {
         mut phase: watch::Receiver<Phase>,
     ) {
         let (conn, wake) = self.hub.subscriber_connect(idx);
-        let welcome = Control::Welcome { session: self.session, have: 0, version };
+        let welcome = Control::Welcome {
+            session: self.session,
+            have: 0,
+            version,
+        };
         if send(&mut w, welcome).await.is_ok() {
             let hub = &self.hub;
             let write = async {
                 let mut buf = Vec::with_capacity(WRITE_BATCH + (64 << 10));
                 loop {
                     buf.clear();
-                    let Some(n) = hub.take(idx, conn, &mut buf, WRITE_BATCH) else { return };
+                    let Some(n) = hub.take(idx, conn, &mut buf, WRITE_BATCH) else {
+                        return;
+                    };
                     if buf.is_empty() {
                         wake.notified().await;
                         continue;

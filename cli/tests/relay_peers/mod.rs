@@ -74,7 +74,13 @@ pub fn spawn(file: &Path, args: &[&str]) -> RelayProcess {
         .unwrap();
     let out = lines(child.stdout.take().unwrap());
     let err = lines(child.stderr.take().unwrap());
-    RelayProcess { child, out, err, stdout: Vec::new(), stderr: Vec::new() }
+    RelayProcess {
+        child,
+        out,
+        err,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    }
 }
 
 /// Runs `sinkgen relay` and waits until it says it is ready.
@@ -95,7 +101,12 @@ impl RelayProcess {
         Self::line(&self.err, &mut self.stderr, pick, "stderr")
     }
 
-    fn line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, pick: impl Fn(&str) -> bool, what: &str) -> String {
+    fn line(
+        rx: &mpsc::Receiver<String>,
+        seen: &mut Vec<String>,
+        pick: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sinkgen_relay::{Config, Listen, Protocol, Relay, RelaySpec, Report, RelayStats};
+use sinkgen_relay::{Config, Listen, Protocol, Relay, RelaySpec, RelayStats, Report};
 use sinkgen_runtime::protocol::{self, Control, Header, Hello, Kind, Role};
 
 /// A directory of its own for one test, removed when dropped.
@@ -37,13 +37,22 @@ impl Drop for TempDir {
 }
 
 /// A sinkgen relay at `socket` with these producers `(service, sink)` and subscribers.
-pub fn spec(name: &str, socket: &Path, producers: &[(&str, &str)], subscribers: &[&str], backlog: usize) -> RelaySpec {
+pub fn spec(
+    name: &str,
+    socket: &Path,
+    producers: &[(&str, &str)],
+    subscribers: &[&str],
+    backlog: usize,
+) -> RelaySpec {
     RelaySpec {
         name: name.into(),
         listen: Listen::Unix(socket.into()),
         protocol: Protocol::Sinkgen,
         line: 1,
-        producers: producers.iter().map(|(s, k)| ((*s).into(), (*k).into())).collect(),
+        producers: producers
+            .iter()
+            .map(|(s, k)| ((*s).into(), (*k).into()))
+            .collect(),
         subscribers: subscribers.iter().map(|s| (*s).into()).collect(),
         backlog,
         socket_mode: 0o600,
@@ -67,13 +76,28 @@ pub fn start(relays: Vec<RelaySpec>, drain: Duration) -> Running {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let relay = Relay::bind(Config { file: "services.toml".into(), relays }).unwrap();
+            let relay = Relay::bind(Config {
+                file: "services.toml".into(),
+                relays,
+            })
+            .unwrap();
             ready_tx.send(relay.stats()).unwrap();
-            relay.serve(async { let _ = stop_rx.await; }, drain).await
+            relay
+                .serve(
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                    drain,
+                )
+                .await
         })
     });
     let stats = ready_rx.recv().unwrap();
-    Running { stop: Some(stop_tx), thread: Some(thread), stats }
+    Running {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+        stats,
+    }
 }
 
 impl Running {
@@ -95,7 +119,11 @@ impl Drop for Running {
 /// One frame read by a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Got {
-    Data { session: u64, seq: u64, body: Vec<u8> },
+    Data {
+        session: u64,
+        seq: u64,
+        body: Vec<u8>,
+    },
     Control(Control),
 }
 
@@ -110,8 +138,14 @@ pub struct Peer {
 impl Peer {
     pub fn connect(socket: &Path) -> Peer {
         let stream = UnixStream::connect(socket).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Peer { stream, buf: Vec::new(), session: protocol::new_session() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Peer {
+            stream,
+            buf: Vec::new(),
+            session: protocol::new_session(),
+        }
     }
 
     /// Says HELLO and returns the answer (WELCOME or REFUSE).
@@ -172,11 +206,20 @@ impl Peer {
     /// The next frame, or `None` at the end of the stream.
     pub fn next(&mut self) -> Option<Got> {
         loop {
-            if let Some((frame, used)) = protocol::decode(&self.buf, protocol::DEFAULT_MAX_FRAME).unwrap() {
+            if let Some((frame, used)) =
+                protocol::decode(&self.buf, protocol::DEFAULT_MAX_FRAME).unwrap()
+            {
                 let got = match frame.header {
-                    Header { kind: Kind::Data, session, sequence, .. } => {
-                        Got::Data { session, seq: sequence, body: frame.body.to_vec() }
-                    }
+                    Header {
+                        kind: Kind::Data,
+                        session,
+                        sequence,
+                        ..
+                    } => Got::Data {
+                        session,
+                        seq: sequence,
+                        body: frame.body.to_vec(),
+                    },
                     _ => Got::Control(Control::parse(&frame).unwrap()),
                 };
                 self.buf.drain(..used);
@@ -195,7 +238,9 @@ impl Peer {
     pub fn wait_ack(&mut self, seq: u64) {
         loop {
             match self.next() {
-                Some(Got::Control(Control::Ack { session, sequence })) if session == self.session => {
+                Some(Got::Control(Control::Ack { session, sequence }))
+                    if session == self.session =>
+                {
                     if sequence >= seq {
                         return;
                     }
@@ -222,7 +267,10 @@ impl Seen {
     /// Data frames plus frames reported missing.
     pub fn accounted(&self, session: u64) -> u64 {
         let data = self.data.get(&session).map_or(0, Vec::len) as u64;
-        let gaps: u64 = self.gaps.get(&session).map_or(0, |g| g.iter().map(|(_, c)| c).sum());
+        let gaps: u64 = self
+            .gaps
+            .get(&session)
+            .map_or(0, |g| g.iter().map(|(_, c)| c).sum());
         data + gaps
     }
 }
@@ -234,15 +282,26 @@ impl Peer {
         while !done(seen) {
             match self.next().expect("the relay closed the subscriber") {
                 Got::Data { session, seq, body } => {
-                    assert!(seen.producers.contains_key(&session), "data before PRODUCER");
+                    assert!(
+                        seen.producers.contains_key(&session),
+                        "data before PRODUCER"
+                    );
                     assert_eq!(body, seq.to_string().into_bytes());
                     seen.data.entry(session).or_default().push(seq);
                     self.ack(session, seq);
                 }
-                Got::Control(Control::Producer { session, service, sink }) => {
+                Got::Control(Control::Producer {
+                    session,
+                    service,
+                    sink,
+                }) => {
                     seen.producers.insert(session, (service, sink));
                 }
-                Got::Control(Control::Gap { session, first, count }) => {
+                Got::Control(Control::Gap {
+                    session,
+                    first,
+                    count,
+                }) => {
                     assert!(seen.producers.contains_key(&session), "GAP before PRODUCER");
                     seen.gaps.entry(session).or_default().push((first, count));
                 }
