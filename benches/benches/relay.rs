@@ -1,0 +1,340 @@
+//! `sinkgen relay` throughput, one producer to one subscriber over a Unix socket,
+//! 64 B payloads, acknowledgements on; with the `nats` feature, next to a
+//! `nats-server` on loopback doing the same job with async-nats clients, in the
+//! same run (issue 13: target at least 2x nats-server).
+//!
+//! `cargo bench -p sinkgen-benches --bench relay` (relay only) or
+//! `cargo bench -p sinkgen-benches --features nats --bench relay` (both; needs
+//! `nats-server` on PATH). `SINKGEN_BENCH_QUICK=1` uses fewer frames.
+//!
+//! The relay runs in this process on its own tokio runtime (2 workers). Producer and
+//! subscriber are blocking threads speaking the protocol with
+//! `sinkgen_runtime::protocol`: the producer writes batches of 256 frames and keeps
+//! at most 4096 unacknowledged (a sink's default `queue`), its acknowledgements read
+//! by a thread of their own; the subscriber acknowledges once per read. The clock
+//! runs from the first write to the subscriber's last frame.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sinkgen_benches::cpu::process_cpu_time;
+use sinkgen_relay::{Config, Listen, Protocol, Relay, RelaySpec};
+use sinkgen_runtime::protocol::{self, Control, Hello, Kind, Role};
+
+const WINDOW: u64 = 4096;
+const BATCH: u64 = 256;
+
+fn hello(
+    stream: &mut UnixStream,
+    session: u64,
+    role: Role,
+    service: &str,
+    sink: &str,
+) -> Result<(), String> {
+    let mut out = Vec::new();
+    let hello = Hello {
+        min_version: 1,
+        max_version: 1,
+        role,
+        service: service.into(),
+        sink: sink.into(),
+        target: "ticks".into(),
+    };
+    Control::Hello {
+        session,
+        next: 1,
+        hello,
+    }
+    .append(&mut out, 0);
+    stream.write_all(&out).map_err(|e| e.to_string())?;
+    let mut head = [0; protocol::HEADER_LEN + 1];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    match protocol::decode(&head, 1 << 16) {
+        Ok(Some((f, _))) if f.header.kind == Kind::Welcome => Ok(()),
+        other => Err(format!("no WELCOME: {other:?}")),
+    }
+}
+
+/// Reads until `frames` data frames arrived, acknowledging once per read.
+fn subscribe(mut s: UnixStream, frames: u64) -> Result<Instant, String> {
+    let mut buf = vec![0; 1 << 20];
+    let (mut filled, mut got) = (0, 0);
+    let mut ack = Vec::new();
+    while got < frames {
+        let n = s.read(&mut buf[filled..]).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the relay closed the subscriber".into());
+        }
+        filled += n;
+        let (mut at, mut last) = (0, None);
+        while let Some((f, used)) =
+            protocol::decode(&buf[at..filled], 1 << 20).map_err(|e| e.to_string())?
+        {
+            if f.header.kind == Kind::Data {
+                got += 1;
+                last = Some((f.header.session, f.header.sequence));
+            }
+            at += used;
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+        if let Some((session, sequence)) = last {
+            ack.clear();
+            Control::Ack { session, sequence }.append(&mut ack, 0);
+            s.write_all(&ack).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(Instant::now())
+}
+
+fn relay_run(sock: &Path, payload: &[u8], frames: u64) -> Result<(f64, f64), String> {
+    let mut sub = UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    hello(
+        &mut sub,
+        protocol::new_session(),
+        Role::Subscriber,
+        "risk",
+        "",
+    )?;
+    let session = protocol::new_session();
+    let mut producer = UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    hello(&mut producer, session, Role::Producer, "feed", "ticks")?;
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut acks = producer.try_clone().map_err(|e| e.to_string())?;
+    let seen = acked.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 64 << 10];
+        let mut filled = 0;
+        while let Ok(n) = acks.read(&mut buf[filled..]) {
+            if n == 0 {
+                return;
+            }
+            filled += n;
+            let mut at = 0;
+            while let Ok(Some((f, used))) = protocol::decode(&buf[at..filled], 1 << 16) {
+                if f.header.kind == Kind::Ack {
+                    seen.fetch_max(f.header.sequence, Ordering::Release);
+                }
+                at += used;
+            }
+            buf.copy_within(at..filled, 0);
+            filled -= at;
+        }
+    });
+    let reader = std::thread::spawn(move || subscribe(sub, frames));
+    let (start, cpu) = (Instant::now(), process_cpu_time());
+    let mut out = Vec::with_capacity((BATCH as usize) * (payload.len() + protocol::HEADER_LEN));
+    let mut sent = 0;
+    while sent < frames {
+        while sent - acked.load(Ordering::Acquire) + BATCH > WINDOW {
+            std::thread::yield_now();
+        }
+        out.clear();
+        for _ in 0..BATCH.min(frames - sent) {
+            sent += 1;
+            protocol::append_data(&mut out, session, sent, 0, payload);
+        }
+        producer.write_all(&out).map_err(|e| e.to_string())?;
+    }
+    let end = reader.join().map_err(|_| "subscriber panicked")??;
+    let secs = end.duration_since(start).as_secs_f64();
+    let cpu = process_cpu_time().saturating_sub(cpu);
+    Ok((frames as f64 / secs, cpu.as_nanos() as f64 / frames as f64))
+}
+
+fn main() -> ExitCode {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let quick = std::env::var_os("SINKGEN_BENCH_QUICK").is_some();
+    let (mode, frames, reps) = match (bench, quick) {
+        (false, _) => ("smoke (cargo test)", 5_000u64, 1usize),
+        (true, true) => ("quick", 300_000, 3),
+        (true, false) => ("full", 2_000_000, 5),
+    };
+    match run(mode, frames, reps) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("relay bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("sinkgen-relay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sock = dir.join("ticks.sock");
+    let spec = RelaySpec {
+        name: "ticks".into(),
+        listen: Listen::Unix(sock.clone()),
+        protocol: Protocol::Sinkgen,
+        line: 1,
+        producers: vec![("feed".into(), "ticks".into())],
+        subscribers: vec!["risk".into()],
+        backlog: sinkgen_relay::BACKLOG,
+        socket_mode: 0o600,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let relay = rt
+        .block_on(async {
+            Relay::bind(Config {
+                file: "services.toml".into(),
+                relays: vec![spec],
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = rt.spawn(relay.serve(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    let payload = vec![7u8; 64];
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("## sinkgen relay: one producer to one subscriber, UDS, 64 B, acks on");
+    println!(
+        "mode: {mode}; {frames} frames per run, median of {reps}; {cores} cores; relay on tokio multi_thread, 2 workers"
+    );
+    println!();
+    println!("| design | M frames/s | CPU ns/frame (whole process) |");
+    println!("|---|---:|---:|");
+    let (mut fps, mut cpu) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (f, c) = relay_run(&sock, &payload, frames)?;
+        fps.push(f);
+        cpu.push(c);
+    }
+    let relay_fps = median(&mut fps);
+    println!(
+        "| sinkgen relay | {:.2} | {:.0} |",
+        relay_fps / 1e6,
+        median(&mut cpu)
+    );
+    #[cfg(feature = "nats")]
+    {
+        let (nats_fps, nats_cpu) = nats::run(&rt, &payload, frames, reps)?;
+        println!(
+            "| nats-server + async-nats | {:.2} | {:.0} |",
+            nats_fps / 1e6,
+            nats_cpu
+        );
+        println!();
+        println!(
+            "ratio sinkgen relay / nats-server: {:.2} (target >= 2)",
+            relay_fps / nats_fps
+        );
+    }
+    let _ = stop.send(());
+    let report = rt.block_on(serving).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if report.relays[0].dropped != 0 {
+        return Err(format!("the relay dropped frames: {report}"));
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The same job through a nats-server: one async-nats publisher, one subscriber.
+#[cfg(feature = "nats")]
+mod nats {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use sinkgen_benches::cpu::process_cpu_time;
+    use sinkgen_runtime::Bytes;
+
+    struct Server(Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    pub(super) fn run(
+        rt: &tokio::runtime::Runtime,
+        payload: &[u8],
+        frames: u64,
+        reps: usize,
+    ) -> Result<(f64, f64), String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let _server = Server(
+            Command::new("nats-server")
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("nats-server: {e}"))?,
+        );
+        let payload = Bytes::copy_from_slice(payload);
+        rt.block_on(async move {
+            let url = format!("nats://127.0.0.1:{port}");
+            let mut tries = 0;
+            let (publisher, subscriber) = loop {
+                match (
+                    async_nats::connect(&url).await,
+                    async_nats::connect(&url).await,
+                ) {
+                    (Ok(p), Ok(s)) => break (p, s),
+                    _ if tries < 100 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+                }
+            };
+            let (mut fps, mut cpu) = (Vec::new(), Vec::new());
+            for rep in 0..reps {
+                let subject = format!("bench.ticks.{rep}");
+                let mut sub = subscriber
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                subscriber.flush().await.map_err(|e| e.to_string())?;
+                let reader = tokio::spawn(async move {
+                    use futures_core::Stream;
+                    let mut got = 0;
+                    while got < frames {
+                        let next =
+                            std::future::poll_fn(|cx| std::pin::Pin::new(&mut sub).poll_next(cx))
+                                .await;
+                        if next.is_none() {
+                            return Err("subscription ended".to_owned());
+                        }
+                        got += 1;
+                    }
+                    Ok(Instant::now())
+                });
+                let (start, used) = (Instant::now(), process_cpu_time());
+                for _ in 0..frames {
+                    publisher
+                        .publish(subject.clone(), payload.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                publisher.flush().await.map_err(|e| e.to_string())?;
+                let end = reader.await.map_err(|e| e.to_string())??;
+                fps.push(frames as f64 / end.duration_since(start).as_secs_f64());
+                cpu.push(process_cpu_time().saturating_sub(used).as_nanos() as f64 / frames as f64);
+            }
+            Ok((super::median(&mut fps), super::median(&mut cpu)))
+        })
+    }
+}
