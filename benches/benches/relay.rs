@@ -251,6 +251,7 @@ fn median(v: &mut [f64]) -> f64 {
 #[cfg(feature = "nats")]
 mod nats {
     use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use sinkgen_benches::cpu::process_cpu_time;
@@ -308,22 +309,36 @@ mod nats {
                     .await
                     .map_err(|e| e.to_string())?;
                 subscriber.flush().await.map_err(|e| e.to_string())?;
+                // The same end-to-end window as the relay's producer (4096 frames not yet
+                // received): core NATS has no acknowledgements, and a subscriber that falls
+                // further behind loses messages (a slow consumer).
+                let got = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let count = got.clone();
                 let reader = tokio::spawn(async move {
                     use futures_core::Stream;
-                    let mut got = 0;
-                    while got < frames {
+                    while count.load(Ordering::Relaxed) < frames {
                         let next =
-                            std::future::poll_fn(|cx| std::pin::Pin::new(&mut sub).poll_next(cx))
-                                .await;
-                        if next.is_none() {
-                            return Err("subscription ended".to_owned());
-                        }
-                        got += 1;
+                            std::future::poll_fn(|cx| std::pin::Pin::new(&mut sub).poll_next(cx));
+                        match tokio::time::timeout(Duration::from_secs(10), next).await {
+                            Ok(Some(_)) => count.fetch_add(1, Ordering::Release),
+                            _ => {
+                                return Err(format!(
+                                    "nats: {} of {frames} frames arrived",
+                                    count.load(Ordering::Relaxed)
+                                ));
+                            }
+                        };
                     }
                     Ok(Instant::now())
                 });
                 let (start, used) = (Instant::now(), process_cpu_time());
-                for _ in 0..frames {
+                for sent in 0..frames {
+                    if sent % super::BATCH == 0 {
+                        while sent - got.load(Ordering::Acquire) + super::BATCH > super::WINDOW {
+                            publisher.flush().await.map_err(|e| e.to_string())?;
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     publisher
                         .publish(subject.clone(), payload.clone())
                         .await
