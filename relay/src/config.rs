@@ -163,3 +163,56 @@ impl RelaySpec {
         self.subscribers.iter().position(|s| s == service)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{Config, Listen, Protocol};
+
+    #[test]
+    fn a_topology_gives_each_served_relay_its_producers_and_subscribers() {
+        let text = r#"
+[relays.ticks]
+endpoint = "unix:///tmp/sg/ticks.sock"
+framing = "torq"
+domain = 2
+
+[relays.orders]
+endpoint = "tcp://[::1]:7001"
+
+[relays.news]
+endpoint = "nats://127.0.0.1:4222/news"
+
+[services.feed]
+source = 1
+sinks = ["ticks", "news"]
+
+[services.desk]
+sinks = { primary = { relay = "orders" }, backup = { relay = "orders" } }
+subscribes = ["ticks"]
+
+[services.risk]
+subscribes = ["ticks", "orders", "news"]
+"#;
+        let loaded = sinkgen::load_str(Path::new("services.toml"), text).unwrap();
+        let config = Config::from_topology(&loaded.topology);
+        let names: Vec<_> = config.relays.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ticks", "orders"], "NATS relays are served by NATS");
+        let ticks = &config.relays[0];
+        assert_eq!(ticks.listen, Listen::Unix("/tmp/sg/ticks.sock".into()));
+        assert_eq!(ticks.protocol, Protocol::Torq { domain: 2 });
+        assert_eq!(ticks.producers, [("feed".to_owned(), "ticks".to_owned())]);
+        assert_eq!(ticks.subscribers, ["desk", "risk"]);
+        assert_eq!(
+            (ticks.line, ticks.backlog, ticks.socket_mode),
+            (2, super::BACKLOG, 0o600)
+        );
+        let orders = &config.relays[1];
+        assert_eq!(orders.listen, Listen::Tcp("[::1]:7001".into()));
+        assert_eq!(orders.protocol, Protocol::LengthPrefixed);
+        assert!(orders.is_producer("desk", "backup") && !orders.is_producer("desk", "ticks"));
+        assert_eq!(orders.subscriber("risk"), Some(0));
+        assert_eq!(config.place(orders), "services.toml:7 ([relays.orders])");
+    }
+}
