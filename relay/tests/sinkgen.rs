@@ -281,3 +281,25 @@ fn the_drain_delivers_to_connected_subscribers_and_reports_what_absent_ones_miss
         }
     }
 }
+
+#[test]
+fn a_connection_that_does_not_speak_the_protocol_is_refused_and_counted() {
+    use std::io::Write;
+    let dir = TempDir::new("garbage");
+    let sock = dir.join("ticks.sock");
+    let relay = start(
+        vec![spec("ticks", &sock, &[("feed", "ticks")], &["risk"], 16)],
+        DRAIN,
+    );
+    let mut peer = Peer::connect(&sock);
+    peer.raw().write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    match peer.next() {
+        Some(support::Got::Control(Control::Refuse { code, reason })) => {
+            assert_eq!(code, RefuseCode::Protocol);
+            assert!(reason.contains("not a sinkgen frame"), "{reason}");
+        }
+        other => panic!("expected REFUSE, got {other:?}"),
+    }
+    assert_eq!(peer.next(), None, "and the relay closed the connection");
+    assert_eq!(relay.stop().relays[0].bad, 1);
+}

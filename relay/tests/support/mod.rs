@@ -171,6 +171,11 @@ impl Peer {
         }
     }
 
+    /// The socket, to write bytes that are no frames.
+    pub fn raw(&mut self) -> &mut UnixStream {
+        &mut self.stream
+    }
+
     pub fn producer(socket: &Path, service: &str, sink: &str, relay: &str) -> (Peer, u64) {
         let mut p = Peer::connect(socket);
         match p.hello(Role::Producer, service, sink, relay) {
