@@ -34,8 +34,9 @@ fn hello(
     session: u64,
     role: Role,
     service: &str,
-    sink: &str,
+    target: &str,
 ) -> Result<(), String> {
+    let sink = if role == Role::Producer { "ticks" } else { "" };
     let mut out = Vec::new();
     let hello = Hello {
         min_version: 1,
@@ -43,7 +44,7 @@ fn hello(
         role,
         service: service.into(),
         sink: sink.into(),
-        target: "ticks".into(),
+        target: target.into(),
     };
     Control::Hello {
         session,
@@ -92,18 +93,44 @@ fn subscribe(mut s: UnixStream, frames: u64) -> Result<Instant, String> {
     Ok(Instant::now())
 }
 
-fn relay_run(sock: &Path, payload: &[u8], frames: u64) -> Result<(f64, f64), String> {
-    let mut sub = UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    hello(
-        &mut sub,
-        protocol::new_session(),
-        Role::Subscriber,
-        "risk",
-        "",
-    )?;
+/// The relay with `subs` declared subscribers (each case has its own, so no absent
+/// subscriber holds frames).
+fn relay_name(subs: usize) -> &'static str {
+    if subs == 1 { "ticks" } else { "fanout" }
+}
+
+fn socket(dir: &Path, subs: usize) -> std::path::PathBuf {
+    dir.join(format!("{}.sock", relay_name(subs)))
+}
+
+/// Subscribers declared on the benchmark's fan-out relay.
+const SUBSCRIBERS: [&str; 4] = ["risk", "audit", "ui", "ops"];
+
+/// One run with `subs` subscribers: frames per second to each (until the last one
+/// has them all) and CPU ns per frame.
+fn relay_run(dir: &Path, payload: &[u8], frames: u64, subs: usize) -> Result<(f64, f64), String> {
+    let sock = &socket(dir, subs);
+    let mut readers = Vec::new();
+    for name in &SUBSCRIBERS[..subs] {
+        let mut sub = UnixStream::connect(sock).map_err(|e| e.to_string())?;
+        hello(
+            &mut sub,
+            protocol::new_session(),
+            Role::Subscriber,
+            name,
+            relay_name(subs),
+        )?;
+        readers.push(sub);
+    }
     let session = protocol::new_session();
     let mut producer = UnixStream::connect(sock).map_err(|e| e.to_string())?;
-    hello(&mut producer, session, Role::Producer, "feed", "ticks")?;
+    hello(
+        &mut producer,
+        session,
+        Role::Producer,
+        "feed",
+        relay_name(subs),
+    )?;
     let acked = Arc::new(AtomicU64::new(0));
     let mut acks = producer.try_clone().map_err(|e| e.to_string())?;
     let seen = acked.clone();
@@ -126,7 +153,10 @@ fn relay_run(sock: &Path, payload: &[u8], frames: u64) -> Result<(f64, f64), Str
             filled -= at;
         }
     });
-    let reader = std::thread::spawn(move || subscribe(sub, frames));
+    let readers: Vec<_> = readers
+        .into_iter()
+        .map(|sub| std::thread::spawn(move || subscribe(sub, frames)))
+        .collect();
     let (start, cpu) = (Instant::now(), process_cpu_time());
     let mut out = Vec::with_capacity((BATCH as usize) * (payload.len() + protocol::HEADER_LEN));
     let mut sent = 0;
@@ -141,7 +171,10 @@ fn relay_run(sock: &Path, payload: &[u8], frames: u64) -> Result<(f64, f64), Str
         }
         producer.write_all(&out).map_err(|e| e.to_string())?;
     }
-    let end = reader.join().map_err(|_| "subscriber panicked")??;
+    let mut end = start;
+    for reader in readers {
+        end = end.max(reader.join().map_err(|_| "subscriber panicked")??);
+    }
     let secs = end.duration_since(start).as_secs_f64();
     let cpu = process_cpu_time().saturating_sub(cpu);
     Ok((frames as f64 / secs, cpu.as_nanos() as f64 / frames as f64))
@@ -167,17 +200,20 @@ fn main() -> ExitCode {
 fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("sinkgen-relay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let sock = dir.join("ticks.sock");
-    let spec = RelaySpec {
-        name: "ticks".into(),
-        listen: Listen::Unix(sock.clone()),
+    let spec = |subs: usize| RelaySpec {
+        name: relay_name(subs).into(),
+        listen: Listen::Unix(socket(&dir, subs)),
         protocol: Protocol::Sinkgen,
         line: 1,
         producers: vec![("feed".into(), "ticks".into())],
-        subscribers: vec!["risk".into()],
+        subscribers: SUBSCRIBERS[..subs]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
         backlog: sinkgen_relay::BACKLOG,
         socket_mode: 0o600,
     };
+    let relays = vec![spec(1), spec(SUBSCRIBERS.len())];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -187,7 +223,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
         .block_on(async {
             Relay::bind(Config {
                 file: "services.toml".into(),
-                relays: vec![spec],
+                relays,
             })
         })
         .map_err(|e| e.to_string())?;
@@ -200,30 +236,36 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
     ));
     let payload = vec![7u8; 64];
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    println!("## sinkgen relay: one producer to one subscriber, UDS, 64 B, acks on");
+    println!("## sinkgen relay: one producer to one and to four subscribers, UDS, 64 B, acks on");
     println!(
         "mode: {mode}; {frames} frames per run, median of {reps}; {cores} cores; relay on tokio multi_thread, 2 workers"
     );
     println!();
     println!("| design | M frames/s | CPU ns/frame (whole process) |");
     println!("|---|---:|---:|");
-    let (mut fps, mut cpu) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let (f, c) = relay_run(&sock, &payload, frames)?;
-        fps.push(f);
-        cpu.push(c);
+    let mut relay_fps = 0.0;
+    for subs in [1, SUBSCRIBERS.len()] {
+        let (mut fps, mut cpu) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let (f, c) = relay_run(&dir, &payload, frames, subs)?;
+            fps.push(f);
+            cpu.push(c);
+        }
+        let f = median(&mut fps);
+        if subs == 1 {
+            relay_fps = f;
+        }
+        println!(
+            "| sinkgen relay, 1 to {subs} (per subscriber) | {:.2} | {:.0} |",
+            f / 1e6,
+            median(&mut cpu)
+        );
     }
-    let relay_fps = median(&mut fps);
-    println!(
-        "| sinkgen relay | {:.2} | {:.0} |",
-        relay_fps / 1e6,
-        median(&mut cpu)
-    );
     #[cfg(feature = "nats")]
     {
         let (nats_fps, nats_cpu) = nats::run(&rt, &payload, frames, reps)?;
         println!(
-            "| nats-server + async-nats | {:.2} | {:.0} |",
+            "| nats-server + async-nats, 1 to 1 | {:.2} | {:.0} |",
             nats_fps / 1e6,
             nats_cpu
         );
@@ -236,7 +278,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
     let _ = stop.send(());
     let report = rt.block_on(serving).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);
-    if report.relays[0].dropped != 0 {
+    if report.relays.iter().any(|r| r.dropped != 0) {
         return Err(format!("the relay dropped frames: {report}"));
     }
     Ok(())
