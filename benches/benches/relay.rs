@@ -243,7 +243,8 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
     println!();
     println!("| design | M frames/s | CPU ns/frame (whole process) |");
     println!("|---|---:|---:|");
-    let mut relay_fps = 0.0;
+    // Per case: frames per second to each subscriber.
+    let mut rates = Vec::new();
     for subs in [1, SUBSCRIBERS.len()] {
         let (mut fps, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..reps {
@@ -252,9 +253,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             cpu.push(c);
         }
         let f = median(&mut fps);
-        if subs == 1 {
-            relay_fps = f;
-        }
+        rates.push(f);
         println!(
             "| sinkgen relay, 1 to {subs} (per subscriber) | {:.2} | {:.0} |",
             f / 1e6,
@@ -272,7 +271,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
         println!();
         println!(
             "ratio sinkgen relay / nats-server: {:.2} (target >= 2)",
-            relay_fps / nats_fps
+            rates[0] / nats_fps
         );
     }
     let _ = stop.send(());
