@@ -26,6 +26,8 @@ use sinkgen_benches::cpu::process_cpu_time;
 use sinkgen_relay::{Config, Listen, Protocol, Relay, RelaySpec};
 use sinkgen_runtime::protocol::{self, Control, Hello, Kind, Role};
 
+mod latency;
+
 const WINDOW: u64 = 4096;
 const BATCH: u64 = 256;
 
@@ -61,8 +63,9 @@ fn hello(
     }
 }
 
-/// Reads until `frames` data frames arrived, acknowledging once per read.
-fn subscribe(mut s: UnixStream, frames: u64) -> Result<Instant, String> {
+/// Reads until `frames` data frames of `session` arrived, acknowledging once per read
+/// (frames a previous run left unacknowledged come first: acknowledged, not counted).
+fn subscribe(mut s: UnixStream, frames: u64, session: u64) -> Result<Instant, String> {
     let mut buf = vec![0; 1 << 20];
     let (mut filled, mut got) = (0, 0);
     let mut ack = Vec::new();
@@ -77,7 +80,7 @@ fn subscribe(mut s: UnixStream, frames: u64) -> Result<Instant, String> {
             protocol::decode(&buf[at..filled], 1 << 20).map_err(|e| e.to_string())?
         {
             if f.header.kind == Kind::Data {
-                got += 1;
+                got += u64::from(f.header.session == session);
                 last = Some((f.header.session, f.header.sequence));
             }
             at += used;
@@ -101,6 +104,33 @@ fn relay_name(subs: usize) -> &'static str {
 
 fn socket(dir: &Path, subs: usize) -> std::path::PathBuf {
     dir.join(format!("{}.sock", relay_name(subs)))
+}
+
+/// Reads a producer's acknowledgements on a thread of its own; the highest so far.
+fn read_acks(producer: &UnixStream) -> Result<Arc<AtomicU64>, String> {
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut acks = producer.try_clone().map_err(|e| e.to_string())?;
+    let seen = acked.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 64 << 10];
+        let mut filled = 0;
+        while let Ok(n) = acks.read(&mut buf[filled..]) {
+            if n == 0 {
+                return;
+            }
+            filled += n;
+            let mut at = 0;
+            while let Ok(Some((f, used))) = protocol::decode(&buf[at..filled], 1 << 16) {
+                if f.header.kind == Kind::Ack {
+                    seen.fetch_max(f.header.sequence, Ordering::Release);
+                }
+                at += used;
+            }
+            buf.copy_within(at..filled, 0);
+            filled -= at;
+        }
+    });
+    Ok(acked)
 }
 
 /// Subscribers declared on the benchmark's fan-out relay.
@@ -131,31 +161,10 @@ fn relay_run(dir: &Path, payload: &[u8], frames: u64, subs: usize) -> Result<(f6
         "feed",
         relay_name(subs),
     )?;
-    let acked = Arc::new(AtomicU64::new(0));
-    let mut acks = producer.try_clone().map_err(|e| e.to_string())?;
-    let seen = acked.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0; 64 << 10];
-        let mut filled = 0;
-        while let Ok(n) = acks.read(&mut buf[filled..]) {
-            if n == 0 {
-                return;
-            }
-            filled += n;
-            let mut at = 0;
-            while let Ok(Some((f, used))) = protocol::decode(&buf[at..filled], 1 << 16) {
-                if f.header.kind == Kind::Ack {
-                    seen.fetch_max(f.header.sequence, Ordering::Release);
-                }
-                at += used;
-            }
-            buf.copy_within(at..filled, 0);
-            filled -= at;
-        }
-    });
+    let acked = read_acks(&producer)?;
     let readers: Vec<_> = readers
         .into_iter()
-        .map(|sub| std::thread::spawn(move || subscribe(sub, frames)))
+        .map(|sub| std::thread::spawn(move || subscribe(sub, frames, session)))
         .collect();
     let (start, cpu) = (Instant::now(), process_cpu_time());
     let mut out = Vec::with_capacity((BATCH as usize) * (payload.len() + protocol::HEADER_LEN));
@@ -260,6 +269,16 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             median(&mut cpu)
         );
     }
+    let samples = (frames / 100).clamp(1_000, 20_000);
+    let (mut through, mut direct) = (latency::relay(&dir, samples)?, latency::direct(samples)?);
+    let (relay_p50, relay_p99) = sinkgen_benches::stats::p50_p99_us(&mut through);
+    let (direct_p50, direct_p99) = sinkgen_benches::stats::p50_p99_us(&mut direct);
+    println!();
+    println!(
+        "latency, one frame in flight, {samples} frames: through the relay p50 {relay_p50:.1} us, p99 {relay_p99:.1} us; \
+         straight through a socket pair p50 {direct_p50:.1} us, p99 {direct_p99:.1} us; added by the relay p50 {:.1} us (target <= 15)",
+        relay_p50 - direct_p50
+    );
     #[cfg(feature = "nats")]
     {
         let (nats_fps, nats_cpu) = nats::run(&rt, &payload, frames, reps)?;
