@@ -1,6 +1,6 @@
 //! The library behind the `sinkgen` command.
 //!
-//! The `sinkgen` binary has three subcommands:
+//! The `sinkgen` binary has four subcommands:
 //!
 //! - `sinkgen check [FILE]` validates a `services.toml` exactly as the build
 //!   script and the derive do, and prints every error and warning rustc-style.
@@ -15,8 +15,11 @@
 //! - `sinkgen schema` prints the JSON Schema (draft 2020-12) of `services.toml`
 //!   from [`schema`]; the repository keeps a copy as `services.schema.json` for
 //!   editors (`#:schema ./services.schema.json` at the top of the file).
+//! - `sinkgen relay [FILE]` serves every `unix://` and `tcp://` relay of the file
+//!   until SIGTERM or Ctrl-C (the `sinkgen-relay` crate), with a status line every
+//!   `--status-interval` seconds and a drain of at most `--drain-timeout` seconds.
 //!
-//! Without `FILE`, `check` and `graph` look for `services.toml` the way the
+//! Without `FILE`, `check`, `graph` and `relay` look for `services.toml` the way the
 //! build does: `$SINKGEN_CONFIG`, then the first `services.toml` walking up
 //! from the current directory to the workspace root.
 //!

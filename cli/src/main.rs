@@ -1,5 +1,5 @@
 //! The `sinkgen` command: check a `services.toml`, draw its topology, print the
-//! JSON Schema. See the `sinkgen_cli` library docs for details.
+//! JSON Schema, serve its relays. See the `sinkgen_cli` library docs for details.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use sinkgen_cli::graph::{self, Format};
 use sinkgen_cli::{json, schema};
+
+mod relay;
 
 /// Check, draw and describe sinkgen's `services.toml`.
 #[derive(Debug, Parser)]
@@ -45,6 +47,24 @@ enum Command {
         /// Write to this file instead of standard output
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Serve every unix:// and tcp:// relay of a services.toml until SIGTERM or Ctrl-C.
+    ///
+    /// Refuses to start on a file with errors. Exit status: 0 after the drain, 1
+    /// when the file has errors or an endpoint cannot be served, 2 when the file
+    /// cannot be found or read.
+    Relay {
+        /// The file to serve [default: found like `check` does]
+        file: Option<PathBuf>,
+        /// Seconds between status lines (0: none)
+        #[arg(long, default_value_t = 5, value_name = "SECS")]
+        status_interval: u64,
+        /// Seconds a shutdown waits for subscribers to receive what is queued for them
+        #[arg(long, default_value_t = 5, value_name = "SECS")]
+        drain_timeout: u64,
+        /// Frames held per subscriber, for every relay [default: the file's]
+        #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u64).range(1..))]
+        backlog: Option<u64>,
     },
     /// Print the JSON Schema (draft 2020-12) of services.toml.
     Schema {
@@ -91,6 +111,22 @@ fn main() -> ExitCode {
             output,
         } => match load(file.as_deref(), Color::Never) {
             Ok(topology) => emit(output.as_deref(), &graph::render(&topology, format)),
+            Err(code) => code,
+        },
+        Command::Relay {
+            file,
+            status_interval,
+            drain_timeout,
+            backlog,
+        } => match load(file.as_deref(), Color::Never) {
+            Ok(topology) => relay::run(
+                &topology,
+                &relay::Options {
+                    status_interval,
+                    drain_timeout,
+                    backlog: backlog.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+                },
+            ),
             Err(code) => code,
         },
         Command::Schema { output } => emit(output.as_deref(), &schema::to_pretty_string()),
