@@ -2,11 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sinkgen::model::{Endpoint, Framing, SinkTarget, Topology};
-
-/// Frames held per declared subscriber until the file says otherwise (its `backlog`
-/// key).
-pub const BACKLOG: usize = 65_536;
+use sinkgen::model::{Endpoint, Framing, Topology};
 
 /// Everything one relay process serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +76,7 @@ pub fn protocol_of(framing: Framing) -> Option<Protocol> {
     match framing {
         Framing::Torq { domain } => Some(Protocol::Torq { domain }),
         Framing::LengthPrefixed => Some(Protocol::LengthPrefixed),
+        Framing::Sinkgen => Some(Protocol::Sinkgen),
         _ => None,
     }
 }
@@ -103,17 +100,14 @@ impl Config {
                 };
                 let protocol = protocol_of(relay.framing)?;
                 let producers = topology
-                    .services
-                    .iter()
-                    .flat_map(|s| s.sinks.iter().map(move |k| (s, k)))
-                    .filter(|(_, k)| matches!(&k.target, SinkTarget::Relay(r) if *r == relay.name))
-                    .map(|(s, k)| (s.name.clone(), k.name.clone()))
+                    .producers(&relay.name)
+                    .into_iter()
+                    .map(|p| (p.service.to_owned(), p.sink.to_owned()))
                     .collect();
                 let subscribers = topology
-                    .services
-                    .iter()
-                    .filter(|s| s.subscribes.contains(&relay.name))
-                    .map(|s| s.name.clone())
+                    .subscribers(&relay.name)
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect();
                 Some(RelaySpec {
                     name: relay.name.clone(),
@@ -122,7 +116,7 @@ impl Config {
                     line: relay.line,
                     producers,
                     subscribers,
-                    backlog: BACKLOG,
+                    backlog: relay.backlog as usize,
                     socket_mode: 0o600,
                 })
             })
@@ -206,7 +200,7 @@ subscribes = ["ticks", "orders", "news"]
         assert_eq!(ticks.subscribers, ["desk", "risk"]);
         assert_eq!(
             (ticks.line, ticks.backlog, ticks.socket_mode),
-            (2, super::BACKLOG, 0o600)
+            (2, sinkgen_config::policy::BACKLOG as usize, 0o600)
         );
         let orders = &config.relays[1];
         assert_eq!(orders.listen, Listen::Tcp("[::1]:7001".into()));

@@ -219,7 +219,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
-        backlog: sinkgen_relay::BACKLOG,
+        backlog: sinkgen_config::policy::BACKLOG as usize,
         socket_mode: 0o600,
     };
     let relays = vec![spec(1), spec(SUBSCRIBERS.len())];
