@@ -95,7 +95,7 @@ fn a_length_prefixed_relay_on_tcp_splits_by_the_prefix() {
         .unwrap()
         .port();
     let file = dir.services(&format!(
-        "[relays.orders]\nendpoint = \"tcp://127.0.0.1:{port}\"\n\n\
+        "[relays.orders]\nendpoint = \"tcp://127.0.0.1:{port}\"\nframing = \"length-prefixed\"\n\n\
          [services.desk]\nsinks = [\"orders\"]\n\n[services.exec]\nsubscribes = [\"orders\"]\n"
     ));
     let mut relay = start(&file, &["--status-interval", "0"]);

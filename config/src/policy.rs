@@ -24,9 +24,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 ///
 /// A `nats://` relay without `framing` publishes each payload as one message whatever
 /// this says: NATS carries whole messages.
-pub const RELAY_FRAMING: FramingKind = FramingKind::LengthPrefixed;
+pub const RELAY_FRAMING: FramingKind = FramingKind::Sinkgen;
 /// `framing` of a service that does not say: how direct sinks to its `listen` frame.
-pub const SERVICE_FRAMING: FramingKind = FramingKind::LengthPrefixed;
+pub const SERVICE_FRAMING: FramingKind = FramingKind::Sinkgen;
 
 /// `backlog` of a relay: frames `sinkgen relay` holds per declared subscriber that is
 /// absent or slow, before it drops the oldest (counted, and told to the subscriber).

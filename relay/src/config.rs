@@ -204,7 +204,7 @@ subscribes = ["ticks", "orders", "news"]
         );
         let orders = &config.relays[1];
         assert_eq!(orders.listen, Listen::Tcp("[::1]:7001".into()));
-        assert_eq!(orders.protocol, Protocol::LengthPrefixed);
+        assert_eq!(orders.protocol, Protocol::Sinkgen, "the default framing");
         assert!(orders.is_producer("desk", "backup") && !orders.is_producer("desk", "ticks"));
         assert_eq!(orders.subscriber("risk"), Some(0));
         assert_eq!(config.place(orders), "services.toml:7 ([relays.orders])");
