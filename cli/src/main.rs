@@ -65,6 +65,10 @@ enum Command {
         /// Frames held per subscriber, for every relay [default: the file's]
         #[arg(long, value_name = "FRAMES", value_parser = clap::value_parser!(u64).range(1..))]
         backlog: Option<u64>,
+        /// Milliseconds after the start during which a subscriber that has not
+        /// connected yet holds back acknowledgements to producers
+        #[arg(long, value_name = "MS", default_value_t = grace_ms_default())]
+        grace: u64,
     },
     /// Print the JSON Schema (draft 2020-12) of services.toml.
     Schema {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             status_interval,
             drain_timeout,
             backlog,
+            grace,
         } => match load(file.as_deref(), Color::Never) {
             Ok(topology) => relay::run(
                 &topology,
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
                     status_interval,
                     drain_timeout,
                     backlog: backlog.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+                    grace: std::time::Duration::from_millis(grace),
                 },
             ),
             Err(code) => code,
@@ -327,4 +333,9 @@ fn emit(output: Option<&Path>, text: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `sinkgen relay --grace`'s default: the relay library's.
+fn grace_ms_default() -> u64 {
+    u64::try_from(sinkgen_relay::GRACE.as_millis()).unwrap_or(u64::MAX)
 }

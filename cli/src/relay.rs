@@ -13,6 +13,7 @@ pub(crate) struct Options {
     pub(crate) status_interval: u64,
     pub(crate) drain_timeout: u64,
     pub(crate) backlog: Option<usize>,
+    pub(crate) grace: Duration,
 }
 
 /// Runs the relay for a loaded topology; returns the exit code.
@@ -22,6 +23,10 @@ pub(crate) fn run(topology: &sinkgen::model::Topology, options: &Options) -> Exi
     if let Some(backlog) = options.backlog {
         config.relays.iter_mut().for_each(|r| r.backlog = backlog);
     }
+    config
+        .relays
+        .iter_mut()
+        .for_each(|r| r.grace = options.grace);
     if config.relays.is_empty() {
         eprintln!(
             "error: `{}` has no relay the relay serves: it serves relays with a unix:// or tcp:// endpoint",

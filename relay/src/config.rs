@@ -1,6 +1,7 @@
 //! What the relay serves, read from a [`Topology`] or built by hand.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sinkgen::model::{Endpoint, Framing, Topology};
 
@@ -33,7 +34,15 @@ pub struct RelaySpec {
     pub backlog: usize,
     /// Permission bits of a Unix socket (owner-only, `0o600`, by default).
     pub socket_mode: u32,
+    /// How long after the start a declared subscriber that has not connected yet holds
+    /// back acknowledgements to producers ([`GRACE`] by default): long enough for the
+    /// subscribers of a relay that crashed to reconnect to its successor.
+    pub grace: Duration,
 }
+
+/// The default [`RelaySpec::grace`]: twice the default longest backoff of sinks and
+/// subscriptions, so subscribers that were connected reconnect within it.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// Where a relay listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +127,7 @@ impl Config {
                     subscribers,
                     backlog: relay.backlog as usize,
                     socket_mode: 0o600,
+                    grace: GRACE,
                 })
             })
             .collect();

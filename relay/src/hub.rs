@@ -47,6 +47,9 @@ struct Sub {
     live: usize,
     /// The current connection, 0 when none.
     conn: u64,
+    /// Not connected yet since the relay started, and the start's grace period is
+    /// not over: the relay does not acknowledge on its behalf (see [`Hub::ackable`]).
+    expected: bool,
     /// Sessions named (PRODUCER) on the current connection.
     announced: HashSet<u64>,
     views: HashMap<u64, View>,
@@ -107,7 +110,13 @@ impl Hub {
     pub(crate) fn new(name: &str, subscribers: &[String], backlog: usize) -> Hub {
         let stats = RelayStats::new(name, subscribers);
         let state = State {
-            subs: subscribers.iter().map(|_| Sub::default()).collect(),
+            subs: subscribers
+                .iter()
+                .map(|_| Sub {
+                    expected: true,
+                    ..Sub::default()
+                })
+                .collect(),
             ..State::default()
         };
         Hub {
@@ -176,6 +185,12 @@ impl Hub {
     /// The highest sequence of `session` the relay may acknowledge to its producer:
     /// for every declared subscriber, acknowledged by it, held for it while it is
     /// away, or dropped from its backlog.
+    ///
+    /// A subscriber that has not connected since the relay started counts as away only
+    /// once the start's grace period is over ([`Hub::grace_over`]): a relay restarted
+    /// after a crash would otherwise acknowledge, on behalf of subscribers still
+    /// reconnecting, frames that die with it if it crashes again, and a subscriber
+    /// that was connected all along would see a gap.
     pub(crate) fn ackable(&self, session: u64) -> u64 {
         let st = self.lock();
         let Some(p) = st.producers.get(&session) else {
@@ -184,12 +199,20 @@ impl Hub {
         st.subs
             .iter()
             .map(|sub| match sub.views.get(&session) {
-                _ if sub.conn == 0 => p.have,
+                _ if sub.conn == 0 && !sub.expected => p.have,
                 Some(v) if v.live > 0 => v.floor,
                 _ => p.have,
             })
             .min()
             .unwrap_or(p.have)
+    }
+
+    /// The grace period after the relay's start is over: subscribers that have not
+    /// connected yet count as away from now on.
+    pub(crate) fn grace_over(&self) {
+        let mut st = self.lock();
+        st.subs.iter_mut().for_each(|s| s.expected = false);
+        st.wake_producers(None);
     }
 
     /// Subscriber `idx` connects: its backlog is written again from the start.
@@ -199,6 +222,7 @@ impl Hub {
         let conn = st.next_conn;
         let sub = &mut st.subs[idx];
         sub.conn = conn;
+        sub.expected = false;
         sub.written = 0;
         sub.announced.clear();
         // A connection it replaces stops at its next look at the queue; the new one

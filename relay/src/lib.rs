@@ -43,7 +43,7 @@ mod serve;
 mod sinkgen;
 mod stats;
 
-pub use config::{Config, Listen, Protocol, RelaySpec, protocol_of};
+pub use config::{Config, GRACE, Listen, Protocol, RelaySpec, protocol_of};
 pub use listen::BindError;
 pub use serve::{Relay, Report, Undelivered};
 pub use stats::{RelayStats, Snapshot, SubscriberStats};

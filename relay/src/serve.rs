@@ -75,12 +75,20 @@ impl Relay {
             let listener = listen::bind(spec, &place)?;
             let spec = Arc::new(spec.clone());
             let kind = match spec.protocol {
-                Protocol::Sinkgen => Kind::Sinkgen(Arc::new(Served {
-                    hub: Arc::new(Hub::new(&spec.name, &spec.subscribers, spec.backlog)),
-                    spec,
-                    place,
-                    session: protocol::new_session(),
-                })),
+                Protocol::Sinkgen => {
+                    let hub = Arc::new(Hub::new(&spec.name, &spec.subscribers, spec.backlog));
+                    let (grace, after) = (spec.grace, Arc::clone(&hub));
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        after.grace_over();
+                    });
+                    Kind::Sinkgen(Arc::new(Served {
+                        hub,
+                        spec,
+                        place,
+                        session: protocol::new_session(),
+                    }))
+                }
                 Protocol::Torq { .. } | Protocol::LengthPrefixed => {
                     Kind::Foreign(Arc::new(Fanout::new(spec)))
                 }

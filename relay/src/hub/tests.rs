@@ -10,6 +10,7 @@ const S: u64 = 7;
 fn hub(subs: &[&str], backlog: usize) -> Hub {
     let subs: Vec<String> = subs.iter().map(|s| (*s).to_owned()).collect();
     let hub = Hub::new("ticks", &subs, backlog);
+    hub.grace_over();
     hub.producer_hello(S, "feed", "ticks");
     hub
 }
@@ -113,4 +114,27 @@ fn duplicates_are_dropped_and_holes_from_upstream_counted() {
     );
     assert_eq!((first.accepted, first.duplicates, first.missing), (3, 1, 2));
     assert_eq!(hub.ackable(S), 5, "no subscriber: acknowledged on receipt");
+}
+
+#[test]
+fn after_a_start_absent_subscribers_hold_the_ack_until_they_come_or_the_grace_ends() {
+    let subs = vec!["desk".to_owned(), "risk".to_owned()];
+    let hub = Hub::new("ticks", &subs, 100);
+    hub.producer_hello(S, "feed", "ticks");
+    publish(&hub, 1..=5);
+    assert_eq!(
+        hub.ackable(S),
+        0,
+        "nobody connected yet: nothing acknowledged"
+    );
+    let (conn, _) = hub.subscriber_connect(0);
+    written(&hub, 0, conn);
+    hub.subscriber_ack(0, conn, S, 5);
+    assert_eq!(hub.ackable(S), 0, "risk is still expected");
+    hub.grace_over();
+    assert_eq!(
+        hub.ackable(S),
+        5,
+        "risk is away now: its frames are held for it"
+    );
 }
