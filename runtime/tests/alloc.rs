@@ -4,66 +4,26 @@
 #![allow(unsafe_code)]
 
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use common::*;
 use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged;
-// counting touches only atomics and never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
 static PAYLOAD: [u8; 64] = [7; 64];
 
 /// Sends `n` frames and waits until they are written; returns allocations counted.
 async fn counted(sink: &RelaySink<&'static [u8]>, n: usize) -> u64 {
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    counting::start();
     for _ in 0..n {
         sink.send(&PAYLOAD).await.unwrap();
     }
     let flushed = sink.flush().await;
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocs = counting::stop();
     flushed.unwrap();
-    ALLOCS.load(Ordering::SeqCst)
+    allocs
 }
 
 fn run(framing: Framing, flavor_multi: bool) {
@@ -121,8 +81,7 @@ fn run(framing: Framing, flavor_multi: bool) {
 /// takes no batch) for longer than an idle sink keeps its buffers, then a burst:
 /// returns allocations counted over both.
 async fn counted_sparse_then_burst(sink: &RelaySink<&'static [u8]>) -> u64 {
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    counting::start();
     let until = Instant::now() + std::time::Duration::from_millis(1_400);
     let mut sparse = 0u64;
     while Instant::now() < until {
@@ -134,10 +93,10 @@ async fn counted_sparse_then_burst(sink: &RelaySink<&'static [u8]>) -> u64 {
         sink.send(&PAYLOAD).await.unwrap();
     }
     let flushed = sink.flush().await;
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocs = counting::stop();
     flushed.unwrap();
     assert!(sparse > 100, "only {sparse} sparse frames");
-    ALLOCS.load(Ordering::SeqCst)
+    allocs
 }
 
 /// A sink that streams through its senders' direct writes is not idle: it keeps its
@@ -176,12 +135,9 @@ fn streaming_by_direct_writes_keeps_the_buffers() {
 #[test]
 fn no_allocation_per_frame() {
     // The counter really counts.
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    let v = std::hint::black_box(Vec::<u8>::with_capacity(16));
-    COUNTING.store(false, Ordering::SeqCst);
+    let (v, allocs) = counting::count(|| std::hint::black_box(Vec::<u8>::with_capacity(16)));
     drop(v);
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 1);
+    assert_eq!(allocs, 1);
     // One test function: the counter is process-wide, so the cases run one by one.
     run(Framing::LengthPrefixed, false);
     run(
