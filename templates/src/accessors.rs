@@ -13,11 +13,11 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::{
-    CompositeOp, Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, docs, duration, rt,
+    Framing, Layout, Leaf, Message, Plan, SinkKind, SinkPlan, composite, docs, duration, rt,
     sink_type,
 };
 
-/// The sinks type (when generated), its spec constants, accessors and `with_endpoints`.
+/// The sinks type (when generated), its spec constants and accessors.
 #[must_use]
 pub fn emit(plan: &Plan) -> TokenStream {
     let ty = &plan.type_ident;
@@ -61,7 +61,6 @@ pub fn emit(plan: &Plan) -> TokenStream {
     });
     let accessors = plan.sinks.iter().map(|sink| accessor(plan, sink));
     let builders = builders(plan);
-    let with_endpoints = crate::instance::with_endpoints(plan);
     let lints = crate::lint_allows(plan);
     quote! {
         #declaration
@@ -72,7 +71,6 @@ pub fn emit(plan: &Plan) -> TokenStream {
         impl #ty {
             #(#specs)*
             #(#accessors)*
-            #with_endpoints
             #builders
         }
     }
@@ -231,21 +229,6 @@ fn builders(plan: &Plan) -> TokenStream {
         });
     }
     out
-}
-
-/// `broadcast("name", vec![Member::from(a), ..])` and its siblings.
-pub(crate) fn composite(
-    name: &str,
-    op: CompositeOp,
-    members: impl Iterator<Item = TokenStream>,
-) -> TokenStream {
-    let f = rt(match op {
-        CompositeOp::Broadcast => "broadcast",
-        CompositeOp::RoundRobin => "round_robin",
-        CompositeOp::Failover => "failover",
-    });
-    let member = rt("Member");
-    quote!(#f(#name, ::std::vec![#(#member::from(#members)),*]))
 }
 
 #[cfg(test)]

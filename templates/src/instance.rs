@@ -7,9 +7,26 @@ use syn::spanned::Spanned;
 
 use crate::{Layout, Plan, SinkKind, docs, rt, sink_type};
 
-/// The instance type (unless the struct's own fields hold the sinks).
+/// `with_endpoints`, and the instance type it returns (unless the struct's own fields
+/// hold the sinks).
 #[must_use]
 pub fn emit(plan: &Plan) -> TokenStream {
+    let ty = &plan.type_ident;
+    let with_endpoints = with_endpoints(plan);
+    let lints = crate::lint_allows(plan);
+    let instance = instance(plan);
+    quote! {
+        #[allow(dead_code)]
+        #lints
+        impl #ty {
+            #with_endpoints
+        }
+        #instance
+    }
+}
+
+/// The instance type, unless the struct's own fields hold the sinks.
+fn instance(plan: &Plan) -> TokenStream {
     if let Layout::NamedFields { .. } = plan.layout {
         return TokenStream::new();
     }
@@ -67,8 +84,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
 }
 
 /// `with_endpoints`, an associated function of the sinks type.
-#[must_use]
-pub fn with_endpoints(plan: &Plan) -> TokenStream {
+fn with_endpoints(plan: &Plan) -> TokenStream {
     let vis = &plan.vis;
     let endpoints = plan.endpoints_ident();
     if let Layout::NamedFields { partial: true, .. } = plan.layout {
@@ -131,7 +147,7 @@ pub fn with_endpoints(plan: &Plan) -> TokenStream {
                     let member = &plan.sinks[m].ident;
                     quote!(#member.clone())
                 });
-                crate::accessors::composite(&sink.name, *op, members)
+                crate::composite(&sink.name, *op, members)
             }
         };
         quote!(#ident = #value;)

@@ -199,3 +199,18 @@ pub(crate) fn duration(d: Duration) -> TokenStream {
     let value = literal(value);
     quote!(#ty::#ctor(#value))
 }
+
+/// `broadcast("name", vec![Member::from(a), ..])` and its siblings.
+pub(crate) fn composite(
+    name: &str,
+    op: CompositeOp,
+    members: impl Iterator<Item = TokenStream>,
+) -> TokenStream {
+    let f = rt(match op {
+        CompositeOp::Broadcast => "broadcast",
+        CompositeOp::RoundRobin => "round_robin",
+        CompositeOp::Failover => "failover",
+    });
+    let member = rt("Member");
+    quote!(#f(#name, ::std::vec![#(#member::from(#members)),*]))
+}
