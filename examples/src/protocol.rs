@@ -1,6 +1,9 @@
-//! The example's messages and their fixed little-endian wire layout.
+//! The example's messages and their fixed little-endian wire layout, and the
+//! [`Encode`] and [`Decode`] impls that let the generated sinks send them and the
+//! generated subscriptions and inbox hand them back typed.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
+use sinkgen_runtime::{Decode, DecodeError, Encode};
 
 /// A top-of-book quote, sent by the market feed to the `market_data` relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,15 +96,13 @@ impl Order {
     /// Wire size.
     pub const LEN: usize = 25;
 
-    /// The wire form.
-    pub fn to_bytes(self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::LEN);
-        b.put_u64_le(self.id);
-        b.put_u32_le(self.instrument);
-        b.put_i8(self.side);
-        b.put_u32_le(self.quantity);
-        b.put_i64_le(self.limit);
-        b.freeze()
+    /// Appends the wire form.
+    pub fn write(&self, out: &mut impl BufMut) {
+        out.put_u64_le(self.id);
+        out.put_u32_le(self.instrument);
+        out.put_i8(self.side);
+        out.put_u32_le(self.quantity);
+        out.put_i64_le(self.limit);
     }
 
     /// Reads the wire form.
@@ -118,24 +119,36 @@ impl Order {
 
 // What lets the sinks accept these types (`message = "crate::protocol::Quote"`
 // in services.toml): the sink asks for the size, then lets the message write
-// itself straight into its send buffer.
-impl sinkgen_runtime::Encode for Quote {
-    fn encoded_len(&self) -> usize {
-        Self::LEN
-    }
-    fn encode<B: BufMut>(&self, buf: &mut B) {
-        self.write(buf);
-    }
+// itself straight into its send buffer. `Decode` is the mirror the receivers use:
+// a payload of the wrong size is handed to the application as
+// `Received::Undecodable`, never skipped.
+macro_rules! wire {
+    ($($t:ident),*) => {$(
+        impl Encode for $t {
+            fn encoded_len(&self) -> usize {
+                Self::LEN
+            }
+            fn encode<B: BufMut>(&self, buf: &mut B) {
+                self.write(buf);
+            }
+        }
+
+        impl Decode for $t {
+            fn decode(bytes: Bytes) -> Result<Self, DecodeError> {
+                $t::read(&bytes).ok_or_else(|| {
+                    DecodeError::new(format_args!(
+                        "a {} is {} bytes, not {}",
+                        stringify!($t),
+                        Self::LEN,
+                        bytes.len()
+                    ))
+                })
+            }
+        }
+    )*};
 }
 
-impl sinkgen_runtime::Encode for Signal {
-    fn encoded_len(&self) -> usize {
-        Self::LEN
-    }
-    fn encode<B: BufMut>(&self, buf: &mut B) {
-        self.write(buf);
-    }
-}
+wire!(Quote, Signal, Order);
 
 #[cfg(test)]
 mod tests {
@@ -169,7 +182,26 @@ mod tests {
             quantity: 100,
             limit: 12345,
         };
-        assert_eq!(Order::read(&o.to_bytes()), Some(o));
-        assert_eq!(Order::read(&o.to_bytes()[1..]), None);
+        let mut b = Vec::new();
+        o.write(&mut b);
+        assert_eq!(b.len(), Order::LEN);
+        assert_eq!(Order::read(&b), Some(o));
+        assert_eq!(Order::read(&b[1..]), None);
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_size_does_not_decode() {
+        let e = Signal::decode(Bytes::from_static(&[0; 3])).unwrap_err();
+        assert_eq!(e.message(), "a Signal is 9 bytes, not 3");
+        let q = Quote {
+            instrument: 1,
+            bid: 2,
+            ask: 3,
+            bid_size: 4,
+            ask_size: 5,
+        };
+        let mut b = bytes::BytesMut::new();
+        q.encode(&mut b);
+        assert_eq!(Quote::decode(b.freeze()), Ok(q));
     }
 }

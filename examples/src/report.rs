@@ -10,16 +10,16 @@ pub fn event(text: impl std::fmt::Display) {
 }
 
 /// Reports the current counters.
-pub fn stats(counters: &[(&str, u64)]) {
+pub fn stats<K: std::fmt::Display>(counters: &[(K, u64)]) {
     println!("stats {}", join(counters));
 }
 
 /// Reports the final counters; the process exits right after.
-pub fn final_stats(counters: &[(&str, u64)]) {
+pub fn final_stats<K: std::fmt::Display>(counters: &[(K, u64)]) {
     println!("final {}", join(counters));
 }
 
-fn join(counters: &[(&str, u64)]) -> String {
+fn join<K: std::fmt::Display>(counters: &[(K, u64)]) -> String {
     counters
         .iter()
         .map(|(k, v)| format!("{k}={v}"))

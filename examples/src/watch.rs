@@ -1,7 +1,7 @@
 //! Watches a sink's [`Status`] and reports its state transitions (`status`
 //! lines for the orchestrator) and counters.
 
-use sinkgen_runtime::{State, Status};
+use sinkgen_runtime::{ReceiveStatus, State, Status};
 
 /// Counters derived from a sink's status.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,5 +69,56 @@ impl Watch {
             attempts: status.connect_attempts,
             reconnects: self.connections.saturating_sub(1),
         }
+    }
+}
+
+/// The last state seen of one receiver (a subscription or an inbox).
+pub struct ReceiverWatch {
+    name: &'static str,
+    up: &'static str,
+    connected: bool,
+    connections: u64,
+}
+
+impl ReceiverWatch {
+    /// Watches the receiver called `name`; `up` says what connected means for it
+    /// ("subscribed", "listening").
+    pub fn new(name: &'static str, up: &'static str) -> Self {
+        ReceiverWatch {
+            name,
+            up,
+            connected: false,
+            connections: 0,
+        }
+    }
+
+    /// Reports a change of `connected` (subscribed to the relay, or listening)
+    /// since the last call.
+    pub fn observe(&mut self, status: &ReceiveStatus) {
+        if status.connected == self.connected {
+            return;
+        }
+        self.connected = status.connected;
+        if status.connected {
+            self.connections += 1;
+            // `connects`: a subscription's attempts; an inbox's accepted connections.
+            println!(
+                "event {} {} (#{}, connects so far {})",
+                self.name, self.up, self.connections, status.connects
+            );
+        } else {
+            let why = status
+                .last_error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            println!("event {} disconnected{why}", self.name);
+        }
+    }
+
+    /// Times the receiver got connected (each subscription to a relay, or to a
+    /// NATS server).
+    pub fn connections(&self) -> u64 {
+        self.connections
     }
 }

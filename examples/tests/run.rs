@@ -1,6 +1,6 @@
 //! The example system runs end to end (shortened: the feed publishes for two
-//! seconds) and accounts for every frame, with its own relay and with its relays on
-//! a real `nats-server` (`--nats`).
+//! seconds) and accounts for every frame, through `sinkgen relay` and with its
+//! relays on a real `nats-server` (`--nats`), on generated code at both ends.
 //!
 //! When `nats-server` is not on PATH the NATS case fails if `CI` is set (CI installs
 //! it) and is skipped with a loud message otherwise.
@@ -46,7 +46,7 @@ fn accounted_row<'a>(stdout: &'a str, sink: &str) -> &'a str {
     let sent: u64 = row
         .split_whitespace()
         .rev()
-        .nth(3)
+        .nth(4)
         .unwrap()
         .parse()
         .unwrap();
@@ -58,9 +58,38 @@ fn accounted_row<'a>(stdout: &'a str, sink: &str) -> &'a str {
 fn the_example_system_delivers_every_frame() {
     let stdout = run_example(&[]);
     // The producers started before the relay: their sinks had to wake up.
-    assert!(stdout.contains("starting the relay"), "{stdout}");
+    assert!(
+        stdout.contains("starting the relay: sinkgen relay"),
+        "{stdout}"
+    );
     for sink in ["market_data", "signals", "orders"] {
         accounted_row(&stdout, sink);
+    }
+    // The receivers are the generated ones, and they came back after the restart.
+    for line in [
+        "market_data subscribed (#2",
+        "signals subscribed (#2",
+        "inbox listening for orders (#1",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+    // The relay's own counters, summed over its two runs: what came in went out.
+    for relay in ["market_data", "signals"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("relay {relay} ")))
+            .unwrap_or_else(|| panic!("no relay row for {relay}:\n{stdout}"));
+        let numbers: Vec<u64> = row
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [frames_in, frames_out, dropped] = numbers[..] else {
+            panic!("{row}");
+        };
+        assert!(
+            frames_in > 0 && frames_in == frames_out && dropped == 0,
+            "{row}"
+        );
     }
 }
 
@@ -102,8 +131,7 @@ fn the_example_system_on_nats_delivers_every_frame() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("subscribed to sinkgen.example.market_data")
-            && stdout.contains("subscribed to sinkgen.example.signals"),
+        stdout.contains("market_data subscribed (#2") && stdout.contains("signals subscribed (#2"),
         "{stdout}"
     );
     for (sink, path) in [

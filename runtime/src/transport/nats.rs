@@ -9,7 +9,9 @@
 //!   payload) is the message payload, so a NATS subscriber sees exactly what a Torq
 //!   relay would read. With length-prefixed framing the payload is published alone: a
 //!   NATS message carries its own length, and a 4-byte prefix inside it would only be
-//!   noise to subscribers.
+//!   noise to subscribers. With sinkgen framing (a sink built for a sinkgen relay
+//!   whose endpoint is overridden with a `nats://` one) the payload is published
+//!   without the sinkgen header, as a NATS subscription expects it.
 //! * **Straight from the sender.** While the connection task is idle and nothing is
 //!   queued, a sender publishes its own frame through the client
 //!   ([`NatsInline::try_publish`]; with length-prefixed framing the message encodes
@@ -78,6 +80,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::WriteStop;
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
+use crate::protocol::HEADER_LEN as SINKGEN_HEADER_LEN;
 
 mod events;
 mod inline;
@@ -193,11 +196,19 @@ pub(crate) struct NatsConnection {
 
 /// The payload a frame is published with: with torq framing the whole frame; with
 /// length-prefixed framing the frame without its prefix (a NATS message carries its
-/// own length).
+/// own length); with sinkgen framing the frame without its header (NATS carries
+/// whole messages, and a NATS subscription decodes the message alone: a sink built
+/// for a sinkgen relay whose endpoint is overridden with a `nats://` one).
 fn payload_of(framing: Framing, frame: &[u8]) -> &[u8] {
+    &frame[published_from(framing)..]
+}
+
+/// Where in a frame the published payload starts.
+fn published_from(framing: Framing) -> usize {
     match framing {
-        Framing::LengthPrefixed => &frame[LENGTH_PREFIX_LEN..],
-        Framing::Torq { .. } | Framing::Sinkgen => frame,
+        Framing::LengthPrefixed => LENGTH_PREFIX_LEN,
+        Framing::Sinkgen => SINKGEN_HEADER_LEN,
+        Framing::Torq { .. } => 0,
     }
 }
 
@@ -374,14 +385,9 @@ impl NatsConnection {
                 self.batch_chunk_at = at;
             }
             let start = at - self.batch_chunk_at;
-            let payload = match self.framing {
-                Framing::LengthPrefixed => self
-                    .batch_chunk
-                    .slice(start + LENGTH_PREFIX_LEN..start + len),
-                Framing::Torq { .. } | Framing::Sinkgen => {
-                    self.batch_chunk.slice(start..start + len)
-                }
-            };
+            let payload = self
+                .batch_chunk
+                .slice(start + published_from(self.framing)..start + len);
             let size = payload.len();
             if size > self.client.max_payload() {
                 // Accepted before the server's limit was known (or under a higher
