@@ -27,6 +27,10 @@ mod defects;
 #[path = "nats/encode_panic.rs"]
 mod encode_panic;
 
+/// Durable relays (JetStream).
+#[path = "nats/durable.rs"]
+mod durable;
+
 /// `Subscription` over NATS.
 #[path = "nats/subscribe.rs"]
 mod subscribe;

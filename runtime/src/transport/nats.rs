@@ -81,11 +81,13 @@ use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 
 mod events;
 mod inline;
+mod jet;
 mod probe;
 
 use events::{Events, is_fence_answer, lost_connection, server_error};
 use inline::Credit;
 pub(crate) use inline::{NatsInline, NatsTurn};
+pub(crate) use jet::JetConnection;
 use probe::{probe, tls_required};
 
 /// How often the client pings an idle server; two unanswered pings end the

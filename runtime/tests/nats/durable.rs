@@ -1,0 +1,373 @@
+//! Durable relays: sinks publishing through JetStream, against `nats-server -js` with a
+//! store directory of the test's own.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+use async_nats::jetstream;
+use sinkgen_runtime::durable::{Durable, parse_message_id};
+use sinkgen_runtime::{Bytes, RelaySink};
+
+use super::{
+    MESSAGE_WAIT, PROBES, Server, Tally, builder, free_port, index, message, server_available,
+};
+
+/// A store directory for one test's servers; removed on drop.
+pub(super) struct Store(pub(super) PathBuf);
+
+impl Store {
+    pub(super) fn new(name: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!(
+            "sinkgen-js-{name}-{}-{}",
+            std::process::id(),
+            fastrand_like()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the store directory");
+        Store(dir)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A number that differs between calls in one process.
+fn fastrand_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Server {
+    /// A JetStream server on `port` (monitoring on `monitor`) keeping its streams in
+    /// `store`: started again with the same arguments, it finds them again.
+    pub(super) async fn start_js(port: u16, monitor: u16, store: &Store) -> Server {
+        let mut child = Command::new("nats-server")
+            .args(["-js", "-sd"])
+            .arg(&store.0)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &monitor.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server -js");
+        // Sinks may be reconnecting already: wait for the server's INFO only (not
+        // for an empty connection list, as `Server::ready` does).
+        for _ in 0..PROBES {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
+                let mut info = [0u8; 4];
+                if s.read_exact(&mut info).await.is_ok() && &info == b"INFO" {
+                    return Server {
+                        child,
+                        port,
+                        monitor,
+                    };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("nats-server -js on port {port} did not come up");
+    }
+}
+
+/// Every message of `stream`, in stream order: (session, sequence) from its id, and
+/// the payload's index.
+pub(super) async fn stored(port: u16, stream: &str) -> Vec<((u64, u64), u64)> {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect to read the stream");
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream(stream).await.expect("the relay's stream");
+    let count = stream.info().await.expect("stream info").state.messages;
+    let mut out = Vec::new();
+    let first = stream.cached_info().state.first_sequence;
+    for seq in first..first + count {
+        let m = stream.get_raw_message(seq).await.expect("a stored message");
+        let id = m
+            .headers
+            .get("Nats-Msg-Id")
+            .expect("a message id")
+            .to_string();
+        let key = parse_message_id(&id).expect("a sinkgen message id");
+        out.push((key, index(&m.payload)));
+    }
+    out
+}
+
+fn durable_sink(port: u16, subject: &str, relay: &str, queue: usize) -> RelaySink<Bytes> {
+    builder(port, subject, "durable")
+        .queue(queue)
+        .durable(Durable::new(relay))
+        .relay()
+        .expect("build a durable sink")
+}
+
+#[tokio::test]
+async fn durable_sink_every_frame_acknowledged_and_stored_once() {
+    if !server_available() {
+        return;
+    }
+    let store = Store::new("acked");
+    let server = Server::start_js(free_port(), free_port(), &store).await;
+    let sink = durable_sink(server.port, "durable.acked", "acked", 4096);
+    const N: u64 = 1000;
+    for i in 0..N {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    tokio::time::timeout(MESSAGE_WAIT, sink.flush())
+        .await
+        .expect("flush ends")
+        .expect("every frame acknowledged");
+    let status = sink.status();
+    assert_eq!(status.frames_sent, N, "{status:?}");
+    assert_eq!(status.unacknowledged, 0, "{status:?}");
+    assert_eq!(sink.close().await, 0);
+    let held = stored(server.port, "SINKGEN_acked").await;
+    let indexes: Vec<u64> = held.iter().map(|(_, i)| *i).collect();
+    assert_eq!(
+        indexes,
+        (0..N).collect::<Vec<_>>(),
+        "the stream holds each frame once, in order"
+    );
+    let sequences: Vec<u64> = held.iter().map(|((_, q), _)| *q).collect();
+    assert_eq!(
+        sequences,
+        (1..=N).collect::<Vec<_>>(),
+        "ids carry the sequences"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sink_server_restarted_every_accepted_frame_stored_exactly_once_or_lost() {
+    if !server_available() {
+        return;
+    }
+    let store = Store::new("restart");
+    let (port, monitor) = (free_port(), free_port());
+    let server = Server::start_js(port, monitor, &store).await;
+    let sink = durable_sink(port, "durable.restart", "restart", 100_000);
+    let mut tally = Tally {
+        accepted: Vec::new(),
+        rejected: 0,
+    };
+    const N: u64 = 3000;
+    let mut server = Some(server);
+    for i in 0..N {
+        if i == N / 3 {
+            // Mid-stream: frames are published and not all acknowledged yet.
+            server.take().expect("running").stop().await;
+        }
+        if i == N / 2 {
+            server = Some(Server::start_js(port, monitor, &store).await);
+        }
+        let r = sink.try_send(message(i));
+        tally.offer(i, r);
+        if i % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::timeout(MESSAGE_WAIT * 3, sink.flush())
+        .await
+        .expect("flush ends")
+        .expect("every frame acknowledged after the restart");
+    let status = sink.status();
+    let lost = sink.close().await;
+    let server = server.expect("restarted");
+    let held = stored(server.port, "SINKGEN_restart").await;
+    let indexes: Vec<u64> = held.iter().map(|(_, i)| *i).collect();
+    let unique: HashSet<u64> = indexes.iter().copied().collect();
+    assert_eq!(unique.len(), indexes.len(), "no frame is stored twice");
+    assert_eq!(
+        status.frames_sent as usize + status.lost.total() as usize + lost as usize,
+        tally.accepted.len(),
+        "{status:?}"
+    );
+    let accepted: HashSet<u64> = tally.accepted.iter().copied().collect();
+    assert!(
+        unique.is_subset(&accepted),
+        "only accepted frames are stored"
+    );
+    assert_eq!(
+        indexes.len() as u64,
+        status.frames_sent,
+        "every frame counted sent is stored: {status:?}"
+    );
+    let mut sorted = indexes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, indexes, "stored in the order sent");
+    // The queue holds every frame: none is lost, each accepted frame is stored.
+    assert_eq!(status.lost.total() + lost, 0, "{status:?}");
+    assert_eq!(unique, accepted, "every accepted frame is stored");
+}
+
+/// A loopback forwarder to a server that can swallow what the server sends (the
+/// publish acknowledgements among it) and cut every connection through it.
+struct Muffle {
+    port: u16,
+    mute: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Muffle {
+    async fn new(upstream: u16) -> Muffle {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let mute = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Notify::new());
+        let (m, c) = (Arc::clone(&mute), Arc::clone(&cut));
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    continue;
+                };
+                let (m, c) = (Arc::clone(&m), Arc::clone(&c));
+                tokio::spawn(async move {
+                    let cut = c.notified();
+                    tokio::pin!(cut);
+                    cut.as_mut().enable();
+                    let (mut in_r, mut in_w) = inbound.into_split();
+                    let (mut out_r, mut out_w) = outbound.into_split();
+                    let up = tokio::io::copy(&mut in_r, &mut out_w);
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match out_r.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if !m.load(Ordering::SeqCst) && in_w.write_all(&buf[..n]).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = up => {}
+                        () = down => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        Muffle {
+            port,
+            mute,
+            cut,
+            task,
+        }
+    }
+}
+
+impl Drop for Muffle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How many messages `stream` holds.
+async fn stream_len(port: u16, stream: &str) -> u64 {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect to read the stream");
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream(stream).await.expect("the relay's stream");
+    stream.info().await.expect("stream info").state.messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sink_acks_lost_resent_frames_are_dropped_by_message_id() {
+    if !server_available() {
+        return;
+    }
+    let store = Store::new("muffle");
+    let server = Server::start_js(free_port(), free_port(), &store).await;
+    let muffle = Muffle::new(server.port).await;
+    let sink = durable_sink(muffle.port, "durable.muffle", "muffle", 4096);
+    for i in 0..100 {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    sink.flush().await.expect("acknowledged");
+    // The server goes on storing, but its acknowledgements never reach the sink.
+    muffle.mute.store(true, Ordering::SeqCst);
+    for i in 100..300 {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    let mut stored_all = false;
+    for _ in 0..PROBES {
+        if stream_len(server.port, "SINKGEN_muffle").await == 300 {
+            stored_all = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored_all, "the server stored the muffled frames");
+    assert_eq!(sink.status().frames_sent, 100, "{:?}", sink.status());
+    assert_eq!(sink.status().unacknowledged, 200, "{:?}", sink.status());
+    // The connection dies with 200 frames unacknowledged: they are published again.
+    muffle.mute.store(false, Ordering::SeqCst);
+    muffle.cut.notify_waiters();
+    tokio::time::timeout(MESSAGE_WAIT, sink.flush())
+        .await
+        .expect("flush ends")
+        .expect("the resent frames are acknowledged");
+    let status = sink.status();
+    assert_eq!(status.frames_sent, 300, "{status:?}");
+    assert_eq!(status.lost.total(), 0, "{status:?}");
+    assert_eq!(sink.close().await, 0);
+    let held = stored(server.port, "SINKGEN_muffle").await;
+    let indexes: Vec<u64> = held.iter().map(|(_, i)| *i).collect();
+    assert_eq!(
+        indexes,
+        (0..300).collect::<Vec<_>>(),
+        "each frame stored once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sink_close_returns_what_was_never_acknowledged() {
+    if !server_available() {
+        return;
+    }
+    let store = Store::new("close");
+    let server = Server::start_js(free_port(), free_port(), &store).await;
+    let muffle = Muffle::new(server.port).await;
+    let sink = durable_sink(muffle.port, "durable.close", "close", 4096);
+    sink.send(message(0)).await.expect("accepted");
+    sink.flush().await.expect("acknowledged");
+    muffle.mute.store(true, Ordering::SeqCst);
+    for i in 1..=50 {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    let lost = sink.close_with_linger(Duration::from_millis(300)).await;
+    let status = sink.status();
+    assert_eq!(lost, 50, "{status:?}");
+    assert_eq!(status.lost.unconfirmed, 50, "{status:?}");
+    assert_eq!(status.frames_sent, 1, "{status:?}");
+}
+
+#[test]
+fn durable_needs_a_nats_endpoint() {
+    let e = sinkgen_runtime::SinkBuilder::new("tcp://127.0.0.1:9000")
+        .durable(Durable::new("r"))
+        .relay::<Bytes>()
+        .expect_err("a socket relay is not durable");
+    let text = e.to_string();
+    assert!(text.contains("only a NATS relay can be durable"), "{text}");
+    assert!(text.contains("help:"), "{text}");
+}
