@@ -97,6 +97,13 @@ pub fn stream_name(relay: &str) -> String {
     name
 }
 
+/// The durable consumer a subscribing service reads a durable relay through: the
+/// service's name, with every character a consumer name may not hold replaced by `_`
+/// (as in [`stream_name`]).
+pub fn consumer_name(service: &str) -> String {
+    stream_name(service)["SINKGEN_".len()..].to_owned()
+}
+
 /// The message id of `sequence` of producer `session`: `<session hex>-<sequence>`.
 pub fn message_id(session: u64, sequence: u64) -> String {
     format!("{session:016x}-{sequence}")

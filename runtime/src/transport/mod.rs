@@ -30,6 +30,8 @@ mod socket;
 mod unread;
 
 pub(crate) use acks::Greeting;
+#[cfg(feature = "nats")]
+pub(crate) use nats::{NatsAddress, retryable as nats_retryable};
 pub(crate) use socket::Sock;
 use socket::{read_until, write_watching};
 

@@ -87,7 +87,7 @@ mod probe;
 use events::{Events, is_fence_answer, lost_connection, server_error};
 use inline::Credit;
 pub(crate) use inline::{NatsInline, NatsTurn};
-pub(crate) use jet::JetConnection;
+pub(crate) use jet::{JetConnection, retryable};
 use probe::{probe, tls_required};
 
 /// How often the client pings an idle server; two unanswered pings end the

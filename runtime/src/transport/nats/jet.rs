@@ -56,23 +56,7 @@ impl JetConnection {
     ) -> Result<JetConnection, TransportError> {
         let inner = NatsConnection::connect(address, Framing::Sinkgen, name).await?;
         let js = jetstream::new(inner.client.clone());
-        let config = stream::Config {
-            name: durable.stream().to_owned(),
-            subjects: vec![address.subject().to_owned()],
-            duplicate_window: durable.window(),
-            storage: match durable.storage_kind() {
-                Storage::File => stream::StorageType::File,
-                Storage::Memory => stream::StorageType::Memory,
-            },
-            ..Default::default()
-        };
-        js.get_or_create_stream(config).await.map_err(|e| {
-            retryable(format!(
-                "JetStream stream {} at {}: {e}",
-                durable.stream(),
-                address.server_url()
-            ))
-        })?;
+        address.ensure_stream(&js, durable).await?;
         let (pending, rx) = mpsc::unbounded_channel();
         let (tx, acked) = watch::channel(Ok(0));
         let acker = AbortOnDropHandle::new(tokio::spawn(await_acks(rx, tx)));
@@ -203,6 +187,35 @@ impl JetConnection {
     }
 }
 
+impl NatsAddress {
+    /// The stream of a durable relay on this address: created if missing, with
+    /// `durable`'s settings and the address's subject; an existing one is used as it
+    /// is.
+    pub(crate) async fn ensure_stream(
+        &self,
+        js: &jetstream::Context,
+        durable: &Durable,
+    ) -> Result<stream::Stream, TransportError> {
+        let config = stream::Config {
+            name: durable.stream().to_owned(),
+            subjects: vec![self.subject().to_owned()],
+            duplicate_window: durable.window(),
+            storage: match durable.storage_kind() {
+                Storage::File => stream::StorageType::File,
+                Storage::Memory => stream::StorageType::Memory,
+            },
+            ..Default::default()
+        };
+        js.get_or_create_stream(config).await.map_err(|e| {
+            retryable(format!(
+                "JetStream stream {} at {}: {e}",
+                durable.stream(),
+                self.server_url()
+            ))
+        })
+    }
+}
+
 /// Awaits the publish acknowledgements in publish order and reports the highest
 /// sequence acknowledged; the first failure ends it (and the connection).
 async fn await_acks(
@@ -224,6 +237,6 @@ async fn await_acks(
     }
 }
 
-fn retryable(message: String) -> TransportError {
+pub(crate) fn retryable(message: String) -> TransportError {
     TransportError::new(ErrorClass::Retryable, io::ErrorKind::Other, message)
 }
