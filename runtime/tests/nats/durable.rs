@@ -431,3 +431,62 @@ async fn durable_subscription_receives_everything_once_in_order_across_a_server_
     assert!(more.is_err(), "nothing after the last message: {more:?}");
     drop(server);
 }
+
+static GENERATED: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__private::SinkSpec {
+    service: "feed",
+    sink: "ticks",
+    target: "generated",
+    endpoint: "nats://127.0.0.1:1/durable.generated",
+    env: "SINKGEN_DURABLE_TEST_TICKS_ENDPOINT",
+    framing: sinkgen_runtime::__private::Framing::LengthPrefixed,
+    connect_timeout: Duration::from_secs(2),
+    send_timeout: Duration::from_secs(10),
+    queue: 64,
+    backoff_initial: Duration::from_millis(10),
+    backoff_max: Duration::from_millis(50),
+    durable: Some(sinkgen_runtime::__private::DurableSpec {
+        duplicate_window: Duration::from_secs(30),
+        storage: sinkgen_runtime::__private::Storage::Memory,
+    }),
+};
+
+#[tokio::test]
+async fn generated_durable_sinks_publish_to_the_relays_stream() {
+    if !server_available() {
+        return;
+    }
+    let store = Store::new("generated");
+    let server = Server::start_js(free_port(), free_port(), &store).await;
+    let endpoint = format!("nats://127.0.0.1:{}/durable.generated", server.port);
+    let sink: RelaySink<Bytes> = sinkgen_runtime::__private::relay_at(&GENERATED, &endpoint);
+    sink.send(message(7)).await.expect("accepted");
+    sink.flush().await.expect("acknowledged");
+    let held = stored(server.port, "SINKGEN_generated").await;
+    assert_eq!(held.iter().map(|(_, i)| *i).collect::<Vec<_>>(), [7]);
+    let client = async_nats::connect(format!("127.0.0.1:{}", server.port))
+        .await
+        .expect("connect");
+    let info = jetstream::new(client)
+        .get_stream("SINKGEN_generated")
+        .await
+        .expect("the stream")
+        .info()
+        .await
+        .expect("info")
+        .config
+        .clone();
+    assert_eq!(info.duplicate_window, Duration::from_secs(30));
+    assert_eq!(info.storage, jetstream::stream::StorageType::Memory);
+    // An override to a socket cannot be durable: a fatal bad address, not a hang.
+    let socket: RelaySink<Bytes> =
+        sinkgen_runtime::__private::relay_at(&GENERATED, "tcp://127.0.0.1:9");
+    socket
+        .send(message(1))
+        .await
+        .expect_err("not a NATS endpoint");
+    let error = socket.status().last_error.expect("the cause");
+    assert!(
+        error.to_string().contains("is durable (JetStream)"),
+        "{error}"
+    );
+}
