@@ -490,3 +490,131 @@ async fn generated_durable_sinks_publish_to_the_relays_stream() {
         "{error}"
     );
 }
+
+/// A three-node JetStream cluster on loopback: client ports, each node's own store.
+struct Cluster {
+    nodes: Vec<Option<Server>>,
+    _stores: Vec<Store>,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, _, c)| format!("nats://127.0.0.1:{c}"))
+            .collect();
+        let mut nodes = Vec::new();
+        let mut stores = Vec::new();
+        for (i, (port, monitor, cluster)) in ports.iter().enumerate() {
+            let store = Store::new(&format!("cluster{i}"));
+            let mut child = Command::new("nats-server")
+                .args(["-js", "-sd"])
+                .arg(&store.0)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .args(["-m", &monitor.to_string()])
+                .args(["-n", &format!("n{i}"), "--cluster_name", "sinkgen"])
+                .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+                .args(["--routes", &routes.join(",")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a cluster node");
+            let mut up = false;
+            for _ in 0..PROBES {
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", *port)).await {
+                    let mut info = [0u8; 4];
+                    if s.read_exact(&mut info).await.is_ok() && &info == b"INFO" {
+                        up = true;
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !up {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cluster node {i} did not come up");
+            }
+            nodes.push(Some(Server {
+                child,
+                port: *port,
+                monitor: *monitor,
+            }));
+            stores.push(store);
+        }
+        Cluster {
+            nodes,
+            _stores: stores,
+        }
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.nodes[i].as_ref().expect("a running node").port
+    }
+}
+
+/// Creates `name` on the cluster with three replicas, retrying while the cluster
+/// elects its JetStream leader (bounded).
+async fn create_replicated(port: u16, name: &str, subject: &str) {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("connect to the cluster");
+    let js = jetstream::new(client);
+    for _ in 0..PROBES {
+        let config = jetstream::stream::Config {
+            name: name.to_owned(),
+            subjects: vec![subject.to_owned()],
+            num_replicas: 3,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        if js.get_or_create_stream(config).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cluster did not create a replicated stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sink_replicated_stream_node_killed_nothing_lost_nothing_twice() {
+    if !server_available() {
+        return;
+    }
+    let mut cluster = Cluster::start().await;
+    let port = cluster.port(0);
+    create_replicated(port, "SINKGEN_replicated", "durable.replicated").await;
+    let sink = builder(port, "durable.replicated", "replicated")
+        .queue(100_000)
+        .send_timeout(Duration::from_secs(30))
+        .durable(Durable::new("replicated"))
+        .relay::<Bytes>()
+        .expect("build");
+    const N: u64 = 2000;
+    for i in 0..N {
+        if i == N / 2 {
+            // A node the sink is not connected to dies mid-stream (it may lead the
+            // stream: the others elect a new leader).
+            drop(cluster.nodes[1].take());
+        }
+        sink.send(message(i)).await.expect("accepted");
+    }
+    tokio::time::timeout(MESSAGE_WAIT * 3, sink.flush())
+        .await
+        .expect("flush ends")
+        .expect("every frame acknowledged");
+    let status = sink.status();
+    assert_eq!(status.frames_sent, N, "{status:?}");
+    assert_eq!(status.lost.total(), 0, "{status:?}");
+    let held = stored(port, "SINKGEN_replicated").await;
+    let indexes: Vec<u64> = held.iter().map(|(_, i)| *i).collect();
+    assert_eq!(
+        indexes,
+        (0..N).collect::<Vec<_>>(),
+        "each frame once, in order"
+    );
+}
