@@ -10,6 +10,12 @@
 //! subscription to a durable relay reads through a durable consumer named after the
 //! subscribing service, so what arrives while it is away waits in the stream.
 //!
+//! The server recognises a resend only within the duplicate window: a frame kept
+//! through an outage longer than the window and published again is stored twice,
+//! and the subscription drops the second copy by (session, sequence) (within one
+//! subscription process). Size the window to the longest outage the sink's `queue`
+//! buffers through.
+//!
 //! The settings are used only with the `nats` feature; without it a `nats://`
 //! endpoint is refused when the sink or subscription is built.
 

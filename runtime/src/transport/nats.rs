@@ -63,6 +63,11 @@
 //! subjects have no whitespace, no empty tokens, no wildcards (`*`, `>`), and at most
 //! [`sinkgen_config::MAX_NATS_SUBJECT`] bytes.
 //!
+//! A *durable* relay (`durable = true`, see [`crate::durable`]) publishes through
+//! JetStream instead (`jet`): there the server's publish acknowledgement confirms
+//! each frame, frames in doubt are kept and published again after a reconnect, and
+//! the fence is not used.
+//!
 //! The sender side (direct publishes, credit, the turn) is in `inline`; the client's
 //! events in `events`; the TLS probe in `probe`.
 
