@@ -25,6 +25,7 @@
 //!         message: None,
 //!         codec: Codec::Raw,
 //!         backlog: 65_536,
+//!         durable: None,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {

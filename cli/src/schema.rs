@@ -229,6 +229,21 @@ pub fn schema() -> Value {
                         "minimum": 1,
                         "maximum": policy::BACKLOG_MAX,
                         "default": policy::BACKLOG
+                    },
+                    "durable": {
+                        "description": "A durable relay (nats:// only): sinks publish through JetStream to the relay's stream (created if missing), each message with an id of its producer session and sequence; the server's acknowledgement is the sink's, unacknowledged messages are published again after a reconnect and dropped by the server if already stored. Subscriptions read it through a durable consumer named after the subscribing service.",
+                        "type": "boolean",
+                        "default": false
+                    },
+                    "duplicate_window": {
+                        "description": "How long the JetStream server remembers message ids of a durable relay, so a resend after a reconnect is not stored twice. Only with `durable = true`.",
+                        "$ref": "#/$defs/duration",
+                        "default": duration(policy::DUPLICATE_WINDOW)
+                    },
+                    "storage": {
+                        "description": "Where the JetStream server keeps a durable relay's stream: \"file\" (survives a server restart) or \"memory\". Only with `durable = true`.",
+                        "enum": ["file", "memory"],
+                        "default": "file"
                     }
                 },
                 "allOf": [
@@ -254,6 +269,24 @@ pub fn schema() -> Value {
                                         "required": ["framing"],
                                         "properties": { "framing": { "const": "sinkgen" } }
                                     }
+                                ]
+                            }
+                        }
+                    },
+                    {
+                        "if": {
+                            "required": ["durable"],
+                            "properties": { "durable": { "const": true } }
+                        },
+                        "then": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "pattern": "^nats://" } }
+                        },
+                        "else": {
+                            "not": {
+                                "anyOf": [
+                                    { "required": ["duplicate_window"] },
+                                    { "required": ["storage"] }
                                 ]
                             }
                         }

@@ -132,4 +132,21 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
         "schema default of service `framing`"
     );
     assert_eq!(relay["backlog"]["maximum"], policy::BACKLOG_MAX);
+    let window = format!(
+        "\"{}\"",
+        sinkgen_config::DurationLiteral(policy::DUPLICATE_WINDOW)
+    );
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "duplicate_window"),
+        window,
+        "README.md default of relay `duplicate_window`"
+    );
+    assert_eq!(
+        format!(
+            "\"{}\"",
+            relay["duplicate_window"]["default"].as_str().unwrap_or("")
+        ),
+        window,
+        "schema default of relay `duplicate_window`"
+    );
 }

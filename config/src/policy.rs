@@ -20,6 +20,11 @@ pub const BACKOFF_INITIAL: Duration = Duration::from_millis(10);
 /// `backoff.max`: largest delay between two connect attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// `duplicate_window` of a `durable` NATS relay: how long the JetStream server
+/// remembers message ids, so that a frame a sink publishes again after a reconnect
+/// (same session and sequence) is dropped rather than stored twice.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
 /// `framing` of a relay that does not say: how sinks frame what they send to it.
 ///
 /// A `nats://` relay without `framing` publishes each payload as one message whatever

@@ -179,6 +179,50 @@ pub struct SinkSpec {
     pub backoff_initial: Duration,
     /// Largest backoff delay.
     pub backoff_max: Duration,
+    /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
+    pub durable: Option<DurableSpec>,
+}
+
+/// What `services.toml` says about a durable relay, as literals (see
+/// [`crate::durable`]); the stream is named after the relay.
+#[derive(Debug, Clone, Copy)]
+pub struct DurableSpec {
+    /// `duplicate_window`.
+    pub duplicate_window: Duration,
+    /// `storage`.
+    pub storage: Storage,
+}
+
+pub use crate::durable::Storage;
+
+impl DurableSpec {
+    /// The settings of relay `relay`.
+    pub fn durable(&self, relay: &str) -> crate::durable::Durable {
+        crate::durable::Durable::new(relay)
+            .duplicate_window(self.duplicate_window)
+            .storage(self.storage)
+    }
+}
+
+/// A parsed endpoint of a durable relay: JetStream on a `nats://` endpoint; any other
+/// (an environment override to a socket) is a bad address.
+pub(crate) fn durable_endpoint(
+    parsed: Result<Endpoint, crate::error::TransportError>,
+    durable: Option<crate::durable::Durable>,
+    who: &str,
+) -> Result<Endpoint, crate::error::TransportError> {
+    let Some(durable) = durable else {
+        return parsed;
+    };
+    match parsed? {
+        #[cfg(feature = "nats")]
+        Endpoint::Nats(address) => Ok(Endpoint::Jet(address, durable)),
+        _ => Err(bad_address(format!(
+            "bad address for {who}: relay `{}` is durable (JetStream), so its endpoint must be \
+             nats://host:port/subject; help: point the override at the relay's NATS server",
+            durable.stream()
+        ))),
+    }
 }
 
 fn builder(spec: &SinkSpec, endpoint: &str) -> SinkBuilder {
@@ -218,8 +262,13 @@ fn options(
         )),
         None => bad_address(format!("bad address for sink `{}`: {message}", spec.sink)),
     });
+    let durable = spec.durable.map(|d| d.durable(spec.target));
+    let parsed = durable_endpoint(parsed, durable.clone(), &format!("sink `{}`", spec.sink));
     // Policy values come from a validated file; clamp rather than panic if not.
     let mut b = builder(spec, endpoint);
+    if let Some(durable) = durable {
+        b = b.durable(durable);
+    }
     if spec.queue == 0 {
         b = b.queue(1);
     }
@@ -284,6 +333,7 @@ mod tests {
         queue: 16,
         backoff_initial: Duration::from_millis(10),
         backoff_max: Duration::from_secs(1),
+        durable: None,
     };
 
     /// Generated sinks name their service and target in the handshake.

@@ -83,6 +83,7 @@
 pub mod composite;
 mod connection;
 pub mod decode;
+pub mod durable;
 pub mod encode;
 pub mod error;
 pub mod framing;

@@ -69,6 +69,7 @@ pub struct SinkBuilder {
     backoff_initial: Duration,
     backoff_max: Duration,
     identity: Option<Identity>,
+    durable: Option<crate::durable::Durable>,
 }
 
 /// Who a sink is in `services.toml`: what it names in the handshake of
@@ -95,6 +96,7 @@ impl SinkBuilder {
             backoff_initial: policy::BACKOFF_INITIAL,
             backoff_max: policy::BACKOFF_MAX,
             identity: None,
+            durable: None,
         }
     }
 
@@ -158,6 +160,16 @@ impl SinkBuilder {
         self
     }
 
+    /// Makes the sink publish to a durable relay (a `nats://` endpoint) through
+    /// JetStream, with `durable`'s settings (see [`crate::durable`]): frames are
+    /// numbered (the framing becomes [`Framing::Sinkgen`], and the message payload is
+    /// the body alone), kept until the server acknowledges them, and published again
+    /// after a reconnect, under the same message id.
+    pub fn durable(mut self, durable: crate::durable::Durable) -> SinkBuilder {
+        self.durable = Some(durable);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
@@ -173,7 +185,17 @@ impl SinkBuilder {
         if self.backoff_initial > self.backoff_max {
             return Err(BuildError::new("backoff initial delay is above its max"));
         }
-        Endpoint::parse(&self.endpoint).map_err(BuildError::new)
+        let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        match (&self.durable, endpoint) {
+            (None, endpoint) => Ok(endpoint),
+            #[cfg(feature = "nats")]
+            (Some(durable), Endpoint::Nats(address)) => Ok(Endpoint::Jet(address, durable.clone())),
+            (Some(_), _) => Err(BuildError::new(format!(
+                "`{}` is not a nats:// endpoint; only a NATS relay can be durable (JetStream); \
+                 help: remove `durable`, or relay through `nats://host:port/subject`",
+                sinkgen_config::printable(&self.endpoint)
+            ))),
+        }
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
@@ -181,7 +203,11 @@ impl SinkBuilder {
             name: self.name,
             endpoint_text: Arc::from(self.endpoint.as_str()),
             endpoint,
-            framing: self.framing,
+            framing: if self.durable.is_some() {
+                Framing::Sinkgen
+            } else {
+                self.framing
+            },
             connect_timeout: self.connect_timeout,
             send_timeout: self.send_timeout,
             queue: self.queue,

@@ -27,6 +27,10 @@ mod defects;
 #[path = "nats/encode_panic.rs"]
 mod encode_panic;
 
+/// Durable relays (JetStream).
+#[path = "nats/durable.rs"]
+mod durable;
+
 /// `Subscription` over NATS.
 #[path = "nats/subscribe.rs"]
 mod subscribe;
@@ -902,6 +906,7 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     queue: 4096,
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_secs(1),
+    durable: None,
 };
 
 #[tokio::test]

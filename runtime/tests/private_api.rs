@@ -27,6 +27,7 @@ static SPEC: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    durable: None,
 };
 
 static BAD: SinkSpec = SinkSpec {
@@ -41,6 +42,7 @@ static BAD: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    durable: None,
 };
 
 #[tokio::test]

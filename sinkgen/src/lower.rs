@@ -126,6 +126,7 @@ fn lower_sink(
         policy: policy(&sink.policy),
         nats: matches!(endpoint, Endpoint::Nats { .. }),
         codec: codec(c),
+        durable: None,
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -135,9 +136,11 @@ fn lower_sink(
                 .ok_or_else(|| dangling(sink, name))?;
             let framing = framing(relay.framing, svc);
             let message = relay_message(relay)?;
+            let mut relay_leaf = leaf(&relay.endpoint, framing, relay.codec);
+            relay_leaf.durable = relay.durable.map(durable);
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
-                leaf: leaf(&relay.endpoint, framing, relay.codec),
+                leaf: relay_leaf,
             };
             (kind, message)
         }
@@ -309,6 +312,14 @@ pub(crate) fn codec(codec: Codec) -> templates::Codec {
 #[must_use]
 pub fn env_var(sink: &str) -> String {
     format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
+}
+
+/// A durable relay's settings as the templates take them.
+pub(crate) fn durable(d: crate::model::Durability) -> templates::Durable {
+    templates::Durable {
+        duplicate_window: d.duplicate_window,
+        memory: d.storage == crate::model::Storage::Memory,
+    }
 }
 
 pub(crate) fn policy(p: &Policy) -> templates::Policy {

@@ -56,6 +56,7 @@ pub(crate) fn receivers(
             codec: codec(relay.codec),
             nats: matches!(relay.endpoint, Endpoint::Nats { .. }),
             policy: policy(&topology.defaults),
+            durable: relay.durable.map(crate::lower::durable),
         });
     }
     let inbox = match &svc.listen {

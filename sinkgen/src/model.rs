@@ -39,8 +39,30 @@ pub struct Relay {
     /// before it drops the oldest (counted, and told to the subscriber). Unused on a
     /// `nats://` relay, where it is always the default.
     pub backlog: u32,
+    /// `durable = true` (a `nats://` relay only): the JetStream settings its sinks
+    /// and subscriptions use; `None` for a relay that is not durable.
+    pub durable: Option<Durability>,
     /// 1-based line of the `[relays.<name>]` header in the file.
     pub line: u32,
+}
+
+/// A durable relay's JetStream settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// `duplicate_window`: how long the server remembers message ids, so a resend
+    /// after a reconnect is not stored twice.
+    pub duplicate_window: std::time::Duration,
+    /// `storage`: where the server keeps the stream.
+    pub storage: Storage,
+}
+
+/// `storage` of a durable relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `"file"` (the default): the stream survives a server restart.
+    File,
+    /// `"memory"`: lost with the server.
+    Memory,
 }
 
 /// A service: a process that sends through sinks and may accept direct connections.

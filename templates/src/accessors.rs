@@ -131,6 +131,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let queue = Literal::usize_unsuffixed(p.queue);
     let backoff_initial = duration(p.backoff_initial);
     let backoff_max = duration(p.backoff_max);
+    let durable = crate::durable(leaf.durable);
     quote! {
         #spec {
             service: #service,
@@ -144,6 +145,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             queue: #queue,
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
+            durable: #durable,
         }
     }
 }

@@ -30,8 +30,8 @@ pub mod stub;
 pub mod tracking;
 
 pub use plan::{
-    Codec, CompositeOp, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message, Plan, Policy,
-    Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
+    Codec, CompositeOp, Durable, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message, Plan,
+    Policy, Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
 };
 
 use std::time::Duration;
@@ -178,6 +178,23 @@ pub(crate) fn message_type(message: &Message) -> TokenStream {
 ///
 /// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
 /// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
+/// `Option<DurableSpec>` literal of a relay's durable settings.
+pub(crate) fn durable(d: Option<Durable>) -> TokenStream {
+    let option = rt("Option");
+    let Some(d) = d else {
+        return quote!(#option::None);
+    };
+    let spec = rt("DurableSpec");
+    let storage = rt("Storage");
+    let window = duration(d.duplicate_window);
+    let kind = if d.memory {
+        quote!(#storage::Memory)
+    } else {
+        quote!(#storage::File)
+    };
+    quote!(#option::Some(#spec { duplicate_window: #window, storage: #kind }))
+}
+
 pub(crate) fn duration(d: Duration) -> TokenStream {
     let ty = rt("Duration");
     let nanos = d.as_nanos();

@@ -67,6 +67,8 @@ pub struct SubscriptionPlan {
     pub nats: bool,
     /// Connect timeout and backoff (the file's `[defaults]`).
     pub policy: Policy,
+    /// The relay is `durable` (JetStream): its settings.
+    pub durable: Option<Durable>,
 }
 
 /// The inbox of a service with `listen`.
@@ -249,6 +251,17 @@ pub struct Leaf {
     pub nats: bool,
     /// How the message type goes on the wire.
     pub codec: Codec,
+    /// The relay is `durable` (JetStream): its settings.
+    pub durable: Option<Durable>,
+}
+
+/// A durable relay's JetStream settings (`durable = true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    /// How long the server remembers message ids.
+    pub duplicate_window: Duration,
+    /// The stream is kept in memory rather than on disk.
+    pub memory: bool,
 }
 
 /// How a leaf sink's message type becomes a payload.
@@ -414,6 +427,7 @@ mod tests {
                 },
                 nats: false,
                 codec: Codec::Raw,
+                durable: None,
             },
         }
     }

@@ -156,6 +156,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
     let connect_timeout = crate::duration(s.policy.connect_timeout);
     let backoff_initial = crate::duration(s.policy.backoff_initial);
     let backoff_max = crate::duration(s.policy.backoff_max);
+    let durable = crate::durable(s.durable);
     quote! {
         #spec {
             service: #service,
@@ -165,6 +166,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
             connect_timeout: #connect_timeout,
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
+            durable: #durable,
         }
     }
 }

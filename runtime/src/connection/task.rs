@@ -79,6 +79,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
             shared.opts.endpoint,
             Ok(Endpoint::Unix(_) | Endpoint::Tcp(_))
         );
+    // A durable NATS relay acknowledges through JetStream (see `crate::durable`).
+    #[cfg(feature = "nats")]
+    let keeps = keeps || matches!(shared.opts.endpoint, Ok(Endpoint::Jet(..)));
     let mut driver = Driver {
         shared,
         keeps,

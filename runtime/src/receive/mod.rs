@@ -46,6 +46,8 @@ mod counters;
 mod frames;
 mod inbox;
 #[cfg(feature = "nats")]
+mod jet;
+#[cfg(feature = "nats")]
 mod nats;
 pub(crate) mod private;
 mod sessions;

@@ -26,6 +26,8 @@ pub struct SubscriptionSpec {
     pub backoff_initial: Duration,
     /// Largest backoff delay.
     pub backoff_max: Duration,
+    /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
+    pub durable: Option<crate::__private::DurableSpec>,
 }
 
 /// Everything `services.toml` says about a service's inbox, as literals.
@@ -76,14 +78,19 @@ pub fn subscription<M: Decode>(
         None => chosen(spec.endpoint, spec.env),
     };
     let who = format!("subscription `{}`", spec.relay);
-    let endpoint_parsed = parsed(&who, &endpoint, from);
-    let builder = SubscriptionBuilder::new(endpoint)
+    let durable = spec.durable.map(|d| d.durable(spec.relay));
+    let endpoint_parsed =
+        crate::__private::durable_endpoint(parsed(&who, &endpoint, from), durable.clone(), &who);
+    let mut builder = SubscriptionBuilder::new(endpoint)
         .identity(spec.service, spec.relay)
         .connect_timeout(spec.connect_timeout.max(Duration::from_millis(1)))
         .backoff(
             spec.backoff_initial.max(Duration::from_millis(1)),
             spec.backoff_max,
         );
+    if let Some(durable) = durable {
+        builder = builder.durable(durable);
+    }
     Subscription::from_options(builder.options(endpoint_parsed))
 }
 

@@ -50,7 +50,7 @@ impl Stream {
                 Ok(Stream::Tcp(s))
             }
             #[cfg(feature = "nats")]
-            Endpoint::Nats(_) => Err(TransportError::new(
+            Endpoint::Nats(_) | Endpoint::Jet(..) => Err(TransportError::new(
                 ErrorClass::Fatal,
                 io::ErrorKind::InvalidInput,
                 "a NATS endpoint is not a socket",

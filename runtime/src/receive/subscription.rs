@@ -37,6 +37,7 @@ pub struct SubscriptionBuilder {
     backoff_initial: Duration,
     backoff_max: Duration,
     max_frame: usize,
+    durable: Option<crate::durable::Durable>,
 }
 
 impl SubscriptionBuilder {
@@ -52,7 +53,16 @@ impl SubscriptionBuilder {
             backoff_initial: policy::BACKOFF_INITIAL,
             backoff_max: policy::BACKOFF_MAX,
             max_frame: protocol::DEFAULT_MAX_FRAME,
+            durable: None,
         }
+    }
+
+    /// Reads a durable relay (a `nats://` endpoint) through a JetStream durable
+    /// consumer named after the subscribing service (see [`crate::durable`]): what
+    /// the relay stores while the subscription is away waits for it.
+    pub fn durable(mut self, durable: crate::durable::Durable) -> SubscriptionBuilder {
+        self.durable = Some(durable);
+        self
     }
 
     /// Who subscribes, for the handshake: the subscribing `service` and the `relay`'s
@@ -105,7 +115,17 @@ impl SubscriptionBuilder {
         if self.max_frame == 0 {
             return Err(BuildError::new("max_frame must be at least 1 byte"));
         }
-        Endpoint::parse(&self.endpoint).map_err(BuildError::new)
+        let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        match (&self.durable, endpoint) {
+            (None, endpoint) => Ok(endpoint),
+            #[cfg(feature = "nats")]
+            (Some(durable), Endpoint::Nats(address)) => Ok(Endpoint::Jet(address, durable.clone())),
+            (Some(_), _) => Err(BuildError::new(format!(
+                "`{}` is not a nats:// endpoint; only a NATS relay can be durable (JetStream); \
+                 help: remove `durable`, or relay through `nats://host:port/subject`",
+                sinkgen_config::printable(&self.endpoint)
+            ))),
+        }
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
@@ -197,6 +217,8 @@ enum Link {
     Socket(Stream),
     #[cfg(feature = "nats")]
     Nats(super::nats::NatsLink),
+    #[cfg(feature = "nats")]
+    Jet(Box<super::jet::JetLink>),
 }
 
 /// Events judged ahead of `recv` at most (from one read buffer).
@@ -317,6 +339,19 @@ impl<M: Decode> Subscription<M> {
                 #[cfg(feature = "nats")]
                 Link::Nats(n) => n.poll_event(cx).map(|r| match r {
                     Ok(event) => {
+                        self.st.ready.push_back(event);
+                        Ok(())
+                    }
+                    Err(e) => Err(Broken::Closed(e)),
+                }),
+                #[cfg(feature = "nats")]
+                Link::Jet(j) => j.poll_item(cx).map(|r| match r {
+                    Ok(super::jet::Item::Numbered {
+                        session,
+                        sequence,
+                        body,
+                    }) => self.st.on_data(session, sequence, body),
+                    Ok(super::jet::Item::Plain(event)) => {
                         self.st.ready.push_back(event);
                         Ok(())
                     }
@@ -444,7 +479,7 @@ impl Core {
                 self.timer = Some(Box::pin(tokio::time::sleep(self.opts.connect_timeout)));
             }
             #[cfg(feature = "nats")]
-            Link::Nats(_) => self.welcome(),
+            Link::Nats(_) | Link::Jet(_) => self.welcome(),
         }
         link
     }
@@ -615,6 +650,17 @@ async fn connect(endpoint: &Endpoint, opts: &Options) -> Result<Link, TransportE
         return super::nats::NatsLink::connect(url, subject, &opts.name)
             .await
             .map(Link::Nats);
+    }
+    #[cfg(feature = "nats")]
+    if let Endpoint::Jet(address, durable) = endpoint {
+        let service = if opts.service.is_empty() {
+            &opts.name
+        } else {
+            &opts.service
+        };
+        return super::jet::JetLink::connect(address, durable, service, &opts.name)
+            .await
+            .map(|link| Link::Jet(Box::new(link)));
     }
     let _ = opts;
     Stream::connect(endpoint).await.map(Link::Socket)

@@ -30,6 +30,8 @@ mod socket;
 mod unread;
 
 pub(crate) use acks::Greeting;
+#[cfg(feature = "nats")]
+pub(crate) use nats::{NatsAddress, retryable as nats_retryable};
 pub(crate) use socket::Sock;
 use socket::{read_until, write_watching};
 
@@ -44,6 +46,10 @@ pub(crate) enum Endpoint {
     /// `nats://host:port/subject`: frames are published as NATS messages.
     #[cfg(feature = "nats")]
     Nats(nats::NatsAddress),
+    /// A `nats://` endpoint of a durable relay: frames are published through
+    /// JetStream (see [`crate::durable`]).
+    #[cfg(feature = "nats")]
+    Jet(nats::NatsAddress, crate::durable::Durable),
 }
 
 impl Endpoint {
@@ -88,6 +94,9 @@ pub(crate) enum Connection {
     /// A NATS client publishing on one subject (no direct writes: see `inline`).
     #[cfg(feature = "nats")]
     Nats(Box<nats::NatsConnection>),
+    /// A NATS client publishing a durable relay's frames through JetStream.
+    #[cfg(feature = "nats")]
+    Jet(Box<nats::JetConnection>),
 }
 
 /// A handle senders may hand a frame through directly while the connection task is
@@ -264,13 +273,20 @@ impl Connection {
         name: &str,
         greeting: Option<&Greeting>,
     ) -> Result<Connection, TransportError> {
+        #[cfg(feature = "nats")]
+        if let Endpoint::Jet(address, durable) = endpoint {
+            let session = greeting.map_or(0, |g| g.session);
+            return nats::JetConnection::connect(address, durable, name, session)
+                .await
+                .map(|c| Connection::Jet(Box::new(c)));
+        }
         let mut conn = Connection::open(endpoint, framing, name).await?;
         if let Some(greeting) = greeting {
             match &mut conn {
                 Connection::Unix(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
                 Connection::Tcp(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
                 #[cfg(feature = "nats")]
-                Connection::Nats(_) => {}
+                Connection::Nats(_) | Connection::Jet(_) => {}
             }
         }
         Ok(conn)
@@ -287,6 +303,8 @@ impl Connection {
             Endpoint::Nats(address) => nats::NatsConnection::connect(address, framing, name)
                 .await
                 .map(|c| Connection::Nats(Box::new(c))),
+            #[cfg(feature = "nats")]
+            Endpoint::Jet(..) => unreachable!("durable relays connect in `Connection::connect`"),
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
                 .map(|s| Connection::Unix(Sock::new(s)))
@@ -312,6 +330,9 @@ impl Connection {
             Connection::Tcp(c) => Some(Inline::Tcp(Arc::clone(&c.s))),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(Inline::Nats(Box::new(c.inline()))),
+            // Frames are kept until acknowledged: the task publishes them all.
+            #[cfg(feature = "nats")]
+            Connection::Jet(_) => None,
         }
     }
 
@@ -322,6 +343,9 @@ impl Connection {
             Connection::Unix(_) | Connection::Tcp(_) => false,
             #[cfg(feature = "nats")]
             Connection::Nats(_) => true,
+            // Acknowledged, like a sinkgen socket: the task keeps what it publishes.
+            #[cfg(feature = "nats")]
+            Connection::Jet(_) => false,
         }
     }
 
@@ -332,6 +356,8 @@ impl Connection {
             Connection::Unix(_) | Connection::Tcp(_) => None,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(c.max_payload()),
+            #[cfg(feature = "nats")]
+            Connection::Jet(c) => Some(c.max_payload()),
         }
     }
 
@@ -343,6 +369,8 @@ impl Connection {
             Connection::Unix(_) | Connection::Tcp(_) => (0, 0),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.take_dropped(),
+            #[cfg(feature = "nats")]
+            Connection::Jet(_) => (0, 0),
         }
     }
 
@@ -355,6 +383,8 @@ impl Connection {
             Connection::Unix(_) | Connection::Tcp(_) => Ok(()),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.request_confirmation().await,
+            #[cfg(feature = "nats")]
+            Connection::Jet(_) => Ok(()),
         }
     }
 
@@ -364,6 +394,8 @@ impl Connection {
             Connection::Unix(_) | Connection::Tcp(_) => false,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.poll_confirmed(),
+            #[cfg(feature = "nats")]
+            Connection::Jet(_) => false,
         }
     }
 
@@ -384,6 +416,8 @@ impl Connection {
             Connection::Tcp(c) => write_watching(c, batch, written, interrupt).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
+            #[cfg(feature = "nats")]
+            Connection::Jet(c) => c.write_batch(batch, written, interrupt).await,
         }
     }
 
@@ -398,6 +432,8 @@ impl Connection {
             Connection::Tcp(c) => read_until(&*c.s, &mut c.acks).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.watch().await,
+            #[cfg(feature = "nats")]
+            Connection::Jet(c) => c.watch().await,
         }
     }
 
@@ -415,7 +451,7 @@ impl Connection {
                 None => Ok(()),
             },
             #[cfg(feature = "nats")]
-            Connection::Nats(_) => Ok(()),
+            Connection::Nats(_) | Connection::Jet(_) => Ok(()),
         };
     }
 }

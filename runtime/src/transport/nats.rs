@@ -65,6 +65,11 @@
 //! subjects have no whitespace, no empty tokens, no wildcards (`*`, `>`), and at most
 //! [`sinkgen_config::MAX_NATS_SUBJECT`] bytes.
 //!
+//! A *durable* relay (`durable = true`, see [`crate::durable`]) publishes through
+//! JetStream instead (`jet`): there the server's publish acknowledgement confirms
+//! each frame, frames in doubt are kept and published again after a reconnect, and
+//! the fence is not used.
+//!
 //! The sender side (direct publishes, credit, the turn) is in `inline`; the client's
 //! events in `events`; the TLS probe in `probe`.
 
@@ -84,11 +89,13 @@ use crate::protocol::HEADER_LEN as SINKGEN_HEADER_LEN;
 
 mod events;
 mod inline;
+mod jet;
 mod probe;
 
 use events::{Events, is_fence_answer, lost_connection, server_error};
 use inline::Credit;
 pub(crate) use inline::{NatsInline, NatsTurn};
+pub(crate) use jet::{JetConnection, retryable};
 use probe::{probe, tls_required};
 
 /// How often the client pings an idle server; two unanswered pings end the

@@ -47,6 +47,8 @@ impl Connection {
             Connection::Tcp(Sock {
                 s, acks: Some(a), ..
             }) => a.read(&**s),
+            #[cfg(feature = "nats")]
+            Connection::Jet(c) => return c.read_acks(),
             _ => None,
         };
         failed.map_or(Ok(()), Err)
@@ -58,6 +60,8 @@ impl Connection {
         match self {
             Connection::Unix(Sock { acks: Some(a), .. })
             | Connection::Tcp(Sock { acks: Some(a), .. }) => a.take(),
+            #[cfg(feature = "nats")]
+            Connection::Jet(c) => c.acked(),
             _ => None,
         }
     }
@@ -111,7 +115,7 @@ impl Connection {
             Connection::Unix(c) => c.track = true,
             Connection::Tcp(c) => c.track = true,
             #[cfg(feature = "nats")]
-            Connection::Nats(_) => {}
+            Connection::Nats(_) | Connection::Jet(_) => {}
         }
     }
 
@@ -122,7 +126,7 @@ impl Connection {
             Connection::Unix(c) => c.probe.take(),
             Connection::Tcp(c) => c.probe.take(),
             #[cfg(feature = "nats")]
-            Connection::Nats(_) => None,
+            Connection::Nats(_) | Connection::Jet(_) => None,
         }
     }
 
@@ -139,7 +143,7 @@ impl Connection {
             Connection::Unix(c) => c.s.take_error(),
             Connection::Tcp(c) => c.s.take_error(),
             #[cfg(feature = "nats")]
-            Connection::Nats(_) => return false,
+            Connection::Nats(_) | Connection::Jet(_) => return false,
         };
         matches!(pending, Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
     }

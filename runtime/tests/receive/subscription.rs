@@ -345,6 +345,7 @@ async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
             connect_timeout: Duration::from_millis(500),
             backoff_initial: Duration::from_millis(10),
             backoff_max: Duration::from_secs(1),
+            durable: None,
         };
     let mut sub = sinkgen_runtime::__private::subscription::<Bytes>(&SPEC, Some("tcp://nowhere"));
     assert!(guard("recv", sub.recv()).await.is_none());

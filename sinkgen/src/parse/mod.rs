@@ -85,6 +85,9 @@ pub(crate) struct RawRelay {
     pub message: Option<Sp<String>>,
     pub codec: Option<Sp<CodecKind>>,
     pub backlog: Option<Sp<i128>>,
+    pub durable: Option<Sp<bool>>,
+    pub duplicate_window: Option<Sp<Duration>>,
+    pub storage: Option<Sp<String>>,
 }
 
 #[derive(Debug)]
@@ -167,7 +170,15 @@ const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
 const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
 pub(crate) const RELAY_KEYS: &[&str] = &[
-    "endpoint", "framing", "domain", "message", "codec", "backlog",
+    "endpoint",
+    "framing",
+    "domain",
+    "message",
+    "codec",
+    "backlog",
+    "durable",
+    "duplicate_window",
+    "storage",
 ];
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "source",
@@ -198,6 +209,9 @@ fn example(key: &str) -> String {
         "max" => return literal(policy::BACKOFF_MAX),
         "queue" => return policy::QUEUE.to_string(),
         "backlog" => return policy::BACKLOG.to_string(),
+        "duplicate_window" => return literal(policy::DUPLICATE_WINDOW),
+        "durable" => return "true".to_owned(),
+        "storage" => return "\"file\"".to_owned(),
         "framing" => return format!("\"{}\"", policy::RELAY_FRAMING.name()),
         "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),

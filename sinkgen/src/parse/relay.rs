@@ -2,7 +2,7 @@
 
 use toml::de::DeTable;
 
-use super::values::{expect_int, expect_str, reject_unknown_keys};
+use super::values::{expect_bool, expect_int, expect_str, reject_unknown_keys};
 use super::{CodecKind, FramingKind, Place, RELAY_KEYS, RawRelay, Sp};
 use crate::diagnostic::{Ctx, Diagnostic};
 use sinkgen_config::policy;
@@ -40,6 +40,15 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
         backlog: t
             .get("backlog")
             .and_then(|v| expect_int(ctx, "backlog", v, place)),
+        durable: t
+            .get("durable")
+            .and_then(|v| expect_bool(ctx, "durable", v, place)),
+        duplicate_window: t
+            .get("duplicate_window")
+            .and_then(|v| super::duration::expect_duration(ctx, "duplicate_window", v, place)),
+        storage: t
+            .get("storage")
+            .and_then(|v| expect_str(ctx, "storage", v, place)),
         name,
     }
 }

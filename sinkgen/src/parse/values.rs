@@ -129,6 +129,21 @@ pub(super) fn expect_str(
     }
 }
 
+pub(super) fn expect_bool(
+    ctx: &mut Ctx,
+    key: &str,
+    v: &Spanned<DeValue<'_>>,
+    place: Place<'_>,
+) -> Option<Sp<bool>> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Some(Sp::new(*b, v.span())),
+        other => {
+            wrong_type(ctx, key, v.span(), other, "a boolean", place);
+            None
+        }
+    }
+}
+
 pub(super) fn expect_int(
     ctx: &mut Ctx,
     key: &str,

@@ -13,6 +13,7 @@
 
 mod codec;
 mod composites;
+mod durable;
 pub(crate) mod endpoints;
 mod message;
 pub(crate) mod names;
@@ -53,6 +54,7 @@ struct RelayInfo {
     message: Option<String>,
     codec: Codec,
     backlog: u32,
+    durable: Option<crate::model::Durability>,
 }
 
 struct ServiceInfo {

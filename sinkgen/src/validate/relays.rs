@@ -30,6 +30,7 @@ impl Validator<'_, '_> {
             self.message_type_path(&format!("relay `{}`", printable(&r.name.value)), m)
         });
         let backlog = self.relay_backlog(r, nats);
+        let durable = self.relay_durable(r, endpoint.as_ref().map(|_| nats));
         let codec = self.check_codec(
             "relay",
             &r.name.value,
@@ -44,6 +45,7 @@ impl Validator<'_, '_> {
             message,
             codec,
             backlog,
+            durable,
         }
     }
 

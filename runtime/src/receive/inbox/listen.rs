@@ -57,7 +57,7 @@ pub(super) fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<Bound>), Tra
             Ok((Listener::Tcp(listener), None))
         }
         #[cfg(feature = "nats")]
-        Endpoint::Nats(_) => Err(crate::sink::bad_address(
+        Endpoint::Nats(_) | Endpoint::Jet(..) => Err(crate::sink::bad_address(
             "an inbox listens on a unix:// or tcp:// endpoint, not NATS".to_owned(),
         )),
     }

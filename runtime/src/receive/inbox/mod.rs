@@ -127,7 +127,7 @@ impl InboxBuilder {
         match Endpoint::parse(&self.endpoint).map_err(BuildError::new)? {
             e @ (Endpoint::Unix(_) | Endpoint::Tcp(_)) => Ok(e),
             #[cfg(feature = "nats")]
-            Endpoint::Nats(_) => Err(BuildError::new(
+            Endpoint::Nats(_) | Endpoint::Jet(..) => Err(BuildError::new(
                 "an inbox listens on a unix:// or tcp:// endpoint, not NATS",
             )),
         }
