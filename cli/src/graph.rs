@@ -25,6 +25,7 @@
 //!         message: None,
 //!         codec: Codec::Raw,
 //!         backlog: 65_536,
+//!         socket_mode: 0o600,
 //!         durable: None,
 //!         line: 1,
 //!     }],

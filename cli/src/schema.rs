@@ -230,6 +230,13 @@ pub fn schema() -> Value {
                         "maximum": policy::BACKLOG_MAX,
                         "default": policy::BACKLOG
                     },
+                    "socket_mode": {
+                        "description": "Permission bits `sinkgen relay` gives the socket file of a unix:// relay, as an octal integer (e.g. 0o660 lets the relay's group connect); they must include read and write for the owner. unix:// relays only.",
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 0o777,
+                        "default": policy::SOCKET_MODE
+                    },
                     "durable": {
                         "description": "A durable relay (nats:// only): sinks publish through JetStream to the relay's stream (created if missing), each message with an id of its producer session and sequence; the server's acknowledgement is the sink's, unacknowledged messages are published again after a reconnect and dropped by the server if already stored. Subscriptions read it through a durable consumer named after the subscribing service.",
                         "type": "boolean",
@@ -272,6 +279,13 @@ pub fn schema() -> Value {
                                 ]
                             }
                         }
+                    },
+                    {
+                        "if": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "not": { "pattern": "^unix://" } } }
+                        },
+                        "then": { "not": { "required": ["socket_mode"] } }
                     },
                     {
                         "if": {

@@ -108,6 +108,12 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
         "README.md default of relay `backlog`"
     );
     assert_eq!(relay["backlog"]["default"], policy::BACKLOG);
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "socket_mode"),
+        format!("{:#o}", policy::SOCKET_MODE),
+        "README.md default of relay `socket_mode`"
+    );
+    assert_eq!(relay["socket_mode"]["default"], policy::SOCKET_MODE);
     let service = &schema["$defs"]["service"]["properties"];
     let codec = format!("\"{}\"", policy::CODEC.name());
     for (section, table) in [

@@ -144,6 +144,22 @@ fn a_stale_socket_file_is_replaced_and_the_new_one_is_owner_only() {
 }
 
 #[test]
+fn the_file_can_open_the_socket_to_the_relays_group() {
+    let dir = TempDir::new("mode");
+    let sock = dir.join("ticks.sock");
+    let file = dir.services(&format!(
+        "[relays.ticks]\nendpoint = \"unix://{}\"\nsocket_mode = 0o660\n\n\
+         [services.feed]\nsinks = [\"ticks\"]\n",
+        sock.display()
+    ));
+    let relay = start(&file, &["--status-interval", "0"]);
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    relay.terminate();
+    assert!(relay.wait().0.success());
+}
+
+#[test]
 fn a_live_socket_is_not_taken_over() {
     let dir = TempDir::new("live");
     let file = torq_file(&dir);

@@ -33,6 +33,11 @@ pub const RELAY_FRAMING: FramingKind = FramingKind::Sinkgen;
 /// `framing` of a service that does not say: how direct sinks to its `listen` frame.
 pub const SERVICE_FRAMING: FramingKind = FramingKind::Sinkgen;
 
+/// `socket_mode` of a relay with a `unix://` endpoint: the permission bits
+/// `sinkgen relay` gives its socket file (owner-only: read and write for the
+/// relay's user).
+pub const SOCKET_MODE: u32 = 0o600;
+
 /// `backlog` of a relay: frames `sinkgen relay` holds per declared subscriber that is
 /// absent or slow, before it drops the oldest (counted, and told to the subscriber).
 pub const BACKLOG: u32 = 65_536;

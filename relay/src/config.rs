@@ -126,7 +126,7 @@ impl Config {
                     producers,
                     subscribers,
                     backlog: relay.backlog as usize,
-                    socket_mode: 0o600,
+                    socket_mode: relay.socket_mode,
                     grace: GRACE,
                 })
             })

@@ -39,6 +39,9 @@ pub struct Relay {
     /// before it drops the oldest (counted, and told to the subscriber). Unused on a
     /// `nats://` relay, where it is always the default.
     pub backlog: u32,
+    /// `socket_mode`: the permission bits `sinkgen relay` gives the socket file of a
+    /// `unix://` relay (owner-only, `0o600`, unless the file says otherwise).
+    pub socket_mode: u32,
     /// `durable = true` (a `nats://` relay only): the JetStream settings its sinks
     /// and subscriptions use; `None` for a relay that is not durable.
     pub durable: Option<Durability>,

@@ -227,6 +227,9 @@ fn summary(t: &Topology) -> String {
         if r.backlog != sinkgen_config::policy::BACKLOG {
             let _ = write!(out, " backlog {}", r.backlog);
         }
+        if r.socket_mode != sinkgen_config::policy::SOCKET_MODE {
+            let _ = write!(out, " socket_mode {:#o}", r.socket_mode);
+        }
         out.push('\n');
     }
     for s in &t.services {

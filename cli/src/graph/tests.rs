@@ -12,6 +12,7 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         message: message.map(Into::into),
         codec: Codec::Raw,
         backlog: sinkgen_config::policy::BACKLOG,
+        socket_mode: sinkgen_config::policy::SOCKET_MODE,
         durable: None,
         line: 1,
     }

@@ -40,6 +40,9 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
         backlog: t
             .get("backlog")
             .and_then(|v| expect_int(ctx, "backlog", v, place)),
+        socket_mode: t
+            .get("socket_mode")
+            .and_then(|v| expect_int(ctx, "socket_mode", v, place)),
         durable: t
             .get("durable")
             .and_then(|v| expect_bool(ctx, "durable", v, place)),

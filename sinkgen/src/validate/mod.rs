@@ -54,6 +54,7 @@ struct RelayInfo {
     message: Option<String>,
     codec: Codec,
     backlog: u32,
+    socket_mode: u32,
     durable: Option<crate::model::Durability>,
 }
 

@@ -30,6 +30,8 @@ impl Validator<'_, '_> {
             self.message_type_path(&format!("relay `{}`", printable(&r.name.value)), m)
         });
         let backlog = self.relay_backlog(r, nats);
+        let unix = matches!(endpoint, Some(Endpoint::Unix(_)));
+        let socket_mode = self.relay_socket_mode(r, endpoint.is_some() && !unix);
         let durable = self.relay_durable(r, endpoint.as_ref().map(|_| nats));
         let codec = self.check_codec(
             "relay",
@@ -45,7 +47,51 @@ impl Validator<'_, '_> {
             message,
             codec,
             backlog,
+            socket_mode,
             durable,
+        }
+    }
+
+    /// `socket_mode` is who may connect to a `unix://` relay's socket file: permission
+    /// bits with read and write for the relay's own user (it must reach its own socket),
+    /// and nothing beyond `0o777`. Other endpoints have no socket file to set.
+    fn relay_socket_mode(&mut self, r: &RawRelay, not_unix: bool) -> u32 {
+        let Some(m) = &r.socket_mode else {
+            return policy::SOCKET_MODE;
+        };
+        let name = printable(&r.name.value);
+        if not_unix {
+            self.ctx.push(
+                Diagnostic::error(format!(
+                    "`socket_mode` of relay `{name}` needs a unix:// endpoint"
+                ))
+                .with_span(m.span.clone())
+                .with_label("only a Unix socket has a file and permission bits")
+                .with_help(format!("remove `socket_mode` from `[relays.{name}]`")),
+            );
+            return policy::SOCKET_MODE;
+        }
+        match u32::try_from(m.value) {
+            Ok(v) if v <= 0o777 && v & 0o600 == 0o600 => v,
+            _ => {
+                let label = if (0..=0o777).contains(&m.value) {
+                    "the relay's own user needs read and write (0o600)".to_owned()
+                } else {
+                    "not permission bits (0o000 to 0o777)".to_owned()
+                };
+                self.ctx.push(
+                    Diagnostic::error(format!(
+                        "`socket_mode` of relay `{name}` is not a usable socket mode"
+                    ))
+                    .with_span(m.span.clone())
+                    .with_label(label)
+                    .with_help(format!(
+                        "write the mode as an octal integer with owner read and write, e.g. `socket_mode = 0o660` for the relay's group too; the default is `socket_mode = {:#o}`",
+                        policy::SOCKET_MODE
+                    )),
+                );
+                policy::SOCKET_MODE
+            }
         }
     }
 

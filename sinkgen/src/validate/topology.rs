@@ -31,6 +31,7 @@ pub(super) fn build(
                 message: info.message,
                 codec: info.codec,
                 backlog: info.backlog,
+                socket_mode: info.socket_mode,
                 durable: info.durable,
             })
         })
