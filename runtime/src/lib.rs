@@ -80,6 +80,7 @@
 // Denied, not forbidden: one `ioctl` (transport/unread.rs) lifts it for itself.
 #![deny(unsafe_code)]
 
+pub mod codec;
 pub mod composite;
 mod connection;
 pub mod decode;

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use sinkgen_config::policy;
 
+use crate::codec::{Coded, Encoder, Raw};
 use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
@@ -213,6 +214,27 @@ impl SinkBuilder {
         let endpoint = self.check()?;
         Ok(DirectSink::from_options(self.options(Ok(endpoint))))
     }
+
+    /// [`relay`](SinkBuilder::relay) for a message type written by codec `C`
+    /// (see [`codec`](crate::codec)), e.g. `.relay_with::<Quote, Postcard>()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::relay`].
+    pub fn relay_with<M, C: Encoder<M>>(self) -> Result<RelaySink<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(RelaySink::from_options(self.options(Ok(endpoint))))
+    }
+
+    /// [`direct`](SinkBuilder::direct) for a message type written by codec `C`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::relay`].
+    pub fn direct_with<M, C: Encoder<M>>(self) -> Result<DirectSink<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(DirectSink::from_options(self.options(Ok(endpoint))))
+    }
 }
 
 /// Makes a [`TransportError`] for an endpoint that cannot work.
@@ -223,18 +245,18 @@ pub(crate) fn bad_address(message: String) -> TransportError {
 macro_rules! leaf_sink {
     ($(#[$doc:meta])* $name:ident, $role:expr) => {
         $(#[$doc])*
-        pub struct $name<M> {
+        pub struct $name<M, C = Raw> {
             pub(crate) handle: Arc<Handle>,
-            _message: PhantomData<fn(M)>,
+            _message: PhantomData<fn(M, C)>,
         }
 
-        impl<M> Clone for $name<M> {
+        impl<M, C> Clone for $name<M, C> {
             fn clone(&self) -> Self {
                 $name { handle: Arc::clone(&self.handle), _message: PhantomData }
             }
         }
 
-        impl<M> std::fmt::Debug for $name<M> {
+        impl<M, C> std::fmt::Debug for $name<M, C> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let s = &self.handle.shared;
                 f.debug_struct(stringify!($name))
@@ -252,6 +274,18 @@ macro_rules! leaf_sink {
             ///
             /// [`BuildError`] when the endpoint does not parse.
             pub fn new(endpoint: &str) -> Result<Self, BuildError> {
+                Self::with_codec(endpoint)
+            }
+        }
+
+        impl<M, C: Encoder<M>> $name<M, C> {
+            /// A sink to `endpoint` with default options whose messages are written by
+            /// codec `C` (see [`codec`](crate::codec)).
+            ///
+            /// # Errors
+            ///
+            /// [`BuildError`] when the endpoint does not parse.
+            pub fn with_codec(endpoint: &str) -> Result<Self, BuildError> {
                 let endpoint = endpoint.to_owned();
                 let builder = SinkBuilder::new(endpoint);
                 let parsed = builder.check()?;
@@ -285,7 +319,7 @@ macro_rules! leaf_sink {
             /// A send dropped early has queued nothing (the message is dropped with
             /// the future); the stream is never affected.
             pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
-                let mut msg = msg;
+                let mut msg = Coded::<M, C>::new(msg);
                 let shared = &self.handle.shared;
                 let mut deadline = None;
                 let mut waited = None;
@@ -293,13 +327,13 @@ macro_rules! leaf_sink {
                     let need = match shared.offer(Msg::Owned(&mut msg), waited.take()) {
                         Ok(None) => return Ok(()),
                         Ok(Some(need)) => need,
-                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     };
                     let deadline = *deadline
                         .get_or_insert_with(|| deadline_after(Instant::now(), shared.opts.send_timeout));
                     match shared.wait(need, deadline).await {
                         Ok(w) => waited = w,
-                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     }
                 }
             }
@@ -310,10 +344,10 @@ macro_rules! leaf_sink {
             ///
             /// As [`send`](Self::send), with `Full` instead of `Timeout`.
             pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
-                let mut msg = msg;
+                let mut msg = Coded::<M, C>::new(msg);
                 match self.handle.shared.try_enqueue(Msg::Owned(&mut msg)) {
                     Ok(()) => Ok(()),
-                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
+                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg.msg)),
                 }
             }
 
@@ -392,7 +426,8 @@ macro_rules! leaf_sink {
 }
 
 leaf_sink! {
-    /// A lazily connecting sink to a relay, accepting only messages of type `M`.
+    /// A lazily connecting sink to a relay, accepting only messages of type `M`,
+    /// written by codec `C` ([`Raw`]: `M`'s own [`Encode`]).
     ///
     /// See the [module docs](self) for the lifecycle, and [`SinkBuilder`] to make one.
     RelaySink, crate::protocol::Role::Producer
@@ -400,7 +435,7 @@ leaf_sink! {
 
 leaf_sink! {
     /// A lazily connecting sink straight to a service's `listen` endpoint (or any
-    /// endpoint), accepting only messages of type `M`. Same behaviour as
-    /// [`RelaySink`].
+    /// endpoint), accepting only messages of type `M`, written by codec `C`. Same
+    /// behaviour as [`RelaySink`].
     DirectSink, crate::protocol::Role::DirectSender
 }
