@@ -245,6 +245,9 @@ pub(crate) fn bad_address(message: String) -> TransportError {
 macro_rules! leaf_sink {
     ($(#[$doc:meta])* $name:ident, $role:expr) => {
         $(#[$doc])*
+        ///
+        /// Messages are written by the codec `C` (see [`codec`](crate::codec)): by
+        /// default [`Raw`], the message's own [`Encode`].
         pub struct $name<M, C = Raw> {
             pub(crate) handle: Arc<Handle>,
             _message: PhantomData<fn(M, C)>,
@@ -426,8 +429,7 @@ macro_rules! leaf_sink {
 }
 
 leaf_sink! {
-    /// A lazily connecting sink to a relay, accepting only messages of type `M`,
-    /// written by codec `C` ([`Raw`]: `M`'s own [`Encode`]).
+    /// A lazily connecting sink to a relay, accepting only messages of type `M`.
     ///
     /// See the [module docs](self) for the lifecycle, and [`SinkBuilder`] to make one.
     RelaySink, crate::protocol::Role::Producer
@@ -435,7 +437,7 @@ leaf_sink! {
 
 leaf_sink! {
     /// A lazily connecting sink straight to a service's `listen` endpoint (or any
-    /// endpoint), accepting only messages of type `M`, written by codec `C`. Same
-    /// behaviour as [`RelaySink`].
+    /// endpoint), accepting only messages of type `M`. Same behaviour as
+    /// [`RelaySink`].
     DirectSink, crate::protocol::Role::DirectSender
 }

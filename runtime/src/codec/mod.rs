@@ -8,10 +8,10 @@
 //! reads it back from the received bytes ([`Decoder`]):
 //!
 //! - [`Raw`]: `M: Encode` / `M: Decode` (always there).
-//! - [`Postcard`] (feature `postcard`): serde types (`Serialize` /
+//! - `Postcard` (feature `postcard`): serde types (`Serialize` /
 //!   `DeserializeOwned`) in postcard's compact format.
-//! - [`Prost`] (feature `prost`): protobuf messages (`prost::Message`).
-//! - [`Zerocopy`] (feature `zerocopy`): plain structs as their bytes (zerocopy's
+//! - `Prost` (feature `prost`): protobuf messages (`prost::Message`).
+//! - `Zerocopy` (feature `zerocopy`): plain structs as their bytes (zerocopy's
 //!   `IntoBytes + Immutable` / `FromBytes + KnownLayout + Immutable`).
 //!
 //! Encoding happens under the sink's lock, as for [`Encode`]: if it panics, nothing of
