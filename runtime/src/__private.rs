@@ -1,6 +1,13 @@
 //! The only items generated code names, always as `::sinkgen_runtime::__private::...`.
 //! Not a public API: it changes with the code generator.
 
+#[cfg(feature = "postcard")]
+pub use crate::codec::Postcard;
+#[cfg(feature = "prost")]
+pub use crate::codec::Prost;
+#[cfg(feature = "zerocopy")]
+pub use crate::codec::Zerocopy;
+pub use crate::codec::{Decoder, Encoder, Raw};
 pub use crate::composite::Member;
 pub use crate::framing::Framing;
 pub use crate::{CompositeSink, DirectSink, Encode, RelaySink};
@@ -277,39 +284,48 @@ fn options(
 
 /// A relay sink from the spec, honouring the environment override. No I/O; an invalid
 /// endpoint gives a sink whose every send fails with a fatal "bad address" error.
-pub fn relay<M: Encode>(spec: &'static SinkSpec) -> RelaySink<M> {
+pub fn relay<M, C: Encoder<M>>(spec: &'static SinkSpec) -> RelaySink<M, C> {
     let (endpoint, from) = chosen(spec);
     RelaySink::from_options(options(spec, &endpoint, from))
 }
 
 /// A direct sink from the spec, honouring the environment override (see [`relay`]).
-pub fn direct<M: Encode>(spec: &'static SinkSpec) -> DirectSink<M> {
+pub fn direct<M, C: Encoder<M>>(spec: &'static SinkSpec) -> DirectSink<M, C> {
     let (endpoint, from) = chosen(spec);
     DirectSink::from_options(options(spec, &endpoint, from))
 }
 
 /// A relay sink at an explicit endpoint, without looking at the environment.
-pub fn relay_at<M: Encode>(spec: &'static SinkSpec, endpoint: &str) -> RelaySink<M> {
+pub fn relay_at<M, C: Encoder<M>>(spec: &'static SinkSpec, endpoint: &str) -> RelaySink<M, C> {
     RelaySink::from_options(options(spec, endpoint, None))
 }
 
 /// A direct sink at an explicit endpoint, without looking at the environment.
-pub fn direct_at<M: Encode>(spec: &'static SinkSpec, endpoint: &str) -> DirectSink<M> {
+pub fn direct_at<M, C: Encoder<M>>(spec: &'static SinkSpec, endpoint: &str) -> DirectSink<M, C> {
     DirectSink::from_options(options(spec, endpoint, None))
 }
 
 /// A broadcast composite over sibling sinks.
-pub fn broadcast<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+pub fn broadcast<M, C: Encoder<M>>(
+    name: &'static str,
+    members: Vec<Member<M, C>>,
+) -> CompositeSink<M, C> {
     CompositeSink::broadcast(name, members)
 }
 
 /// A round-robin composite over sibling sinks.
-pub fn round_robin<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+pub fn round_robin<M, C: Encoder<M>>(
+    name: &'static str,
+    members: Vec<Member<M, C>>,
+) -> CompositeSink<M, C> {
     CompositeSink::round_robin(name, members)
 }
 
 /// A failover composite over sibling sinks, in order of preference.
-pub fn failover<M: Encode>(name: &'static str, members: Vec<Member<M>>) -> CompositeSink<M> {
+pub fn failover<M, C: Encoder<M>>(
+    name: &'static str,
+    members: Vec<Member<M, C>>,
+) -> CompositeSink<M, C> {
     CompositeSink::failover(name, members)
 }
 

@@ -29,6 +29,9 @@
 //! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
 //! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`]; a [`Subscription`] on a `nats://` endpoint is a core NATS subscription |
 //! | `serde` | no | `serde::Serialize` for [`Status`] (and the state, error and counters in it), for health endpoints |
+//! | `postcard` | no | the `codec::Postcard` codec: serde types (`Serialize` / `DeserializeOwned`) as messages, in postcard's format (services.toml `codec = "postcard"`) |
+//! | `prost` | no | the `codec::Prost` codec: protobuf messages (`prost::Message`) |
+//! | `zerocopy` | no | the `codec::Zerocopy` codec: plain `#[repr(C)]` structs as their bytes (zerocopy 0.8's `IntoBytes` / `FromBytes`) |
 //!
 //! Without `derive` (`default-features = false`), the runtime has no proc macro of its
 //! own; use the build-script front end then.
@@ -80,6 +83,7 @@
 // Denied, not forbidden: one `ioctl` (transport/unread.rs) lifts it for itself.
 #![deny(unsafe_code)]
 
+pub mod codec;
 pub mod composite;
 mod connection;
 pub mod decode;

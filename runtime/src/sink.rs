@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use sinkgen_config::policy;
 
+use crate::codec::{Coded, Encoder, Raw};
 use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
@@ -239,6 +240,27 @@ impl SinkBuilder {
         let endpoint = self.check()?;
         Ok(DirectSink::from_options(self.options(Ok(endpoint))))
     }
+
+    /// [`relay`](SinkBuilder::relay) for a message type written by codec `C`
+    /// (see [`codec`](crate::codec)), e.g. `.relay_with::<Quote, Postcard>()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::relay`].
+    pub fn relay_with<M, C: Encoder<M>>(self) -> Result<RelaySink<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(RelaySink::from_options(self.options(Ok(endpoint))))
+    }
+
+    /// [`direct`](SinkBuilder::direct) for a message type written by codec `C`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SinkBuilder::relay`].
+    pub fn direct_with<M, C: Encoder<M>>(self) -> Result<DirectSink<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(DirectSink::from_options(self.options(Ok(endpoint))))
+    }
 }
 
 /// Makes a [`TransportError`] for an endpoint that cannot work.
@@ -249,18 +271,21 @@ pub(crate) fn bad_address(message: String) -> TransportError {
 macro_rules! leaf_sink {
     ($(#[$doc:meta])* $name:ident, $role:expr) => {
         $(#[$doc])*
-        pub struct $name<M> {
+        ///
+        /// Messages are written by the codec `C` (see [`codec`](crate::codec)): by
+        /// default [`Raw`], the message's own [`Encode`].
+        pub struct $name<M, C = Raw> {
             pub(crate) handle: Arc<Handle>,
-            _message: PhantomData<fn(M)>,
+            _message: PhantomData<fn(M, C)>,
         }
 
-        impl<M> Clone for $name<M> {
+        impl<M, C> Clone for $name<M, C> {
             fn clone(&self) -> Self {
                 $name { handle: Arc::clone(&self.handle), _message: PhantomData }
             }
         }
 
-        impl<M> std::fmt::Debug for $name<M> {
+        impl<M, C> std::fmt::Debug for $name<M, C> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let s = &self.handle.shared;
                 f.debug_struct(stringify!($name))
@@ -278,6 +303,18 @@ macro_rules! leaf_sink {
             ///
             /// [`BuildError`] when the endpoint does not parse.
             pub fn new(endpoint: &str) -> Result<Self, BuildError> {
+                Self::with_codec(endpoint)
+            }
+        }
+
+        impl<M, C: Encoder<M>> $name<M, C> {
+            /// A sink to `endpoint` with default options whose messages are written by
+            /// codec `C` (see [`codec`](crate::codec)).
+            ///
+            /// # Errors
+            ///
+            /// [`BuildError`] when the endpoint does not parse.
+            pub fn with_codec(endpoint: &str) -> Result<Self, BuildError> {
                 let endpoint = endpoint.to_owned();
                 let builder = SinkBuilder::new(endpoint);
                 let parsed = builder.check()?;
@@ -311,7 +348,7 @@ macro_rules! leaf_sink {
             /// A send dropped early has queued nothing (the message is dropped with
             /// the future); the stream is never affected.
             pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
-                let mut msg = msg;
+                let mut msg = Coded::<M, C>::new(msg);
                 let shared = &self.handle.shared;
                 let mut deadline = None;
                 let mut waited = None;
@@ -319,13 +356,13 @@ macro_rules! leaf_sink {
                     let need = match shared.offer(Msg::Owned(&mut msg), waited.take()) {
                         Ok(None) => return Ok(()),
                         Ok(Some(need)) => need,
-                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     };
                     let deadline = *deadline
                         .get_or_insert_with(|| deadline_after(Instant::now(), shared.opts.send_timeout));
                     match shared.wait(need, deadline).await {
                         Ok(w) => waited = w,
-                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg)),
+                        Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     }
                 }
             }
@@ -336,10 +373,10 @@ macro_rules! leaf_sink {
             ///
             /// As [`send`](Self::send), with `Full` instead of `Timeout`.
             pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
-                let mut msg = msg;
+                let mut msg = Coded::<M, C>::new(msg);
                 match self.handle.shared.try_enqueue(Msg::Owned(&mut msg)) {
                     Ok(()) => Ok(()),
-                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
+                    Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg.msg)),
                 }
             }
 

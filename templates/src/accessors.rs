@@ -154,7 +154,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
 fn accessor(plan: &Plan, sink: &SinkPlan) -> TokenStream {
     let vis = &plan.vis;
     let ident = &sink.ident;
-    let ty = sink_type(sink);
+    let ty = sink_type(plan, sink);
     let once = rt("OnceLock");
     let doc = crate::doc_attrs(&docs::accessor(plan, sink));
     let get = match &sink.kind {
@@ -187,23 +187,23 @@ fn accessor(plan: &Plan, sink: &SinkPlan) -> TokenStream {
 
 /// The private functions every accessor of one kind calls to build its sink once.
 ///
-/// They are generic over the message type only, so rustc instantiates the `OnceLock`
+/// They are generic over the message type and codec only, so rustc instantiates the `OnceLock`
 /// machinery once per kind and message type instead of once per sink: the compile cost
 /// of an accessor stays a few lines however many sinks there are. Sink names never
 /// start with `_`, so these names cannot collide with an accessor.
 fn builders(plan: &Plan) -> TokenStream {
     let once = rt("OnceLock");
-    let encode = rt("Encode");
+    let encoder = rt("Encoder");
     let spec = rt("SinkSpec");
     let has = |f: fn(&SinkKind) -> bool| plan.sinks.iter().any(|s| f(&s.kind));
     let mut out = TokenStream::new();
     if has(|k| matches!(k, SinkKind::Relay { .. })) {
         let (sink, build) = (rt("RelaySink"), rt("relay"));
         out.extend(quote! {
-            fn __sinkgen_relay<M: #encode>(
-                cell: &'static #once<#sink<M>>,
+            fn __sinkgen_relay<M, C: #encoder<M>>(
+                cell: &'static #once<#sink<M, C>>,
                 spec: &'static #spec,
-            ) -> &'static #sink<M> {
+            ) -> &'static #sink<M, C> {
                 cell.get_or_init(|| #build(spec))
             }
         });
@@ -211,10 +211,10 @@ fn builders(plan: &Plan) -> TokenStream {
     if has(|k| matches!(k, SinkKind::Service { .. } | SinkKind::Endpoint { .. })) {
         let (sink, build) = (rt("DirectSink"), rt("direct"));
         out.extend(quote! {
-            fn __sinkgen_direct<M: #encode>(
-                cell: &'static #once<#sink<M>>,
+            fn __sinkgen_direct<M, C: #encoder<M>>(
+                cell: &'static #once<#sink<M, C>>,
                 spec: &'static #spec,
-            ) -> &'static #sink<M> {
+            ) -> &'static #sink<M, C> {
                 cell.get_or_init(|| #build(spec))
             }
         });
@@ -222,10 +222,10 @@ fn builders(plan: &Plan) -> TokenStream {
     if has(|k| matches!(k, SinkKind::Composite { .. })) {
         let sink = rt("CompositeSink");
         out.extend(quote! {
-            fn __sinkgen_composite<M: #encode>(
-                cell: &'static #once<#sink<M>>,
-                build: fn() -> #sink<M>,
-            ) -> &'static #sink<M> {
+            fn __sinkgen_composite<M, C: #encoder<M>>(
+                cell: &'static #once<#sink<M, C>>,
+                build: fn() -> #sink<M, C>,
+            ) -> &'static #sink<M, C> {
                 cell.get_or_init(build)
             }
         });

@@ -94,10 +94,11 @@ fn framing(leaf: &Leaf) -> String {
 }
 
 /// "`protocol::MarketEvent`" or "raw bytes, `bytes::Bytes`".
-pub(crate) fn message(sink: &SinkPlan) -> String {
+/// A composite's codec is its members'.
+pub(crate) fn message(plan: &Plan, sink: &SinkPlan) -> String {
     match &sink.message {
         Message::Bytes => "raw bytes, `bytes::Bytes`".to_owned(),
-        Message::Path { text, .. } => match sink.kind.leaf().and_then(|l| l.codec.feature()) {
+        Message::Path { text, .. } => match crate::sink_codec(plan, sink).feature() {
             Some(codec) => format!("{}, encoded by the {codec} codec", code(text)),
             None => code(text),
         },
@@ -116,7 +117,7 @@ pub(crate) fn accessor(plan: &Plan, sink: &SinkPlan) -> String {
         code(&sink.name),
         target(plan, sink),
         origin(plan, sink.line),
-        message(sink),
+        message(plan, sink),
     );
     match sink.kind.leaf() {
         None => doc.push_str(
@@ -141,7 +142,7 @@ pub(crate) fn instance_accessor(plan: &Plan, sink: &SinkPlan) -> String {
         code(&sink.name),
         target(plan, sink),
         origin(plan, sink.line),
-        message(sink),
+        message(plan, sink),
     )
 }
 

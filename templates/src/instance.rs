@@ -45,12 +45,12 @@ fn instance(plan: &Plan) -> TokenStream {
     ));
     let fields = plan.sinks.iter().map(|sink| {
         let ident = &sink.ident;
-        let ty = sink_type(sink);
+        let ty = sink_type(plan, sink);
         quote!(#ident: #ty,)
     });
     let accessors = plan.sinks.iter().map(|sink| {
         let ident = &sink.ident;
-        let ty = sink_type(sink);
+        let ty = sink_type(plan, sink);
         let doc = crate::doc_attrs(&docs::instance_accessor(plan, sink));
         quote! {
             #doc
@@ -131,7 +131,7 @@ fn with_endpoints(plan: &Plan) -> TokenStream {
     let assignments = order.iter().map(|&i| {
         let sink = &plan.sinks[i];
         let ident = &sink.ident;
-        let message = crate::message_type(&sink.message);
+        let message = crate::constructor_args(&sink.message, crate::sink_codec(plan, sink));
         let spec = &sink.spec_ident;
         let value = match &sink.kind {
             SinkKind::Relay { .. } => {

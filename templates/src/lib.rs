@@ -155,15 +155,62 @@ pub(crate) fn doc_attrs(text: &str) -> TokenStream {
     quote!(#(#lines)*)
 }
 
-/// The type of a sink: `RelaySink<M>`, `DirectSink<M>` or `CompositeSink<M>`.
-pub(crate) fn sink_type(sink: &SinkPlan) -> TokenStream {
+/// The type of a sink: `RelaySink<M>`, `DirectSink<M>` or `CompositeSink<M>`, with the
+/// codec as a second parameter unless it is raw (the default).
+pub(crate) fn sink_type(plan: &Plan, sink: &SinkPlan) -> TokenStream {
     let wrapper = rt(match sink.kind {
         SinkKind::Relay { .. } => "RelaySink",
         SinkKind::Service { .. } | SinkKind::Endpoint { .. } => "DirectSink",
         SinkKind::Composite { .. } => "CompositeSink",
     });
-    let message = message_type(&sink.message);
-    quote!(#wrapper<#message>)
+    let args = type_args(&sink.message, sink_codec(plan, sink));
+    quote!(#wrapper<#args>)
+}
+
+/// The codec of a sink: its leaf's, or for a composite its members' (the front end
+/// checks that they agree).
+pub(crate) fn sink_codec(plan: &Plan, sink: &SinkPlan) -> Codec {
+    let mut sink = sink;
+    loop {
+        match &sink.kind {
+            SinkKind::Relay { leaf, .. }
+            | SinkKind::Service { leaf, .. }
+            | SinkKind::Endpoint { leaf } => return leaf.codec,
+            SinkKind::Composite { members, .. } => match members.first() {
+                Some(&m) => sink = &plan.sinks[m],
+                None => return Codec::Raw,
+            },
+        }
+    }
+}
+
+/// The codec's type in the runtime: `Raw`, `Postcard`, `Prost` or `Zerocopy`.
+pub(crate) fn codec_type(codec: Codec) -> TokenStream {
+    rt(match codec {
+        Codec::Raw => "Raw",
+        Codec::Postcard => "Postcard",
+        Codec::Prost => "Prost",
+        Codec::Zerocopy => "Zerocopy",
+    })
+}
+
+/// The type arguments of a sink or receiver: `M` for the raw codec (the default),
+/// `M, Codec` otherwise.
+pub(crate) fn type_args(message: &Message, codec: Codec) -> TokenStream {
+    let message = message_type(message);
+    if codec == Codec::Raw {
+        message
+    } else {
+        let codec = codec_type(codec);
+        quote!(#message, #codec)
+    }
+}
+
+/// The turbofish arguments of a runtime constructor: `M, Codec`, always both.
+pub(crate) fn constructor_args(message: &Message, codec: Codec) -> TokenStream {
+    let message = message_type(message);
+    let codec = codec_type(codec);
+    quote!(#message, #codec)
 }
 
 /// The message type of a sink.

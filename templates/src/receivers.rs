@@ -20,7 +20,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::{Codec, InboxPlan, Message, Plan, Receivers, SubscriptionPlan, docs, message_type, rt};
+use crate::{Codec, InboxPlan, Message, Plan, Receivers, SubscriptionPlan, docs, rt};
 
 /// The receivers type, its checks, accessors, endpoints struct and instance.
 #[must_use]
@@ -108,15 +108,17 @@ fn lints(receivers: &Receivers) -> TokenStream {
 /// The return type and the runtime constructor of a subscription accessor.
 fn subscription_parts(s: &SubscriptionPlan) -> (TokenStream, TokenStream) {
     let (wrapper, build) = (rt("Subscription"), rt("subscription"));
-    let message = message_type(&s.message);
-    (quote!(#wrapper<#message>), quote!(#build::<#message>))
+    let args = crate::type_args(&s.message, s.codec);
+    let constructor = crate::constructor_args(&s.message, s.codec);
+    (quote!(#wrapper<#args>), quote!(#build::<#constructor>))
 }
 
 /// The return type and the runtime constructor of the inbox accessor.
 fn inbox_parts(inbox: &InboxPlan) -> (TokenStream, TokenStream) {
     let (wrapper, build) = (rt("Inbox"), rt("inbox"));
-    let message = message_type(&inbox.message);
-    (quote!(#wrapper<#message>), quote!(#build::<#message>))
+    let args = crate::type_args(&inbox.message, inbox.codec);
+    let constructor = crate::constructor_args(&inbox.message, inbox.codec);
+    (quote!(#wrapper<#args>), quote!(#build::<#constructor>))
 }
 
 /// `require_nats!` and `require_<codec>!` for each receiver that needs a runtime feature.

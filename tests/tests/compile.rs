@@ -29,13 +29,19 @@ fn target_dir() -> PathBuf {
 
 /// A fresh library crate `name` with these files; returns its directory.
 fn probe(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    probe_with(name, &[], "", files)
+}
+
+/// [`probe`] with runtime `features` and more `[dependencies]` lines.
+fn probe_with(name: &str, features: &[&str], deps: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("compile-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let ws = workspace();
     let manifest = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dependencies]\nsinkgen-runtime = {{ path = {:?} }}\n\n[workspace]\n",
+         [dependencies]\nsinkgen-runtime = {{ path = {:?}, features = {features:?} }}\n{deps}\n\
+         [workspace]\n",
         ws.join("runtime")
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
@@ -214,4 +220,73 @@ fn receivers_compile_under_clippy() {
         ],
     );
     assert_compiles(&cargo(&dir, &["clippy"]), "typed subscriptions and inboxes");
+}
+
+/// Generated code for every codec compiles with the user's own types and no
+/// hand-written `Encode`/`Decode` (`fixtures/ok/codecs.toml`): a serde struct on a
+/// postcard relay (sent through a relay sink and a failover composite, received by a
+/// subscription), a `#[repr(C)]` zerocopy struct on a torq relay, a prost message sent
+/// to a service's inbox. Both front ends, the runtime's codec features on, checked with
+/// clippy, warnings and missing docs denied.
+#[test]
+fn codecs_compile_under_clippy_with_users_types() {
+    let config = tests_dir().join("fixtures/ok/codecs.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// Messages, with no `Encode` or `Decode` of their own.\n\
+         pub mod protocol {{\n    \
+             /// A quote (serde).\n    \
+             #[derive(serde::Serialize, serde::Deserialize)]\n    \
+             pub struct Quote {{\n        /// Bid.\n        pub bid: i64,\n    }}\n\n    \
+             /// A tick (plain bytes).\n    \
+             #[derive(zerocopy::IntoBytes, zerocopy::FromBytes, zerocopy::KnownLayout, zerocopy::Immutable)]\n    \
+             #[repr(C)]\n    \
+             pub struct Tick {{\n        /// Price.\n        pub price: i64,\n    }}\n\n    \
+             /// An order (protobuf).\n    \
+             #[derive(Clone, PartialEq, prost::Message)]\n    \
+             pub struct Order {{\n        /// Id.\n        #[prost(uint64, tag = \"1\")]\n        pub id: u64,\n    }}\n\
+         }}\n\n\
+         /// Sinks of `feed`.\n\
+         pub mod feed {{\n    use crate::protocol;\n    include!(\"feed.rs\");\n}}\n\n\
+         /// Sinks of `fanout`, a composite.\n\
+         pub mod fanout {{\n    use crate::protocol;\n    include!(\"fanout.rs\");\n}}\n\n\
+         /// Receivers of `reader`.\n\
+         pub mod reader {{\n    use crate::protocol;\n    include!(\"reader.rs\");\n}}\n\n\
+         /// The inbox of `execution`, by the derive front end.\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"execution\", receivers = \"Execution\")]\n\
+         pub struct Derived;\n\n\
+         /// All of them, used.\n\
+         pub async fn run() -> Option<u64> {{\n    \
+             let _ = feed::Sinks::quotes().send(protocol::Quote {{ bid: 1 }}).await;\n    \
+             let _ = feed::Sinks::ticks().try_send(protocol::Tick {{ price: 2 }});\n    \
+             let _ = feed::Sinks::execution().send(protocol::Order {{ id: 3 }}).await;\n    \
+             let _ = fanout::Sinks::quotes().send(protocol::Quote {{ bid: 4 }}).await;\n    \
+             let mut quotes = reader::Subscriptions::quotes();\n    \
+             let mut ticks = reader::Subscriptions::ticks();\n    \
+             let mut inbox = Execution::inbox();\n    \
+             if let Some(sinkgen_runtime::Received::Message {{ message, .. }}) = quotes.recv().await {{\n        \
+                 return u64::try_from(message.bid).ok();\n    }}\n    \
+             if let Some(sinkgen_runtime::Received::Message {{ message, .. }}) = ticks.recv().await {{\n        \
+                 return u64::try_from(message.price).ok();\n    }}\n    \
+             match inbox.recv().await? {{\n        \
+                 sinkgen_runtime::Received::Message {{ message, .. }} => Some(message.id),\n        \
+                 _ => None,\n    }}\n}}\n",
+        config.to_string_lossy()
+    );
+    let files: Vec<(String, String)> = ["feed", "fanout", "reader"]
+        .iter()
+        .map(|s| (format!("src/{s}.rs"), generate(&config, s)))
+        .collect();
+    let mut all = vec![("src/lib.rs", lib.as_str())];
+    all.extend(files.iter().map(|(p, c)| (p.as_str(), c.as_str())));
+    let dir = probe_with(
+        "sinkgen_compile_codecs",
+        &["postcard", "prost", "zerocopy"],
+        "serde = { version = \"1\", features = [\"derive\"] }\n\
+         prost = \"0.14\"\n\
+         zerocopy = { version = \"0.8\", features = [\"derive\"] }\n",
+        &all,
+    );
+    assert_compiles(&cargo(&dir, &["clippy"]), "generated code for every codec");
 }

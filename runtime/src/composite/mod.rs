@@ -55,8 +55,8 @@ use route::{Closing, Encoded, Inner, Node, SCRATCH, join_sum, wait_until};
 
 use bytes::Bytes;
 
+use crate::codec::{Encoder, Raw};
 use crate::connection::{Reject, Shared};
-use crate::encode::Encode;
 use crate::error::{SendError, SendErrorKind, WaitError};
 use crate::sink::{DirectSink, RelaySink};
 use crate::status::{CompositeStatus, Lost, Status};
@@ -74,13 +74,13 @@ pub enum Mode {
 
 /// One member of a composite: a handle to a sibling sink (it shares that sink's queue
 /// and connection).
-pub enum Member<M> {
+pub enum Member<M, C = Raw> {
     /// A relay sink.
-    Relay(RelaySink<M>),
+    Relay(RelaySink<M, C>),
     /// A direct sink.
-    Direct(DirectSink<M>),
+    Direct(DirectSink<M, C>),
     /// A nested composite.
-    Composite(CompositeSink<M>),
+    Composite(CompositeSink<M, C>),
 }
 
 /// Shows the member's kind and its sink (no bound on `M`: members hold no message).
@@ -93,7 +93,7 @@ pub enum Member<M> {
 /// assert!(shown.starts_with("Relay(RelaySink { sink: \"quotes\""), "{shown}");
 /// # Ok::<(), sinkgen_runtime::BuildError>(())
 /// ```
-impl<M> std::fmt::Debug for Member<M> {
+impl<M, C> std::fmt::Debug for Member<M, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Member::Relay(s) => f.debug_tuple("Relay").field(s).finish(),
@@ -103,33 +103,33 @@ impl<M> std::fmt::Debug for Member<M> {
     }
 }
 
-impl<M> From<RelaySink<M>> for Member<M> {
-    fn from(s: RelaySink<M>) -> Self {
+impl<M, C> From<RelaySink<M, C>> for Member<M, C> {
+    fn from(s: RelaySink<M, C>) -> Self {
         Member::Relay(s)
     }
 }
-impl<M> From<&RelaySink<M>> for Member<M> {
-    fn from(s: &RelaySink<M>) -> Self {
+impl<M, C> From<&RelaySink<M, C>> for Member<M, C> {
+    fn from(s: &RelaySink<M, C>) -> Self {
         Member::Relay(s.clone())
     }
 }
-impl<M> From<DirectSink<M>> for Member<M> {
-    fn from(s: DirectSink<M>) -> Self {
+impl<M, C> From<DirectSink<M, C>> for Member<M, C> {
+    fn from(s: DirectSink<M, C>) -> Self {
         Member::Direct(s)
     }
 }
-impl<M> From<&DirectSink<M>> for Member<M> {
-    fn from(s: &DirectSink<M>) -> Self {
+impl<M, C> From<&DirectSink<M, C>> for Member<M, C> {
+    fn from(s: &DirectSink<M, C>) -> Self {
         Member::Direct(s.clone())
     }
 }
-impl<M> From<CompositeSink<M>> for Member<M> {
-    fn from(s: CompositeSink<M>) -> Self {
+impl<M, C> From<CompositeSink<M, C>> for Member<M, C> {
+    fn from(s: CompositeSink<M, C>) -> Self {
         Member::Composite(s)
     }
 }
-impl<M> From<&CompositeSink<M>> for Member<M> {
-    fn from(s: &CompositeSink<M>) -> Self {
+impl<M, C> From<&CompositeSink<M, C>> for Member<M, C> {
+    fn from(s: &CompositeSink<M, C>) -> Self {
         Member::Composite(s.clone())
     }
 }
@@ -164,12 +164,12 @@ impl Delivery {
 
 /// A sink that spreads each message over sibling sinks (broadcast, round robin or
 /// failover). A cheap `Clone` handle; see the [module docs](self).
-pub struct CompositeSink<M> {
+pub struct CompositeSink<M, C = Raw> {
     inner: Arc<Inner>,
-    _message: PhantomData<fn(M)>,
+    _message: PhantomData<fn(M, C)>,
 }
 
-impl<M> Clone for CompositeSink<M> {
+impl<M, C> Clone for CompositeSink<M, C> {
     fn clone(&self) -> Self {
         CompositeSink {
             inner: Arc::clone(&self.inner),
@@ -178,7 +178,7 @@ impl<M> Clone for CompositeSink<M> {
     }
 }
 
-impl<M> std::fmt::Debug for CompositeSink<M> {
+impl<M, C> std::fmt::Debug for CompositeSink<M, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompositeSink")
             .field("sink", &&*self.inner.name)
@@ -188,9 +188,9 @@ impl<M> std::fmt::Debug for CompositeSink<M> {
     }
 }
 
-impl<M: Encode> CompositeSink<M> {
+impl<M, C: Encoder<M>> CompositeSink<M, C> {
     /// A composite over `members` spreading frames by `mode`. No I/O happens here.
-    pub fn new(name: &str, mode: Mode, members: Vec<Member<M>>) -> Self {
+    pub fn new(name: &str, mode: Mode, members: Vec<Member<M, C>>) -> Self {
         let members = members
             .into_iter()
             .map(|m| match m {
@@ -213,17 +213,17 @@ impl<M: Encode> CompositeSink<M> {
     }
 
     /// A broadcast composite.
-    pub fn broadcast(name: &str, members: Vec<Member<M>>) -> Self {
+    pub fn broadcast(name: &str, members: Vec<Member<M, C>>) -> Self {
         Self::new(name, Mode::Broadcast, members)
     }
 
     /// A round-robin composite.
-    pub fn round_robin(name: &str, members: Vec<Member<M>>) -> Self {
+    pub fn round_robin(name: &str, members: Vec<Member<M, C>>) -> Self {
         Self::new(name, Mode::RoundRobin, members)
     }
 
     /// A failover composite (members in order of preference).
-    pub fn failover(name: &str, members: Vec<Member<M>>) -> Self {
+    pub fn failover(name: &str, members: Vec<Member<M, C>>) -> Self {
         Self::new(name, Mode::Failover, members)
     }
 
@@ -246,7 +246,7 @@ impl<M: Encode> CompositeSink<M> {
         let r = SCRATCH.with(|cell| {
             let mut buf = cell.borrow_mut();
             buf.clear();
-            msg.encode(&mut *buf);
+            C::encode(&msg, &mut *buf);
             self.inner.try_offer(&Encoded(&buf))
         });
         match r {
@@ -291,8 +291,8 @@ impl<M: Encode> CompositeSink<M> {
         let Some(target) = self.inner.wait_target().cloned() else {
             return Err(SendError::new(SendErrorKind::Full, None, msg));
         };
-        let mut payload = Vec::with_capacity(msg.encoded_len());
-        msg.encode(&mut payload);
+        let mut payload = Vec::with_capacity(C::encoded_len(&msg));
+        C::encode(&msg, &mut payload);
         let payload = Bytes::from(payload);
         let connected = target.connected_for().is_some();
         match target.enqueue(&payload).await {

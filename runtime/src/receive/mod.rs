@@ -183,9 +183,12 @@ pub(crate) enum Event {
 impl Event {
     /// Decodes the payload of a data event; counts what it hands on.
     #[inline]
-    pub(crate) fn into_item<M: crate::Decode>(self, counters: &counters::Counters) -> Received<M> {
+    pub(crate) fn into_item<M, C: crate::codec::Decoder<M>>(
+        self,
+        counters: &counters::Counters,
+    ) -> Received<M> {
         match self {
-            Event::Data { producer, body } => match M::decode(body) {
+            Event::Data { producer, body } => match crate::codec::decode::<M, C>(body) {
                 Ok(message) => {
                     counters.received();
                     Received::Message { producer, message }

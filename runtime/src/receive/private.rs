@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::inbox::{Inbox, InboxBuilder};
 use super::subscription::{Subscription, SubscriptionBuilder};
-use crate::decode::Decode;
+use crate::codec::Decoder;
 use crate::sink::bad_address;
 use crate::transport::Endpoint;
 
@@ -69,10 +69,10 @@ fn parsed(
 /// A subscription from the spec at `endpoint` (`None`: the environment override or the
 /// file's endpoint). No I/O; an invalid endpoint gives a subscription whose `recv`
 /// returns `None` with the error in its status.
-pub fn subscription<M: Decode>(
+pub fn subscription<M, C: Decoder<M>>(
     spec: &'static SubscriptionSpec,
     endpoint: Option<&str>,
-) -> Subscription<M> {
+) -> Subscription<M, C> {
     let (endpoint, from) = match endpoint {
         Some(e) => (e.to_owned(), None),
         None => chosen(spec.endpoint, spec.env),
@@ -96,7 +96,7 @@ pub fn subscription<M: Decode>(
 
 /// The inbox of a service from the spec at `endpoint` (`None`: the environment override
 /// or the file's `listen`). No I/O.
-pub fn inbox<M: Decode>(spec: &'static InboxSpec, endpoint: Option<&str>) -> Inbox<M> {
+pub fn inbox<M, C: Decoder<M>>(spec: &'static InboxSpec, endpoint: Option<&str>) -> Inbox<M, C> {
     let (endpoint, from) = match endpoint {
         Some(e) => (e.to_owned(), None),
         None => chosen(spec.endpoint, spec.env),

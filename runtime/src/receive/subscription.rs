@@ -17,6 +17,7 @@ use super::frames::{self, Next};
 use super::sessions::{Sessions, Verdict};
 use super::socket::{self, Stream};
 use super::{Event, Received};
+use crate::codec::{Decoder, Raw};
 use crate::decode::Decode;
 use crate::error::{BuildError, ErrorClass, TransportError};
 use crate::protocol::{self, Control, Hello, Kind, ProtocolError, Role};
@@ -158,6 +159,17 @@ impl SubscriptionBuilder {
         let endpoint = self.check()?;
         Ok(Subscription::from_options(self.options(Ok(endpoint))))
     }
+
+    /// [`build`](Self::build) for a message type read by codec `C` (see
+    /// [`codec`](crate::codec)), e.g. `.build_with::<Quote, Postcard>()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with<M, C: Decoder<M>>(self) -> Result<Subscription<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(Subscription::from_options(self.options(Ok(endpoint))))
+    }
 }
 
 /// Everything a subscription is configured with.
@@ -207,10 +219,10 @@ pub(crate) struct Options {
 /// to be handed out; the de-duplication state holds at most 4,096 producer sessions
 /// (the one unheard of longest is forgotten first). `Bytes` messages share the read
 /// buffer: no copy, no allocation per frame.
-pub struct Subscription<M> {
+pub struct Subscription<M, C = Raw> {
     link: Option<Link>,
     st: Core,
-    _message: PhantomData<fn() -> M>,
+    _message: PhantomData<fn() -> (M, C)>,
 }
 
 enum Link {
@@ -265,8 +277,10 @@ impl<M: Decode> Subscription<M> {
     pub fn new(endpoint: &str) -> Result<Subscription<M>, BuildError> {
         SubscriptionBuilder::new(endpoint).build()
     }
+}
 
-    pub(crate) fn from_options(opts: Options) -> Subscription<M> {
+impl<M, C: Decoder<M>> Subscription<M, C> {
+    pub(crate) fn from_options(opts: Options) -> Subscription<M, C> {
         Subscription {
             link: None,
             st: Core {
@@ -306,7 +320,7 @@ impl<M: Decode> Subscription<M> {
     #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received<M>>> {
         let event = ready!(self.poll_event(cx));
-        Poll::Ready(event.map(|e| e.into_item(&self.st.counters)))
+        Poll::Ready(event.map(|e| e.into_item::<M, C>(&self.st.counters)))
     }
 
     /// A snapshot of state and counters.
@@ -380,7 +394,7 @@ impl<M: Decode> Subscription<M> {
     }
 }
 
-impl<M: Decode> futures_core::Stream for Subscription<M> {
+impl<M, C: Decoder<M>> futures_core::Stream for Subscription<M, C> {
     type Item = Received<M>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Received<M>>> {
@@ -388,7 +402,7 @@ impl<M: Decode> futures_core::Stream for Subscription<M> {
     }
 }
 
-impl<M> std::fmt::Debug for Subscription<M> {
+impl<M, C> std::fmt::Debug for Subscription<M, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("name", &&*self.st.opts.name)

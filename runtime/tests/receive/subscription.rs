@@ -347,7 +347,10 @@ async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
             backoff_max: Duration::from_secs(1),
             durable: None,
         };
-    let mut sub = sinkgen_runtime::__private::subscription::<Bytes>(&SPEC, Some("tcp://nowhere"));
+    let mut sub = sinkgen_runtime::__private::subscription::<Bytes, sinkgen_runtime::__private::Raw>(
+        &SPEC,
+        Some("tcp://nowhere"),
+    );
     assert!(guard("recv", sub.recv()).await.is_none());
     let error = sub.status().last_error.unwrap().to_string();
     assert!(

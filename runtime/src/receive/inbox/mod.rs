@@ -15,6 +15,7 @@ use tokio::time::Sleep;
 use super::counters::{Counters, ReceiveStatus};
 use super::sessions::Sessions;
 use super::{Event, Received};
+use crate::codec::{Decoder, Raw};
 use crate::decode::Decode;
 use crate::error::{BuildError, ErrorClass, TransportError};
 use crate::protocol;
@@ -165,6 +166,17 @@ impl InboxBuilder {
         let endpoint = self.check()?;
         Ok(Inbox::from_options(self.options(Ok(endpoint))))
     }
+
+    /// [`build`](Self::build) for a message type read by codec `C` (see
+    /// [`codec`](crate::codec)), e.g. `.build_with::<Quote, Postcard>()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with<M, C: Decoder<M>>(self) -> Result<Inbox<M, C>, BuildError> {
+        let endpoint = self.check()?;
+        Ok(Inbox::from_options(self.options(Ok(endpoint))))
+    }
 }
 
 /// Everything an inbox is configured with.
@@ -213,7 +225,7 @@ pub(crate) struct Shared {
 /// # Cancel safety
 ///
 /// `recv` is cancel safe: a message is taken from the queue only when `recv` returns it.
-pub struct Inbox<M> {
+pub struct Inbox<M, C = Raw> {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Event>,
     tx: Option<mpsc::Sender<Event>>,
@@ -222,11 +234,11 @@ pub struct Inbox<M> {
     timer: Option<Pin<Box<Sleep>>>,
     failures: u32,
     rng: fastrand::Rng,
-    _message: PhantomData<fn() -> M>,
+    _message: PhantomData<fn() -> (M, C)>,
 }
 
-impl<M: Decode> Inbox<M> {
-    pub(crate) fn from_options(opts: Options) -> Inbox<M> {
+impl<M, C: Decoder<M>> Inbox<M, C> {
+    pub(crate) fn from_options(opts: Options) -> Inbox<M, C> {
         let (tx, rx) = mpsc::channel(opts.queue);
         Inbox {
             shared: Arc::new(Shared {
@@ -265,7 +277,7 @@ impl<M: Decode> Inbox<M> {
             }
         }
         let event = ready!(self.rx.poll_recv(cx));
-        Poll::Ready(event.map(|e| e.into_item(&self.shared.counters)))
+        Poll::Ready(event.map(|e| e.into_item::<M, C>(&self.shared.counters)))
     }
 
     /// Binds (after the backoff wait when the last attempt failed) and starts the
@@ -331,7 +343,7 @@ impl<M: Decode> Inbox<M> {
     }
 }
 
-impl<M> Drop for Inbox<M> {
+impl<M, C> Drop for Inbox<M, C> {
     fn drop(&mut self) {
         if let Some(task) = self.accept.take() {
             task.abort();
@@ -341,7 +353,7 @@ impl<M> Drop for Inbox<M> {
     }
 }
 
-impl<M: Decode> futures_core::Stream for Inbox<M> {
+impl<M, C: Decoder<M>> futures_core::Stream for Inbox<M, C> {
     type Item = Received<M>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Received<M>>> {
@@ -349,7 +361,7 @@ impl<M: Decode> futures_core::Stream for Inbox<M> {
     }
 }
 
-impl<M> std::fmt::Debug for Inbox<M> {
+impl<M, C> std::fmt::Debug for Inbox<M, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inbox")
             .field("name", &&*self.shared.opts.name)
