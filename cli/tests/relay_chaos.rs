@@ -19,13 +19,12 @@ const KILLS: usize = 24;
 /// The whole test ends within this (a hang fails it instead).
 const LIMIT: Duration = Duration::from_secs(90);
 
-fn file(dir: &TempDir) -> std::path::PathBuf {
-    let sock = dir.join("ticks.sock");
+/// A file with one sinkgen relay at `url`, a producer and a subscriber.
+fn file(dir: &TempDir, url: &str) -> std::path::PathBuf {
     dir.services(&format!(
-        "[relays.ticks]\nendpoint = \"unix://{}\"\nframing = \"sinkgen\"\n\n\
+        "[relays.ticks]\nendpoint = \"{url}\"\nframing = \"sinkgen\"\n\n\
          [services.feed]\nsinks = [\"ticks\"]\n\n\
-         [services.desk]\nsubscribes = [\"ticks\"]\n",
-        sock.display()
+         [services.desk]\nsubscribes = [\"ticks\"]\n"
     ))
 }
 
@@ -39,10 +38,26 @@ struct Seen {
 }
 
 #[test]
-fn a_relay_killed_at_random_moments_loses_nothing_silently() {
-    let dir = TempDir::new("chaos");
-    let file = file(&dir);
+fn a_relay_killed_at_random_moments_loses_nothing_over_unix_sockets() {
+    let dir = TempDir::new("chaos-unix");
     let url = format!("unix://{}", dir.join("ticks.sock").display());
+    chaos(&dir, &url);
+}
+
+#[test]
+fn a_relay_killed_at_random_moments_loses_nothing_over_tcp() {
+    let dir = TempDir::new("chaos-tcp");
+    // A free port, bound again by every relay process (listeners reuse the address).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    chaos(&dir, &format!("tcp://127.0.0.1:{port}"));
+}
+
+fn chaos(dir: &TempDir, url: &str) {
+    let file = file(dir, url);
     let started = Instant::now();
     let mut relay = Some(start(&file, &["--status-interval", "0"]));
 
@@ -53,7 +68,7 @@ fn a_relay_killed_at_random_moments_loses_nothing_silently() {
         .unwrap();
     let sink: RelaySink<Bytes> = {
         let _guard = rt.enter();
-        SinkBuilder::new(url.as_str())
+        SinkBuilder::new(url)
             .name("ticks")
             .identity("feed", "ticks")
             .framing(Framing::Sinkgen)
@@ -63,7 +78,7 @@ fn a_relay_killed_at_random_moments_loses_nothing_silently() {
             .relay()
             .unwrap()
     };
-    let mut sub = SubscriptionBuilder::new(url.as_str())
+    let mut sub = SubscriptionBuilder::new(url)
         .identity("desk", "ticks")
         .backoff(Duration::from_millis(2), Duration::from_millis(40))
         .build::<Bytes>()
@@ -153,7 +168,7 @@ fn a_relay_killed_at_random_moments_loses_nothing_silently() {
         "the subscriber missed frames although the producer lived"
     );
     eprintln!(
-        "{KILLS} relay kills in {:?}: {received} frames received, {} reported missing, {lost} lost at the sink",
+        "{url}: {KILLS} relay kills in {:?}: {received} frames received, {} reported missing, {lost} lost at the sink",
         started.elapsed(),
         seen.gaps
     );

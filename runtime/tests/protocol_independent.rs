@@ -2,7 +2,14 @@
 //! alone (its own CRC-32, its own field offsets; nothing of the runtime's protocol
 //! module), reads a stream the runtime wrote and agrees with it field by field.
 
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{GUARD, TempDir, unix_url};
 use sinkgen_runtime::protocol::{self, Control, Hello, RefuseCode, Role};
+use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder};
 
 /// CRC-32 as the document defines it: polynomial 0x04C11DB7 reflected (0xEDB88320),
 /// initial value and final XOR 0xFFFFFFFF, bit by bit.
@@ -240,4 +247,126 @@ fn an_independent_decoder_agrees_with_the_runtime() {
             },
         ]
     );
+}
+
+/// A frame written by this decoder's side: the header fields, the body, the CRC.
+fn frame(kind: u8, session: u64, sequence: u64, body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(b"SG");
+    f.extend_from_slice(&[1, kind]);
+    f.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    f.extend_from_slice(&session.to_le_bytes());
+    f.extend_from_slice(&sequence.to_le_bytes());
+    f.extend_from_slice(&0u64.to_le_bytes());
+    let crc = crc32(&[&f, body]);
+    f.extend_from_slice(&crc.to_le_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+/// Reads whole frames from `stream` until `done` says the frames seen are enough.
+fn read_until(
+    stream: &mut std::os::unix::net::UnixStream,
+    done: impl Fn(&[Seen]) -> bool,
+) -> Vec<Seen> {
+    let mut wire = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + GUARD;
+    loop {
+        // Whole frames only: a frame is 36 bytes of header and its length.
+        let mut end = 0;
+        while wire.len() >= end + 36 {
+            let length = u32::from_le_bytes(wire[end + 4..end + 8].try_into().unwrap()) as usize;
+            if wire.len() < end + 36 + length {
+                break;
+            }
+            end += 36 + length;
+        }
+        let seen = read_stream(&wire[..end]);
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink did not send enough frames"
+        );
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the sink closed the connection");
+        wire.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The stream a real sink writes on a Unix socket, captured and read by this decoder
+/// alone: its HELLO names it, its data frames carry its session and sequences 1, 2,
+/// 3, ..., and the frames this side acknowledges count as sent.
+#[test]
+fn an_independent_decoder_reads_what_a_sink_writes() {
+    let dir = TempDir::new();
+    let path = dir.sock("captured.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        let hello = read_until(&mut s, |seen| !seen.is_empty());
+        let Seen::Hello {
+            session,
+            names,
+            role,
+            versions,
+            ..
+        } = &hello[0]
+        else {
+            panic!("the first frame is not a HELLO: {hello:?}");
+        };
+        assert_eq!(
+            (names.clone(), *role, *versions),
+            (
+                ["strategy", "quotes", "market_data"].map(String::from),
+                1,
+                (1, 1)
+            )
+        );
+        let session = *session;
+        s.write_all(&frame(3, 99, 0, &[1])).unwrap();
+        let data = read_until(&mut s, |seen| seen.len() >= 5);
+        for (i, d) in data.iter().enumerate() {
+            let Seen::Data {
+                session: got,
+                sequence,
+                body,
+                ..
+            } = d
+            else {
+                panic!("not a data frame: {d:?}");
+            };
+            assert_eq!((*got, *sequence), (session, i as u64 + 1));
+            assert_eq!(body, format!("quote {}", i + 1).as_bytes());
+        }
+        s.write_all(&frame(4, session, 5, &[])).unwrap();
+        // Hold the connection until the sink closes it.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sink: RelaySink<Bytes> = SinkBuilder::new(unix_url(&path))
+            .name("quotes")
+            .identity("strategy", "market_data")
+            .framing(Framing::Sinkgen)
+            .relay()
+            .unwrap();
+        for i in 1..=5 {
+            sink.send(Bytes::from(format!("quote {i}"))).await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(20), sink.flush())
+            .await
+            .expect("acknowledged in time")
+            .expect("flushed");
+        assert_eq!(sink.status().frames_sent, 5);
+        assert_eq!(sink.close().await, 0);
+    });
+    peer.join().unwrap();
 }
