@@ -12,7 +12,9 @@
 //! bytes. [`policy`] holds the connection policy defaults (`connect_timeout`,
 //! `send_timeout`, `queue`, `backoff`) and the relay and service defaults (`framing`,
 //! `backlog`), and [`RUST_KEYWORDS`] and
-//! [`RESERVED_SINK_NAMES`] the names a file cannot use. The crate has no dependencies.
+//! [`RESERVED_SINK_NAMES`] the names a file cannot use. [`secret`] is how a file names a
+//! secret it must not hold (`{ env = "VAR" }` or `{ file = "path" }`) and how the
+//! runtime reads it. The crate has no dependencies.
 //!
 //! # Examples
 //!
@@ -36,6 +38,7 @@ mod endpoint;
 mod host;
 mod names;
 pub mod policy;
+pub mod secret;
 mod text;
 
 pub use endpoint::{Endpoint, EndpointError, MAX_NATS_SUBJECT, MAX_UNIX_PATH, parse_endpoint};

@@ -10,7 +10,7 @@ pub use crate::codec::Zerocopy;
 pub use crate::codec::{Decoder, Encoder, Raw};
 pub use crate::composite::Member;
 pub use crate::framing::Framing;
-pub use crate::{CompositeSink, DirectSink, Encode, RelaySink};
+pub use crate::{CompositeSink, DirectSink, Encode, RelaySink, Secret};
 pub use bytes::Bytes;
 pub use std::option::Option;
 pub use std::string::String;

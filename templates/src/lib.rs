@@ -225,6 +225,19 @@ pub(crate) fn message_type(message: &Message) -> TokenStream {
 ///
 /// Whole minutes are written `Duration::new(secs, 0)`: `from_mins` is newer than the
 /// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
+/// A `Secret` constructor naming where a secret lives and the key and line of `file`
+/// (the file's name as generated docs give it) that named it.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the tls and credentials emitters call it")
+)]
+pub(crate) fn secret(s: &crate::plan::Secret, file: &str) -> TokenStream {
+    let ty = rt("Secret");
+    let ctor = if s.env { quote!(env) } else { quote!(file) };
+    let (name, key, line) = (&s.name, &s.key, Literal::u32_unsuffixed(s.line));
+    quote!(#ty::#ctor(#name, #key, #file, #line))
+}
+
 /// `Option<DurableSpec>` literal of a relay's durable settings.
 pub(crate) fn durable(d: Option<Durable>) -> TokenStream {
     let option = rt("Option");
@@ -277,4 +290,35 @@ pub(crate) fn composite(
     });
     let member = rt("Member");
     quote!(#f(#name, ::std::vec![#(#member::from(#members)),*]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_names_its_source_key_and_line() {
+        let env = plan::Secret {
+            env: true,
+            name: "QUOTES_CA".into(),
+            key: "relays.quotes.tls.ca".into(),
+            line: 12,
+        };
+        assert_eq!(
+            secret(&env, "services.toml").to_string(),
+            quote!(::sinkgen_runtime::__private::Secret::env(
+                "QUOTES_CA",
+                "relays.quotes.tls.ca",
+                "services.toml",
+                12
+            ))
+            .to_string()
+        );
+        let file = plan::Secret { env: false, ..env };
+        assert!(
+            secret(&file, "services.toml")
+                .to_string()
+                .contains(":: file (")
+        );
+    }
 }

@@ -255,6 +255,20 @@ pub struct Leaf {
     pub durable: Option<Durable>,
 }
 
+/// A secret the file names (a TLS key, a NATS password): where it lives, and the key
+/// and line that named it, for the run-time error when it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// `{ env = "VAR" }` rather than `{ file = "path" }`.
+    pub env: bool,
+    /// The variable's name or the file's path.
+    pub name: String,
+    /// The dotted key that named it, e.g. `relays.quotes.tls.ca`.
+    pub key: String,
+    /// 1-based line of that key in the file.
+    pub line: u32,
+}
+
 /// A durable relay's JetStream settings (`durable = true`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Durable {

@@ -253,7 +253,8 @@ enum Place<'a> {
     Relay(&'a str),
     Service(&'a str),
     Sink(&'a str, &'a str),
-    Backoff(&'a Place<'a>),
+    /// A table inside another place: `backoff`, `tls`, `credentials`.
+    Within(&'static str, &'a Place<'a>),
 }
 
 impl std::fmt::Display for Place<'_> {
@@ -264,13 +265,14 @@ impl std::fmt::Display for Place<'_> {
             Place::Relay(r) => write!(f, "relay `{r}`"),
             Place::Service(s) => write!(f, "service `{s}`"),
             Place::Sink(service, sink) => write!(f, "sink `{sink}` of service `{service}`"),
-            Place::Backoff(inner) => write!(f, "`backoff` of {inner}"),
+            Place::Within(table, inner) => write!(f, "`{table}` of {inner}"),
         }
     }
 }
 
 mod duration;
 mod relay;
+mod secret;
 mod service;
 mod syntax;
 mod values;
@@ -437,7 +439,7 @@ fn shape_policy(
         .and_then(|v| expect_table(ctx, "backoff", v, place))
     {
         {
-            let inner = Place::Backoff(&place);
+            let inner = Place::Within("backoff", &place);
             reject_unknown_keys(ctx, b, BACKOFF_KEYS, inner);
             policy.backoff_initial = b
                 .get("initial")
