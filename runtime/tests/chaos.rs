@@ -13,6 +13,14 @@
 //! * a frame received again by a later receiver was never acknowledged by the
 //!   receiver that had it: duplicates come only from a killed receiver's last,
 //!   unacknowledged read (`docs/PROTOCOL.md`, "Guarantees").
+//!
+//! Then the same with the foreign framings (`torq`, `length-prefixed`; SPEC G3), whose
+//! peers send no acknowledgements: a receiver killed with frames in its socket takes
+//! them with it, and the sink must count them (`lost.unconfirmed`) from what the kernel
+//! says the peer never read. That receiver peeks at its socket, prints the frames it
+//! sees, and only then consumes their bytes, so a frame whose bytes left the kernel
+//! was always printed first: every frame the sink returned `Ok` for was printed by a
+//! receiver, or is counted lost.
 
 mod common;
 
@@ -30,13 +38,18 @@ use sinkgen_runtime::protocol::{self, Control, Kind};
 use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 
 const RECEIVER_ENV: &str = "SINKGEN_CHAOS_RECEIVER";
+/// Set for a receiver of a foreign framing: `torq` or `length-prefixed`.
+const FRAMING_ENV: &str = "SINKGEN_CHAOS_FRAMING";
 const KILLS: usize = 25;
 /// The whole test must end well within this.
 const BUDGET: Duration = Duration::from_secs(50);
 
 fn main() {
     if let Ok(path) = std::env::var(RECEIVER_ENV) {
-        receiver(Path::new(&path));
+        match std::env::var(FRAMING_ENV) {
+            Ok(framing) => foreign_receiver(Path::new(&path), &framing),
+            Err(_) => receiver(Path::new(&path)),
+        }
     }
     let started = Instant::now();
     chaos();
@@ -44,6 +57,14 @@ fn main() {
         "test chaos ... ok ({:.1} s)",
         started.elapsed().as_secs_f64()
     );
+    for framing in ["torq", "length-prefixed"] {
+        let started = Instant::now();
+        foreign_chaos(framing);
+        println!(
+            "test foreign_chaos ({framing}) ... ok ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 // ----- the receiver process -----
@@ -155,7 +176,16 @@ struct Incarnation {
 }
 
 fn start_receiver(path: &Path) -> Incarnation {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    start(path, None)
+}
+
+/// Starts a receiver process: of the sinkgen protocol, or of a foreign `framing`.
+fn start(path: &Path, framing: Option<&str>) -> Incarnation {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if let Some(framing) = framing {
+        command.env(FRAMING_ENV, framing);
+    }
+    let mut child = command
         .env(RECEIVER_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -319,6 +349,176 @@ fn check(printed: &[Printed], ok_ids: &[u64], status: &sinkgen_runtime::Status, 
         printed.iter().map(|p| p.holding).sum::<usize>(),
         duplicates,
         lost,
+        status.connect_attempts
+    );
+}
+
+// ----- foreign framings (SPEC G3) -----
+
+/// A receiver of torq or length-prefixed frames that never consumes a byte it has not
+/// printed: it peeks, prints the ids of the whole frames it sees, then reads exactly
+/// those bytes.
+fn foreign_receiver(path: &Path, framing: &str) -> ! {
+    let torq = framing == "torq";
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "READY").unwrap();
+    out.flush().unwrap();
+    let mut window = vec![0u8; 256 << 10];
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        loop {
+            let seen = peek(&stream, &mut window);
+            if seen == 0 {
+                break;
+            }
+            let (ids, whole) = whole_frames(&window[..seen], torq);
+            if whole == 0 {
+                // Only part of a frame so far.
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            for id in ids {
+                writeln!(out, "D 0 0 {id}").unwrap();
+            }
+            out.flush().unwrap();
+            if stream.read_exact(&mut window[..whole]).is_err() {
+                break;
+            }
+        }
+    }
+    std::process::exit(0)
+}
+
+/// Waits for bytes and copies them without taking them off the socket; 0 at the end.
+#[allow(
+    unsafe_code,
+    reason = "recv(2) with MSG_PEEK: std has no stable peek for Unix streams"
+)]
+fn peek(stream: &std::os::unix::net::UnixStream, buf: &mut [u8]) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: recv writes at most `buf.len()` bytes into `buf`, which is live and
+    // exclusively borrowed; the descriptor stays open while `stream` is borrowed.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK,
+        )
+    };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// The ids of the whole frames at the start of `bytes`, and how many bytes they take.
+fn whole_frames(bytes: &[u8], torq: bool) -> (Vec<u64>, usize) {
+    let (header, len_at) = if torq { (32, 24) } else { (4, 0) };
+    let mut ids = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= header {
+        let len =
+            u32::from_le_bytes(bytes[at + len_at..at + len_at + 4].try_into().unwrap()) as usize;
+        if bytes.len() - at - header < len {
+            break;
+        }
+        ids.push(check_payload(&bytes[at + header..at + header + len]));
+        at += header + len;
+    }
+    (ids, at)
+}
+
+/// Kills a receiver of a foreign framing at random moments while a sink streams to
+/// it: every frame the sink accepted is printed by a receiver or counted lost.
+fn foreign_chaos(framing: &str) {
+    let dir = TempDir::new();
+    let path: PathBuf = dir.sock("rx.sock");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let wire = if framing == "torq" {
+        Framing::Torq {
+            domain: 1,
+            source: 2,
+        }
+    } else {
+        Framing::LengthPrefixed
+    };
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
+        .framing(wire)
+        .queue(256)
+        .send_timeout(Duration::from_secs(20))
+        .backoff(Duration::from_millis(2), Duration::from_millis(10))
+        .relay()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok_ids = Arc::new(Mutex::new(Vec::new()));
+    let sender = {
+        let (sink, stop, ok_ids) = (sink.clone(), Arc::clone(&stop), Arc::clone(&ok_ids));
+        rt.spawn(async move {
+            let mut id = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                if sink.send(payload(id, 128)).await.is_ok() {
+                    ok_ids.lock().unwrap().push(id);
+                }
+                if id.is_multiple_of(32) {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut printed = Vec::new();
+    let mut rng = fastrand::Rng::new();
+    for _ in 0..KILLS {
+        let inc = start(&path, Some(framing));
+        std::thread::sleep(Duration::from_millis(rng.u64(2..60)));
+        printed.push(parse(&kill(inc)));
+        assert!(started.elapsed() < BUDGET, "over the time budget");
+    }
+    let last = start(&path, Some(framing));
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        sender.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), sink.flush())
+            .await
+            .expect("flush ends")
+            .expect("everything written");
+    });
+    // The last receiver reads what its socket holds before the sink closes.
+    std::thread::sleep(Duration::from_millis(200));
+    let status = sink.status();
+    let undelivered = rt.block_on(sink.close());
+    printed.push(parse(&kill(last)));
+
+    let ok_ids = ok_ids.lock().unwrap();
+    let mut received = BTreeSet::new();
+    for p in &printed {
+        for &(_, _, id) in &p.frames {
+            received.insert(id);
+        }
+    }
+    let missing = ok_ids.iter().filter(|id| !received.contains(id)).count() as u64;
+    let lost = status.lost.total();
+    assert!(
+        missing <= lost,
+        "{framing}: {missing} frames neither received nor counted lost ({lost} counted: {:?})",
+        status.lost
+    );
+    assert_eq!(status.frames_sent + lost, ok_ids.len() as u64, "{status:?}");
+    assert_eq!(undelivered, 0);
+    eprintln!(
+        "foreign chaos ({framing}): {} frames sent, {} receivers ({} killed), {} never \
+         received, {} counted lost ({} unconfirmed), {} connects",
+        ok_ids.len(),
+        printed.len(),
+        KILLS,
+        missing,
+        lost,
+        status.lost.unconfirmed,
         status.connect_attempts
     );
 }
