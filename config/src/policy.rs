@@ -56,9 +56,10 @@ pub const CODEC: CodecKind = CodecKind::Raw;
 /// assert_eq!(CodecKind::Zerocopy.feature(), Some("zerocopy"));
 /// assert_eq!(CodecKind::Raw.feature(), None);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum CodecKind {
     /// `"raw"`: the type implements `Encode` (and `Decode`) itself.
+    #[default]
     Raw,
     /// `"postcard"`: a serde type, in postcard's compact format.
     Postcard,

@@ -67,6 +67,7 @@ pub struct Builder {
     service: Option<String>,
     out_file: Option<PathBuf>,
     without_receivers: bool,
+    runtime_path: Option<String>,
 }
 
 /// Why [`Builder::compile`] or [`Builder::generate`] failed.
@@ -79,6 +80,8 @@ pub enum BuildError {
     Config(Diagnostics),
     /// A variable cargo sets for build scripts is missing.
     MissingEnv(&'static str),
+    /// [`Builder::runtime_path`] is not a Rust path.
+    RuntimePath(String),
     /// Writing the generated file failed.
     Write {
         /// The file being written.
@@ -98,6 +101,12 @@ impl fmt::Display for BuildError {
                 f,
                 "error: environment variable `{name}` is not set\n  \
                  = help: run from a build script, or set the value on the `sinkgen::Builder`"
+            ),
+            BuildError::RuntimePath(path) => write!(
+                f,
+                "error: `runtime_path` is not a Rust path: `{path}`\n  \
+                 = help: name the runtime crate by a path, e.g. `::sinkgen_runtime` or \
+                 `::my_platform::sinkgen_runtime`"
             ),
             BuildError::Write { path, source } => {
                 write!(f, "error: cannot write `{}`: {source}", path.display())
@@ -149,6 +158,15 @@ impl Builder {
     /// by other means.
     pub fn receivers(mut self, generate: bool) -> Self {
         self.without_receivers = !generate;
+        self
+    }
+
+    /// The path generated code names the runtime crate by (default
+    /// `::sinkgen_runtime`), like prost-build's `prost_path` and serde's `crate = ".."`:
+    /// for a crate that depends on the runtime under another name, or reaches it through
+    /// a crate that re-exports it (`"::my_platform::sinkgen_runtime"`).
+    pub fn runtime_path(mut self, path: impl Into<String>) -> Self {
+        self.runtime_path = Some(path.into());
         self
     }
 
@@ -223,6 +241,10 @@ impl Builder {
         )?;
         if self.without_receivers {
             plan.receivers = None;
+        }
+        if let Some(path) = &self.runtime_path {
+            plan.runtime =
+                syn::parse_str(path).map_err(|_| BuildError::RuntimePath(path.clone()))?;
         }
         Ok(Generated {
             code: sinkgen_templates::format(&plan),

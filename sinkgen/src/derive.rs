@@ -1,6 +1,8 @@
 //! The derive front end: `#[derive(Sinks)]` with
-//! `#[sinks(config = "..", service = "..", receivers = "..")]` (`receivers` names the
-//! generated receivers type and asks for it; without it only the sinks are generated).
+//! `#[sinks(config = "..", service = "..", receivers = "..", crate = "..")]` (`receivers`
+//! names the generated receivers type and asks for it; without it only the sinks are
+//! generated; `crate` is the path generated code names the runtime by, `::sinkgen_runtime`
+//! by default).
 //!
 //! The proc-macro crate only forwards tokens to [`expand_derive`]; everything else lives
 //! here so that it can be tested and benchmarked as a plain function.
@@ -38,12 +40,12 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
     let fields = shape(&input, &mut errors);
     let mut stub = Stub {
         type_ident: input.ident.clone(),
-        vis: input.vis.to_token_stream(),
+        vis: input.vis.clone(),
         fields: match &fields {
             Some(Some(named)) => Some(
                 named
                     .iter()
-                    .filter_map(|f| Some((f.ident.clone()?, f.ty.to_token_stream())))
+                    .filter_map(|f| Some((f.ident.clone()?, f.ty.clone())))
                     .collect(),
             ),
             _ => None,
@@ -124,7 +126,23 @@ pub fn expand_derive(input: TokenStream) -> TokenStream {
             return errors.with(sinkgen_templates::stub::emit(&stub));
         }
     };
-    plan.vis = input.vis.to_token_stream();
+    plan.vis = input.vis.clone();
+    if let Some(lit) = &attrs.runtime {
+        match lit.parse::<syn::Path>() {
+            Ok(path) => plan.runtime = path,
+            Err(_) => {
+                errors.push(
+                    lit.span(),
+                    format!(
+                        "`crate` names the runtime crate by a path, e.g. `crate = \"{}\"`: `{}` is not a path",
+                        example("crate"),
+                        lit.value()
+                    ),
+                );
+                return errors.with(sinkgen_templates::stub::emit(&stub));
+            }
+        }
+    }
     plan.tracking = stub.tracking.clone();
     plan.layout = match fields {
         None => Layout::UnitStruct,
@@ -205,9 +223,11 @@ struct Attrs {
     config: Option<LitStr>,
     service: Option<LitStr>,
     receivers: Option<LitStr>,
+    /// `crate = ".."`: the path generated code names the runtime by.
+    runtime: Option<LitStr>,
 }
 
-const KEYS: &[&str] = &["config", "service", "receivers"];
+const KEYS: &[&str] = &["config", "service", "receivers", "crate"];
 
 /// Reads every `#[sinks(..)]` attribute; `None` when one of them is wrong.
 fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
@@ -220,11 +240,12 @@ fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Option<Attrs> {
                 Some("config") => &mut attrs.config,
                 Some("service") => &mut attrs.service,
                 Some("receivers") => &mut attrs.receivers,
+                Some("crate") => &mut attrs.runtime,
                 _ => {
                     let written = meta.path.to_token_stream().to_string().replace(' ', "");
                     let hint = match crate::text::did_you_mean(&written, KEYS.iter().copied()) {
                         Some(best) => format!("did you mean `{best}`?"),
-                        None => "expected `config`, `service` or `receivers`".to_owned(),
+                        None => "expected `config`, `service`, `receivers` or `crate`".to_owned(),
                     };
                     return Err(
                         meta.error(format!("unknown key `{written}` in `#[sinks(..)]`; {hint}"))
@@ -269,6 +290,7 @@ fn example(key: &str) -> &'static str {
     match key {
         "config" => "../services.toml",
         "receivers" => "Subscriptions",
+        "crate" => "::my_platform::sinkgen_runtime",
         _ => "flash_arbitrage",
     }
 }
@@ -366,7 +388,7 @@ fn cross_check(plan: &Plan, fields: &[syn::Field], errors: &mut Errors) -> Vec<F
         }
         out.push(FieldPlan {
             ident: ident.clone(),
-            ty: field.ty.to_token_stream(),
+            ty: field.ty.clone(),
             sink: index,
         });
     }

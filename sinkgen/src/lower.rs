@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Ident, Span};
-use quote::{format_ident, quote};
+use quote::format_ident;
 use sinkgen_templates as templates;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -67,7 +67,8 @@ fn lower_boxed(
         service_line: svc.line,
         file,
         type_ident,
-        vis: quote!(pub),
+        vis: syn::parse_quote!(pub),
+        runtime: syn::parse_quote!(::sinkgen_runtime),
         layout: templates::Layout::Generated,
         sinks,
         tracking: None,
@@ -125,7 +126,7 @@ fn lower_sink(
         framing,
         policy: policy(&sink.policy),
         nats: matches!(endpoint, Endpoint::Nats { .. }),
-        codec: codec(c),
+        codec: c,
         durable: None,
     };
     let (kind, message) = match &sink.target {
@@ -298,16 +299,6 @@ fn framing(framing: Framing, svc: &Service) -> templates::Framing {
     }
 }
 
-pub(crate) fn codec(codec: Codec) -> templates::Codec {
-    match codec {
-        Codec::Postcard => templates::Codec::Postcard,
-        Codec::Prost => templates::Codec::Prost,
-        Codec::Zerocopy => templates::Codec::Zerocopy,
-        // `Raw`, and any codec the model learns before the templates do: the type encodes itself.
-        _ => templates::Codec::Raw,
-    }
-}
-
 /// The run-time override variable of a leaf sink: `SINKGEN_<SINK>_ENDPOINT`.
 #[must_use]
 pub fn env_var(sink: &str) -> String {
@@ -351,7 +342,7 @@ pub(crate) fn message_path(text: &str) -> Result<templates::Message, Box<Diagnos
         )))
     })?;
     Ok(templates::Message::Path {
-        path: quote!(#path),
+        path,
         text: text.to_owned(),
     })
 }

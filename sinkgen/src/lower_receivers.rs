@@ -6,7 +6,7 @@ use quote::format_ident;
 use sinkgen_templates as templates;
 
 use crate::diagnostic::Diagnostic;
-use crate::lower::{Names, codec, ident, policy, relay_message, service_message};
+use crate::lower::{Names, ident, policy, relay_message, service_message};
 use crate::model::{Endpoint, Service, Topology};
 
 /// Names the receivers type uses for itself: a subscribed relay cannot have them.
@@ -53,7 +53,7 @@ pub(crate) fn receivers(
             endpoint: relay.endpoint.to_string(),
             env: subscription_env(&relay.name),
             message: relay_message(relay)?,
-            codec: codec(relay.codec),
+            codec: relay.codec,
             nats: matches!(relay.endpoint, Endpoint::Nats { .. }),
             policy: policy(&topology.defaults),
             durable: relay.durable.map(crate::lower::durable),
@@ -72,7 +72,7 @@ pub(crate) fn receivers(
                 endpoint: listen.to_string(),
                 env: inbox_env(&svc.name),
                 message: service_message(svc)?,
-                codec: codec(svc.codec),
+                codec: svc.codec,
                 senders,
                 queue: usize::try_from(topology.defaults.queue).unwrap_or(usize::MAX),
             })

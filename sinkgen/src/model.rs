@@ -167,54 +167,9 @@ impl Default for Policy {
     }
 }
 
-/// How a `message` type becomes the payload of a frame (SPEC section 13).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Codec {
-    /// The type implements `Encode` (and `Decode`) itself.
-    #[default]
-    Raw,
-    /// A serde type in postcard's format (runtime feature `postcard`).
-    Postcard,
-    /// A prost protobuf message (runtime feature `prost`).
-    Prost,
-    /// A plain struct as its bytes (runtime feature `zerocopy`).
-    Zerocopy,
-}
-
-impl Codec {
-    /// The value as `services.toml` writes it.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        self.kind().name()
-    }
-
-    /// The cargo feature of `sinkgen-runtime` the codec needs, if any.
-    #[must_use]
-    pub const fn feature(self) -> Option<&'static str> {
-        self.kind().feature()
-    }
-
-    const fn kind(self) -> sinkgen_config::policy::CodecKind {
-        use sinkgen_config::policy::CodecKind;
-        match self {
-            Codec::Raw => CodecKind::Raw,
-            Codec::Postcard => CodecKind::Postcard,
-            Codec::Prost => CodecKind::Prost,
-            Codec::Zerocopy => CodecKind::Zerocopy,
-        }
-    }
-
-    pub(crate) const fn from_kind(kind: sinkgen_config::policy::CodecKind) -> Codec {
-        use sinkgen_config::policy::CodecKind;
-        match kind {
-            CodecKind::Raw => Codec::Raw,
-            CodecKind::Postcard => Codec::Postcard,
-            CodecKind::Prost => Codec::Prost,
-            CodecKind::Zerocopy => Codec::Zerocopy,
-        }
-    }
-}
+/// How a `message` type becomes the payload of a frame (SPEC section 13): the one
+/// codec list of `sinkgen-config`, which the runtime and the templates read too.
+pub use sinkgen_config::policy::CodecKind as Codec;
 
 /// How frames are laid out on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

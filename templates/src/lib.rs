@@ -42,6 +42,7 @@ use quote::quote;
 /// The generated code for a plan, as tokens.
 #[must_use]
 pub fn render(plan: &Plan) -> TokenStream {
+    let _runtime = RuntimeScope::enter(&plan.runtime);
     let accessors = accessors::emit(plan);
     let endpoints = endpoints::emit(plan);
     let instance = instance::emit(plan);
@@ -77,10 +78,39 @@ pub fn format(plan: &Plan) -> String {
     )
 }
 
-/// The absolute path of a hidden runtime item: `::sinkgen_runtime::__private::<name>`.
+thread_local! {
+    /// The runtime's path for the plan being rendered on this thread (see [`rt`]).
+    static RUNTIME: std::cell::RefCell<Option<syn::Path>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Names the runtime by a plan's `runtime` path while a plan renders, and restores
+/// what was there before when dropped (a render inside a render stays correct).
+///
+/// Every emitter names runtime items through [`rt`]; keeping the path here rather
+/// than passing it to each of them means an emitter cannot forget it.
+struct RuntimeScope(Option<syn::Path>);
+
+impl RuntimeScope {
+    fn enter(path: &syn::Path) -> RuntimeScope {
+        RuntimeScope(RUNTIME.with(|r| r.replace(Some(path.clone()))))
+    }
+}
+
+impl Drop for RuntimeScope {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        RUNTIME.with(|r| *r.borrow_mut() = previous);
+    }
+}
+
+/// The absolute path of a hidden runtime item, `::sinkgen_runtime::__private::<name>`,
+/// or under the plan's `runtime` path while one renders.
 pub(crate) fn rt(name: &str) -> TokenStream {
     let ident = proc_macro2::Ident::new(name, proc_macro2::Span::call_site());
-    quote!(::sinkgen_runtime::__private::#ident)
+    RUNTIME.with(|r| match &*r.borrow() {
+        Some(root) => quote!(#root::__private::#ident),
+        None => quote!(::sinkgen_runtime::__private::#ident),
+    })
 }
 
 /// Lint allows the generated items need because of their sink names, and only then:

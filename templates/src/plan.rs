@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::Ident;
 
 /// The resolved description of the code generated for one service.
 #[derive(Debug, Clone)]
@@ -20,7 +20,11 @@ pub struct Plan {
     /// The generated (or derived) type, `Sinks` by default.
     pub type_ident: Ident,
     /// Visibility of the generated items (`pub` on the build-script path).
-    pub vis: TokenStream,
+    pub vis: syn::Visibility,
+    /// The path generated code names the runtime crate by: `::sinkgen_runtime` unless
+    /// `#[sinks(crate = "..")]` or `Builder::runtime_path` says otherwise (a crate that
+    /// re-exports the runtime, or renames it in its `Cargo.toml`).
+    pub runtime: syn::Path,
     /// Which items exist already and which the emitters write.
     pub layout: Layout,
     /// The service's sinks in file order.
@@ -134,8 +138,8 @@ pub enum Layout {
 pub struct FieldPlan {
     /// The field's name (with the user's span).
     pub ident: Ident,
-    /// The field's type as the user wrote it (a `syn::Type`).
-    pub ty: TokenStream,
+    /// The field's type as the user wrote it.
+    pub ty: syn::Type,
     /// Index of the sink in [`Plan::sinks`].
     pub sink: usize,
 }
@@ -174,8 +178,8 @@ pub enum Message {
     Bytes,
     /// A user type, resolved in the user's crate.
     Path {
-        /// The path, parsed once (a `syn::Path`).
-        path: TokenStream,
+        /// The path, parsed once.
+        path: syn::Path,
         /// The path as written in the file, for docs.
         text: String,
     },
@@ -278,31 +282,9 @@ pub struct Durable {
     pub memory: bool,
 }
 
-/// How a leaf sink's message type becomes a payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// The type implements `Encode` itself.
-    Raw,
-    /// serde, postcard's format (runtime feature `postcard`).
-    Postcard,
-    /// protobuf through prost (runtime feature `prost`).
-    Prost,
-    /// A plain struct as its bytes (runtime feature `zerocopy`).
-    Zerocopy,
-}
-
-impl Codec {
-    /// The runtime feature the codec needs, if any.
-    #[must_use]
-    pub fn feature(self) -> Option<&'static str> {
-        match self {
-            Codec::Raw => None,
-            Codec::Postcard => Some("postcard"),
-            Codec::Prost => Some("prost"),
-            Codec::Zerocopy => Some("zerocopy"),
-        }
-    }
-}
+/// How a leaf sink's message type becomes a payload: `sinkgen-config`'s codec list, the
+/// one the front end checks the file against.
+pub use sinkgen_config::policy::CodecKind as Codec;
 
 /// Frame layout of a leaf sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,7 +441,8 @@ mod tests {
             service_line: 1,
             file: "services.toml".to_owned(),
             type_ident: format_ident!("Sinks"),
-            vis: quote::quote!(pub),
+            vis: syn::parse_quote!(pub),
+            runtime: syn::parse_quote!(::sinkgen_runtime),
             layout: Layout::Generated,
             sinks,
             tracking: None,

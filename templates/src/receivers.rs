@@ -407,7 +407,7 @@ fn instance_type(plan: &Plan, receivers: &Receivers) -> TokenStream {
 }
 
 fn instance_accessor(
-    vis: &TokenStream,
+    vis: &syn::Visibility,
     doc: &TokenStream,
     ident: &Ident,
     ret: &TokenStream,

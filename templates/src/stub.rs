@@ -12,9 +12,9 @@ pub struct Stub {
     /// The derived type.
     pub type_ident: Ident,
     /// Its visibility.
-    pub vis: TokenStream,
+    pub vis: syn::Visibility,
     /// Its named fields and their types, if it has named fields.
-    pub fields: Option<Vec<(Ident, TokenStream)>>,
+    pub fields: Option<Vec<(Ident, syn::Type)>>,
     /// Inputs to track, when the file was found.
     pub tracking: Option<Tracking>,
 }

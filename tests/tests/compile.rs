@@ -222,6 +222,75 @@ fn receivers_compile_under_clippy() {
     assert_compiles(&cargo(&dir, &["clippy"]), "typed subscriptions and inboxes");
 }
 
+/// A crate that has the runtime only under another name (`rt = { package =
+/// "sinkgen-runtime" }`) compiles both front ends' code when it says so:
+/// `Builder::runtime_path("::rt")` and `#[sinks(crate = "::rt")]`. No item is named
+/// through `::sinkgen_runtime`, which does not resolve there (sinks, composites,
+/// subscriptions, the inbox, overrides; clippy, warnings and missing docs denied).
+#[test]
+fn generated_code_names_the_runtime_by_the_given_path() {
+    let config = tests_dir().join("fixtures/ok/service_messages.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe: the runtime is the dependency `rt`.\n\n\
+         /// Messages.\n\
+         pub mod protocol {{\n    \
+             /// An order.\n    \
+             pub struct Order(pub u64);\n\n    \
+             impl rt::Decode for Order {{\n        \
+                 fn decode(bytes: rt::Bytes) -> Result<Self, rt::DecodeError> {{\n            \
+                     let raw: [u8; 8] = bytes[..]\n                .try_into()\n                \
+                         .map_err(|_| rt::DecodeError::new(\"not 8 bytes\"))?;\n            \
+                     Ok(Order(u64::from_le_bytes(raw)))\n        }}\n    }}\n}}\n\n\
+         /// The build-script front end (service `monitor`).\n\
+         pub mod generated {{\n    use crate::protocol;\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// The derive front end (service `execution`).\n\
+         #[derive(rt::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"execution\", receivers = \"DerivedSubscriptions\", crate = \"::rt\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub fn used() {{\n    \
+             let _: rt::Subscription<protocol::Order> = generated::Subscriptions::orders();\n    \
+             let _: rt::Inbox<protocol::Order> = DerivedSubscriptions::inbox();\n}}\n",
+        config.to_string_lossy()
+    );
+    let code = sinkgen::Builder::new()
+        .config(&config)
+        .service("monitor")
+        .runtime_path("::rt")
+        .generate()
+        .unwrap_or_else(|e| panic!("monitor should generate:\n{e}"));
+    assert!(!code.contains("sinkgen_runtime"), "{code}");
+    let dir = probe(
+        "sinkgen_compile_runtime_path",
+        &[("src/lib.rs", &lib), ("src/sinks.rs", &code)],
+    );
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let renamed = manifest.replace(
+        "sinkgen-runtime = {",
+        "rt = { package = \"sinkgen-runtime\",",
+    );
+    assert_ne!(manifest, renamed);
+    std::fs::write(dir.join("Cargo.toml"), renamed).unwrap();
+    assert_compiles(&cargo(&dir, &["clippy"]), "code naming the runtime `rt`");
+}
+
+/// A `runtime_path` that is not a Rust path is an error that says so.
+#[test]
+fn a_runtime_path_that_is_not_a_path_is_an_error() {
+    let config = tests_dir().join("fixtures/ok/service_messages.toml");
+    let err = sinkgen::Builder::new()
+        .config(&config)
+        .service("monitor")
+        .runtime_path("::rt::")
+        .generate()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("error: `runtime_path` is not a Rust path: `::rt::`"),
+        "{err}"
+    );
+}
+
 /// Generated code for every codec compiles with the user's own types and no
 /// hand-written `Encode`/`Decode` (`fixtures/ok/codecs.toml`): a serde struct on a
 /// postcard relay (sent through a relay sink and a failover composite, received by a

@@ -23,7 +23,7 @@ impl Validator<'_, '_> {
         message_written: bool,
     ) -> Codec {
         let Some(c) = codec else {
-            return Codec::from_kind(policy::CODEC);
+            return policy::CODEC;
         };
         if c.value != CodecKind::Raw && !message_written {
             let name = printable(name);
@@ -39,6 +39,6 @@ impl Validator<'_, '_> {
             );
             return Codec::Raw;
         }
-        Codec::from_kind(c.value)
+        c.value
     }
 }

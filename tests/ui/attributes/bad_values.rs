@@ -10,4 +10,8 @@ pub struct Twice;
 #[sinks]
 pub struct NoArguments;
 
+#[derive(sinkgen_runtime::Sinks)]
+#[sinks(config = "ui/services.toml", service = "strategy", crate = "not a path")]
+pub struct NotAPath;
+
 fn main() {}
