@@ -362,12 +362,7 @@ impl NatsConnection {
         written: &mut usize,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
-        tokio::pin!(interrupt);
-        tokio::select! {
-            biased;
-            r = self.publish_from(batch, written) => r.map_err(WriteStop::Failed),
-            () = &mut interrupt => Err(WriteStop::Interrupted),
-        }
+        until_interrupted(self.publish_from(batch, written), interrupt).await
     }
 
     async fn publish_from(
@@ -493,6 +488,21 @@ fn classify(url: &str, e: &async_nats::ConnectError) -> TransportError {
         ConnectErrorKind::ServerParse => (ErrorClass::Fatal, io::ErrorKind::InvalidInput),
     };
     TransportError::new(class, kind, format!("connect to {url}: {e}"))
+}
+
+/// Runs a batch's `publish` until it ends, or until `interrupt` fires first (the
+/// sink's task has something more urgent); `publish` keeps its progress in the
+/// caller's `written`, so an interrupted batch resumes where it stopped.
+async fn until_interrupted(
+    publish: impl Future<Output = Result<(), TransportError>>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), WriteStop> {
+    tokio::pin!(interrupt);
+    tokio::select! {
+        biased;
+        r = publish => r.map_err(WriteStop::Failed),
+        () = &mut interrupt => Err(WriteStop::Interrupted),
+    }
 }
 
 #[cfg(test)]

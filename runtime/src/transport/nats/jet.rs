@@ -86,12 +86,7 @@ impl JetConnection {
         written: &mut usize,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(), WriteStop> {
-        tokio::pin!(interrupt);
-        tokio::select! {
-            biased;
-            r = self.publish_from(batch, written) => r.map_err(WriteStop::Failed),
-            () = &mut interrupt => Err(WriteStop::Interrupted),
-        }
+        super::until_interrupted(self.publish_from(batch, written), interrupt).await
     }
 
     async fn publish_from(
