@@ -49,7 +49,10 @@ impl Validator<'_, '_> {
         let name = printable(&s.name.value);
         let scheme = if *secure { "wss" } else { "ws" };
         let (span, label) = match &s.framing {
-            Some(f) => (f.span.clone(), "sinkgen framing needs sinkgen acknowledgements".to_owned()),
+            Some(f) => (
+                f.span.clone(),
+                "sinkgen framing needs sinkgen acknowledgements".to_owned(),
+            ),
             None => (
                 l.span.clone(),
                 "direct sinks default to sinkgen framing".to_owned(),
