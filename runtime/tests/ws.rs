@@ -27,6 +27,8 @@ async fn accept(
 ) -> WebSocketStream<TcpStream> {
     let (tcp, _) = listener.accept().await.unwrap();
     let config = WebSocketConfig::default().read_buffer_size(4096);
+    // The signature tungstenite's `Callback` asks for.
+    #[allow(clippy::result_large_err)]
     let callback = move |req: &Request, resp: Response| {
         if let Some(path) = path {
             *path.lock().unwrap() = req.uri().path().to_owned();

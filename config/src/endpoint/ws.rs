@@ -25,11 +25,16 @@ pub(super) fn parse_ws(rest: &str, offset: usize, secure: bool) -> Result<Endpoi
         } else {
             "fragment"
         };
+        let why = if what == "query" {
+            "a server that wants a token in the query cannot take it from services.toml (secrets stay out of the file)"
+        } else {
+            "a fragment is never sent to the server"
+        };
         return Err(err(
             format!("{scheme} endpoint has a {what}"),
             &format!("unexpected {what}"),
             format!(
-                "write `{scheme}://host:port/path` without `{}`; a server that wants a token in the query cannot take it from services.toml (secrets stay out of the file)",
+                "write `{scheme}://host:port/path` without `{}`; {why}",
                 printable(&path[i..])
             ),
         )
