@@ -57,14 +57,15 @@ async fn frame_of(framing: Framing, msg: &[u8]) -> u64 {
     }
 }
 
-/// Reads messages into `ids` until `stop` of them arrived (then returns the stream,
-/// still open) or the connection ends (`None`). Pings are answered while reading.
+/// Reads messages into `ids` until `stop` of them arrived (the stream stays open) or
+/// the connection ends; `true` when it ended with a close frame. Pings are answered
+/// while reading.
 async fn read_into(
     ws: &mut WebSocketStream<TcpStream>,
     framing: Framing,
     ids: &Ids,
     stop: Option<usize>,
-) {
+) -> bool {
     let mut n = 0;
     while stop.is_none_or(|s| n < s) {
         match ws.next().await {
@@ -73,10 +74,12 @@ async fn read_into(
                 ids.lock().unwrap().push(id);
                 n += 1;
             }
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+            Some(Ok(Message::Close(_))) => return true,
+            Some(Err(_)) | None => return false,
             Some(Ok(other)) => assert!(other.is_ping() || other.is_pong(), "{other:?}"),
         }
     }
+    false
 }
 
 fn ws_url(listener: &TcpListener, path: &str) -> String {
@@ -100,7 +103,7 @@ async fn one_message_per_frame(framing: Framing) {
         let (path, ids) = (Arc::clone(&path), Arc::clone(&ids));
         tokio::spawn(async move {
             let mut ws = accept(&listener, Some(path)).await;
-            read_into(&mut ws, framing, &ids, None).await;
+            read_into(&mut ws, framing, &ids, None).await
         })
     };
     let sink: RelaySink<Vec<u8>> = builder(&url).framing(framing).relay().unwrap();
@@ -116,7 +119,8 @@ async fn one_message_per_frame(framing: Framing) {
     assert_eq!((st.frames_sent, st.lost.total()), (N, 0), "{st:?}");
     assert_eq!(st.state, State::Connected);
     assert_eq!(guard("close", sink.close()).await, 0);
-    guard("server", server).await.unwrap();
+    let closed = guard("server", server).await.unwrap();
+    assert!(closed, "a closed sink says goodbye with a close frame");
 }
 
 #[tokio::test]

@@ -84,8 +84,11 @@ pub(crate) struct WsConnection {
     /// A copy of part of the current batch from `chunk_at` (see [`CHUNK`]).
     chunk: Bytes,
     chunk_at: usize,
-    /// Number of the last ping sent.
+    /// Binary messages the client took on this connection.
+    messages: u64,
+    /// Number of the last ping sent, and `messages` when it was sent.
     ping: u64,
+    ping_after: u64,
     /// Whether the last ping's pong is still awaited.
     awaiting: bool,
     /// The last ping's pong arrived and was not reported yet.
@@ -138,7 +141,9 @@ impl WsConnection {
             url: address.url.clone(),
             chunk: Bytes::new(),
             chunk_at: 0,
+            messages: 0,
             ping: 0,
+            ping_after: 0,
             awaiting: false,
             confirmed: false,
         })
@@ -195,6 +200,7 @@ impl WsConnection {
             Pin::new(&mut self.ws)
                 .start_send(Message::Binary(frame))
                 .map_err(|e| self.failed(e))?;
+            self.messages += 1;
             *written += len;
         }
         ready!(Pin::new(&mut self.ws).poll_flush(cx)).map_err(|e| self.failed(e))?;
@@ -231,17 +237,19 @@ impl WsConnection {
 
     /// Sends a ping after every frame taken so far; its pong is reported by
     /// [`watch`](Self::watch) or [`poll_confirmed`](Self::poll_confirmed). Cancel
-    /// safe: a ping the client took goes out with the next flush; one interrupted
-    /// before that is superseded by the next request (its pong is not awaited).
+    /// safe: a ping the client took goes out with the next flush, and serves the next
+    /// request if no frame was taken since; otherwise that request sends a new ping
+    /// (the old one's pong is no longer awaited).
     pub(super) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
         std::future::poll_fn(|cx| {
-            if !self.awaiting {
+            if !self.awaiting || self.ping_after != self.messages {
                 ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(|e| self.failed(e))?;
                 self.ping += 1;
                 let data = Bytes::copy_from_slice(&self.ping.to_le_bytes());
                 Pin::new(&mut self.ws)
                     .start_send(Message::Ping(data))
                     .map_err(|e| self.failed(e))?;
+                self.ping_after = self.messages;
                 self.awaiting = true;
                 self.confirmed = false;
             }
@@ -284,6 +292,20 @@ impl WsConnection {
 
     fn failed(&self, e: tungstenite::Error) -> TransportError {
         failed(&self.url, e)
+    }
+}
+
+impl Drop for WsConnection {
+    /// Says goodbye with a close frame if the socket takes it at once (never waits):
+    /// the peer sees a closed WebSocket rather than a dropped TCP connection.
+    fn drop(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut ws = Pin::new(&mut self.ws);
+        if let Poll::Ready(Ok(())) = ws.as_mut().poll_ready(&mut cx)
+            && ws.as_mut().start_send(Message::Close(None)).is_ok()
+        {
+            let _ = ws.as_mut().poll_flush(&mut cx);
+        }
     }
 }
 
