@@ -133,7 +133,8 @@ impl Validator<'_, '_> {
         );
     }
 
-    /// A service accepts direct connections on a socket: unix or tcp, never a NATS subject.
+    /// A service accepts direct connections on a socket (unix or tcp) or a WebSocket
+    /// server of its own, never a NATS subject.
     pub(super) fn check_listen(&mut self, s: &RawService) -> Option<Endpoint> {
         let l = s.listen.as_ref()?;
         let owner = || format!("service `{}`", printable(&s.name.value));
