@@ -546,6 +546,28 @@ mod tests {
     }
 
     #[test]
+    fn ws_endpoints_need_the_feature() {
+        let parsed = Endpoint::parse("ws://LocalHost:80");
+        #[cfg(feature = "ws")]
+        assert_eq!(
+            parsed,
+            Ok(Endpoint::Ws(ws::WsAddress {
+                secure: false,
+                authority: "localhost:80".into(),
+                url: "ws://localhost:80/".into(),
+            }))
+        );
+        #[cfg(not(feature = "ws"))]
+        assert!(
+            parsed
+                .as_ref()
+                .is_err_and(|e| e.contains("enable the `ws` feature")),
+            "{parsed:?}"
+        );
+        assert!(Endpoint::parse("ws://h:80/?token=x").is_err());
+    }
+
+    #[test]
     fn nats_endpoints_need_the_feature() {
         let parsed = Endpoint::parse("nats://x:1/y");
         assert_eq!(parsed.is_ok(), cfg!(feature = "nats"), "{parsed:?}");
