@@ -70,3 +70,16 @@ impl Validator<'_, '_> {
         );
     }
 }
+
+/// The socket a `listen` endpoint binds: a WebSocket server binds its TCP port
+/// whatever its path, so two WebSocket servers on one port (or one beside a TCP
+/// listener) collide.
+pub(super) fn bound(endpoint: &Endpoint) -> Endpoint {
+    match endpoint {
+        Endpoint::Ws { host, port, .. } => Endpoint::Tcp {
+            host: host.clone(),
+            port: *port,
+        },
+        other => other.clone(),
+    }
+}
