@@ -68,9 +68,27 @@ fn endpoint_pattern() -> String {
     format!("^(?:{UNIX}|tcp://{authority}|nats://{authority}/{SUBJECT})$")
 }
 
-/// A `listen` endpoint: Unix or TCP only.
+/// `ws://` or `wss://<host>:<port>[/<path>]`: a path of URI path characters, no
+/// query, fragment or credentials.
+fn ws_pattern() -> String {
+    format!("wss?://{}(?:/{WS_PATH})?", authority())
+}
+
+/// The characters of a WebSocket endpoint's path (after its first `/`).
+const WS_PATH: &str = "[A-Za-z0-9._~!$&'()*+,;=:@/%-]*";
+
+/// An endpoint sink's endpoint: any relay endpoint, or a WebSocket server.
+fn sink_endpoint_pattern() -> String {
+    let authority = authority();
+    format!(
+        "^(?:{UNIX}|tcp://{authority}|nats://{authority}/{SUBJECT}|{})$",
+        ws_pattern()
+    )
+}
+
+/// A `listen` endpoint: Unix, TCP or WebSocket.
 fn listen_pattern() -> String {
-    format!("^(?:{UNIX}|tcp://{})$", authority())
+    format!("^(?:{UNIX}|tcp://{}|{})$", authority(), ws_pattern())
 }
 
 /// A Rust type path such as `protocol::MarketEvent` or `::proto::v1::Tick`.
@@ -142,8 +160,13 @@ pub fn schema() -> Value {
                 "type": "string",
                 "pattern": endpoint_pattern()
             },
+            "sink_endpoint": {
+                "description": "Where an endpoint sink connects: any relay endpoint (`unix://`, `tcp://`, `nats://`), or a WebSocket server, `ws://<host>:<port>/<path>` or `wss://...` (port required, path optional, no query, fragment or credentials; one binary message per frame; runtime feature `ws`).",
+                "type": "string",
+                "pattern": sink_endpoint_pattern()
+            },
             "listen_endpoint": {
-                "description": "Where to accept connections: `unix://<absolute path>` (at most 107 bytes, no NUL) or `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets).",
+                "description": "Where to accept connections: `unix://<absolute path>` (at most 107 bytes, no NUL), `tcp://<host>:<port>` with a port from 1 to 65535 (IPv6 hosts in brackets), or `ws://<host>:<port>/<path>` (`wss://`) for a service that runs its own WebSocket server (with `framing = \"length-prefixed\"`).",
                 "type": "string",
                 "pattern": listen_pattern()
             },
@@ -383,7 +406,7 @@ pub fn schema() -> Value {
                     },
                     "endpoint": {
                         "description": "Send to an endpoint outside the registry.",
-                        "$ref": "#/$defs/endpoint"
+                        "$ref": "#/$defs/sink_endpoint"
                     },
                     "broadcast": {
                         "description": "Send every frame to every member (sibling sink names); a slow or dead member stalls no other.",

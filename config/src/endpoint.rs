@@ -1,5 +1,5 @@
-//! The endpoint grammar: `unix://<absolute path>`, `tcp://<host>:<port>` and
-//! `nats://<host>:<port>/<subject>`.
+//! The endpoint grammar: `unix://<absolute path>`, `tcp://<host>:<port>`,
+//! `nats://<host>:<port>/<subject>` and `ws://` or `wss://<host>:<port>[/<path>]`.
 
 use std::fmt;
 use std::ops::Range;
@@ -37,18 +37,30 @@ pub enum Endpoint {
         /// The subject messages are published on.
         subject: String,
     },
+    /// `ws://<host>:<port>[/<path>]` or, with `secure`, `wss://`: one WebSocket
+    /// binary message per frame.
+    Ws {
+        /// `wss://`: the WebSocket connection runs over TLS.
+        secure: bool,
+        /// The server's host name or address.
+        host: Host,
+        /// The server's port, 1 to 65535.
+        port: u16,
+        /// The request path, starting with `/` (`/` when none is written).
+        path: String,
+    },
 }
 
 impl Endpoint {
-    /// `host:port` of a TCP or NATS endpoint, with an IPv6 host in brackets (the form
-    /// socket address resolvers take); `None` for a Unix endpoint.
+    /// `host:port` of a TCP, NATS or WebSocket endpoint, with an IPv6 host in brackets
+    /// (the form socket address resolvers take); `None` for a Unix endpoint.
     #[must_use]
     pub fn authority(&self) -> Option<String> {
         match self {
             Endpoint::Unix(_) => None,
-            Endpoint::Tcp { host, port } | Endpoint::Nats { host, port, .. } => {
-                Some(authority(host, *port))
-            }
+            Endpoint::Tcp { host, port }
+            | Endpoint::Nats { host, port, .. }
+            | Endpoint::Ws { host, port, .. } => Some(authority(host, *port)),
         }
     }
 }
@@ -72,6 +84,15 @@ impl fmt::Display for Endpoint {
                 port,
                 subject,
             } => write!(f, "nats://{}/{subject}", authority(host, *port)),
+            Endpoint::Ws {
+                secure,
+                host,
+                port,
+                path,
+            } => {
+                let scheme = if *secure { "wss" } else { "ws" };
+                write!(f, "{scheme}://{}{path}", authority(host, *port))
+            }
         }
     }
 }
@@ -130,8 +151,9 @@ impl EndpointError {
     }
 }
 
-/// Parses `unix://<absolute path>`, `tcp://<host>:<port>` or
-/// `nats://<host>:<port>/<subject>`.
+/// Parses `unix://<absolute path>`, `tcp://<host>:<port>`,
+/// `nats://<host>:<port>/<subject>`, or `ws://` or `wss://<host>:<port>[/<path>]`
+/// (no query, no fragment, no credentials).
 ///
 /// # Errors
 ///
@@ -156,6 +178,8 @@ fn parse(s: &str) -> Result<Endpoint, EndpointError> {
             Ok(Endpoint::Tcp { host, port })
         }
         "nats" => parse_nats(rest, offset),
+        "ws" => ws::parse_ws(rest, offset, false),
+        "wss" => ws::parse_ws(rest, offset, true),
         other => Err(unknown_scheme(other)),
     }
 }
@@ -167,30 +191,34 @@ fn no_scheme(s: &str) -> EndpointError {
     } else if s.contains(':') && !s.contains('/') {
         format!("a TCP address is written `tcp://{}`", printable(s))
     } else {
-        "write `unix:///absolute/path.sock`, `tcp://host:port` or `nats://host:port/subject`"
+        "write `unix:///absolute/path.sock`, `tcp://host:port`, `nats://host:port/subject` or `ws://host:port/path`"
             .to_owned()
     };
     err(
         "endpoint has no scheme",
-        "expected `unix://`, `tcp://` or `nats://`",
+        "expected `unix://`, `tcp://`, `nats://`, `ws://` or `wss://`",
         help,
     )
 }
 
-/// Only three transports exist; a typo in the scheme would otherwise fail at run time.
+/// Only these transports exist; a typo in the scheme would otherwise fail at run time.
 fn unknown_scheme(scheme: &str) -> EndpointError {
     let lower = scheme.to_ascii_lowercase();
     let suggestion = match lower.as_str() {
         "uds" | "ipc" | "unix-socket" | "file" => Some("unix"),
-        "tcp4" | "tcp6" | "http" | "https" => Some("tcp"),
+        "tcp4" | "tcp6" => Some("tcp"),
+        "http" => Some("ws"),
+        "https" => Some("wss"),
         "unix" => Some("unix"),
         "tcp" => Some("tcp"),
         "nats" => Some("nats"),
-        _ => closest(&lower, ["unix", "tcp", "nats"]),
+        "ws" | "websocket" => Some("ws"),
+        "wss" => Some("wss"),
+        _ => closest(&lower, ["unix", "tcp", "nats", "ws", "wss"]),
     };
     let help = match suggestion {
         Some(s) => format!("did you mean `{s}://`?"),
-        None => "the schemes are `unix://`, `tcp://` and `nats://`".to_owned(),
+        None => "the schemes are `unix://`, `tcp://`, `nats://`, `ws://` and `wss://`".to_owned(),
     };
     err(
         format!("unknown endpoint scheme `{}`", printable(scheme)),
@@ -246,7 +274,7 @@ fn parse_unix(path: &str, offset: usize) -> Result<Endpoint, EndpointError> {
 }
 
 /// `host:port` with an IPv6 host in brackets; the port must be one you can connect to.
-fn parse_host_port(
+pub(crate) fn parse_host_port(
     authority: &str,
     offset: usize,
     scheme: &str,
@@ -432,3 +460,4 @@ fn parse_nats(rest: &str, offset: usize) -> Result<Endpoint, EndpointError> {
 
 #[cfg(test)]
 mod tests;
+mod ws;

@@ -7,7 +7,8 @@
 //! one given at run time in a `SINKGEN_<SINK>_ENDPOINT` override).
 //!
 //! Today this is the endpoint grammar: [`parse_endpoint`] turns `unix:///path`,
-//! `tcp://host:port` or `nats://host:port/subject` into an [`Endpoint`] in canonical
+//! `tcp://host:port`, `nats://host:port/subject` or `ws://host:port/path` (and `wss://`)
+//! into an [`Endpoint`] in canonical
 //! form, or says what is wrong with an [`EndpointError`] that points at the offending
 //! bytes. [`policy`] holds the connection policy defaults (`connect_timeout`,
 //! `send_timeout`, `queue`, `backoff`) and the relay and service defaults (`framing`,

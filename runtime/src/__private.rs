@@ -54,6 +54,33 @@ macro_rules! __sinkgen_require_nats {
     };
 }
 
+/// `require_ws!("sink", "ws://..")`: nothing when the `ws` feature is on, a compile
+/// error naming the sink and the fix when it is off.
+pub use crate::__sinkgen_require_ws as require_ws;
+
+#[cfg(feature = "ws")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_ws {
+    ($sink:literal, $endpoint:literal) => {};
+}
+
+#[cfg(not(feature = "ws"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_ws {
+    ($sink:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` sends to the WebSocket server at `",
+            $endpoint,
+            "`, but sinkgen-runtime is built without WebSocket support: enable its `ws` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"ws\"] })"
+        ));
+    };
+}
+
 /// `require_postcard!("sink", "a::B")` and its siblings for the other codecs: nothing
 /// when the codec's feature is on, a compile error naming the sink, the type and the
 /// feature when it is off. `require_postcard!(receive "subscription `x`", "a::B")` is

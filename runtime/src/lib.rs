@@ -1,5 +1,6 @@
 //! The runtime behind sinkgen's generated code: lazy, bounded, honest message sinks
-//! over Unix domain sockets and TCP, and relays on NATS (feature `nats`).
+//! over Unix domain sockets and TCP, relays on NATS (feature `nats`), and WebSocket
+//! servers (feature `ws`).
 //!
 //! A sink is a handle you `send` typed messages to. It connects on the first send
 //! ("wake on data"), shares one connect attempt among all concurrent first senders,
@@ -28,6 +29,7 @@
 //! |---------|---------|------|
 //! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
 //! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`]; a [`Subscription`] on a `nats://` endpoint is a core NATS subscription |
+//! | `ws` | no | WebSocket endpoints: `ws://host:port/path`, one binary message per frame, through `tokio-tungstenite`; frames count as sent when the peer's pong to a later ping arrives, and as [`Lost::unconfirmed`] if the connection dies first; `wss://` is parsed but refused at connect (no TLS in this build) |
 //! | `serde` | no | `serde::Serialize` for [`Status`] (and the state, error and counters in it), for health endpoints |
 //! | `postcard` | no | the `codec::Postcard` codec: serde types (`Serialize` / `DeserializeOwned`) as messages, in postcard's format (services.toml `codec = "postcard"`) |
 //! | `prost` | no | the `codec::Prost` codec: protobuf messages (`prost::Message`) |

@@ -96,8 +96,9 @@
 //!   contain themselves or form a cycle, or mix message types;
 //! - direct sinks to services without `listen`, or to the sending service itself;
 //! - endpoints (`unix://` absolute paths that fit a socket address, `tcp://host:port`
-//!   with IPv6 in brackets, `nats://host:port/subject` without wildcards), and
-//!   endpoints used twice;
+//!   with IPv6 in brackets, `nats://host:port/subject` without wildcards,
+//!   `ws://host:port/path` and `wss://` without query or credentials, not on a relay
+//!   and not with sinkgen framing), and endpoints used twice;
 //! - torq framing: a `domain` per relay and a `source` per sending service, each
 //!   unique and one byte;
 //! - `message` types that are plain Rust type paths;

@@ -126,6 +126,7 @@ fn lower_sink(
         framing,
         policy: policy(&sink.policy),
         nats: matches!(endpoint, Endpoint::Nats { .. }),
+        ws: matches!(endpoint, Endpoint::Ws { .. }),
         codec: c,
         durable: None,
     };

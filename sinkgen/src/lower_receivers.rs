@@ -19,7 +19,11 @@ pub(crate) fn receivers(
     svc: &Service,
     sinks_type: &Ident,
 ) -> Result<Option<templates::Receivers>, Box<Diagnostic>> {
-    if svc.subscribes.is_empty() && svc.listen.is_none() {
+    let listens = svc
+        .listen
+        .as_ref()
+        .is_some_and(|l| !matches!(l, Endpoint::Ws { .. }));
+    if svc.subscribes.is_empty() && !listens {
         return Ok(None);
     }
     let mut subscriptions = Vec::with_capacity(svc.subscribes.len());
@@ -60,7 +64,9 @@ pub(crate) fn receivers(
         });
     }
     let inbox = match &svc.listen {
-        None => None,
+        // A service listening on WebSocket serves it itself: the runtime's inbox
+        // accepts sockets only.
+        None | Some(Endpoint::Ws { .. }) => None,
         Some(listen) => {
             let mut senders: Vec<String> = Vec::new();
             for producer in topology.senders(&svc.name) {

@@ -209,6 +209,17 @@ pub enum Endpoint {
         /// The subject messages are published on.
         subject: String,
     },
+    /// `ws://<host>:<port>/<path>`, or `wss://` with `secure`.
+    Ws {
+        /// `wss://`: WebSocket over TLS.
+        secure: bool,
+        /// Host name or address.
+        host: String,
+        /// Port, 1 to 65535.
+        port: u16,
+        /// The request path, starting with `/`.
+        path: String,
+    },
 }
 
 impl std::fmt::Display for Endpoint {
@@ -229,6 +240,15 @@ impl std::fmt::Display for Endpoint {
                 port,
                 subject,
             } => write!(f, "nats://{}:{port}/{subject}", host(h)),
+            Endpoint::Ws {
+                secure,
+                host: h,
+                port,
+                path,
+            } => {
+                let scheme = if *secure { "wss" } else { "ws" };
+                write!(f, "{scheme}://{}:{port}{path}", host(h))
+            }
         }
     }
 }

@@ -48,6 +48,13 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
+    // So does a WebSocket endpoint, with the `ws` feature.
+    let ws_checks = plan.sinks.iter().filter_map(|sink| {
+        let leaf = sink.kind.leaf().filter(|leaf| leaf.ws)?;
+        let check = rt("require_ws");
+        let (name, endpoint) = (&sink.name, &leaf.endpoint);
+        Some(quote!(#check!(#name, #endpoint);))
+    });
     // A codec lives behind a runtime feature: name the feature at compile time too.
     let codec_checks = plan.sinks.iter().filter_map(|sink| {
         let feature = sink.kind.leaf()?.codec.feature()?;
@@ -65,6 +72,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     quote! {
         #declaration
         #(#nats_checks)*
+        #(#ws_checks)*
         #(#codec_checks)*
         #[allow(dead_code)]
         #lints

@@ -253,6 +253,9 @@ pub struct Leaf {
     pub policy: Policy,
     /// The endpoint is a NATS relay: the runtime must be built with its `nats` feature.
     pub nats: bool,
+    /// The endpoint is a WebSocket server (`ws://`, `wss://`): the runtime must be
+    /// built with its `ws` feature.
+    pub ws: bool,
     /// How the message type goes on the wire.
     pub codec: Codec,
     /// The relay is `durable` (JetStream): its settings.
@@ -422,6 +425,7 @@ mod tests {
                     backoff_max: Duration::from_millis(1),
                 },
                 nats: false,
+                ws: false,
                 codec: Codec::Raw,
                 durable: None,
             },

@@ -359,3 +359,47 @@ fn codecs_compile_under_clippy_with_users_types() {
     );
     assert_compiles(&cargo(&dir, &["clippy"]), "generated code for every codec");
 }
+
+/// WebSocket sinks (`fixtures/ok/websocket.toml`: a direct sink to a service that
+/// listens on `ws://`, endpoint sinks to `ws://` and `wss://`, a composite over them)
+/// compile with the runtime's `ws` feature on both front ends, under clippy with
+/// warnings and missing docs denied; the service that listens on `ws://` gets no
+/// inbox (it serves WebSocket itself).
+#[test]
+fn websocket_sinks_compile_under_clippy() {
+    let config = tests_dir().join("fixtures/ok/websocket.toml");
+    let producer = generate(&config, "producer");
+    let gateway = generate(&config, "feed_gateway");
+    assert!(!gateway.contains("inbox"), "{gateway}");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// The build-script front end.\n\
+         pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// The service with a WebSocket `listen`.\n\
+         pub mod gateway {{\n    include!(\"gateway.rs\");\n}}\n\n\
+         /// The derive front end.\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"producer\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub async fn send() {{\n    \
+             let _ = generated::Sinks::browser().send(sinkgen_runtime::Bytes::from_static(b\"x\")).await;\n    \
+             let _ = Derived::secure().try_send(sinkgen_runtime::Bytes::from_static(b\"y\"));\n    \
+             let _ = Derived::fanout().send(sinkgen_runtime::Bytes::from_static(b\"z\")).await;\n}}\n",
+        config.to_string_lossy()
+    );
+    let dir = probe_with(
+        "sinkgen_compile_websocket",
+        &["ws"],
+        "",
+        &[
+            ("src/lib.rs", &lib),
+            ("src/sinks.rs", &producer),
+            ("src/gateway.rs", &gateway),
+        ],
+    );
+    assert_compiles(
+        &cargo(&dir, &["clippy"]),
+        "generated code for WebSocket sinks",
+    );
+}

@@ -39,22 +39,42 @@ const PROBES: &[&str] = &[
     "nats://h:4222/a.*",
     "nats://h/x",
     "nats://Nats.Local:4222/market.data",
+    "ws://h:80",
+    "ws://H:80/a/b%20c",
+    "wss://[::1]:443/x",
+    "ws://h/x",
+    "ws://h:80/x?token=1",
+    "wss://h:80/#x",
+    "ws://u:p@h:80/",
+    "ws://h:80/a b",
     "TCP://h:80",
     "h:80",
     "",
 ];
 
-/// What the front end says about `endpoint` as a relay's endpoint: `None` when it is
-/// accepted, else the message after "invalid `endpoint` of relay `r`: ".
+/// What the front end says about `endpoint` as a relay's endpoint (as an endpoint
+/// sink's for WebSocket endpoints, which relays refuse): `None` when it is accepted,
+/// else the message after "invalid `endpoint` of <owner>: ".
 fn front_end(endpoint: &str) -> Option<String> {
-    let file = format!("[relays.r]\nendpoint = \"{}\"\n", toml_escape(endpoint));
+    let escaped = toml_escape(endpoint);
+    let (file, prefix) = if endpoint.starts_with("ws://") || endpoint.starts_with("wss://") {
+        (
+            format!("[services.s.sinks]\nk = {{ endpoint = \"{escaped}\" }}\n"),
+            "invalid `endpoint` of sink `k` of service `s`: ",
+        )
+    } else {
+        (
+            format!("[relays.r]\nendpoint = \"{escaped}\"\n"),
+            "invalid `endpoint` of relay `r`: ",
+        )
+    };
     match sinkgen::load_str(Path::new("probe.toml"), &file) {
         Ok(_) => None,
         Err(err) => {
             let first = err.iter().find(|d| d.is_error()).expect("an error");
             let message = first
                 .message
-                .strip_prefix("invalid `endpoint` of relay `r`: ")
+                .strip_prefix(prefix)
                 .unwrap_or_else(|| panic!("{endpoint:?}: unexpected error {}", first.message));
             Some(message.to_owned())
         }
@@ -140,6 +160,8 @@ fn front_end_and_runtime_accept_the_same_endpoints() {
             // Without the `nats` feature the runtime refuses every NATS endpoint the
             // grammar accepts, and says why.
             (None, Some(error)) if error.contains("enable the `nats` feature") => accepted += 1,
+            // So does it refuse WebSocket endpoints without the `ws` feature.
+            (None, Some(error)) if error.contains("enable the `ws` feature") => accepted += 1,
             _ => panic!("{endpoint:?}: the front end says {front:?}, the runtime {run:?}"),
         }
     }

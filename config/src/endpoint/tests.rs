@@ -239,3 +239,81 @@ fn display_is_one_line() {
         "tcp endpoint has no port; help: add the port: `tcp://h:<port>`"
     );
 }
+
+#[test]
+fn websocket_endpoints() {
+    let ws = |secure, host, port, path: &str| Endpoint::Ws {
+        secure,
+        host,
+        port,
+        path: path.to_owned(),
+    };
+    assert_eq!(
+        parse_endpoint("ws://127.0.0.1:9100/feed"),
+        Ok(ws(false, Host::Ipv4(Ipv4Addr::LOCALHOST), 9100, "/feed"))
+    );
+    assert_eq!(
+        parse_endpoint("wss://Feed.Example:443/a/b-c_d.e~f%20g;h=i:j@k"),
+        Ok(ws(
+            true,
+            name("feed.example"),
+            443,
+            "/a/b-c_d.e~f%20g;h=i:j@k"
+        ))
+    );
+    assert_eq!(
+        parse_endpoint("ws://[::1]:80"),
+        Ok(ws(false, Host::Ipv6(Ipv6Addr::LOCALHOST), 80, "/"))
+    );
+    // No path and `/` are one place, printed with the `/`.
+    assert_eq!(parse_endpoint("ws://h:1"), parse_endpoint("ws://h:1/"));
+    for (text, shown) in [
+        ("ws://H:1", "ws://h:1/"),
+        ("wss://[0::1]:8443/x", "wss://[::1]:8443/x"),
+    ] {
+        let e = parse_endpoint(text).unwrap();
+        assert_eq!(e.to_string(), shown);
+        assert_eq!(parse_endpoint(shown), Ok(e));
+    }
+    assert_eq!(
+        parse_endpoint("wss://[::1]:8443/x")
+            .unwrap()
+            .authority()
+            .as_deref(),
+        Some("[::1]:8443")
+    );
+    // ws and wss are different places; so are paths (case-sensitive).
+    assert_ne!(parse_endpoint("ws://h:1/"), parse_endpoint("wss://h:1/"));
+    assert_ne!(parse_endpoint("ws://h:1/a"), parse_endpoint("ws://h:1/A"));
+}
+
+#[test]
+fn websocket_mistakes_are_refused_where_they_are_wrong() {
+    for (bad, part, message) in [
+        ("ws://h/feed", "h", "ws endpoint has no port"),
+        ("wss://h:0/", "0", "port `0` is outside 1-65535"),
+        (
+            "ws://user:pw@h:80/x",
+            "user:pw@",
+            "credentials in ws endpoints are not supported",
+        ),
+        ("ws://h:80/x?token=1", "?token=1", "ws endpoint has a query"),
+        ("wss://h:80?token=1", "?token=1", "wss endpoint has a query"),
+        ("ws://h:80/x#top", "#top", "ws endpoint has a fragment"),
+        ("ws://h:80/a b", " ", "ws endpoint path contains ` `"),
+        ("ws://h:80/a\"b", "\"", "ws endpoint path contains `\"`"),
+        ("ws://::1:80/", "::1:80", "IPv6 address without brackets"),
+        ("ws:///x", "", "ws endpoint has no host"),
+    ] {
+        let e = parse_endpoint(bad).expect_err(bad);
+        assert_eq!(&bad[e.at.clone()], part, "{bad:?}: {e:?}");
+        assert_eq!(e.message, message, "{bad:?}");
+        assert!(!e.help.is_empty() && !e.label.is_empty());
+    }
+    let long = format!("ws://h:1/{}", "a".repeat(super::ws::MAX_WS_PATH));
+    assert!(parse_endpoint(&long).is_err());
+    let e = parse_endpoint("http://h:80/x").unwrap_err();
+    assert_eq!(e.help, "did you mean `ws://`?");
+    let e = parse_endpoint("wws://h:80/x").unwrap_err();
+    assert_eq!(e.help, "did you mean `ws://`?");
+}

@@ -55,6 +55,12 @@ impl Stream {
                 io::ErrorKind::InvalidInput,
                 "a NATS endpoint is not a socket",
             )),
+            #[cfg(feature = "ws")]
+            Endpoint::Ws(_) => Err(TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidInput,
+                "a subscription reads a relay on a unix:// or tcp:// endpoint, not a WebSocket server",
+            )),
         }
     }
 

@@ -12,7 +12,8 @@
 //! nothing else about sockets.
 //!
 //! Unix and TCP sockets are written here; NATS (feature `nats`) lives in the `nats`
-//! child module, which takes [`Handed`] and [`WriteStop`] from this one.
+//! child module, which takes [`Handed`] and [`WriteStop`] from this one, and
+//! WebSocket (feature `ws`) in the `ws` child module.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ mod acks;
 mod nats;
 mod socket;
 mod unread;
+#[cfg(feature = "ws")]
+mod ws;
 
 pub(crate) use acks::Greeting;
 #[cfg(feature = "nats")]
@@ -50,6 +53,9 @@ pub(crate) enum Endpoint {
     /// JetStream (see [`crate::durable`]).
     #[cfg(feature = "nats")]
     Jet(nats::NatsAddress, crate::durable::Durable),
+    /// `ws://host:port/path` (or `wss://`): one WebSocket binary message per frame.
+    #[cfg(feature = "ws")]
+    Ws(ws::WsAddress),
 }
 
 impl Endpoint {
@@ -81,6 +87,17 @@ impl Endpoint {
                 "endpoint `{}` is a NATS relay; enable the `nats` feature of sinkgen-runtime",
                 sinkgen_config::printable(text)
             )),
+            #[cfg(feature = "ws")]
+            sinkgen_config::Endpoint::Ws { secure, .. } => Ok(Endpoint::Ws(ws::WsAddress {
+                secure,
+                authority: parsed.authority().unwrap_or_default(),
+                url: parsed.to_string(),
+            })),
+            #[cfg(not(feature = "ws"))]
+            sinkgen_config::Endpoint::Ws { .. } => Err(format!(
+                "endpoint `{}` is a WebSocket server; enable the `ws` feature of sinkgen-runtime",
+                sinkgen_config::printable(text)
+            )),
         }
     }
 }
@@ -97,6 +114,9 @@ pub(crate) enum Connection {
     /// A NATS client publishing a durable relay's frames through JetStream.
     #[cfg(feature = "nats")]
     Jet(Box<nats::JetConnection>),
+    /// A WebSocket client (no direct writes: see `inline`; confirmed by pongs).
+    #[cfg(feature = "ws")]
+    Ws(Box<ws::WsConnection>),
 }
 
 /// A handle senders may hand a frame through directly while the connection task is
@@ -287,6 +307,8 @@ impl Connection {
                 Connection::Tcp(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
                 #[cfg(feature = "nats")]
                 Connection::Nats(_) | Connection::Jet(_) => {}
+                #[cfg(feature = "ws")]
+                Connection::Ws(_) => {}
             }
         }
         Ok(conn)
@@ -305,6 +327,10 @@ impl Connection {
                 .map(|c| Connection::Nats(Box::new(c))),
             #[cfg(feature = "nats")]
             Endpoint::Jet(..) => unreachable!("durable relays connect in `Connection::connect`"),
+            #[cfg(feature = "ws")]
+            Endpoint::Ws(address) => ws::WsConnection::connect(address, framing)
+                .await
+                .map(|c| Connection::Ws(Box::new(c))),
             Endpoint::Unix(path) => UnixStream::connect(path)
                 .await
                 .map(|s| Connection::Unix(Sock::new(s)))
@@ -333,6 +359,9 @@ impl Connection {
             // Frames are kept until acknowledged: the task publishes them all.
             #[cfg(feature = "nats")]
             Connection::Jet(_) => None,
+            // The task owns the WebSocket: every frame goes through its batches.
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => None,
         }
     }
 
@@ -346,6 +375,9 @@ impl Connection {
             // Acknowledged, like a sinkgen socket: the task keeps what it publishes.
             #[cfg(feature = "nats")]
             Connection::Jet(_) => false,
+            // Confirmed by the peer's pongs (see the `ws` module).
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => true,
         }
     }
 
@@ -358,6 +390,8 @@ impl Connection {
             Connection::Nats(c) => Some(c.max_payload()),
             #[cfg(feature = "nats")]
             Connection::Jet(c) => Some(c.max_payload()),
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => None,
         }
     }
 
@@ -371,6 +405,8 @@ impl Connection {
             Connection::Nats(c) => c.take_dropped(),
             #[cfg(feature = "nats")]
             Connection::Jet(_) => (0, 0),
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => (0, 0),
         }
     }
 
@@ -385,6 +421,8 @@ impl Connection {
             Connection::Nats(c) => c.request_confirmation().await,
             #[cfg(feature = "nats")]
             Connection::Jet(_) => Ok(()),
+            #[cfg(feature = "ws")]
+            Connection::Ws(c) => c.request_confirmation().await,
         }
     }
 
@@ -396,6 +434,8 @@ impl Connection {
             Connection::Nats(c) => c.poll_confirmed(),
             #[cfg(feature = "nats")]
             Connection::Jet(_) => false,
+            #[cfg(feature = "ws")]
+            Connection::Ws(c) => c.poll_confirmed(),
         }
     }
 
@@ -418,6 +458,8 @@ impl Connection {
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
             #[cfg(feature = "nats")]
             Connection::Jet(c) => c.write_batch(batch, written, interrupt).await,
+            #[cfg(feature = "ws")]
+            Connection::Ws(c) => c.write_batch(batch, written, interrupt).await,
         }
     }
 
@@ -434,6 +476,8 @@ impl Connection {
             Connection::Nats(c) => c.watch().await,
             #[cfg(feature = "nats")]
             Connection::Jet(c) => c.watch().await,
+            #[cfg(feature = "ws")]
+            Connection::Ws(c) => c.watch().await,
         }
     }
 
@@ -452,6 +496,8 @@ impl Connection {
             },
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => Ok(()),
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => Ok(()),
         };
     }
 }
@@ -497,6 +543,28 @@ mod tests {
         }
         let long = format!("unix:///{}", "a".repeat(107));
         assert!(Endpoint::parse(&long).is_err());
+    }
+
+    #[test]
+    fn ws_endpoints_need_the_feature() {
+        let parsed = Endpoint::parse("ws://LocalHost:80");
+        #[cfg(feature = "ws")]
+        assert_eq!(
+            parsed,
+            Ok(Endpoint::Ws(ws::WsAddress {
+                secure: false,
+                authority: "localhost:80".into(),
+                url: "ws://localhost:80/".into(),
+            }))
+        );
+        #[cfg(not(feature = "ws"))]
+        assert!(
+            parsed
+                .as_ref()
+                .is_err_and(|e| e.contains("enable the `ws` feature")),
+            "{parsed:?}"
+        );
+        assert!(Endpoint::parse("ws://h:80/?token=x").is_err());
     }
 
     #[test]

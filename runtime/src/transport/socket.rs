@@ -116,6 +116,8 @@ impl Connection {
             Connection::Tcp(c) => c.track = true,
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => {}
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => {}
         }
     }
 
@@ -127,6 +129,8 @@ impl Connection {
             Connection::Tcp(c) => c.probe.take(),
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => None,
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => None,
         }
     }
 
@@ -144,6 +148,8 @@ impl Connection {
             Connection::Tcp(c) => c.s.take_error(),
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => return false,
+            #[cfg(feature = "ws")]
+            Connection::Ws(_) => return false,
         };
         matches!(pending, Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
     }

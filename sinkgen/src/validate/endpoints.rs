@@ -10,8 +10,8 @@ pub(crate) use sinkgen_config::EndpointError;
 
 use crate::model::Endpoint;
 
-/// Parses `unix://<absolute path>`, `tcp://<host>:<port>` or
-/// `nats://<host>:<port>/<subject>` into its canonical form: hosts lowercased and
+/// Parses `unix://<absolute path>`, `tcp://<host>:<port>`,
+/// `nats://<host>:<port>/<subject>` or `ws://`/`wss://<host>:<port>/<path>` into its canonical form: hosts lowercased and
 /// addresses printed one way, so that comparing two endpoints finds one place written
 /// twice.
 pub(crate) fn parse_endpoint(s: &str) -> Result<Endpoint, EndpointError> {
@@ -29,6 +29,17 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<Endpoint, EndpointError> {
             host: host.to_string(),
             port,
             subject,
+        },
+        sinkgen_config::Endpoint::Ws {
+            secure,
+            host,
+            port,
+            path,
+        } => Endpoint::Ws {
+            secure,
+            host: host.to_string(),
+            port,
+            path,
         },
     })
 }

@@ -23,6 +23,7 @@ mod services;
 mod targets;
 mod topology;
 mod warnings;
+mod ws;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -162,6 +163,9 @@ impl<'r> Validator<'_, 'r> {
                 sinks: Vec::new(),
             })
             .collect();
+        for (s, info) in raw.services.iter().zip(&services) {
+            self.ws_listen_framing(s, info.listen.as_ref(), info.framing);
+        }
         self.duplicate_sources(&services);
         self.listen_conflicts(&mut relays, &mut services);
         for s in &raw.services {

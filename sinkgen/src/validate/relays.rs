@@ -20,9 +20,11 @@ impl Validator<'_, '_> {
                 }
                 None
             }
-            Some(e) => self.endpoint(e, "endpoint", || {
-                format!("relay `{}`", printable(&r.name.value))
-            }),
+            Some(e) => self
+                .endpoint(e, "endpoint", || {
+                    format!("relay `{}`", printable(&r.name.value))
+                })
+                .and_then(|endpoint| self.relay_not_ws(r, e, endpoint)),
         };
         let nats = matches!(endpoint, Some(Endpoint::Nats { .. }));
         let framing = self.relay_framing(r, nats);

@@ -133,7 +133,8 @@ impl Validator<'_, '_> {
         );
     }
 
-    /// A service accepts direct connections on a socket: unix or tcp, never a NATS subject.
+    /// A service accepts direct connections on a socket (unix or tcp) or a WebSocket
+    /// server of its own, never a NATS subject.
     pub(super) fn check_listen(&mut self, s: &RawService) -> Option<Endpoint> {
         let l = s.listen.as_ref()?;
         let owner = || format!("service `{}`", printable(&s.name.value));
@@ -173,7 +174,8 @@ impl Validator<'_, '_> {
             };
             let s = &self.raw.services[i];
             let Some(l) = &s.listen else { continue };
-            if let Some(&ri) = relay_at.get(&endpoint) {
+            let bound = super::ws::bound(&endpoint);
+            if let Some(&ri) = relay_at.get(&bound) {
                 let r = &self.raw.relays[ri];
                 let mut d = Diagnostic::error(format!(
                     "service `{}` listens on the endpoint of relay `{}`",
@@ -193,15 +195,27 @@ impl Validator<'_, '_> {
                 }
                 self.ctx.push(d);
                 services[i].listen = None;
-            } else if let Some(&first) = service_at.get(&endpoint) {
+            } else if let Some(&first) = service_at.get(&bound) {
                 let a = &self.raw.services[first];
+                let (what, label) = if services[first].listen.as_ref() == Some(&endpoint) {
+                    (
+                        format!("the same endpoint `{endpoint}`"),
+                        "endpoint used twice",
+                    )
+                } else {
+                    // WebSocket servers with different paths, or a WebSocket and a
+                    // TCP server: still one port.
+                    let port = bound.to_string();
+                    let port = port.strip_prefix("tcp://").unwrap_or(&port).to_owned();
+                    (format!("the same port `{port}`"), "port used twice")
+                };
                 let mut d = Diagnostic::error(format!(
-                    "services `{}` and `{}` listen on the same endpoint `{endpoint}`",
+                    "services `{}` and `{}` listen on {what}",
                     printable(&a.name.value),
                     printable(&s.name.value)
                 ))
                 .with_span(l.span.clone())
-                .with_label("endpoint used twice")
+                .with_label(label)
                 .with_help("give every service its own `listen` endpoint");
                 if let Some(la) = &a.listen {
                     d = d.with_related(
@@ -212,7 +226,7 @@ impl Validator<'_, '_> {
                 self.ctx.push(d);
                 services[i].listen = None;
             } else {
-                service_at.insert(endpoint, i);
+                service_at.insert(bound, i);
             }
         }
     }

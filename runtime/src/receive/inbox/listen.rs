@@ -60,6 +60,10 @@ pub(super) fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<Bound>), Tra
         Endpoint::Nats(_) | Endpoint::Jet(..) => Err(crate::sink::bad_address(
             "an inbox listens on a unix:// or tcp:// endpoint, not NATS".to_owned(),
         )),
+        #[cfg(feature = "ws")]
+        Endpoint::Ws(_) => Err(crate::sink::bad_address(
+            "an inbox listens on a unix:// or tcp:// endpoint, not WebSocket".to_owned(),
+        )),
     }
 }
 

@@ -131,6 +131,10 @@ impl InboxBuilder {
             Endpoint::Nats(_) | Endpoint::Jet(..) => Err(BuildError::new(
                 "an inbox listens on a unix:// or tcp:// endpoint, not NATS",
             )),
+            #[cfg(feature = "ws")]
+            Endpoint::Ws(_) => Err(BuildError::new(
+                "an inbox listens on a unix:// or tcp:// endpoint, not WebSocket",
+            )),
         }
     }
 
