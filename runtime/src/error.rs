@@ -121,12 +121,18 @@ pub enum SendErrorKind {
     /// The sink failed for good (bad address, protocol error); see
     /// [`SendError::cause`].
     Fatal,
-    /// The payload is larger than a frame can describe (`u32::MAX` bytes), or (NATS)
-    /// than the server takes in one message (its `max_payload`, said in the cause).
+    /// The payload is larger than the sink's `max_frame` (16 MiB unless configured,
+    /// see [`SinkBuilder::max_frame`](crate::SinkBuilder::max_frame)) or than a frame
+    /// can describe (`u32::MAX` bytes), or (NATS) than the server takes in one message
+    /// (its `max_payload`, said in the cause).
     TooLarge,
     /// The sink's connection task is not running and there is no tokio runtime on this
     /// thread to start it (a `try_send` from a plain thread before any `send`).
     NoRuntime,
+    /// `when_down = "fail"` ([`WhenDown::Fail`](crate::WhenDown::Fail)): the peer is
+    /// down (the sink is not connected after a failed connect attempt), so the message
+    /// was not queued; [`SendError::cause`] is the last connection error.
+    Down,
 }
 
 /// A message the sink did not accept, given back to the caller.
@@ -183,6 +189,7 @@ impl<M> fmt::Display for SendError<M> {
             SendErrorKind::Fatal => "sink failed",
             SendErrorKind::TooLarge => "payload too large",
             SendErrorKind::NoRuntime => "no tokio runtime to start the sink's connection task",
+            SendErrorKind::Down => "peer down (when_down = \"fail\")",
         };
         // The cause is the `source()`, not repeated here.
         write!(f, "message not sent: {what}")

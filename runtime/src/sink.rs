@@ -57,7 +57,7 @@ impl Drop for Handle {
 ///
 /// Defaults are those of `services.toml` (`sinkgen_config::policy`): `connect_timeout`
 /// 500 ms, `send_timeout` 1 s, `queue` 4096 frames, backoff 10 ms to 1 s,
-/// length-prefixed framing.
+/// `when_down` queue, `max_frame` 16 MiB, length-prefixed framing.
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until .relay() or .direct() is called"]
 pub struct SinkBuilder {
@@ -71,7 +71,14 @@ pub struct SinkBuilder {
     backoff_max: Duration,
     identity: Option<Identity>,
     durable: Option<crate::durable::Durable>,
+    when_down: WhenDown,
+    max_frame: usize,
 }
+
+/// What a send does while the sink's peer is down (`when_down` in `services.toml`):
+/// [`WhenDown::Queue`] (the default) or [`WhenDown::Fail`]. See
+/// [`SinkBuilder::when_down`].
+pub use sinkgen_config::policy::WhenDown;
 
 /// Who a sink is in `services.toml`: what it names in the handshake of
 /// [`Framing::Sinkgen`] (see [`protocol`](crate::protocol)).
@@ -98,6 +105,8 @@ impl SinkBuilder {
             backoff_max: policy::BACKOFF_MAX,
             identity: None,
             durable: None,
+            when_down: policy::WHEN_DOWN,
+            max_frame: usize::try_from(policy::MAX_FRAME).unwrap_or(usize::MAX),
         }
     }
 
@@ -133,6 +142,35 @@ impl SinkBuilder {
     /// written).
     pub fn queue(mut self, frames: usize) -> SinkBuilder {
         self.queue = frames;
+        self
+    }
+
+    /// What a send does while the peer is down, that is while the sink is not
+    /// connected after a failed connect attempt ([`State::Backoff`](crate::State),
+    /// and the attempts that follow it, until one succeeds).
+    ///
+    /// [`WhenDown::Queue`] (the default): frames wait in the queue for the next
+    /// connection. [`WhenDown::Fail`]: `send`, `try_send` and `send_all` fail at once
+    /// with [`SendErrorKind::Down`](crate::SendErrorKind::Down) and the message handed
+    /// back (the cause is the last connection error), so a caller can shed or reroute
+    /// load instead of filling the queue: Torq's circuit breaker. Frames accepted
+    /// before the peer went down stay queued and are written after the reconnect. The
+    /// first send to a sink that never tried to connect is queued either way (it starts
+    /// the first attempt).
+    pub fn when_down(mut self, when_down: WhenDown) -> SinkBuilder {
+        self.when_down = when_down;
+        self
+    }
+
+    /// The largest payload (the encoded message, without the framing's header) the
+    /// sink sends in one frame, in bytes: a larger message is refused by `send` with
+    /// [`SendErrorKind::TooLarge`](crate::SendErrorKind::TooLarge) and handed back,
+    /// taking no room in the queue. Default 16 MiB
+    /// ([`protocol::DEFAULT_MAX_FRAME`](crate::protocol::DEFAULT_MAX_FRAME), what
+    /// receivers and `sinkgen relay` accept), at least 1; values above `u32::MAX`
+    /// (what a frame's length field describes) act as `u32::MAX`.
+    pub fn max_frame(mut self, bytes: usize) -> SinkBuilder {
+        self.max_frame = bytes;
         self
     }
 
@@ -175,6 +213,9 @@ impl SinkBuilder {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
         }
+        if self.max_frame == 0 {
+            return Err(BuildError::new("max_frame must be at least 1 byte"));
+        }
         if self.connect_timeout.is_zero() || self.send_timeout.is_zero() {
             return Err(BuildError::new("timeouts must be greater than zero"));
         }
@@ -215,6 +256,8 @@ impl SinkBuilder {
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             identity: self.identity,
+            when_down: self.when_down,
+            max_frame: self.max_frame.min(u32::MAX as usize),
             role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }
@@ -225,7 +268,7 @@ impl SinkBuilder {
     /// # Errors
     ///
     /// [`BuildError`] when the endpoint does not parse or an option is out of range
-    /// (queue 0, zero timeout, backoff initial above max).
+    /// (queue 0, max_frame 0, zero timeout, backoff initial above max).
     pub fn relay<M: Encode>(self) -> Result<RelaySink<M>, BuildError> {
         let endpoint = self.check()?;
         Ok(RelaySink::from_options(self.options(Ok(endpoint))))

@@ -906,6 +906,8 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     queue: 4096,
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_secs(1),
+    when_down: sinkgen_runtime::__private::WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 

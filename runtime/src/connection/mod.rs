@@ -154,6 +154,10 @@ pub(crate) struct Options {
     pub(crate) backoff_max: Duration,
     /// Who the sink is, for the handshake of the sinkgen protocol.
     pub(crate) identity: Option<crate::sink::Identity>,
+    /// What a send does while the peer is down.
+    pub(crate) when_down: crate::sink::WhenDown,
+    /// The largest payload of one frame (at most `u32::MAX`).
+    pub(crate) max_frame: usize,
     /// What the sink is in the handshake: a producer (relay sink) or a direct sender.
     pub(crate) role: crate::protocol::Role,
     /// The sink's producer session (sinkgen protocol): drawn once, kept across
@@ -235,6 +239,9 @@ pub(crate) struct Shared {
     stop_mode: AtomicU8,
     running: AtomicBool,
     closed: AtomicBool,
+    /// Not connected after a failed connect attempt: set when the task backs off,
+    /// cleared when it connects (read by `when_down = "fail"`).
+    down: AtomicBool,
     state: AtomicU8,
     /// Nanoseconds since [`base`] when the current connection came up, plus one; 0 when
     /// not connected. Read by composites without taking a lock.
@@ -339,6 +346,7 @@ impl Shared {
             stop_mode: AtomicU8::new(RUNNING),
             running: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            down: AtomicBool::new(false),
             state: AtomicU8::new(state.as_u8()),
             connected_at: AtomicU64::new(0),
             info: Mutex::new(info),
@@ -380,7 +388,20 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) || self.fatal.get().is_some() {
             return Err(self.refused());
         }
+        if self.opts.when_down == crate::sink::WhenDown::Fail && self.down.load(Ordering::Acquire) {
+            return Err(self.down_reject());
+        }
         Ok(())
+    }
+
+    /// `Down`, with the last connection error as the cause.
+    #[cold]
+    fn down_reject(&self) -> Reject {
+        let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
+        Reject {
+            kind: SendErrorKind::Down,
+            cause,
+        }
     }
 
     /// Starts the connection task unless it runs. Cheap when it does (one load).

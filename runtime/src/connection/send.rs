@@ -125,11 +125,30 @@ impl Shared {
     ) -> Result<usize, Reject> {
         self.opts
             .framing
-            .append(buf, msg, self.opts.session, sequence, timestamp)
-            .ok_or(Reject {
-                kind: SendErrorKind::TooLarge,
-                cause: None,
-            })
+            .append(
+                buf,
+                msg,
+                (self.opts.session, sequence, timestamp),
+                self.opts.max_frame,
+            )
+            .ok_or_else(|| self.too_large())
+    }
+
+    /// `TooLarge` for a payload over `max_frame` (or `u32::MAX` bytes).
+    #[cold]
+    pub(super) fn too_large(&self) -> Reject {
+        let max = self.opts.max_frame;
+        let cause = (max < u32::MAX as usize).then(|| {
+            TransportError::new(
+                ErrorClass::Fatal,
+                std::io::ErrorKind::InvalidInput,
+                format!("the payload is over the sink's max_frame of {max} bytes"),
+            )
+        });
+        Reject {
+            kind: SendErrorKind::TooLarge,
+            cause,
+        }
     }
 
     /// The torq timestamp of a frame queued now (0 for other framings), with the
