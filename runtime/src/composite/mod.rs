@@ -453,6 +453,7 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
             lost.dropped += l.lost.dropped;
             lost.fatal += l.lost.fatal;
             lost.unconfirmed += l.lost.unconfirmed;
+            lost.too_large += l.lost.too_large;
         }
         let n = inner.members.len();
         CompositeStatus {
@@ -465,6 +466,8 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
             queue_depth: leaves.iter().map(|l| l.queue_depth).sum(),
             frames_sent: leaves.iter().map(|l| l.frames_sent).sum(),
             lost,
+            health: CompositeStatus::grade(&leaves),
+            last_sent: leaves.iter().filter_map(|l| l.last_sent).max(),
             leaves,
         }
     }

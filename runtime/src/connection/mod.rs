@@ -251,6 +251,10 @@ pub(crate) struct Shared {
     attempts: AtomicU64,
     frames_sent: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Nanoseconds since [`base`] when a frame last counted as sent, plus one; 0: never.
+    last_sent: AtomicU64,
+    /// The same for a frame counted lost.
+    last_lost: AtomicU64,
     settled: AtomicU64,
     in_flight: AtomicUsize,
     /// Frames written and not yet acknowledged (sinkgen framing).
@@ -281,8 +285,21 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+    base_pair().0
+}
+
+/// A moment read on both clocks at once, to turn an [`Instant`] into a
+/// [`SystemTime`](std::time::SystemTime) for [`Status::last_sent`](crate::Status).
+fn base_pair() -> (Instant, std::time::SystemTime) {
+    static BASE: OnceLock<(Instant, std::time::SystemTime)> = OnceLock::new();
+    *BASE.get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+}
+
+/// Now, as nanoseconds since [`base`] plus one (0 means "never").
+fn stamp_now() -> u64 {
+    u64::try_from(base().elapsed().as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// `from + d`, saturated: a duration too long for an `Instant` (such as
@@ -354,6 +371,8 @@ impl Shared {
             attempts: AtomicU64::new(0),
             frames_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            last_sent: AtomicU64::new(0),
+            last_lost: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             unacked: AtomicUsize::new(0),
