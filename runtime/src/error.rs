@@ -5,6 +5,8 @@
 //!   [`ErrorClass::Fatal`] (the sink stops; every send fails).
 //! * [`SendError`]: a message that was not accepted, returned to the caller with the
 //!   reason ([`SendErrorKind`]).
+//! * [`SendAllError`]: the messages [`send_all`](crate::RelaySink::send_all) did not
+//!   accept, handed back with how many it did and why it stopped.
 //! * [`WaitError`]: why [`flush`](crate::RelaySink::flush) or
 //!   [`wait_connected`](crate::RelaySink::wait_connected) gave up.
 //! * [`BuildError`]: an invalid endpoint or option given to a
@@ -206,6 +208,93 @@ impl<M> fmt::Debug for SendError<M> {
 }
 
 impl<M> std::error::Error for SendError<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c as _)
+    }
+}
+
+/// What [`send_all`](crate::RelaySink::send_all) did not send: how many messages
+/// it accepted before it stopped, why it stopped, and the messages not accepted, in
+/// their order (the one it stopped at first).
+///
+/// Nothing of the messages handed back was queued or written.
+pub struct SendAllError<M> {
+    accepted: usize,
+    kind: SendErrorKind,
+    cause: Option<TransportError>,
+    rest: Vec<M>,
+}
+
+impl<M> SendAllError<M> {
+    pub(crate) fn new(
+        accepted: usize,
+        kind: SendErrorKind,
+        cause: Option<TransportError>,
+        rest: Vec<M>,
+    ) -> Self {
+        SendAllError {
+            accepted,
+            kind,
+            cause,
+            rest,
+        }
+    }
+
+    /// How many messages were accepted (the first ones, in order).
+    #[must_use]
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+
+    /// Why the next message was not accepted (as [`SendError::kind`]).
+    #[must_use]
+    pub fn kind(&self) -> SendErrorKind {
+        self.kind
+    }
+
+    /// The transport error behind it, if any (as [`SendError::cause`]).
+    #[must_use]
+    pub fn cause(&self) -> Option<&TransportError> {
+        self.cause.as_ref()
+    }
+
+    /// The messages not accepted, in order.
+    #[must_use]
+    pub fn rest(&self) -> &[M] {
+        &self.rest
+    }
+
+    /// Takes the messages not accepted back, in order.
+    #[must_use]
+    pub fn into_rest(self) -> Vec<M> {
+        self.rest
+    }
+}
+
+impl<M> fmt::Display for SendAllError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let first = SendError::new(self.kind, None, ());
+        write!(
+            f,
+            "{} of {} messages sent; {first}",
+            self.accepted,
+            self.accepted + self.rest.len()
+        )
+    }
+}
+
+impl<M> fmt::Debug for SendAllError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendAllError")
+            .field("accepted", &self.accepted)
+            .field("kind", &self.kind)
+            .field("cause", &self.cause)
+            .field("rest", &self.rest.len())
+            .finish()
+    }
+}
+
+impl<M> std::error::Error for SendAllError<M> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause.as_ref().map(|c| c as _)
     }

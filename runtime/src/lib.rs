@@ -104,7 +104,9 @@ pub use bytes::{self, Bytes};
 pub use composite::{CompositeSink, Delivery, Member, Mode};
 pub use decode::{Decode, DecodeError};
 pub use encode::Encode;
-pub use error::{BuildError, ErrorClass, SendError, SendErrorKind, TransportError, WaitError};
+pub use error::{
+    BuildError, ErrorClass, SendAllError, SendError, SendErrorKind, TransportError, WaitError,
+};
 pub use framing::{Framing, LENGTH_PREFIX_LEN, TORQ_HEADER_LEN, TORQ_MAGIC, TORQ_VERSION};
 pub use receive::{
     Inbox, InboxBuilder, Producer, ReceiveStatus, Received, Refusal, Subscription,

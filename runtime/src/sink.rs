@@ -306,6 +306,18 @@ impl SinkBuilder {
     }
 }
 
+/// The [`SendAllError`](crate::SendAllError) of a `send_all` that stopped: the held
+/// message first, then the rest of the iterator.
+fn unsent<M, C>(
+    accepted: usize,
+    Reject { kind, cause }: Reject,
+    held: Option<Coded<M, C>>,
+    rest: impl Iterator<Item = Coded<M, C>>,
+) -> crate::SendAllError<M> {
+    let rest = held.into_iter().chain(rest).map(|c| c.msg).collect();
+    crate::SendAllError::new(accepted, kind, cause, rest)
+}
+
 /// Makes a [`TransportError`] for an endpoint that cannot work.
 pub(crate) fn bad_address(message: String) -> TransportError {
     TransportError::new(ErrorClass::Fatal, std::io::ErrorKind::InvalidInput, message)
@@ -407,6 +419,65 @@ macro_rules! leaf_sink {
                         Ok(w) => waited = w,
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     }
+                }
+            }
+
+            /// Queues many messages in one call, in order: one lock of the queue and
+            /// one wake-up of the connection task per round, instead of one per
+            /// message. Waits for room like [`send`](Self::send) when the queue is
+            /// full, up to `send_timeout` in all; every accounting rule of `send`
+            /// holds per message (the `queue` bound, unacknowledged frames of
+            /// [`Framing::Sinkgen`] taking room, `max_frame`, `when_down`).
+            ///
+            /// Returns how many messages were accepted: all of them.
+            ///
+            /// # Errors
+            ///
+            /// [`SendAllError`](crate::SendAllError) when it stopped before the
+            /// end: the number accepted (a prefix of the messages), why the next one
+            /// was not (the kinds of [`send`](Self::send)), and the messages not
+            /// accepted, in order, starting with that one. To hand them back the rest
+            /// of `msgs` is drained into a `Vec`, so give it a finite iterator.
+            ///
+            /// The iterator is advanced, and each message encoded, with the queue
+            /// locked: keep it cheap (a `Vec`, a slice's `iter().cloned()`, a `map`).
+            ///
+            /// # Cancel safety
+            ///
+            /// Not all-or-nothing: dropped while it waits for room, the messages
+            /// accepted before stay accepted (and are written), the others are dropped
+            /// with the future. The stream is never affected.
+            pub async fn send_all<I>(&self, msgs: I) -> Result<usize, crate::SendAllError<M>>
+            where
+                I: IntoIterator<Item = M>,
+            {
+                let shared = &self.handle.shared;
+                let mut rest = msgs.into_iter().map(Coded::<M, C>::new);
+                let mut held = None;
+                let mut accepted = 0;
+                let mut deadline = None;
+                loop {
+                    let stop = match shared.ready_to_queue() {
+                        Err(r) => r,
+                        Ok(()) => {
+                            let (n, stop) = shared.push_batch(&mut held, &mut rest);
+                            accepted += n;
+                            match stop {
+                                None => return Ok(accepted),
+                                Some(r) => r,
+                            }
+                        }
+                    };
+                    if stop.kind == crate::SendErrorKind::Full {
+                        let deadline = *deadline.get_or_insert_with(|| {
+                            deadline_after(Instant::now(), shared.opts.send_timeout)
+                        });
+                        if let Err(r) = shared.wait(crate::connection::Need::Room, deadline).await {
+                            return Err(unsent(accepted, r, held, rest));
+                        }
+                        continue;
+                    }
+                    return Err(unsent(accepted, stop, held, rest));
                 }
             }
 

@@ -57,7 +57,7 @@ use bytes::Bytes;
 
 use crate::codec::{Encoder, Raw};
 use crate::connection::{Reject, Shared};
-use crate::error::{SendError, SendErrorKind, WaitError};
+use crate::error::{SendAllError, SendError, SendErrorKind, WaitError};
 use crate::sink::{DirectSink, RelaySink};
 use crate::status::{CompositeStatus, Lost, Status};
 
@@ -258,6 +258,37 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
             }),
             Err(Reject { kind, cause }) => Err(SendError::new(kind, cause, msg)),
         }
+    }
+
+    /// Sends many messages through the composite, in order, each as
+    /// [`send`](Self::send) would (a composite picks members per message, so each
+    /// message locks the queues of the members it goes to), stopping at the first
+    /// message no member took. Returns how many were sent: all of them.
+    ///
+    /// # Errors
+    ///
+    /// [`SendAllError`] with the number sent, why the next message was not, and the
+    /// messages not sent, in order, starting with that one (the rest of `msgs` is
+    /// drained into a `Vec`: give it a finite iterator).
+    ///
+    /// # Cancel safety
+    ///
+    /// As `send`, per message: the messages sent before stay sent.
+    pub async fn send_all<I>(&self, msgs: I) -> Result<usize, SendAllError<M>>
+    where
+        I: IntoIterator<Item = M>,
+    {
+        let mut msgs = msgs.into_iter();
+        let mut sent = 0;
+        while let Some(msg) = msgs.next() {
+            if let Err(e) = self.send(msg).await {
+                let (kind, cause) = (e.kind(), e.cause().cloned());
+                let rest = std::iter::once(e.into_message()).chain(msgs).collect();
+                return Err(SendAllError::new(sent, kind, cause, rest));
+            }
+            sent += 1;
+        }
+        Ok(sent)
     }
 
     /// Sends `msg` through the composite.

@@ -113,6 +113,7 @@ mod wait;
 use counters::Metrics;
 pub(crate) use send::Msg;
 use task::run;
+pub(crate) use wait::Need;
 use wait::PooledWait;
 
 const RUNNING: u8 = 0;
