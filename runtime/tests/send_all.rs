@@ -166,14 +166,14 @@ async fn acknowledged_batches_are_delivered_whole() {
         assert_eq!(sink.send_all(batch).await.unwrap(), 100);
     }
     guard("flush", sink.flush()).await.unwrap();
-    let seen = receiver.seen.lock().unwrap();
-    let got: Vec<u64> = seen
-        .frames
-        .iter()
-        .map(|(_, _, p)| check_payload(p))
-        .collect();
+    let got: Vec<u64> = {
+        let seen = receiver.seen.lock().unwrap();
+        seen.frames
+            .iter()
+            .map(|(_, _, p)| check_payload(p))
+            .collect()
+    };
     assert_eq!(got, (0..500).collect::<Vec<_>>());
-    drop(seen);
     assert_eq!(sink.close().await, 0);
 }
 
