@@ -156,6 +156,14 @@ impl<M> SendError<M> {
         }
     }
 
+    /// A refusal of `kind` with `message` handed back and no cause: for sinks written
+    /// outside the runtime, such as a test double implementing
+    /// [`MessageSink`](crate::MessageSink).
+    #[must_use]
+    pub fn with_kind(kind: SendErrorKind, message: M) -> Self {
+        SendError::new(kind, None, message)
+    }
+
     /// Why the message was not accepted.
     #[must_use]
     pub fn kind(&self) -> SendErrorKind {
@@ -238,6 +246,14 @@ impl<M> SendAllError<M> {
             cause,
             rest,
         }
+    }
+
+    /// `accepted` messages taken, then a refusal of `kind` with the `rest` handed
+    /// back and no cause: for sinks written outside the runtime, such as a test double
+    /// implementing [`MessageSink`](crate::MessageSink).
+    #[must_use]
+    pub fn with_kind(accepted: usize, kind: SendErrorKind, rest: Vec<M>) -> Self {
+        SendAllError::new(accepted, kind, None, rest)
     }
 
     /// How many messages were accepted (the first ones, in order).

@@ -91,6 +91,7 @@ pub mod durable;
 pub mod encode;
 pub mod error;
 pub mod framing;
+pub mod message_sink;
 pub mod protocol;
 pub mod receive;
 pub mod sink;
@@ -108,6 +109,7 @@ pub use error::{
     BuildError, ErrorClass, SendAllError, SendError, SendErrorKind, TransportError, WaitError,
 };
 pub use framing::{Framing, LENGTH_PREFIX_LEN, TORQ_HEADER_LEN, TORQ_MAGIC, TORQ_VERSION};
+pub use message_sink::{MessageSink, SinkStatus};
 pub use receive::{
     Inbox, InboxBuilder, Producer, ReceiveStatus, Received, Refusal, Subscription,
     SubscriptionBuilder,
