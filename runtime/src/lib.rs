@@ -17,7 +17,9 @@
 //! | [`Inbox<M>`] | typed messages from direct senders to a service's `listen` endpoint |
 //! | [`Decode`] | what a received message type implements (byte types and `String` do already) |
 //! | [`Framing`] | length-prefixed or torq frames |
-//! | [`Status`] | state and counters of a sink |
+//! | [`Status`] | state, health grade and counters of a sink |
+//! | [`MessageSink<M>`] | the dyn-compatible trait every sink implements (generic code, test doubles) |
+//! | [`WhenDown`] | queue, or fail fast, while a sink's peer is down |
 //!
 //! Generated code reaches these through sinkgen's build script or derive; include the
 //! build script's output with [`include_sinks!`].
@@ -28,7 +30,7 @@
 //! |---------|---------|------|
 //! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
 //! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (plaintext, no JetStream); the sink counts frames the server did not confirm as [`Lost::unconfirmed`]; a [`Subscription`] on a `nats://` endpoint is a core NATS subscription |
-//! | `serde` | no | `serde::Serialize` for [`Status`] (and the state, error and counters in it), for health endpoints |
+//! | `serde` | no | `serde::Serialize` for [`Status`] and [`CompositeStatus`] (and the state, health, error and counters in them), for health endpoints |
 //! | `postcard` | no | the `codec::Postcard` codec: serde types (`Serialize` / `DeserializeOwned`) as messages, in postcard's format (services.toml `codec = "postcard"`) |
 //! | `prost` | no | the `codec::Prost` codec: protobuf messages (`prost::Message`) |
 //! | `zerocopy` | no | the `codec::Zerocopy` codec: plain `#[repr(C)]` structs as their bytes (zerocopy 0.8's `IntoBytes` / `FromBytes`) |
@@ -46,7 +48,10 @@
 //!   bounded by `connect_timeout`.
 //! * **Bounded.** At most `queue` frames wait, plus at most one batch of up to `queue`
 //!   frames being written. A full queue makes `send` wait up to `send_timeout`, then
-//!   fail with the message returned; `try_send` never waits.
+//!   fail with the message returned; `try_send` never waits; `send_all` queues many
+//!   messages under one lock and hands back those it could not. A payload over
+//!   `max_frame` (16 MiB unless configured) is refused; with [`WhenDown::Fail`] so is
+//!   every send while the peer is down.
 //! * **Honest.** `Ok` from `send` means the frame will be written whole and in order,
 //!   unless [`Status::lost`] counts it (closed, dropped or fatal). A frame counts as
 //!   sent once the kernel accepted all its bytes; like any stream protocol without
