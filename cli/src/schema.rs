@@ -192,6 +192,18 @@ pub fn schema() -> Value {
                         "maximum": 4294967295_u64,
                         "default": policy::QUEUE
                     },
+                    "when_down": {
+                        "description": "What a send does while the peer is down (the sink is not connected after a failed connect attempt): `\"queue\"` holds the frame for the next connection; `\"fail\"` fails the send at once with the message handed back (error kind `Down`), until the sink connects again.",
+                        "enum": policy::WhenDown::ALL.map(policy::WhenDown::name),
+                        "default": policy::WHEN_DOWN.name()
+                    },
+                    "max_frame": {
+                        "description": "The largest payload, in bytes, a sink sends in one frame; a larger message is refused by `send` and handed back (error kind `TooLarge`). The default, 16 MiB, is what receivers and `sinkgen relay` accept. From 1 to 4294967295.",
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": policy::MAX_FRAME_LIMIT,
+                        "default": policy::MAX_FRAME
+                    },
                     "backoff": {
                         "description": "Delay between connect attempts: the first retry waits up to `initial`, each later one up to twice as long, capped at `max`, with full jitter. `initial` must not be above `max`.",
                         "type": "object",
@@ -423,7 +435,9 @@ pub fn schema() -> Value {
                     "connect_timeout": { "$ref": "#/$defs/policy/properties/connect_timeout" },
                     "send_timeout": { "$ref": "#/$defs/policy/properties/send_timeout" },
                     "queue": { "$ref": "#/$defs/policy/properties/queue" },
-                    "backoff": { "$ref": "#/$defs/policy/properties/backoff" }
+                    "backoff": { "$ref": "#/$defs/policy/properties/backoff" },
+                    "when_down": { "$ref": "#/$defs/policy/properties/when_down" },
+                    "max_frame": { "$ref": "#/$defs/policy/properties/max_frame" }
                 },
                 "oneOf": [
                     { "required": ["relay"] },
@@ -441,7 +455,9 @@ pub fn schema() -> Value {
                         { "required": ["connect_timeout"] },
                         { "required": ["send_timeout"] },
                         { "required": ["queue"] },
-                        { "required": ["backoff"] }
+                        { "required": ["backoff"] },
+                        { "required": ["when_down"] },
+                        { "required": ["max_frame"] }
                     ]
                 }
             },

@@ -45,6 +45,8 @@ fn readme_schema_and_code_state_the_same_policy_defaults() {
         ("connect_timeout", literal(policy::CONNECT_TIMEOUT)),
         ("send_timeout", literal(policy::SEND_TIMEOUT)),
         ("queue", policy::QUEUE.to_string()),
+        ("when_down", format!("\"{}\"", policy::WHEN_DOWN.name())),
+        ("max_frame", policy::MAX_FRAME.to_string()),
         ("backoff", backoff),
     ];
     for (key, code) in &expected {
@@ -59,7 +61,7 @@ fn readme_schema_and_code_state_the_same_policy_defaults() {
         serde_json::Value::String(s) => format!("\"{s}\""),
         other => other.to_string(),
     };
-    for (key, code) in &expected[..3] {
+    for (key, code) in &expected[..5] {
         assert_eq!(
             &schema_literal(&properties[key]["default"]),
             code,

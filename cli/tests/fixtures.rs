@@ -144,6 +144,12 @@ fn the_schema_rejects_what_it_describes() {
         jsonschema::draft202012::new(&schema).expect("the schema is valid draft 2020-12");
     let cases = [
         ("[defaults]\nqueue = 0\n", "/defaults/queue"),
+        ("[defaults]\nwhen_down = \"fial\"\n", "/defaults/when_down"),
+        ("[defaults]\nmax_frame = 0\n", "/defaults/max_frame"),
+        (
+            "[defaults]\nmax_frame = 4294967296\n",
+            "/defaults/max_frame",
+        ),
         (
             "[defaults]\nsend_timeout = \"0s\"\n",
             "/defaults/send_timeout",

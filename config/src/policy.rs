@@ -20,6 +20,18 @@ pub const BACKOFF_INITIAL: Duration = Duration::from_millis(10);
 /// `backoff.max`: largest delay between two connect attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// `when_down`: what a send does while the sink's peer is down (see [`WhenDown`]).
+pub const WHEN_DOWN: WhenDown = WhenDown::Queue;
+
+/// `max_frame`: the largest payload, in bytes, a sink sends in one frame (16 MiB).
+/// It is what a receiver and `sinkgen relay` accept by default (the runtime's
+/// `protocol::DEFAULT_MAX_FRAME`), so a sink left at its default never sends a frame
+/// they refuse.
+pub const MAX_FRAME: u32 = 16 << 20;
+/// The largest `max_frame` a sink may ask for: `u32::MAX` bytes, the most a frame's
+/// 32-bit length field describes.
+pub const MAX_FRAME_LIMIT: u32 = u32::MAX;
+
 /// `duplicate_window` of a `durable` NATS relay: how long the JetStream server
 /// remembers message ids, so that a frame a sink publishes again after a reconnect
 /// (same session and sequence) is dropped rather than stored twice.
@@ -151,6 +163,47 @@ impl FramingKind {
     }
 }
 
+/// A `when_down` value as `services.toml` writes it: what a send does while the sink's
+/// peer is down (the sink is in backoff, not connected after a failed connect attempt).
+///
+/// ```
+/// use sinkgen_config::policy::WhenDown;
+///
+/// assert_eq!(WhenDown::from_name("fail"), Some(WhenDown::Fail));
+/// assert_eq!(WhenDown::Queue.name(), "queue");
+/// assert_eq!(WhenDown::from_name("drop"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum WhenDown {
+    /// `"queue"` (the default): frames wait in the queue for the next connection, and a
+    /// send waits up to `send_timeout` for room when the queue is full.
+    #[default]
+    Queue,
+    /// `"fail"`: a send fails at once with the message handed back (error kind
+    /// `Down`) instead of queueing, until the sink connects again (a circuit breaker).
+    Fail,
+}
+
+impl WhenDown {
+    /// Every value, in the order the docs list them.
+    pub const ALL: [WhenDown; 2] = [WhenDown::Queue, WhenDown::Fail];
+
+    /// The value as the file writes it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            WhenDown::Queue => "queue",
+            WhenDown::Fail => "fail",
+        }
+    }
+
+    /// The value the file names, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<WhenDown> {
+        WhenDown::ALL.into_iter().find(|w| w.name() == name)
+    }
+}
+
 /// A duration as `services.toml` writes it: an integer and the largest unit of
 /// `m`, `s`, `ms`, `us`, `ns` that holds it exactly.
 ///
@@ -211,5 +264,10 @@ mod tests {
             assert_eq!(CodecKind::from_name(c.name()), Some(c));
         }
         assert_eq!(CODEC.feature(), None, "the default codec needs no feature");
+        for w in WhenDown::ALL {
+            assert_eq!(WhenDown::from_name(w.name()), Some(w));
+        }
+        assert_eq!(WHEN_DOWN, WhenDown::default());
+        assert!((1..=MAX_FRAME_LIMIT).contains(&MAX_FRAME));
     }
 }

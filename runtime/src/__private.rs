@@ -10,6 +10,7 @@ pub use crate::codec::Zerocopy;
 pub use crate::codec::{Decoder, Encoder, Raw};
 pub use crate::composite::Member;
 pub use crate::framing::Framing;
+pub use crate::sink::WhenDown;
 pub use crate::{CompositeSink, DirectSink, Encode, RelaySink, Secret};
 pub use bytes::Bytes;
 pub use std::option::Option;
@@ -213,6 +214,10 @@ pub struct SinkSpec {
     pub backoff_initial: Duration,
     /// Largest backoff delay.
     pub backoff_max: Duration,
+    /// `when_down`: what a send does while the peer is down.
+    pub when_down: WhenDown,
+    /// `max_frame`: the largest payload of one frame, in bytes.
+    pub max_frame: u32,
     /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
     pub durable: Option<DurableSpec>,
 }
@@ -268,6 +273,8 @@ fn builder(spec: &SinkSpec, endpoint: &str) -> SinkBuilder {
         .send_timeout(spec.send_timeout)
         .queue(spec.queue)
         .backoff(spec.backoff_initial, spec.backoff_max)
+        .when_down(spec.when_down)
+        .max_frame(usize::try_from(spec.max_frame).unwrap_or(usize::MAX))
 }
 
 /// The endpoint to use and, when it came from the environment, the variable's name.
@@ -376,6 +383,8 @@ mod tests {
         queue: 16,
         backoff_initial: Duration::from_millis(10),
         backoff_max: Duration::from_secs(1),
+        when_down: WhenDown::Queue,
+        max_frame: 16 << 20,
         durable: None,
     };
 

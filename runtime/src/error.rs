@@ -5,6 +5,8 @@
 //!   [`ErrorClass::Fatal`] (the sink stops; every send fails).
 //! * [`SendError`]: a message that was not accepted, returned to the caller with the
 //!   reason ([`SendErrorKind`]).
+//! * [`SendAllError`]: the messages [`send_all`](crate::RelaySink::send_all) did not
+//!   accept, handed back with how many it did and why it stopped.
 //! * [`WaitError`]: why [`flush`](crate::RelaySink::flush) or
 //!   [`wait_connected`](crate::RelaySink::wait_connected) gave up.
 //! * [`BuildError`]: an invalid endpoint or option given to a
@@ -121,12 +123,18 @@ pub enum SendErrorKind {
     /// The sink failed for good (bad address, protocol error); see
     /// [`SendError::cause`].
     Fatal,
-    /// The payload is larger than a frame can describe (`u32::MAX` bytes), or (NATS)
-    /// than the server takes in one message (its `max_payload`, said in the cause).
+    /// The payload is larger than the sink's `max_frame` (16 MiB unless configured,
+    /// see [`SinkBuilder::max_frame`](crate::SinkBuilder::max_frame)) or than a frame
+    /// can describe (`u32::MAX` bytes), or (NATS) than the server takes in one message
+    /// (its `max_payload`, said in the cause).
     TooLarge,
     /// The sink's connection task is not running and there is no tokio runtime on this
     /// thread to start it (a `try_send` from a plain thread before any `send`).
     NoRuntime,
+    /// `when_down = "fail"` ([`WhenDown::Fail`](crate::WhenDown::Fail)): the peer is
+    /// down (the sink is not connected after a failed connect attempt), so the message
+    /// was not queued; [`SendError::cause`] is the last connection error.
+    Down,
 }
 
 /// A message the sink did not accept, given back to the caller.
@@ -146,6 +154,14 @@ impl<M> SendError<M> {
             cause,
             message,
         }
+    }
+
+    /// A refusal of `kind` with `message` handed back and no cause: for sinks written
+    /// outside the runtime, such as a test double implementing
+    /// [`MessageSink`](crate::MessageSink).
+    #[must_use]
+    pub fn with_kind(kind: SendErrorKind, message: M) -> Self {
+        SendError::new(kind, None, message)
     }
 
     /// Why the message was not accepted.
@@ -183,6 +199,7 @@ impl<M> fmt::Display for SendError<M> {
             SendErrorKind::Fatal => "sink failed",
             SendErrorKind::TooLarge => "payload too large",
             SendErrorKind::NoRuntime => "no tokio runtime to start the sink's connection task",
+            SendErrorKind::Down => "peer down (when_down = \"fail\")",
         };
         // The cause is the `source()`, not repeated here.
         write!(f, "message not sent: {what}")
@@ -199,6 +216,101 @@ impl<M> fmt::Debug for SendError<M> {
 }
 
 impl<M> std::error::Error for SendError<M> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c as _)
+    }
+}
+
+/// What [`send_all`](crate::RelaySink::send_all) did not send: how many messages
+/// it accepted before it stopped, why it stopped, and the messages not accepted, in
+/// their order (the one it stopped at first).
+///
+/// Nothing of the messages handed back was queued or written.
+pub struct SendAllError<M> {
+    accepted: usize,
+    kind: SendErrorKind,
+    cause: Option<TransportError>,
+    rest: Vec<M>,
+}
+
+impl<M> SendAllError<M> {
+    pub(crate) fn new(
+        accepted: usize,
+        kind: SendErrorKind,
+        cause: Option<TransportError>,
+        rest: Vec<M>,
+    ) -> Self {
+        SendAllError {
+            accepted,
+            kind,
+            cause,
+            rest,
+        }
+    }
+
+    /// `accepted` messages taken, then a refusal of `kind` with the `rest` handed
+    /// back and no cause: for sinks written outside the runtime, such as a test double
+    /// implementing [`MessageSink`](crate::MessageSink).
+    #[must_use]
+    pub fn with_kind(accepted: usize, kind: SendErrorKind, rest: Vec<M>) -> Self {
+        SendAllError::new(accepted, kind, None, rest)
+    }
+
+    /// How many messages were accepted (the first ones, in order).
+    #[must_use]
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+
+    /// Why the next message was not accepted (as [`SendError::kind`]).
+    #[must_use]
+    pub fn kind(&self) -> SendErrorKind {
+        self.kind
+    }
+
+    /// The transport error behind it, if any (as [`SendError::cause`]).
+    #[must_use]
+    pub fn cause(&self) -> Option<&TransportError> {
+        self.cause.as_ref()
+    }
+
+    /// The messages not accepted, in order.
+    #[must_use]
+    pub fn rest(&self) -> &[M] {
+        &self.rest
+    }
+
+    /// Takes the messages not accepted back, in order.
+    #[must_use]
+    pub fn into_rest(self) -> Vec<M> {
+        self.rest
+    }
+}
+
+impl<M> fmt::Display for SendAllError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let first = SendError::new(self.kind, None, ());
+        write!(
+            f,
+            "{} of {} messages sent; {first}",
+            self.accepted,
+            self.accepted + self.rest.len()
+        )
+    }
+}
+
+impl<M> fmt::Debug for SendAllError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendAllError")
+            .field("accepted", &self.accepted)
+            .field("kind", &self.kind)
+            .field("cause", &self.cause)
+            .field("rest", &self.rest.len())
+            .finish()
+    }
+}
+
+impl<M> std::error::Error for SendAllError<M> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause.as_ref().map(|c| c as _)
     }

@@ -95,17 +95,18 @@ impl Framing {
     /// sinkgen, `session` by sinkgen only.
     ///
     /// Returns the frame's length, or `None` (with `buf` unchanged) when the payload is
-    /// larger than `u32::MAX` bytes.
+    /// larger than `max` bytes (`encoded_len` says so, or `encode` wrote more) or than
+    /// `u32::MAX` bytes.
     pub(crate) fn append<E: Encode + ?Sized>(
         self,
         buf: &mut Vec<u8>,
         msg: &E,
-        session: u64,
-        sequence: u64,
-        timestamp: u64,
+        (session, sequence, timestamp): (u64, u64, u64),
+        max: usize,
     ) -> Option<usize> {
+        let max = max.min(u32::MAX as usize);
         let hint = msg.encoded_len();
-        if hint > u32::MAX as usize {
+        if hint > max {
             return None;
         }
         let start = buf.len();
@@ -129,6 +130,10 @@ impl Framing {
         unwind.armed = false;
         let buf = &mut *unwind.buf;
         let payload_len = buf.len() - start - before_payload;
+        if payload_len > max {
+            buf.truncate(start);
+            return None;
+        }
         let Ok(size) = u32::try_from(payload_len) else {
             buf.truncate(start);
             return None;
@@ -266,7 +271,7 @@ mod tests {
     fn length_prefixed_layout() {
         let mut buf = Vec::new();
         assert_eq!(
-            Framing::LengthPrefixed.append(&mut buf, b"abc", 0, 1, 0),
+            Framing::LengthPrefixed.append(&mut buf, b"abc", (0, 1, 0), usize::MAX),
             Some(7)
         );
         assert_eq!(buf, [3, 0, 0, 0, b'a', b'b', b'c']);
@@ -279,8 +284,11 @@ mod tests {
             domain: 4,
             source: 9,
         };
-        assert_eq!(f.append(&mut buf, b"hello", 0, 5, 77), Some(37));
-        assert_eq!(f.append(&mut buf, b"", 0, 6, 78), Some(32));
+        assert_eq!(
+            f.append(&mut buf, b"hello", (0, 5, 77), usize::MAX),
+            Some(37)
+        );
+        assert_eq!(f.append(&mut buf, b"", (0, 6, 78), usize::MAX), Some(32));
         assert_eq!(&buf[0..4], &0xDEAD_BEEFu32.to_le_bytes());
         assert_eq!(buf[4..8], [4, 1, 9, 0]);
         assert_eq!(u64::from_le_bytes(buf[8..16].try_into().unwrap()), 5);
@@ -306,7 +314,10 @@ mod tests {
     fn sinkgen_frames_are_protocol_data_frames() {
         let mut buf = Vec::new();
         let f = Framing::Sinkgen;
-        assert_eq!(f.append(&mut buf, b"abc", 9, 1, 1_000), Some(39));
+        assert_eq!(
+            f.append(&mut buf, b"abc", (9, 1, 1_000), usize::MAX),
+            Some(39)
+        );
         assert_eq!(f.frame_len(&buf), 39);
         let (frame, used) = protocol::decode(&buf, 1 << 20).unwrap().unwrap();
         assert_eq!(used, 39);
@@ -326,9 +337,9 @@ mod tests {
     fn whole_frames_stops_at_a_torn_frame() {
         let mut buf = Vec::new();
         let f = Framing::LengthPrefixed;
-        f.append(&mut buf, b"aa", 0, 0, 0);
-        f.append(&mut buf, b"bbbb", 0, 0, 0);
-        f.append(&mut buf, b"c", 0, 0, 0);
+        f.append(&mut buf, b"aa", (0, 0, 0), usize::MAX);
+        f.append(&mut buf, b"bbbb", (0, 0, 0), usize::MAX);
+        f.append(&mut buf, b"c", (0, 0, 0), usize::MAX);
         assert_eq!(f.whole_frames(&buf, 0), (0, 0));
         assert_eq!(f.whole_frames(&buf, 6), (1, 6));
         assert_eq!(f.whole_frames(&buf, 13), (1, 6));

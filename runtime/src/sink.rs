@@ -57,7 +57,7 @@ impl Drop for Handle {
 ///
 /// Defaults are those of `services.toml` (`sinkgen_config::policy`): `connect_timeout`
 /// 500 ms, `send_timeout` 1 s, `queue` 4096 frames, backoff 10 ms to 1 s,
-/// length-prefixed framing.
+/// `when_down` queue, `max_frame` 16 MiB, length-prefixed framing.
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until .relay() or .direct() is called"]
 pub struct SinkBuilder {
@@ -71,7 +71,14 @@ pub struct SinkBuilder {
     backoff_max: Duration,
     identity: Option<Identity>,
     durable: Option<crate::durable::Durable>,
+    when_down: WhenDown,
+    max_frame: usize,
 }
+
+/// What a send does while the sink's peer is down (`when_down` in `services.toml`):
+/// [`WhenDown::Queue`] (the default) or [`WhenDown::Fail`]. See
+/// [`SinkBuilder::when_down`].
+pub use sinkgen_config::policy::WhenDown;
 
 /// Who a sink is in `services.toml`: what it names in the handshake of
 /// [`Framing::Sinkgen`] (see [`protocol`](crate::protocol)).
@@ -98,6 +105,8 @@ impl SinkBuilder {
             backoff_max: policy::BACKOFF_MAX,
             identity: None,
             durable: None,
+            when_down: policy::WHEN_DOWN,
+            max_frame: usize::try_from(policy::MAX_FRAME).unwrap_or(usize::MAX),
         }
     }
 
@@ -133,6 +142,35 @@ impl SinkBuilder {
     /// written).
     pub fn queue(mut self, frames: usize) -> SinkBuilder {
         self.queue = frames;
+        self
+    }
+
+    /// What a send does while the peer is down, that is while the sink is not
+    /// connected after a failed connect attempt ([`State::Backoff`](crate::State),
+    /// and the attempts that follow it, until one succeeds).
+    ///
+    /// [`WhenDown::Queue`] (the default): frames wait in the queue for the next
+    /// connection. [`WhenDown::Fail`]: `send`, `try_send` and `send_all` fail at once
+    /// with [`SendErrorKind::Down`](crate::SendErrorKind::Down) and the message handed
+    /// back (the cause is the last connection error), so a caller can shed or reroute
+    /// load instead of filling the queue: Torq's circuit breaker. Frames accepted
+    /// before the peer went down stay queued and are written after the reconnect. The
+    /// first send to a sink that never tried to connect is queued either way (it starts
+    /// the first attempt).
+    pub fn when_down(mut self, when_down: WhenDown) -> SinkBuilder {
+        self.when_down = when_down;
+        self
+    }
+
+    /// The largest payload (the encoded message, without the framing's header) the
+    /// sink sends in one frame, in bytes: a larger message is refused by `send` with
+    /// [`SendErrorKind::TooLarge`](crate::SendErrorKind::TooLarge) and handed back,
+    /// taking no room in the queue. Default 16 MiB
+    /// ([`protocol::DEFAULT_MAX_FRAME`](crate::protocol::DEFAULT_MAX_FRAME), what
+    /// receivers and `sinkgen relay` accept), at least 1; values above `u32::MAX`
+    /// (what a frame's length field describes) act as `u32::MAX`.
+    pub fn max_frame(mut self, bytes: usize) -> SinkBuilder {
+        self.max_frame = bytes;
         self
     }
 
@@ -175,6 +213,9 @@ impl SinkBuilder {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
         }
+        if self.max_frame == 0 {
+            return Err(BuildError::new("max_frame must be at least 1 byte"));
+        }
         if self.connect_timeout.is_zero() || self.send_timeout.is_zero() {
             return Err(BuildError::new("timeouts must be greater than zero"));
         }
@@ -215,6 +256,8 @@ impl SinkBuilder {
             backoff_initial: self.backoff_initial,
             backoff_max: self.backoff_max,
             identity: self.identity,
+            when_down: self.when_down,
+            max_frame: self.max_frame.min(u32::MAX as usize),
             role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }
@@ -225,7 +268,7 @@ impl SinkBuilder {
     /// # Errors
     ///
     /// [`BuildError`] when the endpoint does not parse or an option is out of range
-    /// (queue 0, zero timeout, backoff initial above max).
+    /// (queue 0, max_frame 0, zero timeout, backoff initial above max).
     pub fn relay<M: Encode>(self) -> Result<RelaySink<M>, BuildError> {
         let endpoint = self.check()?;
         Ok(RelaySink::from_options(self.options(Ok(endpoint))))
@@ -261,6 +304,18 @@ impl SinkBuilder {
         let endpoint = self.check()?;
         Ok(DirectSink::from_options(self.options(Ok(endpoint))))
     }
+}
+
+/// The [`SendAllError`](crate::SendAllError) of a `send_all` that stopped: the held
+/// message first, then the rest of the iterator.
+fn unsent<M, C>(
+    accepted: usize,
+    Reject { kind, cause }: Reject,
+    held: Option<Coded<M, C>>,
+    rest: impl Iterator<Item = Coded<M, C>>,
+) -> crate::SendAllError<M> {
+    let rest = held.into_iter().chain(rest).map(|c| c.msg).collect();
+    crate::SendAllError::new(accepted, kind, cause, rest)
 }
 
 /// Makes a [`TransportError`] for an endpoint that cannot work.
@@ -364,6 +419,65 @@ macro_rules! leaf_sink {
                         Ok(w) => waited = w,
                         Err(Reject { kind, cause }) => return Err(SendError::new(kind, cause, msg.msg)),
                     }
+                }
+            }
+
+            /// Queues many messages in one call, in order: one lock of the queue and
+            /// one wake-up of the connection task per round, instead of one per
+            /// message. Waits for room like [`send`](Self::send) when the queue is
+            /// full, up to `send_timeout` in all; every accounting rule of `send`
+            /// holds per message (the `queue` bound, unacknowledged frames of
+            /// [`Framing::Sinkgen`] taking room, `max_frame`, `when_down`).
+            ///
+            /// Returns how many messages were accepted: all of them.
+            ///
+            /// # Errors
+            ///
+            /// [`SendAllError`](crate::SendAllError) when it stopped before the
+            /// end: the number accepted (a prefix of the messages), why the next one
+            /// was not (the kinds of [`send`](Self::send)), and the messages not
+            /// accepted, in order, starting with that one. To hand them back the rest
+            /// of `msgs` is drained into a `Vec`, so give it a finite iterator.
+            ///
+            /// The iterator is advanced, and each message encoded, with the queue
+            /// locked: keep it cheap (a `Vec`, a slice's `iter().cloned()`, a `map`).
+            ///
+            /// # Cancel safety
+            ///
+            /// Not all-or-nothing: dropped while it waits for room, the messages
+            /// accepted before stay accepted (and are written), the others are dropped
+            /// with the future. The stream is never affected.
+            pub async fn send_all<I>(&self, msgs: I) -> Result<usize, crate::SendAllError<M>>
+            where
+                I: IntoIterator<Item = M>,
+            {
+                let shared = &self.handle.shared;
+                let mut rest = msgs.into_iter().map(Coded::<M, C>::new);
+                let mut held = None;
+                let mut accepted = 0;
+                let mut deadline = None;
+                loop {
+                    let stop = match shared.ready_to_queue() {
+                        Err(r) => r,
+                        Ok(()) => {
+                            let (n, stop) = shared.push_batch(&mut held, &mut rest);
+                            accepted += n;
+                            match stop {
+                                None => return Ok(accepted),
+                                Some(r) => r,
+                            }
+                        }
+                    };
+                    if stop.kind == crate::SendErrorKind::Full {
+                        let deadline = *deadline.get_or_insert_with(|| {
+                            deadline_after(Instant::now(), shared.opts.send_timeout)
+                        });
+                        if let Err(r) = shared.wait(crate::connection::Need::Room, deadline).await {
+                            return Err(unsent(accepted, r, held, rest));
+                        }
+                        continue;
+                    }
+                    return Err(unsent(accepted, stop, held, rest));
                 }
             }
 

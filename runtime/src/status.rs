@@ -17,13 +17,15 @@
 //!
 //! With the `serde` feature, [`Status`] implements `serde::Serialize` (for a health
 //! endpoint): the state as its lowercase name, the instants as seconds relative to the
-//! moment of serialization (`state_secs`, `last_error_secs`, `next_retry_in_secs`),
-//! the last error as `{class, kind, message}` and `lost` with its `total`.
+//! moment of serialization (`state_secs`, `last_error_secs`, `next_retry_in_secs`,
+//! `last_lost_secs`), the health grade as its lowercase name, the time of the last
+//! frame sent as seconds since the Unix epoch (`last_sent_unix_secs`), the last error
+//! as `{class, kind, message}` and `lost` with its `total`.
 //!
 //! # Examples
 //!
 //! ```
-//! use sinkgen_runtime::{Bytes, RelaySink, State};
+//! use sinkgen_runtime::{Bytes, Health, RelaySink, State};
 //!
 //! let sink: RelaySink<Bytes> = RelaySink::new("unix:///tmp/torq/signals.sock").unwrap();
 //! let status = sink.status();
@@ -31,10 +33,12 @@
 //! assert_eq!(status.connect_attempts, 0);
 //! assert_eq!(status.queue_depth, 0);
 //! assert_eq!(status.lost.total(), 0);
+//! assert_eq!(status.health, Health::Healthy); // nothing went wrong yet
+//! assert_eq!(status.last_sent, None);
 //! ```
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::composite::Mode;
 use crate::error::TransportError;
@@ -93,6 +97,48 @@ impl fmt::Display for State {
             State::Connected => "connected",
             State::Closed => "closed",
             State::Failed => "failed",
+        })
+    }
+}
+
+/// A sink's health grade, for a health endpoint or a dashboard: one word out of
+/// [`Status`].
+///
+/// The rule ([`Status::health`], and for a composite [`CompositeStatus::health`]):
+///
+/// * [`Down`](Health::Down): the sink failed for good ([`State::Failed`]) or is
+///   closed ([`State::Closed`]): it accepts nothing more.
+/// * [`Degraded`](Health::Degraded): the peer is down (the sink is not connected
+///   after a failed connect attempt: [`State::Backoff`] and the attempts after it),
+///   or the sink counted a frame lost ([`Lost`]) in the last [`Health::WINDOW`].
+/// * [`Healthy`](Health::Healthy): otherwise: connected, or not yet connected
+///   without having failed (a lazy sink before its first send, or its first
+///   attempt), and nothing lost in the last [`Health::WINDOW`].
+///
+/// A composite is `Healthy` when all the sinks under it are, `Down` when all are,
+/// and `Degraded` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Health {
+    /// Connected (or not yet tried) and nothing lost recently.
+    Healthy,
+    /// The peer is down (backing off), or frames were lost recently.
+    Degraded,
+    /// Failed for good, or closed.
+    Down,
+}
+
+impl Health {
+    /// How long a lost frame keeps a sink [`Degraded`](Health::Degraded): one minute.
+    pub const WINDOW: Duration = Duration::from_secs(60);
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
         })
     }
 }
@@ -173,6 +219,15 @@ pub struct Status {
     pub bytes_sent: u64,
     /// Frames given up, by reason.
     pub lost: Lost,
+    /// The health grade (see [`Health`] for the rule).
+    pub health: Health,
+    /// When a frame last counted as sent ([`Status::frames_sent`] went up): written
+    /// whole to the connection with torq and length-prefixed framing; acknowledged by
+    /// the peer with [`Framing::Sinkgen`](crate::Framing::Sinkgen); confirmed by the
+    /// server on NATS. `None` before the first.
+    pub last_sent: Option<SystemTime>,
+    /// When a frame was last counted lost (`None` if never).
+    pub last_lost: Option<Instant>,
 }
 
 /// A snapshot of a composite sink: its members' connections and the counters of the
@@ -198,6 +253,24 @@ pub struct CompositeStatus {
     pub frames_sent: u64,
     /// Frames given up, by reason, over the sinks under it.
     pub lost: Lost,
+    /// `Healthy` when every sink under it is, `Down` when every one is, `Degraded`
+    /// otherwise (see [`Health`]).
+    pub health: Health,
+    /// The latest [`Status::last_sent`] of the sinks under it.
+    pub last_sent: Option<SystemTime>,
     /// The status of each distinct sink under it, in member order.
     pub leaves: Vec<Status>,
+}
+
+impl CompositeStatus {
+    /// The grade of a composite over the grades of its sinks.
+    pub(crate) fn grade(leaves: &[Status]) -> Health {
+        if leaves.iter().all(|l| l.health == Health::Healthy) {
+            Health::Healthy
+        } else if !leaves.is_empty() && leaves.iter().all(|l| l.health == Health::Down) {
+            Health::Down
+        } else {
+            Health::Degraded
+        }
+    }
 }

@@ -5,7 +5,7 @@
 use std::error::Error;
 use std::time::Duration;
 
-use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec};
+use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec, WhenDown};
 use sinkgen_runtime::{RelaySink, SendErrorKind, WaitError};
 
 static BAD: SinkSpec = SinkSpec {
@@ -20,6 +20,8 @@ static BAD: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    when_down: WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 

@@ -86,6 +86,7 @@ async fn peer_killed_mid_stream_tcp() {
     let sink = SinkBuilder::new(format!("tcp://{}", listener.local_addr().unwrap()))
         .backoff(Duration::from_millis(1), Duration::from_millis(5))
         .send_timeout(GUARD)
+        .max_frame(128 << 20)
         .relay()
         .unwrap();
     let accept = || async { listener.accept().await.unwrap().0 };

@@ -423,6 +423,35 @@ async fn exact_delivery(framing: Framing, subject: &str) {
     assert_eq!(sink.close().await, 0);
 }
 
+/// `send_all` on a NATS relay: batches go through the queue to the client, every
+/// message arrives once, in order, and counts as sent once confirmed.
+#[tokio::test]
+async fn send_all_delivers_every_batch_in_order() {
+    if !server_available() {
+        return;
+    }
+    const N: u64 = 3_000;
+    let server = Server::start().await;
+    let mut sub = Subscriber::new(&server, "send_all").await;
+    let sink: RelaySink<Bytes> = builder(server.port, "send_all", "send_all_sink")
+        .queue(256)
+        .relay()
+        .expect("valid endpoint");
+    for batch in 0..N / 100 {
+        let msgs: Vec<Bytes> = (batch * 100 + 1..=batch * 100 + 100).map(message).collect();
+        assert_eq!(sink.send_all(msgs).await.expect("accepted"), 100);
+    }
+    sink.flush().await.expect("flushed");
+    let got = sub.exactly(N as usize).await;
+    for (i, payload) in (1..=N).zip(&got) {
+        assert_eq!(payload, &message(i), "message {i}");
+    }
+    let status = sink.status();
+    assert_eq!(status.frames_sent, N);
+    assert!(status.last_sent.is_some());
+    assert_eq!(sink.close().await, 0);
+}
+
 #[tokio::test]
 async fn subscriber_receives_exactly_what_send_accepted_length_prefixed() {
     if !server_available() {
@@ -906,6 +935,8 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     queue: 4096,
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_secs(1),
+    when_down: sinkgen_runtime::__private::WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 

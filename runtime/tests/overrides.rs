@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec};
+use sinkgen_runtime::__private::{self, Bytes, Framing, SinkSpec, WhenDown};
 use sinkgen_runtime::{ErrorClass, RelaySink, SendErrorKind, SinkBuilder};
 
 static SPEC: SinkSpec = SinkSpec {
@@ -21,6 +21,8 @@ static SPEC: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    when_down: WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sinkgen_runtime::__private::{self, Bytes, Framing, Member, SinkSpec};
+use sinkgen_runtime::__private::{self, Bytes, Framing, Member, SinkSpec, WhenDown};
 use sinkgen_runtime::{DirectSink, ErrorClass, RelaySink, SendErrorKind, State, WaitError};
 use tokio::net::UnixListener;
 
@@ -27,6 +27,8 @@ static SPEC: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    when_down: WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 
@@ -42,6 +44,8 @@ static BAD: SinkSpec = SinkSpec {
     queue: 16,
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
+    when_down: WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: None,
 };
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sinkgen_runtime::{Bytes, RelaySink};
+use sinkgen_runtime::{Bytes, CompositeSink, Member, RelaySink};
 use tokio::net::UnixListener;
 
 #[tokio::test]
@@ -29,10 +29,49 @@ async fn a_status_serializes_to_json_with_every_field() {
     assert_eq!(json["last_error"], serde_json::Value::Null);
     assert_eq!(json["next_retry_in_secs"], serde_json::Value::Null);
     let lost = &json["lost"];
-    for reason in ["closed", "dropped", "fatal", "unconfirmed", "total"] {
+    for reason in [
+        "closed",
+        "dropped",
+        "fatal",
+        "unconfirmed",
+        "too_large",
+        "total",
+    ] {
         assert_eq!(lost[reason], 0, "lost.{reason} in {json}");
     }
+    assert_eq!(json["health"], "healthy");
+    let sent = sink
+        .status()
+        .last_sent
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let written = json["last_sent_unix_secs"].as_f64().unwrap();
+    assert!((written - sent).abs() < 1e-3, "{json}");
+    assert_eq!(json["last_lost_secs"], serde_json::Value::Null);
     assert_eq!(sink.close().await, 0);
+    assert_eq!(
+        serde_json::to_value(sink.status()).unwrap()["health"],
+        "down"
+    );
+}
+
+/// A composite serializes its grade, its mode and each of its sinks.
+#[tokio::test]
+async fn a_composite_status_serializes_with_its_leaves() {
+    let dir = TempDir::new();
+    let a: RelaySink<Bytes> = RelaySink::new(&unix_url(&dir.sock("a.sock"))).unwrap();
+    let b: RelaySink<Bytes> = RelaySink::new(&unix_url(&dir.sock("b.sock"))).unwrap();
+    let both = CompositeSink::failover("both", vec![Member::Relay(a), Member::Relay(b)]);
+    let json = serde_json::to_value(both.status()).unwrap();
+    assert_eq!(json["sink"], "both");
+    assert_eq!(json["mode"], "failover");
+    assert_eq!(json["members"], 2);
+    assert_eq!(json["health"], "healthy");
+    assert_eq!(json["last_sent_unix_secs"], serde_json::Value::Null);
+    assert_eq!(json["leaves"].as_array().unwrap().len(), 2);
+    assert_eq!(json["leaves"][0]["state"], "idle");
 }
 
 #[tokio::test]

@@ -321,6 +321,8 @@ pub(crate) fn policy(p: &Policy) -> templates::Policy {
         queue: usize::try_from(p.queue).unwrap_or(usize::MAX),
         backoff_initial: p.backoff_initial,
         backoff_max: p.backoff_max,
+        fail_when_down: p.when_down == sinkgen_config::policy::WhenDown::Fail,
+        max_frame: p.max_frame,
     }
 }
 

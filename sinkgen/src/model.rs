@@ -150,11 +150,15 @@ pub struct Policy {
     pub backoff_initial: Duration,
     /// Largest delay between connect attempts.
     pub backoff_max: Duration,
+    /// What a send does while the peer is down (`when_down`).
+    pub when_down: sinkgen_config::policy::WhenDown,
+    /// The largest payload sent in one frame, in bytes (`max_frame`).
+    pub max_frame: u32,
 }
 
 impl Default for Policy {
     /// The built-in defaults of [`sinkgen_config::policy`]: 500 ms connect, 1 s send,
-    /// 4096 frames, backoff 10 ms to 1 s.
+    /// 4096 frames, backoff 10 ms to 1 s, `when_down = "queue"`, 16 MiB frames.
     fn default() -> Self {
         use sinkgen_config::policy;
         Policy {
@@ -163,6 +167,8 @@ impl Default for Policy {
             queue: policy::QUEUE,
             backoff_initial: policy::BACKOFF_INITIAL,
             backoff_max: policy::BACKOFF_MAX,
+            when_down: policy::WHEN_DOWN,
+            max_frame: policy::MAX_FRAME,
         }
     }
 }

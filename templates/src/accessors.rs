@@ -139,6 +139,15 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let queue = Literal::usize_unsuffixed(p.queue);
     let backoff_initial = duration(p.backoff_initial);
     let backoff_max = duration(p.backoff_max);
+    let when_down = {
+        let w = rt("WhenDown");
+        if p.fail_when_down {
+            quote!(#w::Fail)
+        } else {
+            quote!(#w::Queue)
+        }
+    };
+    let max_frame = Literal::u32_unsuffixed(p.max_frame);
     let durable = crate::durable(leaf.durable);
     quote! {
         #spec {
@@ -153,6 +162,8 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             queue: #queue,
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
+            when_down: #when_down,
+            max_frame: #max_frame,
             durable: #durable,
         }
     }

@@ -318,6 +318,10 @@ pub struct Policy {
     pub backoff_initial: Duration,
     /// Largest delay between connect attempts.
     pub backoff_max: Duration,
+    /// `when_down = "fail"`: a send fails at once while the peer is down (else it queues).
+    pub fail_when_down: bool,
+    /// The largest payload of one frame, in bytes.
+    pub max_frame: u32,
 }
 
 impl Plan {
@@ -423,6 +427,8 @@ mod tests {
                     queue: 1,
                     backoff_initial: Duration::from_millis(1),
                     backoff_max: Duration::from_millis(1),
+                    fail_when_down: false,
+                    max_frame: 1,
                 },
                 nats: false,
                 ws: false,

@@ -199,6 +199,19 @@ fn errors_and_warnings_render_the_same_way() {
     assert_eq!(err.to_string(), err.render());
 }
 
+/// `when_down` and `max_frame`, only where they differ from `base` (so fixtures
+/// without them read as before).
+fn surface_keys(p: &sinkgen::model::Policy, base: &sinkgen::model::Policy) -> String {
+    let mut out = String::new();
+    if p.when_down != base.when_down {
+        let _ = write!(out, ", when_down {}", p.when_down.name());
+    }
+    if p.max_frame != base.max_frame {
+        let _ = write!(out, ", max_frame {}", p.max_frame);
+    }
+    out
+}
+
 fn summary(t: &Topology) -> String {
     let mut out = String::new();
     let d = &t.defaults;
@@ -207,6 +220,9 @@ fn summary(t: &Topology) -> String {
         "defaults: connect {:?}, send {:?}, queue {}, backoff {:?}..{:?}",
         d.connect_timeout, d.send_timeout, d.queue, d.backoff_initial, d.backoff_max
     );
+    out.truncate(out.len() - 1);
+    out.push_str(&surface_keys(d, &sinkgen::model::Policy::default()));
+    out.push('\n');
     for r in &t.relays {
         let framing = match r.framing {
             Framing::Sinkgen => "sinkgen".to_owned(),
@@ -270,8 +286,13 @@ fn summary(t: &Topology) -> String {
                 let p = &k.policy;
                 let _ = write!(
                     out,
-                    " [connect {:?}, send {:?}, queue {}, backoff {:?}..{:?}]",
-                    p.connect_timeout, p.send_timeout, p.queue, p.backoff_initial, p.backoff_max
+                    " [connect {:?}, send {:?}, queue {}, backoff {:?}..{:?}{}]",
+                    p.connect_timeout,
+                    p.send_timeout,
+                    p.queue,
+                    p.backoff_initial,
+                    p.backoff_max,
+                    surface_keys(p, &t.defaults)
                 );
             }
             out.push('\n');

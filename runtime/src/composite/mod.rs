@@ -57,7 +57,7 @@ use bytes::Bytes;
 
 use crate::codec::{Encoder, Raw};
 use crate::connection::{Reject, Shared};
-use crate::error::{SendError, SendErrorKind, WaitError};
+use crate::error::{SendAllError, SendError, SendErrorKind, WaitError};
 use crate::sink::{DirectSink, RelaySink};
 use crate::status::{CompositeStatus, Lost, Status};
 
@@ -260,6 +260,37 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
         }
     }
 
+    /// Sends many messages through the composite, in order, each as
+    /// [`send`](Self::send) would (a composite picks members per message, so each
+    /// message locks the queues of the members it goes to), stopping at the first
+    /// message no member took. Returns how many were sent: all of them.
+    ///
+    /// # Errors
+    ///
+    /// [`SendAllError`] with the number sent, why the next message was not, and the
+    /// messages not sent, in order, starting with that one (the rest of `msgs` is
+    /// drained into a `Vec`: give it a finite iterator).
+    ///
+    /// # Cancel safety
+    ///
+    /// As `send`, per message: the messages sent before stay sent.
+    pub async fn send_all<I>(&self, msgs: I) -> Result<usize, SendAllError<M>>
+    where
+        I: IntoIterator<Item = M>,
+    {
+        let mut msgs = msgs.into_iter();
+        let mut sent = 0;
+        while let Some(msg) = msgs.next() {
+            if let Err(e) = self.send(msg).await {
+                let (kind, cause) = (e.kind(), e.cause().cloned());
+                let rest = std::iter::once(e.into_message()).chain(msgs).collect();
+                return Err(SendAllError::new(sent, kind, cause, rest));
+            }
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
     /// Sends `msg` through the composite.
     ///
     /// Broadcast never waits: it reports how many members took the frame, and how many
@@ -453,6 +484,7 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
             lost.dropped += l.lost.dropped;
             lost.fatal += l.lost.fatal;
             lost.unconfirmed += l.lost.unconfirmed;
+            lost.too_large += l.lost.too_large;
         }
         let n = inner.members.len();
         CompositeStatus {
@@ -465,6 +497,8 @@ impl<M, C: Encoder<M>> CompositeSink<M, C> {
             queue_depth: leaves.iter().map(|l| l.queue_depth).sum(),
             frames_sent: leaves.iter().map(|l| l.frames_sent).sum(),
             lost,
+            health: CompositeStatus::grade(&leaves),
+            last_sent: leaves.iter().filter_map(|l| l.last_sent).max(),
             leaves,
         }
     }

@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 use metrics::Counter;
 
 use crate::error::TransportError;
-use crate::status::{Lost, State, Status};
+use crate::status::{Health, Lost, State, Status};
 
-use super::{Shared, base, lock};
+use super::{Shared, base, base_pair, lock, stamp_now};
 
 impl Shared {
     pub(super) fn count_sent(&self, frames: usize, bytes: usize) {
         self.frames_sent.fetch_add(frames as u64, Ordering::Relaxed);
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        if frames > 0 {
+            self.last_sent.store(stamp_now(), Ordering::Relaxed);
+        }
         self.settled.fetch_add(frames as u64, Ordering::SeqCst);
         if let Some(m) = self.metrics.get() {
             m.frames.increment(frames as u64);
@@ -37,6 +40,7 @@ impl Shared {
             LostReason::TooLarge => &self.lost_too_large,
         };
         counter.fetch_add(n as u64, Ordering::SeqCst);
+        self.last_lost.store(stamp_now(), Ordering::Relaxed);
         self.settled.fetch_add(n as u64, Ordering::SeqCst);
         metrics::counter!(
             "sinkgen_frames_lost_total",
@@ -115,10 +119,24 @@ impl Shared {
             let p = lock(&self.pending);
             p.frames + usize::try_from(p.handed_frames).unwrap_or(usize::MAX)
         };
+        let state = self.state();
+        let (base_at, base_wall) = base_pair();
+        let at = |stamp: &std::sync::atomic::AtomicU64| match stamp.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(base_at + Duration::from_nanos(n - 1)),
+        };
+        let last_lost = at(&self.last_lost);
+        let last_sent = at(&self.last_sent).map(|t| base_wall + t.duration_since(base_at));
+        let health = match state {
+            State::Failed | State::Closed => Health::Down,
+            _ if self.down.load(Ordering::Acquire) => Health::Degraded,
+            _ if last_lost.is_some_and(|t| t.elapsed() < Health::WINDOW) => Health::Degraded,
+            _ => Health::Healthy,
+        };
         Status {
             sink: self.opts.name.to_string(),
             endpoint: self.opts.endpoint_text.to_string(),
-            state: self.state(),
+            state,
             since: info.since,
             last_error: info.last_error.as_ref().map(|(e, _)| e.clone()),
             last_error_at: info.last_error.as_ref().map(|(_, at)| *at),
@@ -135,6 +153,9 @@ impl Shared {
                 unconfirmed: self.lost_unconfirmed.load(Ordering::Relaxed),
                 too_large: self.lost_too_large.load(Ordering::Relaxed),
             },
+            health,
+            last_sent,
+            last_lost,
         }
     }
 }

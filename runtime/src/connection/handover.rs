@@ -70,17 +70,15 @@ impl Shared {
         }
         let sequence = p.sequence + 1;
         let timestamp = self.timestamp(&mut p.stamp, false);
-        let Some(len) =
-            self.opts
-                .framing
-                .append(&mut p.buf, msg, self.opts.session, sequence, timestamp)
-        else {
+        let Some(len) = self.opts.framing.append(
+            &mut p.buf,
+            msg,
+            (self.opts.session, sequence, timestamp),
+            self.opts.max_frame,
+        ) else {
             inline.end_turn(ticket.turn);
             drop(guard);
-            return Err(Reject {
-                kind: SendErrorKind::TooLarge,
-                cause: None,
-            });
+            return Err(self.too_large());
         };
         p.sequence = sequence;
         p.accepted += 1;

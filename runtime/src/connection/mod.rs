@@ -113,6 +113,7 @@ mod wait;
 use counters::Metrics;
 pub(crate) use send::Msg;
 use task::run;
+pub(crate) use wait::Need;
 use wait::PooledWait;
 
 const RUNNING: u8 = 0;
@@ -154,6 +155,10 @@ pub(crate) struct Options {
     pub(crate) backoff_max: Duration,
     /// Who the sink is, for the handshake of the sinkgen protocol.
     pub(crate) identity: Option<crate::sink::Identity>,
+    /// What a send does while the peer is down.
+    pub(crate) when_down: crate::sink::WhenDown,
+    /// The largest payload of one frame (at most `u32::MAX`).
+    pub(crate) max_frame: usize,
     /// What the sink is in the handshake: a producer (relay sink) or a direct sender.
     pub(crate) role: crate::protocol::Role,
     /// The sink's producer session (sinkgen protocol): drawn once, kept across
@@ -235,6 +240,9 @@ pub(crate) struct Shared {
     stop_mode: AtomicU8,
     running: AtomicBool,
     closed: AtomicBool,
+    /// Not connected after a failed connect attempt: set when the task backs off,
+    /// cleared when it connects (read by `when_down = "fail"`).
+    down: AtomicBool,
     state: AtomicU8,
     /// Nanoseconds since [`base`] when the current connection came up, plus one; 0 when
     /// not connected. Read by composites without taking a lock.
@@ -244,6 +252,10 @@ pub(crate) struct Shared {
     attempts: AtomicU64,
     frames_sent: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Nanoseconds since [`base`] when a frame last counted as sent, plus one; 0: never.
+    last_sent: AtomicU64,
+    /// The same for a frame counted lost.
+    last_lost: AtomicU64,
     settled: AtomicU64,
     in_flight: AtomicUsize,
     /// Frames written and not yet acknowledged (sinkgen framing).
@@ -274,8 +286,21 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+    base_pair().0
+}
+
+/// A moment read on both clocks at once, to turn an [`Instant`] into a
+/// [`SystemTime`](std::time::SystemTime) for [`Status::last_sent`](crate::Status).
+fn base_pair() -> (Instant, std::time::SystemTime) {
+    static BASE: OnceLock<(Instant, std::time::SystemTime)> = OnceLock::new();
+    *BASE.get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+}
+
+/// Now, as nanoseconds since [`base`] plus one (0 means "never").
+fn stamp_now() -> u64 {
+    u64::try_from(base().elapsed().as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// `from + d`, saturated: a duration too long for an `Instant` (such as
@@ -339,6 +364,7 @@ impl Shared {
             stop_mode: AtomicU8::new(RUNNING),
             running: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            down: AtomicBool::new(false),
             state: AtomicU8::new(state.as_u8()),
             connected_at: AtomicU64::new(0),
             info: Mutex::new(info),
@@ -346,6 +372,8 @@ impl Shared {
             attempts: AtomicU64::new(0),
             frames_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            last_sent: AtomicU64::new(0),
+            last_lost: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             unacked: AtomicUsize::new(0),
@@ -380,7 +408,20 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) || self.fatal.get().is_some() {
             return Err(self.refused());
         }
+        if self.opts.when_down == crate::sink::WhenDown::Fail && self.down.load(Ordering::Acquire) {
+            return Err(self.down_reject());
+        }
         Ok(())
+    }
+
+    /// `Down`, with the last connection error as the cause.
+    #[cold]
+    fn down_reject(&self) -> Reject {
+        let cause = lock(&self.info).last_error.as_ref().map(|(e, _)| e.clone());
+        Reject {
+            kind: SendErrorKind::Down,
+            cause,
+        }
     }
 
     /// Starts the connection task unless it runs. Cheap when it does (one load).

@@ -159,6 +159,7 @@ impl Shared {
         self.frames_sent.fetch_sub(frames, Ordering::Relaxed);
         self.bytes_sent.fetch_sub(bytes, Ordering::Relaxed);
         self.lost_unconfirmed.fetch_add(frames, Ordering::SeqCst);
+        self.last_lost.store(super::stamp_now(), Ordering::Relaxed);
         metrics::counter!(
             "sinkgen_frames_lost_total",
             "sink" => self.opts.name.to_string(),

@@ -125,11 +125,30 @@ impl Shared {
     ) -> Result<usize, Reject> {
         self.opts
             .framing
-            .append(buf, msg, self.opts.session, sequence, timestamp)
-            .ok_or(Reject {
-                kind: SendErrorKind::TooLarge,
-                cause: None,
-            })
+            .append(
+                buf,
+                msg,
+                (self.opts.session, sequence, timestamp),
+                self.opts.max_frame,
+            )
+            .ok_or_else(|| self.too_large())
+    }
+
+    /// `TooLarge` for a payload over `max_frame` (or `u32::MAX` bytes).
+    #[cold]
+    pub(super) fn too_large(&self) -> Reject {
+        let max = self.opts.max_frame;
+        let cause = (max < u32::MAX as usize).then(|| {
+            TransportError::new(
+                ErrorClass::Fatal,
+                std::io::ErrorKind::InvalidInput,
+                format!("the payload is over the sink's max_frame of {max} bytes"),
+            )
+        });
+        Reject {
+            kind: SendErrorKind::TooLarge,
+            cause,
+        }
     }
 
     /// The torq timestamp of a frame queued now (0 for other framings), with the
@@ -240,5 +259,63 @@ impl Shared {
             self.wake_writer.notify_one();
         }
         Ok(None)
+    }
+
+    /// The checks a sender makes before it queues ([`Shared::offer`]'s): open, not down
+    /// (with `when_down = "fail"`), the task started.
+    pub(crate) fn ready_to_queue(self: &Arc<Self>) -> Result<(), Reject> {
+        self.check_open()?;
+        self.ensure_started()
+    }
+
+    /// Queues frames from `held` (first) and then `rest`, in order, under one lock of
+    /// `pending`, and wakes the task once: `send_all`. Returns how many were
+    /// accepted and, when it stopped early, why; the message it stopped at is left in
+    /// `held` (`Full` when the queue has no room left for it).
+    ///
+    /// Frames go to the queue, never directly to the connection: the task writes
+    /// (or hands on) the batch in one go.
+    pub(crate) fn push_batch<E: Encode>(
+        &self,
+        held: &mut Option<E>,
+        rest: &mut impl Iterator<Item = E>,
+    ) -> (usize, Option<Reject>) {
+        let mut guard = lock(&self.pending);
+        let p = &mut *guard;
+        if p.closed {
+            drop(guard);
+            return (0, Some(self.refused()));
+        }
+        let was_empty = p.frames == 0;
+        let mut accepted = 0;
+        let stop = loop {
+            let Some(msg) = held.take().or_else(|| rest.next()) else {
+                break None;
+            };
+            if !self.has_room(p) {
+                *held = Some(msg);
+                break Some(Reject {
+                    kind: SendErrorKind::Full,
+                    cause: None,
+                });
+            }
+            let sequence = p.sequence + 1;
+            if let Err(e) = self
+                .check_payload(&msg)
+                .and_then(|()| self.queue_frame(p, &msg, sequence))
+            {
+                *held = Some(msg);
+                break Some(e);
+            }
+            p.sequence = sequence;
+            p.frames += 1;
+            p.accepted += 1;
+            accepted += 1;
+        };
+        drop(guard);
+        if was_empty && accepted > 0 {
+            self.wake_writer.notify_one();
+        }
+        (accepted, stop)
     }
 }

@@ -204,6 +204,7 @@ impl Driver {
                 p.generation += 1;
                 p.direct_sent = (0, 0);
             }
+            shared.down.store(false, Ordering::Release);
             shared.set_state(State::Connected, None);
             let up = Instant::now();
             let served = self.serve(&mut conn).await;
@@ -246,6 +247,7 @@ impl Driver {
     async fn back_off(&mut self, drain: &mut Option<Instant>) -> Result<(), Exit> {
         let shared = Arc::clone(&self.shared);
         let at = deadline_after(Instant::now(), self.backoff_delay());
+        shared.down.store(true, Ordering::Release);
         shared.set_state(State::Backoff, Some(at));
         let sleep = tokio::time::sleep_until(at.into());
         tokio::pin!(sleep);

@@ -4,17 +4,26 @@
 //! A [`Status`] holds [`Instant`]s, which mean nothing outside the process: they are
 //! written as seconds relative to the moment of serialization (`state_secs`: time in
 //! the current state; `last_error_secs`: time since the last error; `next_retry_in_secs`:
-//! time until the next connect attempt, 0 when it is due).
+//! time until the next connect attempt, 0 when it is due; `last_lost_secs`: time since
+//! a frame was last counted lost). [`Status::last_sent`] is a wall-clock time, written
+//! as seconds since the Unix epoch (`last_sent_unix_secs`).
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-use super::{Lost, State, Status};
+use super::{CompositeStatus, Health, Lost, State, Status};
 use crate::error::{ErrorClass, TransportError};
 
 impl Serialize for State {
     /// The lowercase name, as `Display` writes it: `"idle"`, `"connected"`, ...
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Serialize for Health {
+    /// The lowercase name, as `Display` writes it: `"healthy"`, `"degraded"`, `"down"`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
@@ -44,11 +53,12 @@ impl Serialize for TransportError {
 impl Serialize for Lost {
     /// Each reason and their `total`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Lost", 5)?;
+        let mut s = serializer.serialize_struct("Lost", 7)?;
         s.serialize_field("closed", &self.closed)?;
         s.serialize_field("dropped", &self.dropped)?;
         s.serialize_field("fatal", &self.fatal)?;
         s.serialize_field("unconfirmed", &self.unconfirmed)?;
+        s.serialize_field("too_large", &self.too_large)?;
         s.serialize_field("total", &self.total())?;
         s.end()
     }
@@ -58,7 +68,7 @@ impl Serialize for Status {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let now = Instant::now();
         let ago = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
-        let mut s = serializer.serialize_struct("Status", 13)?;
+        let mut s = serializer.serialize_struct("Status", 16)?;
         s.serialize_field("sink", &self.sink)?;
         s.serialize_field("endpoint", &self.endpoint)?;
         s.serialize_field("state", &self.state)?;
@@ -77,6 +87,43 @@ impl Serialize for Status {
         s.serialize_field("frames_sent", &self.frames_sent)?;
         s.serialize_field("bytes_sent", &self.bytes_sent)?;
         s.serialize_field("lost", &self.lost)?;
+        s.serialize_field("health", &self.health)?;
+        s.serialize_field("last_sent_unix_secs", &self.last_sent.map(unix_secs))?;
+        s.serialize_field("last_lost_secs", &self.last_lost.map(ago))?;
+        s.end()
+    }
+}
+
+/// Seconds since the Unix epoch (0 for a time before it).
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Serialize for CompositeStatus {
+    /// `sink`, `mode` (`"broadcast"`, `"round_robin"`, `"failover"`), `members`,
+    /// `connected`, `active`, `queue_depth`, `frames_sent`, `lost`, `health`,
+    /// `last_sent_unix_secs` and `leaves` (each a [`Status`]).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("CompositeStatus", 11)?;
+        s.serialize_field("sink", &self.sink)?;
+        s.serialize_field(
+            "mode",
+            match self.mode {
+                crate::composite::Mode::Broadcast => "broadcast",
+                crate::composite::Mode::RoundRobin => "round_robin",
+                crate::composite::Mode::Failover => "failover",
+            },
+        )?;
+        s.serialize_field("members", &self.members)?;
+        s.serialize_field("connected", &self.connected)?;
+        s.serialize_field("active", &self.active)?;
+        s.serialize_field("queue_depth", &self.queue_depth)?;
+        s.serialize_field("frames_sent", &self.frames_sent)?;
+        s.serialize_field("lost", &self.lost)?;
+        s.serialize_field("health", &self.health)?;
+        s.serialize_field("last_sent_unix_secs", &self.last_sent.map(unix_secs))?;
+        s.serialize_field("leaves", &self.leaves)?;
         s.end()
     }
 }

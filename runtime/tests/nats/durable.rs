@@ -444,6 +444,8 @@ static GENERATED: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__priv
     queue: 64,
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_millis(50),
+    when_down: sinkgen_runtime::__private::WhenDown::Queue,
+    max_frame: 16 << 20,
     durable: Some(sinkgen_runtime::__private::DurableSpec {
         duplicate_window: Duration::from_secs(30),
         storage: sinkgen_runtime::__private::Storage::Memory,

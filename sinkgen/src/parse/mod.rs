@@ -49,6 +49,8 @@ pub(crate) struct RawPolicy {
     pub queue: Option<Sp<i128>>,
     pub backoff_initial: Option<Sp<Duration>>,
     pub backoff_max: Option<Sp<Duration>>,
+    pub when_down: Option<Sp<WhenDown>>,
+    pub max_frame: Option<Sp<i128>>,
 }
 
 impl RawPolicy {
@@ -60,6 +62,8 @@ impl RawPolicy {
             self.queue.as_ref().map(|s| s.span.clone()),
             self.backoff_initial.as_ref().map(|s| s.span.clone()),
             self.backoff_max.as_ref().map(|s| s.span.clone()),
+            self.when_down.as_ref().map(|s| s.span.clone()),
+            self.max_frame.as_ref().map(|s| s.span.clone()),
         ]
         .into_iter()
         .flatten()
@@ -67,7 +71,7 @@ impl RawPolicy {
     }
 }
 
-pub(crate) use sinkgen_config::policy::{CodecKind, FramingKind};
+pub(crate) use sinkgen_config::policy::{CodecKind, FramingKind, WhenDown};
 
 #[derive(Debug)]
 pub(crate) struct RawRelay {
@@ -168,7 +172,14 @@ impl RawTarget {
 }
 
 const TOP_KEYS: &[&str] = &["defaults", "relays", "services"];
-const POLICY_KEYS: &[&str] = &["connect_timeout", "send_timeout", "queue", "backoff"];
+const POLICY_KEYS: &[&str] = &[
+    "connect_timeout",
+    "send_timeout",
+    "queue",
+    "backoff",
+    "when_down",
+    "max_frame",
+];
 const BACKOFF_KEYS: &[&str] = &["initial", "max"];
 pub(crate) const RELAY_KEYS: &[&str] = &[
     "endpoint",
@@ -210,6 +221,8 @@ fn example(key: &str) -> String {
         "initial" => return literal(policy::BACKOFF_INITIAL),
         "max" => return literal(policy::BACKOFF_MAX),
         "queue" => return policy::QUEUE.to_string(),
+        "when_down" => return format!("\"{}\"", policy::WHEN_DOWN.name()),
+        "max_frame" => return policy::MAX_FRAME.to_string(),
         "backlog" => return policy::BACKLOG.to_string(),
         "socket_mode" => return format!("{:#o}", policy::SOCKET_MODE),
         "duplicate_window" => return literal(policy::DUPLICATE_WINDOW),
@@ -432,6 +445,13 @@ fn shape_policy(
         queue: t
             .get("queue")
             .and_then(|v| expect_int(ctx, "queue", v, place)),
+        when_down: t
+            .get("when_down")
+            .and_then(|v| expect_str(ctx, "when_down", v, place))
+            .and_then(|s| shape_when_down(ctx, s)),
+        max_frame: t
+            .get("max_frame")
+            .and_then(|v| expect_int(ctx, "max_frame", v, place)),
         ..RawPolicy::default()
     };
     if let Some(b) = t
@@ -450,4 +470,25 @@ fn shape_policy(
         }
     }
     policy
+}
+
+/// `when_down` has two values; anything else would silently pick one.
+fn shape_when_down(ctx: &mut Ctx, s: Sp<String>) -> Option<Sp<WhenDown>> {
+    if let Some(w) = WhenDown::from_name(&s.value) {
+        return Some(Sp::new(w, s.span));
+    }
+    let help = match did_you_mean(&s.value, WhenDown::ALL.iter().map(|w| w.name())) {
+        Some(w) => format!("did you mean `\"{w}\"`?"),
+        None => format!(
+            "use `\"queue\"` (frames wait for the next connection; the default) or `\"fail\"` (a send fails at once while the peer is down); e.g. `when_down = \"{}\"`",
+            WhenDown::Fail.name()
+        ),
+    };
+    ctx.push(
+        Diagnostic::error(format!("unknown `when_down` `{}`", printable(&s.value)))
+            .with_span(s.span.clone())
+            .with_label("not a `when_down` value")
+            .with_help(help),
+    );
+    None
 }

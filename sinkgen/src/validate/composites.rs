@@ -155,7 +155,7 @@ impl Validator<'_, '_> {
             .with_span(span)
             .with_label("ignored on a composite")
             .with_help(
-                "set `connect_timeout`, `send_timeout`, `queue` and `backoff` on the member sinks",
+                "set `connect_timeout`, `send_timeout`, `queue`, `backoff`, `when_down` and `max_frame` on the member sinks",
             ),
         );
     }

@@ -40,6 +40,16 @@ pub(crate) fn check_policy(
     {
         policy.queue = q;
     }
+    if let Some(m) = raw
+        .max_frame
+        .as_ref()
+        .and_then(|m| max_frame_in_range(ctx, m, owner))
+    {
+        policy.max_frame = m;
+    }
+    if let Some(w) = &raw.when_down {
+        policy.when_down = w.value;
+    }
     for (key, value) in [
         ("connect_timeout", &raw.connect_timeout),
         ("send_timeout", &raw.send_timeout),
@@ -105,6 +115,29 @@ fn queue_in_range(ctx: &mut Ctx, q: &Sp<i128>, owner: &Owner<'_>) -> Option<u32>
             None
         }
     }
+}
+
+/// A `max_frame` of 0 bytes refuses every message; a frame's length field is 32 bits.
+fn max_frame_in_range(ctx: &mut Ctx, m: &Sp<i128>, owner: &Owner<'_>) -> Option<u32> {
+    let limit = policy::MAX_FRAME_LIMIT;
+    if m.value >= 1 && m.value <= i128::from(limit) {
+        return u32::try_from(m.value).ok();
+    }
+    let label = if m.value <= 0 {
+        "no message fits in a frame of 0 bytes or less".to_owned()
+    } else {
+        format!("above {limit} bytes, the most a frame's length field describes")
+    };
+    ctx.push(
+        Diagnostic::error(format!("`max_frame` of {owner} is out of range"))
+            .with_span(m.span.clone())
+            .with_label(label)
+            .with_help(format!(
+                "set the largest payload in bytes, from 1 to {limit}; the default is `max_frame = {}` (16 MiB, what receivers and `sinkgen relay` accept)",
+                policy::MAX_FRAME
+            )),
+    );
+    None
 }
 
 /// A zero timeout fails every connect or send at once.
