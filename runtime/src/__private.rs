@@ -188,6 +188,8 @@ pub struct SinkSpec {
     pub backoff_max: Duration,
     /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
     pub durable: Option<DurableSpec>,
+    /// The `credentials` of a NATS relay (`None`: none), built when the sink is.
+    pub credentials: Option<fn() -> NatsCredentials>,
 }
 
 /// What `services.toml` says about a durable relay, as literals (see
@@ -200,6 +202,7 @@ pub struct DurableSpec {
     pub storage: Storage,
 }
 
+pub use crate::NatsCredentials;
 pub use crate::durable::Storage;
 
 impl DurableSpec {
@@ -276,6 +279,9 @@ fn options(
     if let Some(durable) = durable {
         b = b.durable(durable);
     }
+    if let Some(credentials) = spec.credentials {
+        b = b.nats_credentials(credentials());
+    }
     if spec.queue == 0 {
         b = b.queue(1);
     }
@@ -350,6 +356,7 @@ mod tests {
         backoff_initial: Duration::from_millis(10),
         backoff_max: Duration::from_secs(1),
         durable: None,
+        credentials: None,
     };
 
     /// Generated sinks name their service and target in the handshake.

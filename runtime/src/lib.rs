@@ -86,6 +86,7 @@
 pub mod codec;
 pub mod composite;
 mod connection;
+pub mod credentials;
 pub mod decode;
 pub mod durable;
 pub mod encode;
@@ -102,6 +103,7 @@ pub mod __private;
 
 pub use bytes::{self, Bytes};
 pub use composite::{CompositeSink, Delivery, Member, Mode};
+pub use credentials::NatsCredentials;
 pub use decode::{Decode, DecodeError};
 pub use encode::Encode;
 pub use error::{BuildError, ErrorClass, SendError, SendErrorKind, TransportError, WaitError};

@@ -71,6 +71,7 @@ pub struct SinkBuilder {
     backoff_max: Duration,
     identity: Option<Identity>,
     durable: Option<crate::durable::Durable>,
+    credentials: Option<crate::NatsCredentials>,
 }
 
 /// Who a sink is in `services.toml`: what it names in the handshake of
@@ -98,6 +99,7 @@ impl SinkBuilder {
             backoff_max: policy::BACKOFF_MAX,
             identity: None,
             durable: None,
+            credentials: None,
         }
     }
 
@@ -171,7 +173,22 @@ impl SinkBuilder {
         self
     }
 
+    /// What the sink presents to its NATS server (a `nats://` endpoint), read from
+    /// the secret at every connect attempt (see [`crate::credentials`]). A secret that
+    /// cannot be read, or credentials the server refuses, fail the attempt: the sink
+    /// backs off and tries again.
+    pub fn nats_credentials(mut self, credentials: crate::NatsCredentials) -> SinkBuilder {
+        self.credentials = Some(credentials);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
+        self.check_endpoint()?
+            .with_credentials(self.credentials.clone())
+            .map_err(BuildError::new)
+    }
+
+    fn check_endpoint(&self) -> Result<Endpoint, BuildError> {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
         }
@@ -200,6 +217,11 @@ impl SinkBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
+        let credentials = self.credentials;
+        let endpoint = endpoint.and_then(|e| {
+            e.with_credentials(credentials)
+                .map_err(|m| bad_address(format!("bad address for sink `{}`: {m}", self.name)))
+        });
         Options {
             name: self.name,
             endpoint_text: Arc::from(self.endpoint.as_str()),

@@ -31,6 +31,10 @@ mod encode_panic;
 #[path = "nats/durable.rs"]
 mod durable;
 
+/// Servers that require credentials: token, user and password, nkey, `.creds`.
+#[path = "nats/credentials.rs"]
+mod credentials;
+
 /// `Subscription` over NATS.
 #[path = "nats/subscribe.rs"]
 mod subscribe;
@@ -907,6 +911,7 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_secs(1),
     durable: None,
+    credentials: None,
 };
 
 #[tokio::test]
