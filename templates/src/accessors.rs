@@ -132,6 +132,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let backoff_initial = duration(p.backoff_initial);
     let backoff_max = duration(p.backoff_max);
     let durable = crate::durable(leaf.durable);
+    let credentials = crate::credentials(leaf.credentials.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -146,6 +147,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
             durable: #durable,
+            credentials: #credentials,
         }
     }
 }
