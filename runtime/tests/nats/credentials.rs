@@ -394,3 +394,91 @@ fn credentials_need_a_nats_endpoint() {
         .expect_err("credentials on a tcp:// endpoint");
     assert!(err.to_string().contains("nats://"), "{err}");
 }
+
+/// A durable relay (JetStream) on a server that requires a user and password: the
+/// durable sink's frames are acknowledged and stored, and a durable subscription that
+/// authenticates too reads every one; with a wrong password neither gets through.
+#[tokio::test]
+async fn durable_relay_with_user_and_password() {
+    use sinkgen_runtime::durable::Durable;
+    if !server_available() {
+        return;
+    }
+    let dir = TempDir::new();
+    let store = dir.0.join("jetstream");
+    let server = Server::with_config(
+        &dir,
+        &format!(
+            "jetstream {{ store_dir: {:?} }}\n\
+             authorization {{ users = [ {{ user: \"desk\", password: \"pa55-of-the-desk\" }} ] }}",
+            store.to_string_lossy()
+        ),
+    )
+    .await;
+    let good = secret_file(&dir, "password", "pa55-of-the-desk");
+    let bad = secret_file(&dir, "wrong_password", "not-it");
+    let sink: RelaySink<Bytes> = builder(server.port, "creds.durable", "durable_sink")
+        .durable(Durable::new("creds_durable"))
+        .nats_credentials(NatsCredentials::user_password("desk", good.clone()))
+        .relay()
+        .expect("valid sink");
+    for i in 1..=N {
+        sink.send(message(i)).await.expect("accepted");
+    }
+    tokio::time::timeout(MESSAGE_WAIT, sink.flush())
+        .await
+        .expect("flush ends")
+        .expect("every frame acknowledged");
+    assert_eq!(sink.status().frames_sent, N);
+    assert_eq!(sink.close().await, 0);
+
+    let mut sub: Subscription<Bytes> =
+        SubscriptionBuilder::new(format!("nats://127.0.0.1:{}/creds.durable", server.port))
+            .identity("ledger", "creds_durable")
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .durable(Durable::new("creds_durable"))
+            .nats_credentials(NatsCredentials::user_password("desk", good))
+            .build()
+            .expect("valid subscription");
+    for i in 1..=N {
+        match tokio::time::timeout(MESSAGE_WAIT, sub.recv()).await {
+            Ok(Some(Received::Message { message: m, .. })) => assert_eq!(m, message(i)),
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+
+    let refused: RelaySink<Bytes> = builder(server.port, "creds.durable", "refused_durable")
+        .send_timeout(Duration::from_millis(200))
+        .durable(Durable::new("creds_durable"))
+        .nats_credentials(NatsCredentials::user_password("desk", bad.clone()))
+        .relay()
+        .expect("valid sink");
+    refused.send(message(1)).await.expect("queued");
+    attempts(&refused, 2).await;
+    let status = refused.status();
+    let error = status.last_error.as_ref().expect("the refusal is reported");
+    assert!(
+        error.to_string().contains("authorization violation"),
+        "{error}"
+    );
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(status.frames_sent, 0);
+    assert_eq!(refused.close().await, 1);
+
+    let mut denied: Subscription<Bytes> =
+        SubscriptionBuilder::new(format!("nats://127.0.0.1:{}/creds.durable", server.port))
+            .identity("audit", "creds_durable")
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .durable(Durable::new("creds_durable"))
+            .nats_credentials(NatsCredentials::user_password("desk", bad))
+            .build()
+            .expect("valid subscription");
+    settle(&mut denied, true).await;
+    let st = denied.status();
+    assert!(!st.connected);
+    let error = st.last_error.as_ref().expect("the refusal is reported");
+    assert!(
+        error.to_string().contains("authorization violation"),
+        "{error}"
+    );
+}
