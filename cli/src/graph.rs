@@ -27,6 +27,7 @@
 //!         backlog: 65_536,
 //!         socket_mode: 0o600,
 //!         durable: None,
+//!         credentials: None,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {

@@ -286,6 +286,10 @@ pub fn schema() -> Value {
                         "description": "Where the JetStream server keeps a durable relay's stream: \"file\" (survives a server restart) or \"memory\". Only with `durable = true`.",
                         "enum": ["file", "memory"],
                         "default": "file"
+                    },
+                    "credentials": {
+                        "description": "What the relay's sinks and subscriptions present to the NATS server (nats:// relays only): exactly one of `token`, `user` with `password`, `nkey` (an nkey user seed) or `creds` (a `.creds` file: user JWT and seed). Each secret is named, never written here; it is read at every connect attempt, and a secret that cannot be read or that the server refuses fails the attempt, retried under backoff.",
+                        "$ref": "#/$defs/credentials"
                     }
                 },
                 "allOf": [
@@ -323,6 +327,13 @@ pub fn schema() -> Value {
                         "then": { "not": { "required": ["socket_mode"] } }
                     },
                     {
+                        "if": { "required": ["credentials"] },
+                        "then": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "pattern": "^nats://" } }
+                        }
+                    },
+                    {
                         "if": {
                             "required": ["durable"],
                             "properties": { "durable": { "const": true } }
@@ -340,6 +351,59 @@ pub fn schema() -> Value {
                             }
                         }
                     }
+                ]
+            },
+            "secret": {
+                "description": "Where a secret lives: `{ env = \"VARIABLE\" }` (the variable holds the secret itself) or `{ file = \"path\" }` (read at run time; a relative path is relative to the process's working directory). Never the secret itself.",
+                "type": "object",
+                "additionalProperties": false,
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {
+                    "env": {
+                        "description": "An environment variable whose value is the secret.",
+                        "type": "string",
+                        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+                    },
+                    "file": {
+                        "description": "A file whose contents are the secret.",
+                        "type": "string",
+                        "pattern": "\\S"
+                    }
+                }
+            },
+            "credentials": {
+                "description": "NATS credentials: exactly one kind.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "token": {
+                        "description": "A token (the server's `authorization { token }`).",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "user": {
+                        "description": "The user's name, written here (not a secret); with `password`.",
+                        "type": "string",
+                        "pattern": "\\S"
+                    },
+                    "password": {
+                        "description": "The user's password; with `user`.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "nkey": {
+                        "description": "An nkey user seed (`SU...`); the server knows its public key.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "creds": {
+                        "description": "A `.creds` file (a user JWT and its nkey seed), for a server in operator mode.",
+                        "$ref": "#/$defs/secret"
+                    }
+                },
+                "oneOf": [
+                    { "required": ["token"], "not": { "anyOf": [{ "required": ["user"] }, { "required": ["password"] }, { "required": ["nkey"] }, { "required": ["creds"] }] } },
+                    { "required": ["user", "password"], "not": { "anyOf": [{ "required": ["token"] }, { "required": ["nkey"] }, { "required": ["creds"] }] } },
+                    { "required": ["nkey"], "not": { "anyOf": [{ "required": ["token"] }, { "required": ["user"] }, { "required": ["password"] }, { "required": ["creds"] }] } },
+                    { "required": ["creds"], "not": { "anyOf": [{ "required": ["token"] }, { "required": ["user"] }, { "required": ["password"] }, { "required": ["nkey"] }] } }
                 ]
             },
             "service": {

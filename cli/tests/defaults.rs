@@ -158,3 +158,23 @@ fn readme_schema_and_code_state_the_same_relay_and_service_defaults() {
         "schema default of relay `duplicate_window`"
     );
 }
+
+/// Every key the schema gives a relay has a row in the README's `[relays.<name>]`
+/// table (`credentials` among them).
+#[test]
+fn every_relay_key_has_a_readme_row() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md at the repository root");
+    let schema = sinkgen_cli::schema::schema();
+    let keys = schema["$defs"]["relay"]["properties"]
+        .as_object()
+        .expect("relay properties");
+    assert!(keys.contains_key("credentials"));
+    for key in keys.keys() {
+        readme_default_in(&readme, "### `[relays.<name>]`", key);
+    }
+    assert_eq!(
+        readme_default_in(&readme, "### `[relays.<name>]`", "credentials"),
+        "none"
+    );
+}

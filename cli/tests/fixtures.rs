@@ -229,6 +229,26 @@ fn the_schema_rejects_what_it_describes() {
             "[services.a]\nlisten = \"unix:///a\"\nframing = \"torq\"\n",
             "/services/a/framing",
         ),
+        (
+            "[relays.md]\nendpoint = \"unix:///a\"\ncredentials = { token = { env = \"T\" } }\n",
+            "/relays/md/endpoint",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\ncredentials = { token = \"inline\" }\n",
+            "/relays/md/credentials/token",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\ncredentials = { token = { env = \"T\" }, nkey = { env = \"N\" } }\n",
+            "/relays/md/credentials",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\ncredentials = { user = \"u\" }\n",
+            "/relays/md/credentials",
+        ),
+        (
+            "[relays.md]\nendpoint = \"nats://h:4222/md\"\ncredentials = { nkey = { env = \"N\", file = \"f\" } }\n",
+            "/relays/md/credentials/nkey",
+        ),
     ];
     for (text, at) in cases {
         let value: toml::Value = toml::from_str(text).unwrap();

@@ -298,10 +298,19 @@ pub(crate) fn parse_host_port(
         return Err(err(
             format!("credentials in {scheme} endpoints are not supported"),
             "credentials",
-            format!(
-                "remove `{}@`; run the peer without authentication on loopback or a trusted network",
-                printable(&authority[..i])
-            ),
+            if scheme == "nats" {
+                format!(
+                    "remove `{}@`; a NATS relay names its credentials in a `credentials` table: \
+                     `[relays.<name>.credentials]` with `token`, `user` and `password`, `nkey` or \
+                     `creds`, each secret as `{{ env = \"VARIABLE\" }}` or `{{ file = \"path\" }}`",
+                    printable(&authority[..i])
+                )
+            } else {
+                format!(
+                    "remove `{}@`; run the peer without authentication on loopback or a trusted network",
+                    printable(&authority[..i])
+                )
+            },
         )
         .at(offset..offset + i + 1));
     }

@@ -220,6 +220,8 @@ pub struct SinkSpec {
     pub max_frame: u32,
     /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
     pub durable: Option<DurableSpec>,
+    /// The `credentials` of a NATS relay (`None`: none), built when the sink is.
+    pub credentials: Option<fn() -> NatsCredentials>,
 }
 
 /// What `services.toml` says about a durable relay, as literals (see
@@ -232,6 +234,7 @@ pub struct DurableSpec {
     pub storage: Storage,
 }
 
+pub use crate::NatsCredentials;
 pub use crate::durable::Storage;
 
 impl DurableSpec {
@@ -310,6 +313,9 @@ fn options(
     if let Some(durable) = durable {
         b = b.durable(durable);
     }
+    if let Some(credentials) = spec.credentials {
+        b = b.nats_credentials(credentials());
+    }
     if spec.queue == 0 {
         b = b.queue(1);
     }
@@ -386,6 +392,7 @@ mod tests {
         when_down: WhenDown::Queue,
         max_frame: 16 << 20,
         durable: None,
+        credentials: None,
     };
 
     /// Generated sinks name their service and target in the handshake.

@@ -73,6 +73,7 @@ pub struct SinkBuilder {
     durable: Option<crate::durable::Durable>,
     when_down: WhenDown,
     max_frame: usize,
+    credentials: Option<crate::NatsCredentials>,
 }
 
 /// What a send does while the sink's peer is down (`when_down` in `services.toml`):
@@ -107,6 +108,7 @@ impl SinkBuilder {
             durable: None,
             when_down: policy::WHEN_DOWN,
             max_frame: usize::try_from(policy::MAX_FRAME).unwrap_or(usize::MAX),
+            credentials: None,
         }
     }
 
@@ -209,7 +211,22 @@ impl SinkBuilder {
         self
     }
 
+    /// What the sink presents to its NATS server (a `nats://` endpoint), read from
+    /// the secret at every connect attempt (see [`crate::credentials`]). A secret that
+    /// cannot be read, or credentials the server refuses, fail the attempt: the sink
+    /// backs off and tries again.
+    pub fn nats_credentials(mut self, credentials: crate::NatsCredentials) -> SinkBuilder {
+        self.credentials = Some(credentials);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
+        self.check_endpoint()?
+            .with_credentials(self.credentials.clone())
+            .map_err(BuildError::new)
+    }
+
+    fn check_endpoint(&self) -> Result<Endpoint, BuildError> {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
         }
@@ -241,6 +258,11 @@ impl SinkBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
+        let credentials = self.credentials;
+        let endpoint = endpoint.and_then(|e| {
+            e.with_credentials(credentials)
+                .map_err(|m| bad_address(format!("bad address for sink `{}`: {m}", self.name)))
+        });
         Options {
             name: self.name,
             endpoint_text: Arc::from(self.endpoint.as_str()),

@@ -23,6 +23,7 @@ static BAD: SinkSpec = SinkSpec {
     when_down: WhenDown::Queue,
     max_frame: 16 << 20,
     durable: None,
+    credentials: None,
 };
 
 /// Every message of the chain, outermost first; fails when one contains the next.

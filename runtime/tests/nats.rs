@@ -31,6 +31,10 @@ mod encode_panic;
 #[path = "nats/durable.rs"]
 mod durable;
 
+/// Servers that require credentials: token, user and password, nkey, `.creds`.
+#[path = "nats/credentials.rs"]
+mod credentials;
+
 /// `Subscription` over NATS.
 #[path = "nats/subscribe.rs"]
 mod subscribe;
@@ -938,6 +942,7 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     when_down: sinkgen_runtime::__private::WhenDown::Queue,
     max_frame: 16 << 20,
     durable: None,
+    credentials: None,
 };
 
 #[tokio::test]

@@ -24,6 +24,7 @@ static SPEC: SinkSpec = SinkSpec {
     when_down: WhenDown::Queue,
     max_frame: 16 << 20,
     durable: None,
+    credentials: None,
 };
 
 /// Endpoints the build refuses, with the message `sinkgen check` prints for them

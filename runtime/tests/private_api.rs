@@ -30,6 +30,7 @@ static SPEC: SinkSpec = SinkSpec {
     when_down: WhenDown::Queue,
     max_frame: 16 << 20,
     durable: None,
+    credentials: None,
 };
 
 static BAD: SinkSpec = SinkSpec {
@@ -47,6 +48,7 @@ static BAD: SinkSpec = SinkSpec {
     when_down: WhenDown::Queue,
     max_frame: 16 << 20,
     durable: None,
+    credentials: None,
 };
 
 #[tokio::test]

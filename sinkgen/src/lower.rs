@@ -129,6 +129,7 @@ fn lower_sink(
         ws: matches!(endpoint, Endpoint::Ws { .. }),
         codec: c,
         durable: None,
+        credentials: None,
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -140,6 +141,7 @@ fn lower_sink(
             let message = relay_message(relay)?;
             let mut relay_leaf = leaf(&relay.endpoint, framing, relay.codec);
             relay_leaf.durable = relay.durable.map(durable);
+            relay_leaf.credentials = relay.credentials.as_ref().map(credentials);
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
                 leaf: relay_leaf,
@@ -304,6 +306,26 @@ fn framing(framing: Framing, svc: &Service) -> templates::Framing {
 #[must_use]
 pub fn env_var(sink: &str) -> String {
     format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
+}
+
+/// A relay's `credentials` as the templates take them.
+pub(crate) fn credentials(c: &crate::model::Credentials) -> templates::Credentials {
+    use crate::model::Credentials as C;
+    let secret = |s: &crate::model::SecretRef| templates::Secret {
+        env: s.source.kind() == "env",
+        name: s.source.name().to_owned(),
+        key: s.key.clone(),
+        line: s.line,
+    };
+    match c {
+        C::Token(s) => templates::Credentials::Token(secret(s)),
+        C::UserPassword { user, password } => templates::Credentials::UserPassword {
+            user: user.clone(),
+            password: secret(password),
+        },
+        C::Nkey(s) => templates::Credentials::Nkey(secret(s)),
+        C::Creds(s) => templates::Credentials::Creds(secret(s)),
+    }
 }
 
 /// A durable relay's settings as the templates take them.

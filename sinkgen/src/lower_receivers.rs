@@ -61,6 +61,7 @@ pub(crate) fn receivers(
             nats: matches!(relay.endpoint, Endpoint::Nats { .. }),
             policy: policy(&topology.defaults),
             durable: relay.durable.map(crate::lower::durable),
+            credentials: relay.credentials.as_ref().map(crate::lower::credentials),
         });
     }
     let inbox = match &svc.listen {

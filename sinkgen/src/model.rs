@@ -45,6 +45,9 @@ pub struct Relay {
     /// `durable = true` (a `nats://` relay only): the JetStream settings its sinks
     /// and subscriptions use; `None` for a relay that is not durable.
     pub durable: Option<Durability>,
+    /// `credentials` (a `nats://` relay only): what its sinks and subscriptions
+    /// present to the server; `None` for none.
+    pub credentials: Option<Credentials>,
     /// 1-based line of the `[relays.<name>]` header in the file.
     pub line: u32,
 }
@@ -57,6 +60,36 @@ pub struct Durability {
     pub duplicate_window: std::time::Duration,
     /// `storage`: where the server keeps the stream.
     pub storage: Storage,
+}
+
+/// A NATS relay's `credentials`: exactly one kind, each secret named, never held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `token = <secret>`.
+    Token(SecretRef),
+    /// `user = "name"` and `password = <secret>`.
+    UserPassword {
+        /// The user's name (not a secret).
+        user: String,
+        /// The password.
+        password: SecretRef,
+    },
+    /// `nkey = <secret>`: an nkey user seed.
+    Nkey(SecretRef),
+    /// `creds = <secret>`: a `.creds` file (user JWT and seed).
+    Creds(SecretRef),
+}
+
+/// A secret the file names: where it lives, and the dotted key and line that named it
+/// (for the run-time error when it cannot be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// `{ env = "VAR" }` or `{ file = "path" }`.
+    pub source: sinkgen_config::secret::SecretSource,
+    /// The dotted key, e.g. `relays.quotes.credentials.token`.
+    pub key: String,
+    /// 1-based line of the key's value.
+    pub line: u32,
 }
 
 /// `storage` of a durable relay.

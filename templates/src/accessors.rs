@@ -149,6 +149,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     };
     let max_frame = Literal::u32_unsuffixed(p.max_frame);
     let durable = crate::durable(leaf.durable);
+    let credentials = crate::credentials(leaf.credentials.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -165,6 +166,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             when_down: #when_down,
             max_frame: #max_frame,
             durable: #durable,
+            credentials: #credentials,
         }
     }
 }

@@ -30,8 +30,8 @@ pub mod stub;
 pub mod tracking;
 
 pub use plan::{
-    Codec, CompositeOp, Durable, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message, Plan,
-    Policy, Receivers, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
+    Codec, CompositeOp, Credentials, Durable, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message,
+    Plan, Policy, Receivers, Secret, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
 };
 
 use std::time::Duration;
@@ -257,15 +257,42 @@ pub(crate) fn message_type(message: &Message) -> TokenStream {
 /// oldest supported Rust, and clippy asks for it over `from_secs(60)`.
 /// A `Secret` constructor naming where a secret lives and the key and line of `file`
 /// (the file's name as generated docs give it) that named it.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the tls and credentials emitters call it")
-)]
 pub(crate) fn secret(s: &crate::plan::Secret, file: &str) -> TokenStream {
     let ty = rt("Secret");
     let ctor = if s.env { quote!(env) } else { quote!(file) };
     let (name, key, line) = (&s.name, &s.key, Literal::u32_unsuffixed(s.line));
     quote!(#ty::#ctor(#name, #key, #file, #line))
+}
+
+/// `Option<fn() -> NatsCredentials>` literal of a relay's `credentials`: a function
+/// (a closure without captures) so that the spec stays a constant; it runs when the
+/// sink or subscription is built.
+pub(crate) fn credentials(c: Option<&crate::plan::Credentials>, file: &str) -> TokenStream {
+    use crate::plan::Credentials;
+    let option = rt("Option");
+    let Some(c) = c else {
+        return quote!(#option::None);
+    };
+    let ty = rt("NatsCredentials");
+    let made = match c {
+        Credentials::Token(s) => {
+            let s = secret(s, file);
+            quote!(#ty::token(#s))
+        }
+        Credentials::UserPassword { user, password } => {
+            let s = secret(password, file);
+            quote!(#ty::user_password(#user, #s))
+        }
+        Credentials::Nkey(s) => {
+            let s = secret(s, file);
+            quote!(#ty::nkey(#s))
+        }
+        Credentials::Creds(s) => {
+            let s = secret(s, file);
+            quote!(#ty::creds(#s))
+        }
+    };
+    quote!(#option::Some(|| #made))
 }
 
 /// `Option<DurableSpec>` literal of a relay's durable settings.

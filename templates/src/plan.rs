@@ -73,6 +73,8 @@ pub struct SubscriptionPlan {
     pub policy: Policy,
     /// The relay is `durable` (JetStream): its settings.
     pub durable: Option<Durable>,
+    /// The relay's NATS `credentials`.
+    pub credentials: Option<Credentials>,
 }
 
 /// The inbox of a service with `listen`.
@@ -260,6 +262,8 @@ pub struct Leaf {
     pub codec: Codec,
     /// The relay is `durable` (JetStream): its settings.
     pub durable: Option<Durable>,
+    /// The relay's NATS `credentials`.
+    pub credentials: Option<Credentials>,
 }
 
 /// A secret the file names (a TLS key, a NATS password): where it lives, and the key
@@ -274,6 +278,24 @@ pub struct Secret {
     pub key: String,
     /// 1-based line of that key in the file.
     pub line: u32,
+}
+
+/// A NATS relay's `credentials`: what its sinks and subscriptions present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `token`.
+    Token(Secret),
+    /// `user` and `password`.
+    UserPassword {
+        /// The user's name.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `nkey`: an nkey user seed.
+    Nkey(Secret),
+    /// `creds`: a `.creds` file.
+    Creds(Secret),
 }
 
 /// A durable relay's JetStream settings (`durable = true`).
@@ -434,6 +456,7 @@ mod tests {
                 ws: false,
                 codec: Codec::Raw,
                 durable: None,
+                credentials: None,
             },
         }
     }

@@ -159,6 +159,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
     let backoff_initial = crate::duration(s.policy.backoff_initial);
     let backoff_max = crate::duration(s.policy.backoff_max);
     let durable = crate::durable(s.durable);
+    let credentials = crate::credentials(s.credentials.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -169,6 +170,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
             durable: #durable,
+            credentials: #credentials,
         }
     }
 }

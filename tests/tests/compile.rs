@@ -403,3 +403,38 @@ fn websocket_sinks_compile_under_clippy() {
         "generated code for WebSocket sinks",
     );
 }
+
+/// NATS `credentials` compile cleanly on both front ends
+/// (`fixtures/ok/credentials.toml`): the sinks and subscriptions of relays with a
+/// token, a user and password, an nkey (on a durable relay) and a `.creds` file carry
+/// them in their constant specs. Checked with clippy and the runtime's `nats` feature,
+/// warnings and missing docs denied.
+#[test]
+fn credentials_compile_under_clippy() {
+    let config = tests_dir().join("fixtures/ok/credentials.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// The build-script front end (service `ledger`).\n\
+         pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// The derive front end (service `desk`).\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"desk\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub async fn run() {{\n    \
+             let _ = Derived::orders().send(sinkgen_runtime::Bytes::from_static(b\"x\")).await;\n    \
+             let _ = Derived::quotes().status();\n    \
+             let mut fills: sinkgen_runtime::Subscription<sinkgen_runtime::Bytes> =\n        \
+                 generated::Subscriptions::fills();\n    \
+             let _ = fills.recv().await;\n}}\n",
+        config.to_string_lossy()
+    );
+    let code = generate(&config, "ledger");
+    let dir = probe_with(
+        "sinkgen_compile_credentials",
+        &["nats"],
+        "",
+        &[("src/lib.rs", &lib), ("src/sinks.rs", &code)],
+    );
+    assert_compiles(&cargo(&dir, &["clippy"]), "relays with NATS credentials");
+}

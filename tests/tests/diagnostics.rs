@@ -246,6 +246,20 @@ fn summary(t: &Topology) -> String {
         if r.socket_mode != sinkgen_config::policy::SOCKET_MODE {
             let _ = write!(out, " socket_mode {:#o}", r.socket_mode);
         }
+        if let Some(c) = &r.credentials {
+            use sinkgen::model::Credentials;
+            let (kind, secret) = match c {
+                Credentials::Token(s) => ("token".to_owned(), s),
+                Credentials::UserPassword { user, password } => (format!("user {user}"), password),
+                Credentials::Nkey(s) => ("nkey".to_owned(), s),
+                Credentials::Creds(s) => ("creds".to_owned(), s),
+            };
+            let _ = write!(
+                out,
+                " credentials {kind} {} ({} line {})",
+                secret.source, secret.key, secret.line
+            );
+        }
         out.push('\n');
     }
     for s in &t.services {

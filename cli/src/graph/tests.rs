@@ -14,6 +14,7 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         backlog: sinkgen_config::policy::BACKLOG,
         socket_mode: sinkgen_config::policy::SOCKET_MODE,
         durable: None,
+        credentials: None,
         line: 1,
     }
 }

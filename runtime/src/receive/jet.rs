@@ -61,7 +61,8 @@ impl JetLink {
         name: &str,
     ) -> Result<JetLink, TransportError> {
         let url = address.server_url();
-        let options = async_nats::ConnectOptions::new()
+        let credentials = address.resolve_credentials()?;
+        let options = crate::transport::nats_options(credentials)
             .name(name)
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(1)

@@ -26,11 +26,12 @@ impl NatsLink {
     /// it). The attempt runs as a task of its own, so that a panic in the client (a
     /// server that asks for TLS, which is not built in) is an error, not a crash.
     pub(crate) async fn connect(
-        url: String,
-        subject: String,
+        address: &crate::transport::NatsAddress,
         name: &str,
     ) -> Result<NatsLink, TransportError> {
-        let options = async_nats::ConnectOptions::new()
+        let (url, subject) = (address.server_url(), address.subject().to_owned());
+        let credentials = address.resolve_credentials()?;
+        let options = crate::transport::nats_options(credentials)
             .name(name)
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(1)

@@ -28,6 +28,9 @@ pub struct SubscriptionSpec {
     pub backoff_max: Duration,
     /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
     pub durable: Option<crate::__private::DurableSpec>,
+    /// The `credentials` of a NATS relay (`None`: none), built when the subscription
+    /// is.
+    pub credentials: Option<fn() -> crate::NatsCredentials>,
 }
 
 /// Everything `services.toml` says about a service's inbox, as literals.
@@ -90,6 +93,9 @@ pub fn subscription<M, C: Decoder<M>>(
         );
     if let Some(durable) = durable {
         builder = builder.durable(durable);
+    }
+    if let Some(credentials) = spec.credentials {
+        builder = builder.nats_credentials(credentials());
     }
     Subscription::from_options(builder.options(endpoint_parsed))
 }

@@ -39,6 +39,7 @@ pub struct SubscriptionBuilder {
     backoff_max: Duration,
     max_frame: usize,
     durable: Option<crate::durable::Durable>,
+    credentials: Option<crate::NatsCredentials>,
 }
 
 impl SubscriptionBuilder {
@@ -55,6 +56,7 @@ impl SubscriptionBuilder {
             backoff_max: policy::BACKOFF_MAX,
             max_frame: protocol::DEFAULT_MAX_FRAME,
             durable: None,
+            credentials: None,
         }
     }
 
@@ -104,7 +106,21 @@ impl SubscriptionBuilder {
         self
     }
 
+    /// What the subscription presents to its NATS server (a `nats://` endpoint), read
+    /// from the secret at every connect attempt (see [`crate::credentials`]); a
+    /// failure is retried under backoff.
+    pub fn nats_credentials(mut self, credentials: crate::NatsCredentials) -> SubscriptionBuilder {
+        self.credentials = Some(credentials);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
+        self.check_endpoint()?
+            .with_credentials(self.credentials.clone())
+            .map_err(BuildError::new)
+    }
+
+    fn check_endpoint(&self) -> Result<Endpoint, BuildError> {
         if self.connect_timeout.is_zero() {
             return Err(BuildError::new("connect_timeout must be greater than zero"));
         }
@@ -136,6 +152,12 @@ impl SubscriptionBuilder {
             } else {
                 Arc::clone(&self.relay)
             }
+        });
+        let credentials = self.credentials;
+        let endpoint = endpoint.and_then(|e| {
+            e.with_credentials(credentials).map_err(|m| {
+                crate::sink::bad_address(format!("bad address for subscription `{name}`: {m}"))
+            })
         });
         Options {
             name,
@@ -660,8 +682,7 @@ impl Core {
 async fn connect(endpoint: &Endpoint, opts: &Options) -> Result<Link, TransportError> {
     #[cfg(feature = "nats")]
     if let Endpoint::Nats(address) = endpoint {
-        let (url, subject) = (address.server_url(), address.subject().to_owned());
-        return super::nats::NatsLink::connect(url, subject, &opts.name)
+        return super::nats::NatsLink::connect(address, &opts.name)
             .await
             .map(Link::Nats);
     }

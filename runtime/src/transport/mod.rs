@@ -34,7 +34,7 @@ mod ws;
 
 pub(crate) use acks::Greeting;
 #[cfg(feature = "nats")]
-pub(crate) use nats::{NatsAddress, retryable as nats_retryable};
+pub(crate) use nats::{NatsAddress, auth_options as nats_options, retryable as nats_retryable};
 pub(crate) use socket::Sock;
 use socket::{read_until, write_watching};
 
@@ -97,6 +97,34 @@ impl Endpoint {
             sinkgen_config::Endpoint::Ws { .. } => Err(format!(
                 "endpoint `{}` is a WebSocket server; enable the `ws` feature of sinkgen-runtime",
                 sinkgen_config::printable(text)
+            )),
+        }
+    }
+
+    /// The endpoint with NATS `credentials` presented by its connections; an error
+    /// for credentials on an endpoint that is not a NATS one (an environment override
+    /// to a socket, a hand-built sink): only a NATS server takes them.
+    pub(crate) fn with_credentials(
+        self,
+        credentials: Option<crate::NatsCredentials>,
+    ) -> Result<Endpoint, String> {
+        let Some(credentials) = credentials else {
+            return Ok(self);
+        };
+        match self {
+            #[cfg(feature = "nats")]
+            Endpoint::Nats(address) => {
+                Ok(Endpoint::Nats(address.with_credentials(Some(credentials))))
+            }
+            #[cfg(feature = "nats")]
+            Endpoint::Jet(address, durable) => Ok(Endpoint::Jet(
+                address.with_credentials(Some(credentials)),
+                durable,
+            )),
+            _ => Err(format!(
+                "NATS credentials (`{}`) are presented to a NATS server only, so the endpoint \
+                 must be nats://host:port/subject; help: point it at the relay's NATS server",
+                credentials.secret().key()
             )),
         }
     }

@@ -87,6 +87,8 @@ use crate::error::{ErrorClass, TransportError};
 use crate::framing::{Framing, LENGTH_PREFIX_LEN};
 use crate::protocol::HEADER_LEN as SINKGEN_HEADER_LEN;
 
+mod auth;
+pub(crate) use auth::options as auth_options;
 mod events;
 mod inline;
 mod jet;
@@ -126,6 +128,8 @@ pub(crate) struct NatsAddress {
     host: String,
     port: u16,
     subject: String,
+    /// What a connection presents to the server (the relay's `credentials`).
+    credentials: Option<crate::NatsCredentials>,
 }
 
 impl NatsAddress {
@@ -136,7 +140,22 @@ impl NatsAddress {
             host: host.to_string(),
             port,
             subject,
+            credentials: None,
         }
+    }
+
+    /// The address with `credentials` presented by each connection.
+    pub(crate) fn with_credentials(
+        mut self,
+        credentials: Option<crate::NatsCredentials>,
+    ) -> NatsAddress {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The credentials read now, for one connect attempt (`None`: none configured).
+    pub(crate) fn resolve_credentials(&self) -> Result<Option<auth::Resolved>, TransportError> {
+        self.credentials.as_ref().map(auth::resolve).transpose()
     }
 
     /// The subject (subscriptions read it).
@@ -236,6 +255,9 @@ impl NatsConnection {
         framing: Framing,
         name: &str,
     ) -> Result<NatsConnection, TransportError> {
+        // Read the secret first: one that cannot be read is a failed attempt (the sink
+        // backs off), before any socket is opened.
+        let credentials = address.resolve_credentials()?;
         let events = Arc::new(Events::default());
         // The client would reconnect by itself, replaying part of what it buffered.
         // The one hook that runs on every attempt and can refuse it is the auth
@@ -243,11 +265,14 @@ impl NatsConnection {
         // a lost connection ends this client (`max_reconnects(1)` then stops it).
         let first = Arc::new(AtomicBool::new(true));
         let seen = Arc::downgrade(&events);
-        let options = async_nats::ConnectOptions::with_auth_callback(move |_nonce| {
+        // The same callback presents the credentials (signing the server's nonce for an
+        // nkey or a `.creds` file).
+        let options = async_nats::ConnectOptions::with_auth_callback(move |nonce| {
             let first = first.swap(false, Ordering::AcqRel);
+            let credentials = credentials.clone();
             async move {
                 if first {
-                    Ok(async_nats::Auth::new())
+                    auth::auth(credentials.as_ref(), &nonce)
                 } else {
                     Err(async_nats::AuthError::new(
                         "a sink reconnects by itself, under its own backoff",
@@ -295,8 +320,9 @@ impl NatsConnection {
         let attempt = AbortOnDropHandle::new(tokio::spawn(async move {
             options.connect(target.as_str()).await
         }));
+        let authenticated = address.credentials.is_some();
         let client = match attempt.await {
-            Ok(result) => result.map_err(|e| classify(&url, &e))?,
+            Ok(result) => result.map_err(|e| classify(&url, &e, authenticated))?,
             Err(e) if e.is_panic() => return Err(tls_required(&url)),
             Err(e) => {
                 return Err(TransportError::new(
@@ -470,8 +496,11 @@ impl NatsConnection {
 }
 
 /// Connect failures: refused, timed out or cut off is retryable; a server that wants
-/// credentials or TLS (which sinks do not speak) is fatal.
-fn classify(url: &str, e: &async_nats::ConnectError) -> TransportError {
+/// TLS (which sinks do not speak) is fatal. A server that refuses the connection's
+/// credentials is retryable when the relay has `credentials` (they are read again at
+/// every attempt, and rotating them is the fix: see [`crate::NatsCredentials`]), and
+/// fatal when it has none (the file must say what to present).
+fn classify(url: &str, e: &async_nats::ConnectError, authenticated: bool) -> TransportError {
     let (class, kind) = match e.kind() {
         ConnectErrorKind::Io | ConnectErrorKind::MaxReconnects => {
             let kind = std::error::Error::source(e)
@@ -481,13 +510,29 @@ fn classify(url: &str, e: &async_nats::ConnectError) -> TransportError {
         }
         ConnectErrorKind::TimedOut => (ErrorClass::Retryable, io::ErrorKind::TimedOut),
         ConnectErrorKind::Dns => (ErrorClass::Retryable, io::ErrorKind::NotFound),
+        ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation
+            if authenticated =>
+        {
+            (ErrorClass::Retryable, io::ErrorKind::PermissionDenied)
+        }
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
             (ErrorClass::Fatal, io::ErrorKind::PermissionDenied)
         }
         ConnectErrorKind::Tls => (ErrorClass::Fatal, io::ErrorKind::Unsupported),
         ConnectErrorKind::ServerParse => (ErrorClass::Fatal, io::ErrorKind::InvalidInput),
     };
-    TransportError::new(class, kind, format!("connect to {url}: {e}"))
+    let help = match e.kind() {
+        ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation
+            if authenticated =>
+        {
+            "; help: the server refused the relay's `credentials`: check the secret they name"
+        }
+        ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
+            "; help: give the relay a `credentials` table in services.toml"
+        }
+        _ => "",
+    };
+    TransportError::new(class, kind, format!("connect to {url}: {e}{help}"))
 }
 
 /// Runs a batch's `publish` until it ends, or until `interrupt` fires first (the

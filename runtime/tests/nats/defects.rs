@@ -12,10 +12,10 @@ use sinkgen_runtime::SendErrorKind;
 use super::*;
 
 /// A fresh directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(super) fn new() -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("sinkgen-nats-{}-{n}", std::process::id()));
@@ -34,7 +34,7 @@ impl Drop for TempDir {
 impl Server {
     /// A server on 127.0.0.1 with `config` (nats-server's configuration syntax) added
     /// to its listen and monitoring addresses; the file lives in `dir`.
-    async fn with_config(dir: &TempDir, config: &str) -> Server {
+    pub(super) async fn with_config(dir: &TempDir, config: &str) -> Server {
         let (port, monitor) = (free_port(), free_port());
         let path = dir.0.join("server.conf");
         let text = format!("listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\n{config}\n");

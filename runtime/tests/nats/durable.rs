@@ -450,6 +450,7 @@ static GENERATED: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__priv
         duplicate_window: Duration::from_secs(30),
         storage: sinkgen_runtime::__private::Storage::Memory,
     }),
+    credentials: None,
 };
 
 #[tokio::test]

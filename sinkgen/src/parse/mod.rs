@@ -71,6 +71,7 @@ impl RawPolicy {
     }
 }
 
+pub(crate) use credentials::{RawCredentials, RawCredentialsKind, RawSecret};
 pub(crate) use sinkgen_config::policy::{CodecKind, FramingKind, WhenDown};
 
 #[derive(Debug)]
@@ -93,6 +94,8 @@ pub(crate) struct RawRelay {
     pub durable: Option<Sp<bool>>,
     pub duplicate_window: Option<Sp<Duration>>,
     pub storage: Option<Sp<String>>,
+    /// `credentials`, well formed (malformed ones are reported and left out).
+    pub credentials: Option<RawCredentials>,
 }
 
 #[derive(Debug)]
@@ -192,6 +195,7 @@ pub(crate) const RELAY_KEYS: &[&str] = &[
     "durable",
     "duplicate_window",
     "storage",
+    "credentials",
 ];
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "source",
@@ -228,6 +232,7 @@ fn example(key: &str) -> String {
         "duplicate_window" => return literal(policy::DUPLICATE_WINDOW),
         "durable" => return "true".to_owned(),
         "storage" => return "\"file\"".to_owned(),
+        "credentials" => return "{ token = { env = \"NATS_TOKEN\" } }".to_owned(),
         "framing" => return format!("\"{}\"", policy::RELAY_FRAMING.name()),
         "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),
@@ -283,6 +288,7 @@ impl std::fmt::Display for Place<'_> {
     }
 }
 
+mod credentials;
 mod duration;
 mod relay;
 mod secret;

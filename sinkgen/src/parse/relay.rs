@@ -52,6 +52,7 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
         storage: t
             .get("storage")
             .and_then(|v| expect_str(ctx, "storage", v, place)),
+        credentials: super::credentials::shape_credentials(ctx, t, place),
         name,
     }
 }

@@ -35,6 +35,20 @@ impl Validator<'_, '_> {
         let unix = matches!(endpoint, Some(Endpoint::Unix(_)));
         let socket_mode = self.relay_socket_mode(r, endpoint.is_some() && !unix);
         let durable = self.relay_durable(r, endpoint.as_ref().map(|_| nats));
+        if let Some(c) = &r.credentials
+            && endpoint.is_some()
+            && !nats
+        {
+            let name = printable(&r.name.value);
+            self.ctx.push(
+                Diagnostic::error(format!("relay `{name}` has `credentials` but is not a nats relay"))
+                    .with_span(c.span.clone())
+                    .with_label("credentials are presented to a NATS server only")
+                    .with_help(format!(
+                        "remove `credentials` from `[relays.{name}]`, or relay through `endpoint = \"nats://127.0.0.1:4222/{name}\"`"
+                    )),
+            );
+        }
         let codec = self.check_codec(
             "relay",
             &r.name.value,

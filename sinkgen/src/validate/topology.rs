@@ -23,6 +23,9 @@ pub(super) fn build(
         .zip(relays)
         .filter(|(_, info)| info.name_ok)
         .filter_map(|(r, info)| {
+            let credentials = r
+                .credentials
+                .map(|c| credentials(c.kind, &r.name.value, &line));
             Some(Relay {
                 line: line(&r.name.span),
                 name: r.name.value,
@@ -33,6 +36,7 @@ pub(super) fn build(
                 backlog: info.backlog,
                 socket_mode: info.socket_mode,
                 durable: info.durable,
+                credentials,
             })
         })
         .collect();
@@ -97,5 +101,30 @@ pub(super) fn build(
         defaults,
         relays: model_relays,
         services: model_services,
+    }
+}
+
+/// A relay's `credentials` as the model keeps them: each secret with its dotted key
+/// and line.
+fn credentials(
+    kind: crate::parse::RawCredentialsKind,
+    relay: &str,
+    line: &impl Fn(&Range<usize>) -> u32,
+) -> crate::model::Credentials {
+    use crate::model::{Credentials, SecretRef};
+    use crate::parse::RawCredentialsKind as Raw;
+    let secret = |key: &str, s: crate::parse::RawSecret| SecretRef {
+        line: line(&s.span),
+        source: s.value,
+        key: format!("relays.{relay}.credentials.{key}"),
+    };
+    match kind {
+        Raw::Token(s) => Credentials::Token(secret("token", s)),
+        Raw::UserPassword { user, password } => Credentials::UserPassword {
+            user,
+            password: secret("password", password),
+        },
+        Raw::Nkey(s) => Credentials::Nkey(secret("nkey", s)),
+        Raw::Creds(s) => Credentials::Creds(secret("creds", s)),
     }
 }
