@@ -71,6 +71,8 @@ pub struct SinkBuilder {
     backoff_max: Duration,
     identity: Option<Identity>,
     durable: Option<crate::durable::Durable>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
 }
 
 /// Who a sink is in `services.toml`: what it names in the handshake of
@@ -98,6 +100,8 @@ impl SinkBuilder {
             backoff_max: policy::BACKOFF_MAX,
             identity: None,
             durable: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -171,6 +175,16 @@ impl SinkBuilder {
         self
     }
 
+    /// Secures the connection with TLS (feature `tls`; a `tcp://` or `nats://`
+    /// endpoint): see [`crate::tls`]. The secrets are read at each connection
+    /// attempt; one that cannot be read fails that attempt (named in `status()`'s
+    /// last error) and the sink retries under its backoff.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> SinkBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
@@ -187,6 +201,11 @@ impl SinkBuilder {
             return Err(BuildError::new("backoff initial delay is above its max"));
         }
         let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        #[cfg(feature = "tls")]
+        let endpoint = match &self.tls {
+            None => endpoint,
+            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
+        };
         match (&self.durable, endpoint) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]

@@ -26,16 +26,17 @@ impl NatsLink {
     /// it). The attempt runs as a task of its own, so that a panic in the client (a
     /// server that asks for TLS, which is not built in) is an error, not a crash.
     pub(crate) async fn connect(
-        url: String,
-        subject: String,
+        address: &crate::transport::NatsAddress,
         name: &str,
     ) -> Result<NatsLink, TransportError> {
+        let (url, subject) = (address.server_url(), address.subject().to_owned());
         let options = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(1)
             .ignore_discovered_servers()
             .retain_servers_order();
+        let options = address.prepare(options).await?;
         let target = url.clone();
         let attempt = tokio::spawn(async move {
             let client = options

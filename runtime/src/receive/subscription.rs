@@ -39,6 +39,8 @@ pub struct SubscriptionBuilder {
     backoff_max: Duration,
     max_frame: usize,
     durable: Option<crate::durable::Durable>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
 }
 
 impl SubscriptionBuilder {
@@ -55,6 +57,8 @@ impl SubscriptionBuilder {
             backoff_max: policy::BACKOFF_MAX,
             max_frame: protocol::DEFAULT_MAX_FRAME,
             durable: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -104,6 +108,14 @@ impl SubscriptionBuilder {
         self
     }
 
+    /// Secures the connection with TLS (feature `tls`; a `tcp://` or `nats://`
+    /// endpoint): see [`crate::tls`]. Secrets are read at each connection attempt.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> SubscriptionBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         if self.connect_timeout.is_zero() {
             return Err(BuildError::new("connect_timeout must be greater than zero"));
@@ -117,6 +129,11 @@ impl SubscriptionBuilder {
             return Err(BuildError::new("max_frame must be at least 1 byte"));
         }
         let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        #[cfg(feature = "tls")]
+        let endpoint = match &self.tls {
+            None => endpoint,
+            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
+        };
         match (&self.durable, endpoint) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]
@@ -660,8 +677,7 @@ impl Core {
 async fn connect(endpoint: &Endpoint, opts: &Options) -> Result<Link, TransportError> {
     #[cfg(feature = "nats")]
     if let Endpoint::Nats(address) = endpoint {
-        let (url, subject) = (address.server_url(), address.subject().to_owned());
-        return super::nats::NatsLink::connect(url, subject, &opts.name)
+        return super::nats::NatsLink::connect(address, &opts.name)
             .await
             .map(Link::Nats);
     }

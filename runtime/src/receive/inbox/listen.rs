@@ -56,6 +56,11 @@ pub(super) fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<Bound>), Tra
                 TcpListener::from_std(std).map_err(|e| TransportError::from_io(&context(), &e))?;
             Ok((Listener::Tcp(listener), None))
         }
+        // An inbox builder secures nothing (no `tls` on it): never built.
+        #[cfg(feature = "tls")]
+        Endpoint::TcpTls(..) => Err(crate::sink::bad_address(
+            "an inbox listens on plaintext unix:// or tcp:// endpoints".to_owned(),
+        )),
         #[cfg(feature = "nats")]
         Endpoint::Nats(_) | Endpoint::Jet(..) => Err(crate::sink::bad_address(
             "an inbox listens on a unix:// or tcp:// endpoint, not NATS".to_owned(),

@@ -127,6 +127,9 @@ impl InboxBuilder {
         }
         match Endpoint::parse(&self.endpoint).map_err(BuildError::new)? {
             e @ (Endpoint::Unix(_) | Endpoint::Tcp(_)) => Ok(e),
+            // `Endpoint::parse` secures nothing.
+            #[cfg(feature = "tls")]
+            Endpoint::TcpTls(..) => Err(BuildError::new("an inbox listens on plaintext")),
             #[cfg(feature = "nats")]
             Endpoint::Nats(_) | Endpoint::Jet(..) => Err(BuildError::new(
                 "an inbox listens on a unix:// or tcp:// endpoint, not NATS",
