@@ -132,6 +132,27 @@ impl Tls {
         }
     }
 
+    /// The client side for a transport that checks the certificate against the host
+    /// of its own URL (NATS): with [`server_name`](Self::server_name) set, the
+    /// certificate is checked against that name instead, by the same WebPKI
+    /// verification.
+    pub(crate) fn client_config_named(&self) -> Result<ClientConfig, TlsError> {
+        let mut config = self.client_config()?;
+        if let Some(name) = &self.server_name {
+            let name = ServerName::try_from(name.clone()).map_err(|e| TlsError::config(&e))?;
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(self.roots()?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| TlsError::config(&e))?;
+            config
+                .dangerous()
+                .set_certificate_verifier(Arc::new(NamedVerifier { inner, name }));
+        }
+        Ok(config)
+    }
+
     /// The server side: reads `cert` and `key` (and, when clients present
     /// certificates, `ca` to verify them against) now.
     ///
@@ -203,6 +224,50 @@ impl Tls {
             )
         })?;
         Ok((Arc::new(config), name))
+    }
+}
+
+/// WebPKI verification of the server's certificate against a fixed name, whatever
+/// name the transport connected by.
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

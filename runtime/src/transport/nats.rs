@@ -163,7 +163,7 @@ impl NatsAddress {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let config = tls
-                .client_config()
+                .client_config_named()
                 .map_err(crate::tls::TlsError::into_transport)?;
             return Ok(options.tls_client_config(config).require_tls(true));
         }
