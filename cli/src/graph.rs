@@ -27,6 +27,7 @@
 //!         backlog: 65_536,
 //!         socket_mode: 0o600,
 //!         durable: None,
+//!         tls: None,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {
@@ -43,6 +44,7 @@
 //!             policy: Policy::default(),
 //!             line: 8,
 //!         }],
+//!         tls: None,
 //!         line: 6,
 //!     }],
 //! };

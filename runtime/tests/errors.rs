@@ -21,6 +21,7 @@ static BAD: SinkSpec = SinkSpec {
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
     durable: None,
+    tls: None,
 };
 
 /// Every message of the chain, outermost first; fails when one contains the next.

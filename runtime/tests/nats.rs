@@ -907,6 +907,7 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     backoff_initial: Duration::from_millis(10),
     backoff_max: Duration::from_secs(1),
     durable: None,
+    tls: None,
 };
 
 #[tokio::test]

@@ -22,6 +22,7 @@ static SPEC: SinkSpec = SinkSpec {
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
     durable: None,
+    tls: None,
 };
 
 /// Endpoints the build refuses, with the message `sinkgen check` prints for them

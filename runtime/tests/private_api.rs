@@ -28,6 +28,7 @@ static SPEC: SinkSpec = SinkSpec {
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
     durable: None,
+    tls: None,
 };
 
 static BAD: SinkSpec = SinkSpec {
@@ -43,6 +44,7 @@ static BAD: SinkSpec = SinkSpec {
     backoff_initial: Duration::from_nanos(10_000_000),
     backoff_max: Duration::from_nanos(1_000_000_000),
     durable: None,
+    tls: None,
 };
 
 #[tokio::test]

@@ -127,6 +127,7 @@ fn lower_sink(
         nats: matches!(endpoint, Endpoint::Nats { .. }),
         codec: codec(c),
         durable: None,
+        tls: None,
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -138,6 +139,7 @@ fn lower_sink(
             let message = relay_message(relay)?;
             let mut relay_leaf = leaf(&relay.endpoint, framing, relay.codec);
             relay_leaf.durable = relay.durable.map(durable);
+            relay_leaf.tls = relay.tls.as_ref().map(tls);
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
                 leaf: relay_leaf,
@@ -150,9 +152,11 @@ fn lower_sink(
                 .get(name.as_str())
                 .ok_or_else(|| dangling(sink, name))?;
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
+            let mut service_leaf = leaf(listen, framing(target.framing, svc), target.codec);
+            service_leaf.tls = target.tls.as_ref().map(tls);
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
-                leaf: leaf(listen, framing(target.framing, svc), target.codec),
+                leaf: service_leaf,
             };
             (kind, service_message(target)?)
         }
@@ -312,6 +316,26 @@ pub(crate) fn codec(codec: Codec) -> templates::Codec {
 #[must_use]
 pub fn env_var(sink: &str) -> String {
     format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
+}
+
+/// A `tls` table as the templates take it.
+pub(crate) fn tls(t: &crate::model::Tls) -> templates::Tls {
+    let secret = |s: &Option<crate::model::Secret>| {
+        s.as_ref().map(|s| templates::Secret {
+            env: matches!(s.source, sinkgen_config::secret::SecretSource::Env(_)),
+            name: s.source.name().to_owned(),
+            key: s.key.clone(),
+            line: s.line,
+        })
+    };
+    templates::Tls {
+        ca: secret(&t.ca),
+        server_name: t.server_name.clone(),
+        cert: secret(&t.cert),
+        key: secret(&t.key),
+        client_cert: secret(&t.client_cert),
+        client_key: secret(&t.client_key),
+    }
 }
 
 /// A durable relay's settings as the templates take them.

@@ -57,6 +57,7 @@ pub(crate) fn receivers(
             nats: matches!(relay.endpoint, Endpoint::Nats { .. }),
             policy: policy(&topology.defaults),
             durable: relay.durable.map(crate::lower::durable),
+            tls: relay.tls.as_ref().map(crate::lower::tls),
         });
     }
     let inbox = match &svc.listen {

@@ -48,6 +48,13 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
+    // So does TLS.
+    let tls_checks = plan.sinks.iter().filter_map(|sink| {
+        let leaf = sink.kind.leaf().filter(|leaf| leaf.tls.is_some())?;
+        let check = rt("require_tls");
+        let (name, endpoint) = (&sink.name, &leaf.endpoint);
+        Some(quote!(#check!(#name, #endpoint);))
+    });
     // A codec lives behind a runtime feature: name the feature at compile time too.
     let codec_checks = plan.sinks.iter().filter_map(|sink| {
         let feature = sink.kind.leaf()?.codec.feature()?;
@@ -65,6 +72,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
     quote! {
         #declaration
         #(#nats_checks)*
+        #(#tls_checks)*
         #(#codec_checks)*
         #[allow(dead_code)]
         #lints
@@ -132,6 +140,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let backoff_initial = duration(p.backoff_initial);
     let backoff_max = duration(p.backoff_max);
     let durable = crate::durable(leaf.durable);
+    let tls = crate::tls(leaf.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -146,6 +155,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
             durable: #durable,
+            tls: #tls,
         }
     }
 }

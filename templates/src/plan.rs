@@ -69,6 +69,8 @@ pub struct SubscriptionPlan {
     pub policy: Policy,
     /// The relay is `durable` (JetStream): its settings.
     pub durable: Option<Durable>,
+    /// The relay's `tls` table: the runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 /// The inbox of a service with `listen`.
@@ -253,6 +255,9 @@ pub struct Leaf {
     pub codec: Codec,
     /// The relay is `durable` (JetStream): its settings.
     pub durable: Option<Durable>,
+    /// The endpoint's `tls` table (the relay's, or the receiving service's): the
+    /// runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 /// A secret the file names (a TLS key, a NATS password): where it lives, and the key
@@ -267,6 +272,23 @@ pub struct Secret {
     pub key: String,
     /// 1-based line of that key in the file.
     pub line: u32,
+}
+
+/// A `tls` table: how an endpoint is secured (each certificate and key a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// The CAs clients trust (`None`: the platform's roots).
+    pub ca: Option<Secret>,
+    /// The name clients check the certificate against (`None`: the endpoint's host).
+    pub server_name: Option<String>,
+    /// The certificate chain the server of the endpoint presents.
+    pub cert: Option<Secret>,
+    /// Its private key.
+    pub key: Option<Secret>,
+    /// The certificate clients present.
+    pub client_cert: Option<Secret>,
+    /// Its private key.
+    pub client_key: Option<Secret>,
 }
 
 /// A durable relay's JetStream settings (`durable = true`).
@@ -442,6 +464,7 @@ mod tests {
                 nats: false,
                 codec: Codec::Raw,
                 durable: None,
+                tls: None,
             },
         }
     }

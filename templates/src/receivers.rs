@@ -131,6 +131,11 @@ fn checks(plan: &Plan, receivers: &Receivers) -> TokenStream {
             let endpoint = &s.endpoint;
             out.extend(quote!(#check!(receive #who, #endpoint);));
         }
+        if s.tls.is_some() {
+            let check = rt("require_tls");
+            let endpoint = &s.endpoint;
+            out.extend(quote!(#check!(receive #who, #endpoint);));
+        }
         out.extend(codec_check(&who, s.codec, &s.message));
     }
     if let Some(inbox) = &receivers.inbox {
@@ -159,6 +164,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
     let backoff_initial = crate::duration(s.policy.backoff_initial);
     let backoff_max = crate::duration(s.policy.backoff_max);
     let durable = crate::durable(s.durable);
+    let tls = crate::tls(s.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -169,6 +175,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
             backoff_initial: #backoff_initial,
             backoff_max: #backoff_max,
             durable: #durable,
+            tls: #tls,
         }
     }
 }

@@ -14,6 +14,7 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         backlog: sinkgen_config::policy::BACKLOG,
         socket_mode: sinkgen_config::policy::SOCKET_MODE,
         durable: None,
+        tls: None,
         line: 1,
     }
 }
@@ -36,6 +37,7 @@ fn service(name: &str, subscribes: &[&str], sinks: Vec<(&str, SinkTarget)>) -> S
                 line: 1,
             })
             .collect(),
+        tls: None,
         line: 1,
     }
 }

@@ -28,6 +28,8 @@ pub struct SubscriptionSpec {
     pub backoff_max: Duration,
     /// The JetStream settings of a `durable` NATS relay (`None`: not durable).
     pub durable: Option<crate::__private::DurableSpec>,
+    /// The relay's `tls` table (`None`: plaintext).
+    pub tls: Option<fn() -> crate::__private::TlsSpec>,
 }
 
 /// Everything `services.toml` says about a service's inbox, as literals.
@@ -81,6 +83,7 @@ pub fn subscription<M, C: Decoder<M>>(
     let durable = spec.durable.map(|d| d.durable(spec.relay));
     let endpoint_parsed =
         crate::__private::durable_endpoint(parsed(&who, &endpoint, from), durable.clone(), &who);
+    let endpoint_parsed = crate::__private::tls_endpoint(endpoint_parsed, spec.tls);
     let mut builder = SubscriptionBuilder::new(endpoint)
         .identity(spec.service, spec.relay)
         .connect_timeout(spec.connect_timeout.max(Duration::from_millis(1)))

@@ -448,6 +448,7 @@ static GENERATED: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__priv
         duplicate_window: Duration::from_secs(30),
         storage: sinkgen_runtime::__private::Storage::Memory,
     }),
+    tls: None,
 };
 
 #[tokio::test]

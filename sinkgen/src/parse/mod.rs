@@ -89,6 +89,7 @@ pub(crate) struct RawRelay {
     pub durable: Option<Sp<bool>>,
     pub duplicate_window: Option<Sp<Duration>>,
     pub storage: Option<Sp<String>>,
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug)]
@@ -109,6 +110,8 @@ pub(crate) struct RawService {
     pub framing_written: bool,
     pub subscribes: Vec<Sp<String>>,
     pub sinks: Vec<RawSink>,
+    /// How `listen` and the direct sinks to it are secured.
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug)]
@@ -181,6 +184,7 @@ pub(crate) const RELAY_KEYS: &[&str] = &[
     "durable",
     "duplicate_window",
     "storage",
+    "tls",
 ];
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "source",
@@ -190,6 +194,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "framing",
     "subscribes",
     "sinks",
+    "tls",
 ];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
@@ -219,6 +224,8 @@ fn example(key: &str) -> String {
         "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),
         "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
+        "tls" => return "{ ca = { file = \"ca.pem\" } }".to_owned(),
+        "server_name" => return "\"relay.internal\"".to_owned(),
         _ => {}
     }
     match key {
@@ -275,7 +282,10 @@ mod relay;
 mod secret;
 mod service;
 mod syntax;
+mod tls;
 mod values;
+
+pub(crate) use tls::RawTls;
 
 use duration::expect_duration;
 use relay::shape_relay;

@@ -23,7 +23,6 @@ fn how(key: &str) -> String {
 ///
 /// A plain string is refused with its own message: the file is checked into version
 /// control, and a secret written there is a secret leaked.
-#[expect(dead_code, reason = "the tls and credentials tables call it")]
 pub(crate) fn expect_secret(
     ctx: &mut Ctx,
     key: &str,

@@ -33,6 +33,11 @@ impl Validator<'_, '_> {
         let unix = matches!(endpoint, Some(Endpoint::Unix(_)));
         let socket_mode = self.relay_socket_mode(r, endpoint.is_some() && !unix);
         let durable = self.relay_durable(r, endpoint.as_ref().map(|_| nats));
+        let tls_ok = self.tls_on_endpoint(
+            r.tls.as_ref(),
+            endpoint.as_ref(),
+            &format!("relay `{}`", printable(&r.name.value)),
+        );
         let codec = self.check_codec(
             "relay",
             &r.name.value,
@@ -49,6 +54,7 @@ impl Validator<'_, '_> {
             backlog,
             socket_mode,
             durable,
+            tls_ok,
         }
     }
 
