@@ -136,6 +136,7 @@ impl Tls {
     /// of its own URL (NATS): with [`server_name`](Self::server_name) set, the
     /// certificate is checked against that name instead, by the same WebPKI
     /// verification.
+    #[cfg(feature = "nats")]
     pub(crate) fn client_config_named(&self) -> Result<ClientConfig, TlsError> {
         let mut config = self.client_config()?;
         if let Some(name) = &self.server_name {
@@ -229,12 +230,14 @@ impl Tls {
 
 /// WebPKI verification of the server's certificate against a fixed name, whatever
 /// name the transport connected by.
+#[cfg(feature = "nats")]
 #[derive(Debug)]
 struct NamedVerifier {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     name: ServerName<'static>,
 }
 
+#[cfg(feature = "nats")]
 impl rustls::client::danger::ServerCertVerifier for NamedVerifier {
     fn verify_server_cert(
         &self,
