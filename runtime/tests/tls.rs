@@ -325,6 +325,79 @@ async fn a_server_requiring_client_certificates_takes_the_sinks() {
     assert_eq!(got, (0..100u8).map(|i| vec![i; 10]).collect::<Vec<_>>());
 }
 
+#[tokio::test]
+async fn a_direct_sink_reaches_an_inbox_served_over_tls_with_client_certificates() {
+    use sinkgen_runtime::{DirectSink, InboxBuilder, Received};
+    let dir = Dir::new("inbox");
+    let ca = Ca::new("test CA");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let ca_file = dir.write("ca.pem", &ca.pem());
+    let (cert, key) = ca.leaf(&["localhost"], false);
+    let (client_cert, client_key) = ca.leaf(&["strategy"], true);
+    let client = (
+        file(
+            &dir.write("c.pem", &client_cert),
+            "services.executor.tls.client_cert",
+            8,
+        ),
+        file(
+            &dir.write("c.key", &client_key),
+            "services.executor.tls.client_key",
+            9,
+        ),
+    );
+    // The service's tls table, as both ends read it.
+    let tls = Tls::new()
+        .ca(file(&ca_file, "services.executor.tls.ca", 4))
+        .server_name("localhost")
+        .identity(
+            file(&dir.write("s.pem", &cert), "services.executor.tls.cert", 6),
+            file(&dir.write("s.key", &key), "services.executor.tls.key", 7),
+        )
+        .client_identity(client.0, client.1);
+    let mut inbox = InboxBuilder::new(url.as_str())
+        .service("executor")
+        .senders(["strategy"])
+        .tls(tls.clone())
+        .build::<Bytes>()
+        .expect("an inbox");
+    // Bound on the first poll.
+    let _ = tokio::time::timeout(Duration::from_millis(50), inbox.recv()).await;
+    let sink: DirectSink<Bytes> = SinkBuilder::new(url.as_str())
+        .name("executor")
+        .identity("strategy", "executor")
+        .framing(Framing::Sinkgen)
+        .tls(tls)
+        .direct()
+        .expect("a sink");
+    const N: u64 = 1_000;
+    for i in 0..N {
+        sink.send(Bytes::copy_from_slice(&i.to_le_bytes()))
+            .await
+            .expect("send");
+    }
+    for i in 0..N {
+        match tokio::time::timeout(WAIT, inbox.recv())
+            .await
+            .expect("in time")
+        {
+            Some(Received::Message { message, producer }) => {
+                assert_eq!(message.as_ref(), i.to_le_bytes(), "message {i}");
+                assert_eq!(producer.service(), "strategy");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Acknowledged by the inbox through TLS.
+    sink.flush().await.expect("every frame acknowledged");
+    assert_eq!(sink.status().frames_sent, N);
+    sink.close().await;
+}
+
 #[test]
 fn a_unix_endpoint_cannot_be_secured() {
     let err = SinkBuilder::new("unix:///tmp/x.sock")

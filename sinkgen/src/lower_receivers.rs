@@ -76,6 +76,7 @@ pub(crate) fn receivers(
                 codec: codec(svc.codec),
                 senders,
                 queue: usize::try_from(topology.defaults.queue).unwrap_or(usize::MAX),
+                tls: svc.tls.as_ref().map(crate::lower::tls),
             })
         }
     };

@@ -88,6 +88,8 @@ pub struct InboxPlan {
     pub senders: Vec<String>,
     /// Messages held for the application (the file's `[defaults]` queue).
     pub queue: usize,
+    /// The service's `tls` table: the runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 impl Receivers {

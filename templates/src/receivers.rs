@@ -140,6 +140,11 @@ fn checks(plan: &Plan, receivers: &Receivers) -> TokenStream {
     }
     if let Some(inbox) = &receivers.inbox {
         let who = format!("the inbox of service `{}`", plan.service);
+        if inbox.tls.is_some() {
+            let check = rt("require_tls");
+            let endpoint = &inbox.endpoint;
+            out.extend(quote!(#check!(receive #who, #endpoint);));
+        }
         out.extend(codec_check(&who, inbox.codec, &inbox.message));
     }
     out
@@ -185,6 +190,7 @@ fn inbox_spec(plan: &Plan, inbox: &InboxPlan) -> TokenStream {
     let (service, endpoint, env) = (&plan.service, &inbox.endpoint, &inbox.env);
     let senders = &inbox.senders;
     let queue = proc_macro2::Literal::usize_unsuffixed(inbox.queue);
+    let tls = crate::tls(inbox.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -192,6 +198,7 @@ fn inbox_spec(plan: &Plan, inbox: &InboxPlan) -> TokenStream {
             env: #env,
             senders: &[#(#senders),*],
             queue: #queue,
+            tls: #tls,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct InboxSpec {
     pub senders: &'static [&'static str],
     /// Messages waiting for the application.
     pub queue: usize,
+    /// The service's `tls` table (`None`: plaintext).
+    pub tls: Option<fn() -> crate::__private::TlsSpec>,
 }
 
 /// The endpoint to use and, when it came from the environment, the variable's name.
@@ -105,7 +107,7 @@ pub fn inbox<M, C: Decoder<M>>(spec: &'static InboxSpec, endpoint: Option<&str>)
         None => chosen(spec.endpoint, spec.env),
     };
     let who = format!("the inbox of `{}`", spec.service);
-    let endpoint_parsed = parsed(&who, &endpoint, from);
+    let endpoint_parsed = crate::__private::tls_endpoint(parsed(&who, &endpoint, from), spec.tls);
     let builder = InboxBuilder::new(endpoint)
         .service(spec.service)
         .senders(spec.senders)

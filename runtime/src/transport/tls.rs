@@ -29,7 +29,7 @@ use crate::error::{ErrorClass, TransportError};
 /// buffer in few system calls.
 const MAX_WRITE: usize = 64 * 1024;
 
-/// A TLS connection over a TCP socket (the client side).
+/// A TLS connection over a TCP socket, client or server side.
 pub(crate) struct TlsSocket {
     tcp: TcpStream,
     tls: Mutex<rustls::Connection>,
@@ -67,6 +67,26 @@ impl TlsSocket {
                 ErrorClass::Fatal,
                 io::ErrorKind::InvalidInput,
                 format!("TLS: {e}"),
+            )
+        })?;
+        let sock = TlsSocket {
+            tcp,
+            tls: Mutex::new(conn.into()),
+        };
+        sock.handshake().await?;
+        Ok(sock)
+    }
+
+    /// Secures an accepted TCP socket as a server (the caller bounds the handshake).
+    pub(crate) async fn accept(
+        tcp: TcpStream,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<TlsSocket, TransportError> {
+        let conn = rustls::ServerConnection::new(config).map_err(|e| {
+            TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidInput,
+                e.to_string(),
             )
         })?;
         let sock = TlsSocket {
