@@ -301,6 +301,8 @@ fn tls_tables_compile_with_the_feature_and_name_it_without() {
         "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
          /// The build-script front end (service `desk`).\n\
          pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// Service `execution`: an inbox served over TLS.\n\
+         pub mod execution {{\n    include!(\"execution.rs\");\n}}\n\n\
          /// The derive front end (service `ledger`).\n\
          #[derive(sinkgen_runtime::Sinks)]\n\
          #[sinks(config = {:?}, service = \"ledger\", receivers = \"DerivedSubscriptions\")]\n\
@@ -310,13 +312,18 @@ fn tls_tables_compile_with_the_feature_and_name_it_without() {
              let quotes: sinkgen_runtime::Subscription<sinkgen_runtime::Bytes> =\n        \
                  DerivedSubscriptions::quotes();\n    \
              let _ = quotes.status();\n    \
+             let inbox: sinkgen_runtime::Inbox<sinkgen_runtime::Bytes> =\n        \
+                 execution::Subscriptions::inbox();\n    \
+             let _ = inbox.status();\n    \
              generated::Sinks::quotes().status().queue_depth\n}}\n",
         config.to_string_lossy()
     );
     let code = generate(&config, "desk");
+    let execution = generate(&config, "execution");
     let files = [
         ("src/lib.rs", lib.as_str()),
         ("src/sinks.rs", code.as_str()),
+        ("src/execution.rs", execution.as_str()),
     ];
     let dir = probe_with("sinkgen_compile_tls", &["tls", "nats"], "", &files);
     assert_compiles(
