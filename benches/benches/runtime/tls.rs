@@ -30,7 +30,11 @@ impl Certs {
         std::fs::write(dir.join("cert.pem"), certified.cert.pem())?;
         std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem())?;
         let certs = Certs {
-            server: Arc::new(Certs::tls_of(&dir).server_config().map_err(io::Error::other)?),
+            server: Arc::new(
+                Certs::tls_of(&dir)
+                    .server_config()
+                    .map_err(io::Error::other)?,
+            ),
             dir,
         };
         Ok(certs)
