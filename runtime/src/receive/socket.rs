@@ -17,7 +17,7 @@ pub(crate) enum Stream {
     Tcp(TcpStream),
     /// TLS over TCP (feature `tls`).
     #[cfg(feature = "tls")]
-    Tls(crate::transport::TlsSocket),
+    Tls(Box<crate::transport::TlsSocket>),
 }
 
 macro_rules! both {
@@ -53,7 +53,7 @@ impl Stream {
                 let s = tcp_connect(addr).await?;
                 crate::transport::TlsSocket::connect(s, config, name)
                     .await
-                    .map(Stream::Tls)
+                    .map(|s| Stream::Tls(Box::new(s)))
             }
             #[cfg(feature = "nats")]
             Endpoint::Nats(_) | Endpoint::Jet(..) => Err(TransportError::new(

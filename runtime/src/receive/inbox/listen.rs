@@ -47,7 +47,7 @@ impl Incoming {
                 )
                 .await
                 {
-                    Ok(r) => r.map(Stream::Tls),
+                    Ok(r) => r.map(|s| Stream::Tls(Box::new(s))),
                     Err(_) => Err(TransportError::new(
                         crate::error::ErrorClass::Retryable,
                         io::ErrorKind::TimedOut,
