@@ -176,6 +176,28 @@ impl RelaySpec {
     }
 }
 
+/// A relay's `tls` table as the runtime takes it: each secret named by its key and
+/// line of `file`.
+fn tls(t: &sinkgen::model::Tls, file: &str) -> sinkgen_runtime::tls::Tls {
+    let secret = |s: &sinkgen::model::Secret| {
+        sinkgen_runtime::Secret::new(s.source.clone(), s.key.clone(), file.to_owned(), s.line)
+    };
+    let mut tls = sinkgen_runtime::tls::Tls::new();
+    if let Some(ca) = &t.ca {
+        tls = tls.ca(secret(ca));
+    }
+    if let Some(name) = &t.server_name {
+        tls = tls.server_name(name.clone());
+    }
+    if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
+        tls = tls.identity(secret(cert), secret(key));
+    }
+    if let (Some(cert), Some(key)) = (&t.client_cert, &t.client_key) {
+        tls = tls.client_identity(secret(cert), secret(key));
+    }
+    tls
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -227,26 +249,4 @@ subscribes = ["ticks", "orders", "news"]
         assert_eq!(orders.subscriber("risk"), Some(0));
         assert_eq!(config.place(orders), "services.toml:7 ([relays.orders])");
     }
-}
-
-/// A relay's `tls` table as the runtime takes it: each secret named by its key and
-/// line of `file`.
-fn tls(t: &sinkgen::model::Tls, file: &str) -> sinkgen_runtime::tls::Tls {
-    let secret = |s: &sinkgen::model::Secret| {
-        sinkgen_runtime::Secret::new(s.source.clone(), s.key.clone(), file.to_owned(), s.line)
-    };
-    let mut tls = sinkgen_runtime::tls::Tls::new();
-    if let Some(ca) = &t.ca {
-        tls = tls.ca(secret(ca));
-    }
-    if let Some(name) = &t.server_name {
-        tls = tls.server_name(name.clone());
-    }
-    if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
-        tls = tls.identity(secret(cert), secret(key));
-    }
-    if let (Some(cert), Some(key)) = (&t.client_cert, &t.client_key) {
-        tls = tls.client_identity(secret(cert), secret(key));
-    }
-    tls
 }
