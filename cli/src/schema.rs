@@ -419,8 +419,16 @@ pub fn schema() -> Value {
                 "type": "object",
                 "additionalProperties": false,
                 "properties": {
-                    "env": { "type": "string", "minLength": 1 },
-                    "file": { "type": "string", "minLength": 1 }
+                    "env": {
+                        "description": "The environment variable whose value is the secret itself (e.g. the PEM text).",
+                        "type": "string",
+                        "minLength": 1
+                    },
+                    "file": {
+                        "description": "The path of the file that holds the secret, read at run time.",
+                        "type": "string",
+                        "minLength": 1
+                    }
                 },
                 "oneOf": [
                     { "required": ["env"] },
