@@ -28,6 +28,7 @@
 //!         socket_mode: 0o600,
 //!         durable: None,
 //!         credentials: None,
+//!         tls: None,
 //!         line: 1,
 //!     }],
 //!     services: vec![Service {
@@ -44,6 +45,7 @@
 //!             policy: Policy::default(),
 //!             line: 8,
 //!         }],
+//!         tls: None,
 //!         line: 6,
 //!     }],
 //! };

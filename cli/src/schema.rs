@@ -290,6 +290,10 @@ pub fn schema() -> Value {
                     "credentials": {
                         "description": "What the relay's sinks and subscriptions present to the NATS server (nats:// relays only): exactly one of `token`, `user` with `password`, `nkey` (an nkey user seed) or `creds` (a `.creds` file: user JWT and seed). Each secret is named, never written here; it is read at every connect attempt, and a secret that cannot be read or that the server refuses fails the attempt, retried under backoff.",
                         "$ref": "#/$defs/credentials"
+                    },
+                    "tls": {
+                        "description": "Secures the relay's tcp:// or nats:// endpoint with TLS: its sinks and subscriptions connect with TLS, and `sinkgen relay` serves a tcp:// relay with `cert` and `key`. Needs sinkgen-runtime's `tls` feature. Not on unix:// relays.",
+                        "$ref": "#/$defs/tls"
                     }
                 },
                 "allOf": [
@@ -332,6 +336,13 @@ pub fn schema() -> Value {
                             "required": ["endpoint"],
                             "properties": { "endpoint": { "pattern": "^nats://" } }
                         }
+                    },
+                    {
+                        "if": {
+                            "required": ["endpoint"],
+                            "properties": { "endpoint": { "pattern": "^unix://" } }
+                        },
+                        "then": { "not": { "required": ["tls"] } }
                     },
                     {
                         "if": {
@@ -451,13 +462,56 @@ pub fn schema() -> Value {
                         "propertyNames": { "$ref": "#/$defs/name" },
                         "additionalProperties": { "$ref": "#/$defs/sink" },
                         "default": []
+                    },
+                    "tls": {
+                        "description": "Secures the service's tcp:// `listen` endpoint with TLS: its inbox serves with `cert` and `key`, and the direct sinks to it connect with TLS. Needs sinkgen-runtime's `tls` feature. Only with a tcp:// `listen`.",
+                        "$ref": "#/$defs/tls"
                     }
                 },
                 "dependentRequired": {
                     "message": ["listen"],
-                    "framing": ["listen"]
+                    "framing": ["listen"],
+                    "tls": ["listen"]
                 },
                 "$ref": "#/$defs/codec_needs_message"
+            },
+            "tls": {
+                "description": "How an endpoint is secured with TLS (rustls). Every certificate and key is a secret, named by variable or file and read when a connection is made, never written here.",
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "ca": {
+                        "description": "PEM bundle of the CAs clients trust (and, with `client_cert`, the CAs the server verifies client certificates against). Absent: the platform's trusted roots.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "server_name": {
+                        "description": "The name clients check the server's certificate against. Absent: the endpoint's host.",
+                        "type": "string",
+                        "minLength": 1
+                    },
+                    "cert": {
+                        "description": "PEM certificate chain the server of the endpoint presents (`sinkgen relay`, a service's inbox). With `key`.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "key": {
+                        "description": "PEM private key of `cert`. With `cert`.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "client_cert": {
+                        "description": "PEM certificate chain sinks and subscriptions present; when set, the server requires and verifies client certificates against `ca`. With `client_key`.",
+                        "$ref": "#/$defs/secret"
+                    },
+                    "client_key": {
+                        "description": "PEM private key of `client_cert`. With `client_cert`.",
+                        "$ref": "#/$defs/secret"
+                    }
+                },
+                "dependentRequired": {
+                    "cert": ["key"],
+                    "key": ["cert"],
+                    "client_cert": ["client_key"],
+                    "client_key": ["client_cert"]
+                }
             },
             "codec_needs_message": {
                 "description": "A codec other than \"raw\" encodes a declared `message` type: it needs one.",

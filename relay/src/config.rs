@@ -34,6 +34,9 @@ pub struct RelaySpec {
     pub backlog: usize,
     /// Permission bits of a Unix socket (owner-only, `0o600`, by default).
     pub socket_mode: u32,
+    /// The relay's `tls` table: a tcp:// relay served over TLS with its `cert` and
+    /// `key` (and, with `client_cert`, requiring client certificates signed by `ca`).
+    pub tls: Option<sinkgen_runtime::tls::Tls>,
     /// How long after the start a declared subscriber that has not connected yet holds
     /// back acknowledgements to producers ([`GRACE`] by default): long enough for the
     /// subscribers of a relay that crashed to reconnect to its successor.
@@ -95,6 +98,10 @@ impl Config {
     /// are served by NATS), with their producers and subscribers.
     #[must_use]
     pub fn from_topology(topology: &Topology) -> Config {
+        let file = topology.path.file_name().map_or_else(
+            || "services.toml".to_owned(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         let relays = topology
             .relays
             .iter()
@@ -127,6 +134,7 @@ impl Config {
                     subscribers,
                     backlog: relay.backlog as usize,
                     socket_mode: relay.socket_mode,
+                    tls: relay.tls.as_ref().map(|t| tls(t, &file)),
                     grace: GRACE,
                 })
             })
@@ -166,6 +174,28 @@ impl RelaySpec {
     pub fn subscriber(&self, service: &str) -> Option<usize> {
         self.subscribers.iter().position(|s| s == service)
     }
+}
+
+/// A relay's `tls` table as the runtime takes it: each secret named by its key and
+/// line of `file`.
+fn tls(t: &sinkgen::model::Tls, file: &str) -> sinkgen_runtime::tls::Tls {
+    let secret = |s: &sinkgen::model::Secret| {
+        sinkgen_runtime::Secret::new(s.source.clone(), s.key.clone(), file.to_owned(), s.line)
+    };
+    let mut tls = sinkgen_runtime::tls::Tls::new();
+    if let Some(ca) = &t.ca {
+        tls = tls.ca(secret(ca));
+    }
+    if let Some(name) = &t.server_name {
+        tls = tls.server_name(name.clone());
+    }
+    if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
+        tls = tls.identity(secret(cert), secret(key));
+    }
+    if let (Some(cert), Some(key)) = (&t.client_cert, &t.client_key) {
+        tls = tls.client_identity(secret(cert), secret(key));
+    }
+    tls
 }
 
 #[cfg(test)]

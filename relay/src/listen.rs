@@ -10,11 +10,51 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::config::{Listen, RelaySpec};
 
-/// A bound endpoint.
-#[derive(Debug)]
+/// A bound endpoint; a TCP one with the TLS it serves, if the relay has a `tls` table.
 pub(crate) enum Listener {
     Unix(UnixListener, std::path::PathBuf),
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<tokio_rustls::TlsAcceptor>),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.local())
+    }
+}
+
+/// The longest a TLS handshake of an accepted connection may take.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An accepted connection, ready or still to be secured (the handshake runs in the
+/// connection's own task, never in the accept loop).
+pub(crate) enum Incoming {
+    Ready(Box<dyn Stream>),
+    Tls(tokio_rustls::TlsAcceptor, tokio::net::TcpStream),
+}
+
+impl Incoming {
+    /// The connection's stream; `None` when its TLS handshake failed or timed out
+    /// (logged: a client with a wrong certificate is the client's problem, not the
+    /// relay's).
+    pub(crate) async fn stream(self) -> Option<Box<dyn Stream>> {
+        match self {
+            Incoming::Ready(s) => Some(s),
+            Incoming::Tls(acceptor, tcp) => {
+                let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => Some(Box::new(s)),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, error = %e, "TLS handshake refused");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, "TLS handshake timed out");
+                        None
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A connection: a byte stream, whichever kind.
@@ -46,12 +86,25 @@ pub(crate) fn bind(relay: &RelaySpec, place: &str) -> Result<Listener, BindError
     };
     match &relay.listen {
         Listen::Tcp(addr) => {
+            // Secrets are read at the start: a missing key is an error now, naming the
+            // key and line, not a refusal of every client later.
+            let acceptor = match &relay.tls {
+                Some(tls) => Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+                    tls.server_config()
+                        .map_err(|e| fail(format!("its TLS settings: {e}")))?,
+                ))),
+                None => None,
+            };
             let std = std::net::TcpListener::bind(addr.as_str()).map_err(|e| fail(why(&e)))?;
             std.set_nonblocking(true).map_err(|e| fail(why(&e)))?;
             Ok(Listener::Tcp(
                 TcpListener::from_std(std).map_err(|e| fail(why(&e)))?,
+                acceptor,
             ))
         }
+        Listen::Unix(_) if relay.tls.is_some() => Err(fail(
+            "a unix:// relay cannot be served over TLS; remove its `tls` table".to_owned(),
+        )),
         Listen::Unix(path) => {
             clear_stale(path).map_err(fail)?;
             if let Some(dir) = path.parent()
@@ -108,13 +161,16 @@ fn why(e: &io::Error) -> String {
 
 impl Listener {
     /// The next connection.
-    pub(crate) async fn accept(&self) -> io::Result<Box<dyn Stream>> {
+    pub(crate) async fn accept(&self) -> io::Result<Incoming> {
         Ok(match self {
-            Listener::Unix(l, _) => Box::new(l.accept().await?.0),
-            Listener::Tcp(l) => {
+            Listener::Unix(l, _) => Incoming::Ready(Box::new(l.accept().await?.0)),
+            Listener::Tcp(l, tls) => {
                 let (s, _) = l.accept().await?;
                 let _ = s.set_nodelay(true);
-                Box::new(s)
+                match tls {
+                    Some(acceptor) => Incoming::Tls(acceptor.clone(), s),
+                    None => Incoming::Ready(Box::new(s)),
+                }
             }
         })
     }
@@ -123,7 +179,7 @@ impl Listener {
     pub(crate) fn local(&self) -> String {
         match self {
             Listener::Unix(_, p) => format!("unix://{}", p.display()),
-            Listener::Tcp(l) => l
+            Listener::Tcp(l, _) => l
                 .local_addr()
                 .map_or_else(|_| "tcp://?".into(), |a| format!("tcp://{a}")),
         }

@@ -127,12 +127,18 @@ impl Relay {
             accepts.spawn(async move {
                 loop {
                     match listener.accept().await {
-                        Ok(stream) => {
+                        Ok(incoming) => {
                             let phase = phase.clone();
-                            match &*kind {
-                                Kind::Sinkgen(s) => tokio::spawn(s.clone().connection(stream, phase)),
-                                Kind::Foreign(f) => tokio::spawn(f.clone().connection(stream, phase)),
-                            };
+                            let kind = kind.clone();
+                            tokio::spawn(async move {
+                                let Some(stream) = incoming.stream().await else {
+                                    return;
+                                };
+                                match &*kind {
+                                    Kind::Sinkgen(s) => s.clone().connection(stream, phase).await,
+                                    Kind::Foreign(f) => f.clone().connection(stream, phase).await,
+                                }
+                            });
                         }
                         Err(e) => {
                             tracing::warn!(endpoint = %listener.local(), error = %e, "accept failed");

@@ -82,6 +82,43 @@ macro_rules! __sinkgen_require_ws {
     };
 }
 
+/// `require_tls!("sink", "tcp://..")`: nothing when the `tls` feature is on, a compile
+/// error naming the sink and the fix when it is off.
+pub use crate::__sinkgen_require_tls as require_tls;
+
+#[cfg(feature = "tls")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_tls {
+    ($sink:literal, $endpoint:literal) => {};
+    (receive $who:literal, $endpoint:literal) => {};
+}
+
+#[cfg(not(feature = "tls"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sinkgen_require_tls {
+    ($sink:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` connects to `",
+            $endpoint,
+            "` with TLS (a `tls` table in services.toml), but sinkgen-runtime is built without TLS support: enable its `tls` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"tls\"] })"
+        ));
+    };
+    (receive $who:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            $who,
+            " connects to `",
+            $endpoint,
+            "` with TLS (a `tls` table in services.toml), but sinkgen-runtime is built without TLS support: enable its `tls` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"tls\"] })"
+        ));
+    };
+}
+
 /// `require_postcard!("sink", "a::B")` and its siblings for the other codecs: nothing
 /// when the codec's feature is on, a compile error naming the sink, the type and the
 /// feature when it is off. `require_postcard!(receive "subscription `x`", "a::B")` is
@@ -222,6 +259,62 @@ pub struct SinkSpec {
     pub durable: Option<DurableSpec>,
     /// The `credentials` of a NATS relay (`None`: none), built when the sink is.
     pub credentials: Option<fn() -> NatsCredentials>,
+    /// The endpoint's `tls` table (`None`: plaintext); a function because secrets are
+    /// not constants.
+    pub tls: Option<fn() -> TlsSpec>,
+}
+
+/// What a `tls` table of `services.toml` says (see [`crate::tls`] with the `tls`
+/// feature): each certificate and key a secret, read when a connection is made.
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    /// `ca`.
+    pub ca: Option<crate::Secret>,
+    /// `server_name`.
+    pub server_name: Option<&'static str>,
+    /// `cert`.
+    pub cert: Option<crate::Secret>,
+    /// `key`.
+    pub key: Option<crate::Secret>,
+    /// `client_cert`.
+    pub client_cert: Option<crate::Secret>,
+    /// `client_key`.
+    pub client_key: Option<crate::Secret>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsSpec {
+    /// The settings as the runtime takes them.
+    pub fn tls(self) -> crate::tls::Tls {
+        let mut tls = crate::tls::Tls::new();
+        if let Some(ca) = self.ca {
+            tls = tls.ca(ca);
+        }
+        if let Some(name) = self.server_name {
+            tls = tls.server_name(name);
+        }
+        if let (Some(cert), Some(key)) = (self.cert, self.key) {
+            tls = tls.identity(cert, key);
+        }
+        if let (Some(cert), Some(key)) = (self.client_cert, self.client_key) {
+            tls = tls.client_identity(cert, key);
+        }
+        tls
+    }
+}
+
+/// An endpoint secured by the spec's `tls` table, if it has one. Without the `tls`
+/// feature generated code with a `tls` table does not compile (`require_tls!`).
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+pub(crate) fn tls_endpoint(
+    parsed: Result<Endpoint, crate::error::TransportError>,
+    tls: Option<fn() -> TlsSpec>,
+) -> Result<Endpoint, crate::error::TransportError> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        return parsed?.secured(&tls().tls()).map_err(bad_address);
+    }
+    parsed
 }
 
 /// What `services.toml` says about a durable relay, as literals (see
@@ -308,6 +401,7 @@ fn options(
     });
     let durable = spec.durable.map(|d| d.durable(spec.target));
     let parsed = durable_endpoint(parsed, durable.clone(), &format!("sink `{}`", spec.sink));
+    let parsed = tls_endpoint(parsed, spec.tls);
     // Policy values come from a validated file; clamp rather than panic if not.
     let mut b = builder(spec, endpoint);
     if let Some(durable) = durable {
@@ -393,6 +487,7 @@ mod tests {
         max_frame: 16 << 20,
         durable: None,
         credentials: None,
+        tls: None,
     };
 
     /// Generated sinks name their service and target in the handshake.

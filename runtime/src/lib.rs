@@ -104,6 +104,8 @@ pub mod protocol;
 pub mod receive;
 pub mod sink;
 pub mod status;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 
 #[doc(hidden)]

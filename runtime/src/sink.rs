@@ -74,6 +74,8 @@ pub struct SinkBuilder {
     when_down: WhenDown,
     max_frame: usize,
     credentials: Option<crate::NatsCredentials>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
 }
 
 /// What a send does while the sink's peer is down (`when_down` in `services.toml`):
@@ -109,6 +111,8 @@ impl SinkBuilder {
             when_down: policy::WHEN_DOWN,
             max_frame: usize::try_from(policy::MAX_FRAME).unwrap_or(usize::MAX),
             credentials: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -220,6 +224,16 @@ impl SinkBuilder {
         self
     }
 
+    /// Secures the connection with TLS (feature `tls`; a `tcp://` or `nats://`
+    /// endpoint): see [`crate::tls`]. The secrets are read at each connection
+    /// attempt; one that cannot be read fails that attempt (named in `status()`'s
+    /// last error) and the sink retries under its backoff.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> SinkBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         self.check_endpoint()?
             .with_credentials(self.credentials.clone())
@@ -245,6 +259,11 @@ impl SinkBuilder {
             return Err(BuildError::new("backoff initial delay is above its max"));
         }
         let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        #[cfg(feature = "tls")]
+        let endpoint = match &self.tls {
+            None => endpoint,
+            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
+        };
         match (&self.durable, endpoint) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]

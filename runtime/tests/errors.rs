@@ -24,6 +24,7 @@ static BAD: SinkSpec = SinkSpec {
     max_frame: 16 << 20,
     durable: None,
     credentials: None,
+    tls: None,
 };
 
 /// Every message of the chain, outermost first; fails when one contains the next.

@@ -943,6 +943,7 @@ static MARKET_DATA: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__pr
     max_frame: 16 << 20,
     durable: None,
     credentials: None,
+    tls: None,
 };
 
 #[tokio::test]

@@ -25,6 +25,7 @@ static SPEC: SinkSpec = SinkSpec {
     max_frame: 16 << 20,
     durable: None,
     credentials: None,
+    tls: None,
 };
 
 /// Endpoints the build refuses, with the message `sinkgen check` prints for them

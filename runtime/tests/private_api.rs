@@ -31,6 +31,7 @@ static SPEC: SinkSpec = SinkSpec {
     max_frame: 16 << 20,
     durable: None,
     credentials: None,
+    tls: None,
 };
 
 static BAD: SinkSpec = SinkSpec {
@@ -49,6 +50,7 @@ static BAD: SinkSpec = SinkSpec {
     max_frame: 16 << 20,
     durable: None,
     credentials: None,
+    tls: None,
 };
 
 #[tokio::test]

@@ -130,6 +130,7 @@ fn lower_sink(
         codec: c,
         durable: None,
         credentials: None,
+        tls: None,
     };
     let (kind, message) = match &sink.target {
         SinkTarget::Relay(name) => {
@@ -142,6 +143,7 @@ fn lower_sink(
             let mut relay_leaf = leaf(&relay.endpoint, framing, relay.codec);
             relay_leaf.durable = relay.durable.map(durable);
             relay_leaf.credentials = relay.credentials.as_ref().map(credentials);
+            relay_leaf.tls = relay.tls.as_ref().map(tls);
             let kind = templates::SinkKind::Relay {
                 relay: relay.name.clone(),
                 leaf: relay_leaf,
@@ -154,9 +156,11 @@ fn lower_sink(
                 .get(name.as_str())
                 .ok_or_else(|| dangling(sink, name))?;
             let listen = target.listen.as_ref().ok_or_else(|| dangling(sink, name))?;
+            let mut service_leaf = leaf(listen, framing(target.framing, svc), target.codec);
+            service_leaf.tls = target.tls.as_ref().map(tls);
             let kind = templates::SinkKind::Service {
                 service: target.name.clone(),
-                leaf: leaf(listen, framing(target.framing, svc), target.codec),
+                leaf: service_leaf,
             };
             (kind, service_message(target)?)
         }
@@ -325,6 +329,26 @@ pub(crate) fn credentials(c: &crate::model::Credentials) -> templates::Credentia
         },
         C::Nkey(s) => templates::Credentials::Nkey(secret(s)),
         C::Creds(s) => templates::Credentials::Creds(secret(s)),
+    }
+}
+
+/// A `tls` table as the templates take it.
+pub(crate) fn tls(t: &crate::model::Tls) -> templates::Tls {
+    let secret = |s: &Option<crate::model::Secret>| {
+        s.as_ref().map(|s| templates::Secret {
+            env: matches!(s.source, sinkgen_config::secret::SecretSource::Env(_)),
+            name: s.source.name().to_owned(),
+            key: s.key.clone(),
+            line: s.line,
+        })
+    };
+    templates::Tls {
+        ca: secret(&t.ca),
+        server_name: t.server_name.clone(),
+        cert: secret(&t.cert),
+        key: secret(&t.key),
+        client_cert: secret(&t.client_cert),
+        client_key: secret(&t.client_key),
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) fn receivers(
             policy: policy(&topology.defaults),
             durable: relay.durable.map(crate::lower::durable),
             credentials: relay.credentials.as_ref().map(crate::lower::credentials),
+            tls: relay.tls.as_ref().map(crate::lower::tls),
         });
     }
     let inbox = match &svc.listen {
@@ -82,6 +83,7 @@ pub(crate) fn receivers(
                 codec: svc.codec,
                 senders,
                 queue: usize::try_from(topology.defaults.queue).unwrap_or(usize::MAX),
+                tls: svc.tls.as_ref().map(crate::lower::tls),
             })
         }
     };

@@ -48,7 +48,40 @@ pub struct Relay {
     /// `credentials` (a `nats://` relay only): what its sinks and subscriptions
     /// present to the server; `None` for none.
     pub credentials: Option<Credentials>,
+    /// The relay's `tls` table (a `tcp://` or `nats://` relay): `None` is plaintext.
+    pub tls: Option<Tls>,
     /// 1-based line of the `[relays.<name>]` header in the file.
+    pub line: u32,
+}
+
+/// A `tls` table: how an endpoint is secured. Each certificate and key is a secret,
+/// named by the file and read at run time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// `ca`: the CAs clients trust (absent: the platform's roots).
+    pub ca: Option<Secret>,
+    /// `server_name`: the name clients check the certificate against (absent: the
+    /// endpoint's host).
+    pub server_name: Option<String>,
+    /// `cert` and `key`: what the server of the endpoint presents.
+    pub cert: Option<Secret>,
+    /// See `cert`.
+    pub key: Option<Secret>,
+    /// `client_cert` and `client_key`: what clients present; the server then
+    /// requires and verifies client certificates against `ca`.
+    pub client_cert: Option<Secret>,
+    /// See `client_cert`.
+    pub client_key: Option<Secret>,
+}
+
+/// A secret the file names: where it lives, and the dotted key and line that named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The variable or file.
+    pub source: sinkgen_config::secret::SecretSource,
+    /// The dotted key, e.g. `relays.quotes.tls.ca`.
+    pub key: String,
+    /// 1-based line of the key in the file.
     pub line: u32,
 }
 
@@ -122,6 +155,9 @@ pub struct Service {
     pub subscribes: Vec<String>,
     /// The service's sinks, in file order.
     pub sinks: Vec<Sink>,
+    /// The service's `tls` table: secures its `listen` endpoint and the direct sinks
+    /// to it; `None` is plaintext.
+    pub tls: Option<Tls>,
     /// 1-based line of the `[services.<name>]` header in the file.
     pub line: u32,
 }

@@ -55,6 +55,13 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
+    // So does TLS.
+    let tls_checks = plan.sinks.iter().filter_map(|sink| {
+        let leaf = sink.kind.leaf().filter(|leaf| leaf.tls.is_some())?;
+        let check = rt("require_tls");
+        let (name, endpoint) = (&sink.name, &leaf.endpoint);
+        Some(quote!(#check!(#name, #endpoint);))
+    });
     // A codec lives behind a runtime feature: name the feature at compile time too.
     let codec_checks = plan.sinks.iter().filter_map(|sink| {
         let feature = sink.kind.leaf()?.codec.feature()?;
@@ -73,6 +80,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         #declaration
         #(#nats_checks)*
         #(#ws_checks)*
+        #(#tls_checks)*
         #(#codec_checks)*
         #[allow(dead_code)]
         #lints
@@ -150,6 +158,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
     let max_frame = Literal::u32_unsuffixed(p.max_frame);
     let durable = crate::durable(leaf.durable);
     let credentials = crate::credentials(leaf.credentials.as_ref(), &plan.file);
+    let tls = crate::tls(leaf.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -167,6 +176,7 @@ fn spec(plan: &Plan, sink: &SinkPlan, leaf: &Leaf) -> TokenStream {
             max_frame: #max_frame,
             durable: #durable,
             credentials: #credentials,
+            tls: #tls,
         }
     }
 }

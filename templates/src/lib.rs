@@ -31,7 +31,7 @@ pub mod tracking;
 
 pub use plan::{
     Codec, CompositeOp, Credentials, Durable, FieldPlan, Framing, InboxPlan, Layout, Leaf, Message,
-    Plan, Policy, Receivers, Secret, SinkKind, SinkPlan, SubscriptionPlan, Tracking,
+    Plan, Policy, Receivers, Secret, SinkKind, SinkPlan, SubscriptionPlan, Tls, Tracking,
 };
 
 use std::time::Duration;
@@ -293,6 +293,43 @@ pub(crate) fn credentials(c: Option<&crate::plan::Credentials>, file: &str) -> T
         }
     };
     quote!(#option::Some(|| #made))
+}
+
+/// `Option<fn() -> TlsSpec>` of an endpoint's `tls` table: a function, since the
+/// secrets' constructors cannot run in the constant the spec is (the function runs
+/// when the sink or subscription is built; the secrets are read at each connection).
+pub(crate) fn tls(t: Option<&Tls>, file: &str) -> TokenStream {
+    let option = rt("Option");
+    let Some(t) = t else {
+        return quote!(#option::None);
+    };
+    let spec = rt("TlsSpec");
+    let secret = |s: &Option<Secret>| match s {
+        Some(s) => {
+            let s = secret(s, file);
+            quote!(#option::Some(#s))
+        }
+        None => quote!(#option::None),
+    };
+    let server_name = match &t.server_name {
+        Some(n) => quote!(#option::Some(#n)),
+        None => quote!(#option::None),
+    };
+    let (ca, cert, key) = (secret(&t.ca), secret(&t.cert), secret(&t.key));
+    let (client_cert, client_key) = (secret(&t.client_cert), secret(&t.client_key));
+    quote!(#option::Some({
+        fn tls() -> #spec {
+            #spec {
+                ca: #ca,
+                server_name: #server_name,
+                cert: #cert,
+                key: #key,
+                client_cert: #client_cert,
+                client_key: #client_key,
+            }
+        }
+        tls
+    }))
 }
 
 /// `Option<DurableSpec>` literal of a relay's durable settings.

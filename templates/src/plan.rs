@@ -75,6 +75,8 @@ pub struct SubscriptionPlan {
     pub durable: Option<Durable>,
     /// The relay's NATS `credentials`.
     pub credentials: Option<Credentials>,
+    /// The relay's `tls` table: the runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 /// The inbox of a service with `listen`.
@@ -92,6 +94,8 @@ pub struct InboxPlan {
     pub senders: Vec<String>,
     /// Messages held for the application (the file's `[defaults]` queue).
     pub queue: usize,
+    /// The service's `tls` table: the runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 impl Receivers {
@@ -264,6 +268,9 @@ pub struct Leaf {
     pub durable: Option<Durable>,
     /// The relay's NATS `credentials`.
     pub credentials: Option<Credentials>,
+    /// The endpoint's `tls` table (the relay's, or the receiving service's): the
+    /// runtime needs its `tls` feature.
+    pub tls: Option<Tls>,
 }
 
 /// A secret the file names (a TLS key, a NATS password): where it lives, and the key
@@ -296,6 +303,23 @@ pub enum Credentials {
     Nkey(Secret),
     /// `creds`: a `.creds` file.
     Creds(Secret),
+}
+
+/// A `tls` table: how an endpoint is secured (each certificate and key a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// The CAs clients trust (`None`: the platform's roots).
+    pub ca: Option<Secret>,
+    /// The name clients check the certificate against (`None`: the endpoint's host).
+    pub server_name: Option<String>,
+    /// The certificate chain the server of the endpoint presents.
+    pub cert: Option<Secret>,
+    /// Its private key.
+    pub key: Option<Secret>,
+    /// The certificate clients present.
+    pub client_cert: Option<Secret>,
+    /// Its private key.
+    pub client_key: Option<Secret>,
 }
 
 /// A durable relay's JetStream settings (`durable = true`).
@@ -457,6 +481,7 @@ mod tests {
                 codec: Codec::Raw,
                 durable: None,
                 credentials: None,
+                tls: None,
             },
         }
     }

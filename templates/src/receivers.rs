@@ -131,10 +131,20 @@ fn checks(plan: &Plan, receivers: &Receivers) -> TokenStream {
             let endpoint = &s.endpoint;
             out.extend(quote!(#check!(receive #who, #endpoint);));
         }
+        if s.tls.is_some() {
+            let check = rt("require_tls");
+            let endpoint = &s.endpoint;
+            out.extend(quote!(#check!(receive #who, #endpoint);));
+        }
         out.extend(codec_check(&who, s.codec, &s.message));
     }
     if let Some(inbox) = &receivers.inbox {
         let who = format!("the inbox of service `{}`", plan.service);
+        if inbox.tls.is_some() {
+            let check = rt("require_tls");
+            let endpoint = &inbox.endpoint;
+            out.extend(quote!(#check!(receive #who, #endpoint);));
+        }
         out.extend(codec_check(&who, inbox.codec, &inbox.message));
     }
     out
@@ -160,6 +170,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
     let backoff_max = crate::duration(s.policy.backoff_max);
     let durable = crate::durable(s.durable);
     let credentials = crate::credentials(s.credentials.as_ref(), &plan.file);
+    let tls = crate::tls(s.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -171,6 +182,7 @@ fn subscription_spec(plan: &Plan, s: &SubscriptionPlan) -> TokenStream {
             backoff_max: #backoff_max,
             durable: #durable,
             credentials: #credentials,
+            tls: #tls,
         }
     }
 }
@@ -180,6 +192,7 @@ fn inbox_spec(plan: &Plan, inbox: &InboxPlan) -> TokenStream {
     let (service, endpoint, env) = (&plan.service, &inbox.endpoint, &inbox.env);
     let senders = &inbox.senders;
     let queue = proc_macro2::Literal::usize_unsuffixed(inbox.queue);
+    let tls = crate::tls(inbox.tls.as_ref(), &plan.file);
     quote! {
         #spec {
             service: #service,
@@ -187,6 +200,7 @@ fn inbox_spec(plan: &Plan, inbox: &InboxPlan) -> TokenStream {
             env: #env,
             senders: &[#(#senders),*],
             queue: #queue,
+            tls: #tls,
         }
     }
 }

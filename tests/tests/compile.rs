@@ -438,3 +438,58 @@ fn credentials_compile_under_clippy() {
     );
     assert_compiles(&cargo(&dir, &["clippy"]), "relays with NATS credentials");
 }
+
+/// Generated code for `tls` tables (`fixtures/ok/tls.toml`) compiles under clippy on
+/// both front ends with the runtime's `tls` feature, and without it fails with an
+/// error naming the sink and the feature to enable.
+#[test]
+fn tls_tables_compile_with_the_feature_and_name_it_without() {
+    let config = tests_dir().join("fixtures/ok/tls.toml");
+    let lib = format!(
+        "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
+         /// The build-script front end (service `desk`).\n\
+         pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
+         /// Service `execution`: an inbox served over TLS.\n\
+         pub mod execution {{\n    include!(\"execution.rs\");\n}}\n\n\
+         /// The derive front end (service `ledger`).\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"ledger\", receivers = \"DerivedSubscriptions\")]\n\
+         pub struct Derived;\n\n\
+         /// Both, used.\n\
+         pub fn build() -> usize {{\n    \
+             let quotes: sinkgen_runtime::Subscription<sinkgen_runtime::Bytes> =\n        \
+                 DerivedSubscriptions::quotes();\n    \
+             let _ = quotes.status();\n    \
+             let inbox: sinkgen_runtime::Inbox<sinkgen_runtime::Bytes> =\n        \
+                 execution::Subscriptions::inbox();\n    \
+             let _ = inbox.status();\n    \
+             generated::Sinks::quotes().status().queue_depth\n}}\n",
+        config.to_string_lossy()
+    );
+    let code = generate(&config, "desk");
+    let execution = generate(&config, "execution");
+    let files = [
+        ("src/lib.rs", lib.as_str()),
+        ("src/sinks.rs", code.as_str()),
+        ("src/execution.rs", execution.as_str()),
+    ];
+    let dir = probe_with("sinkgen_compile_tls", &["tls", "nats"], "", &files);
+    assert_compiles(
+        &cargo(&dir, &["clippy"]),
+        "sinks and subscriptions with tls",
+    );
+
+    let dir = probe_with("sinkgen_compile_tls_off", &["nats"], "", &files);
+    let output = cargo(&dir, &["check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "compiled without the tls feature");
+    assert!(
+        stderr.contains("sink `quotes` connects to `tcp://relay.internal:7000` with TLS")
+            && stderr.contains("enable its `tls` feature"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("subscription `quotes` of service `ledger` connects to"),
+        "{stderr}"
+    );
+}

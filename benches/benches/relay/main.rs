@@ -221,6 +221,7 @@ fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
             .collect(),
         backlog: sinkgen_config::policy::BACKLOG as usize,
         socket_mode: 0o600,
+        tls: None,
         grace: std::time::Duration::ZERO,
     };
     let relays = vec![spec(1), spec(SUBSCRIBERS.len())];

@@ -5,7 +5,7 @@
 //! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
 //! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
 //! contains `latency` (throughput, latency, first_frame, alloc, framing, memory,
-//! acked, send_all).
+//! acked, send_all, tls).
 //! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
 //! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
 //! default multi-thread runtime with 2 workers.
@@ -20,6 +20,7 @@ mod report;
 mod send_all;
 mod sink;
 mod throughput;
+mod tls;
 
 use std::io;
 use std::process::ExitCode;
@@ -105,6 +106,10 @@ fn main() -> ExitCode {
     if want("send_all") {
         let r = rt.block_on(async { tokio::spawn(send_all::run(sizes)).await });
         section("send_all", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("tls") {
+        let r = rt.block_on(async { tokio::spawn(tls::run(sizes)).await });
+        section("tls", r.map_err(io::Error::other).and_then(|r| r));
     }
     if want("alloc") {
         let r = rt.block_on(async { tokio::spawn(alloc::run(sizes)).await });

@@ -15,6 +15,7 @@ fn relay(name: &str, domain: Option<u8>, message: Option<&str>) -> Relay {
         socket_mode: sinkgen_config::policy::SOCKET_MODE,
         durable: None,
         credentials: None,
+        tls: None,
         line: 1,
     }
 }
@@ -37,6 +38,7 @@ fn service(name: &str, subscribes: &[&str], sinks: Vec<(&str, SinkTarget)>) -> S
                 line: 1,
             })
             .collect(),
+        tls: None,
         line: 1,
     }
 }

@@ -56,6 +56,7 @@ pub fn spec(
         subscribers: subscribers.iter().map(|s| (*s).into()).collect(),
         backlog,
         socket_mode: 0o600,
+        tls: None,
         grace: std::time::Duration::ZERO,
     }
 }

@@ -82,6 +82,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
     // A durable NATS relay acknowledges through JetStream (see `crate::durable`).
     #[cfg(feature = "nats")]
     let keeps = keeps || matches!(shared.opts.endpoint, Ok(Endpoint::Jet(..)));
+    #[cfg(feature = "tls")]
+    let keeps = keeps
+        || (shared.opts.framing == crate::framing::Framing::Sinkgen
+            && matches!(shared.opts.endpoint, Ok(Endpoint::TcpTls(..))));
     let mut driver = Driver {
         shared,
         keeps,

@@ -68,6 +68,7 @@ impl JetLink {
             .max_reconnects(1)
             .ignore_discovered_servers()
             .retain_servers_order();
+        let options = address.prepare(options).await?;
         let client = options
             .connect(url.as_str())
             .await

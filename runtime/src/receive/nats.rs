@@ -37,6 +37,7 @@ impl NatsLink {
             .max_reconnects(1)
             .ignore_discovered_servers()
             .retain_servers_order();
+        let options = address.prepare(options).await?;
         let target = url.clone();
         let attempt = tokio::spawn(async move {
             let client = options

@@ -31,6 +31,8 @@ pub struct SubscriptionSpec {
     /// The `credentials` of a NATS relay (`None`: none), built when the subscription
     /// is.
     pub credentials: Option<fn() -> crate::NatsCredentials>,
+    /// The relay's `tls` table (`None`: plaintext).
+    pub tls: Option<fn() -> crate::__private::TlsSpec>,
 }
 
 /// Everything `services.toml` says about a service's inbox, as literals.
@@ -46,6 +48,8 @@ pub struct InboxSpec {
     pub senders: &'static [&'static str],
     /// Messages waiting for the application.
     pub queue: usize,
+    /// The service's `tls` table (`None`: plaintext).
+    pub tls: Option<fn() -> crate::__private::TlsSpec>,
 }
 
 /// The endpoint to use and, when it came from the environment, the variable's name.
@@ -84,6 +88,7 @@ pub fn subscription<M, C: Decoder<M>>(
     let durable = spec.durable.map(|d| d.durable(spec.relay));
     let endpoint_parsed =
         crate::__private::durable_endpoint(parsed(&who, &endpoint, from), durable.clone(), &who);
+    let endpoint_parsed = crate::__private::tls_endpoint(endpoint_parsed, spec.tls);
     let mut builder = SubscriptionBuilder::new(endpoint)
         .identity(spec.service, spec.relay)
         .connect_timeout(spec.connect_timeout.max(Duration::from_millis(1)))
@@ -108,7 +113,7 @@ pub fn inbox<M, C: Decoder<M>>(spec: &'static InboxSpec, endpoint: Option<&str>)
         None => chosen(spec.endpoint, spec.env),
     };
     let who = format!("the inbox of `{}`", spec.service);
-    let endpoint_parsed = parsed(&who, &endpoint, from);
+    let endpoint_parsed = crate::__private::tls_endpoint(parsed(&who, &endpoint, from), spec.tls);
     let builder = InboxBuilder::new(endpoint)
         .service(spec.service)
         .senders(spec.senders)

@@ -15,13 +15,18 @@ use crate::transport::Endpoint;
 pub(crate) enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::transport::TlsSocket>),
 }
 
 macro_rules! both {
-    ($self:expr, $s:ident => $e:expr) => {
+    ($self:expr, $s:ident => $e:expr, $tls:ident => $t:expr) => {
         match $self {
             Stream::Unix($s) => $e,
             Stream::Tcp($s) => $e,
+            #[cfg(feature = "tls")]
+            Stream::Tls($tls) => $t,
         }
     };
 }
@@ -41,13 +46,14 @@ impl Stream {
                         )
                     })
             }
-            Endpoint::Tcp(addr) => {
-                let s = TcpStream::connect(addr.as_str()).await.map_err(|e| {
-                    TransportError::from_io(&format!("connect to tcp://{addr}"), &e)
-                })?;
-                s.set_nodelay(true)
-                    .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
-                Ok(Stream::Tcp(s))
+            Endpoint::Tcp(addr) => Ok(Stream::Tcp(tcp_connect(addr).await?)),
+            #[cfg(feature = "tls")]
+            Endpoint::TcpTls(addr, tls) => {
+                let (config, name) = tls.connector(crate::transport::host_of(addr))?;
+                let s = tcp_connect(addr).await?;
+                crate::transport::TlsSocket::connect(s, config, name)
+                    .await
+                    .map(|s| Stream::Tls(Box::new(s)))
             }
             #[cfg(feature = "nats")]
             Endpoint::Nats(_) | Endpoint::Jet(..) => Err(TransportError::new(
@@ -70,9 +76,13 @@ impl Stream {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(s) = self {
+            return s.poll_read(cx, buf);
+        }
         loop {
-            ready!(both!(self, s => s.poll_read_ready(cx)))?;
-            match both!(self, s => s.try_read_buf(buf)) {
+            ready!(both!(self, s => s.poll_read_ready(cx), s => s.tcp().poll_read_ready(cx)))?;
+            match both!(self, s => s.try_read_buf(buf), _s => unreachable!("read above")) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 r => return Poll::Ready(r),
             }
@@ -87,8 +97,8 @@ impl Stream {
         at: &mut usize,
     ) -> Poll<io::Result<()>> {
         while *at < out.len() {
-            ready!(both!(self, s => s.poll_write_ready(cx)))?;
-            match both!(self, s => s.try_write(&out[*at..])) {
+            ready!(both!(self, s => s.poll_write_ready(cx), s => s.tcp().poll_write_ready(cx)))?;
+            match both!(self, s => s.try_write(&out[*at..]), s => s.write_now(&out[*at..])) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => *at += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -100,7 +110,7 @@ impl Stream {
 
     /// Writes what the kernel takes now, without waiting (a last REFUSE before closing).
     pub(crate) fn try_write_all(&self, out: &[u8]) {
-        let _ = both!(self, s => s.try_write(out));
+        let _ = both!(self, s => s.try_write(out), s => s.write_now(out));
     }
 
     /// Async wrappers for connection tasks (the inbox).
@@ -112,6 +122,16 @@ impl Stream {
         let mut at = 0;
         std::future::poll_fn(|cx| self.poll_write(cx, out, &mut at)).await
     }
+}
+
+/// One TCP connect, with Nagle off.
+async fn tcp_connect(addr: &str) -> Result<TcpStream, TransportError> {
+    let s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| TransportError::from_io(&format!("connect to tcp://{addr}"), &e))?;
+    s.set_nodelay(true)
+        .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
+    Ok(s)
 }
 
 pub(crate) fn peer_closed() -> TransportError {

@@ -40,6 +40,8 @@ pub struct SubscriptionBuilder {
     max_frame: usize,
     durable: Option<crate::durable::Durable>,
     credentials: Option<crate::NatsCredentials>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
 }
 
 impl SubscriptionBuilder {
@@ -57,6 +59,8 @@ impl SubscriptionBuilder {
             max_frame: protocol::DEFAULT_MAX_FRAME,
             durable: None,
             credentials: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -114,6 +118,14 @@ impl SubscriptionBuilder {
         self
     }
 
+    /// Secures the connection with TLS (feature `tls`; a `tcp://` or `nats://`
+    /// endpoint): see [`crate::tls`]. Secrets are read at each connection attempt.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> SubscriptionBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     fn check(&self) -> Result<Endpoint, BuildError> {
         self.check_endpoint()?
             .with_credentials(self.credentials.clone())
@@ -133,6 +145,11 @@ impl SubscriptionBuilder {
             return Err(BuildError::new("max_frame must be at least 1 byte"));
         }
         let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
+        #[cfg(feature = "tls")]
+        let endpoint = match &self.tls {
+            None => endpoint,
+            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
+        };
         match (&self.durable, endpoint) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]

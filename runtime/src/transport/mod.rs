@@ -28,6 +28,8 @@ mod acks;
 #[cfg(feature = "nats")]
 mod nats;
 mod socket;
+#[cfg(feature = "tls")]
+mod tls;
 mod unread;
 #[cfg(feature = "ws")]
 mod ws;
@@ -37,6 +39,8 @@ pub(crate) use acks::Greeting;
 pub(crate) use nats::{NatsAddress, auth_options as nats_options, retryable as nats_retryable};
 pub(crate) use socket::Sock;
 use socket::{read_until, write_watching};
+#[cfg(feature = "tls")]
+pub(crate) use tls::TlsSocket;
 
 /// Where a sink connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +50,10 @@ pub(crate) enum Endpoint {
     /// `tcp://host:port`; kept as `host:port` in canonical form (IPv6 hosts in
     /// brackets, names lowercased).
     Tcp(String),
+    /// A `tcp://` endpoint secured with TLS (feature `tls`): `host:port` as in
+    /// [`Endpoint::Tcp`], and how it is secured.
+    #[cfg(feature = "tls")]
+    TcpTls(String, Box<crate::tls::Tls>),
     /// `nats://host:port/subject`: frames are published as NATS messages.
     #[cfg(feature = "nats")]
     Nats(nats::NatsAddress),
@@ -130,12 +138,42 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The endpoint secured with `tls`: `tcp://` and `nats://` only.
+    #[cfg(feature = "tls")]
+    pub(crate) fn secured(self, tls: &crate::tls::Tls) -> Result<Endpoint, String> {
+        match self {
+            Endpoint::Tcp(addr) | Endpoint::TcpTls(addr, _) => {
+                Ok(Endpoint::TcpTls(addr, Box::new(tls.clone())))
+            }
+            #[cfg(feature = "nats")]
+            Endpoint::Nats(address) => Ok(Endpoint::Nats(address.secured(tls))),
+            #[cfg(feature = "nats")]
+            Endpoint::Jet(address, durable) => Ok(Endpoint::Jet(address.secured(tls), durable)),
+            Endpoint::Unix(path) => Err(format!(
+                "`unix://{}` cannot be secured with TLS (a Unix socket never leaves the host); \
+                 help: remove `tls`, or use a `tcp://` endpoint",
+                path.display()
+            )),
+            #[cfg(feature = "ws")]
+            Endpoint::Ws(address) => Err(format!(
+                "`{}` cannot be secured with a TLS configuration: WebSocket endpoints take none \
+                 (wss:// is not supported yet); help: remove `tls`, or use a `tcp://` endpoint",
+                address.url
+            )),
+        }
+    }
+}
+
 /// An open connection, owned by one connection task. Socket connections are shared
 /// (behind an `Arc`) with the sink's senders for direct writes of sparse frames; see
 /// [`Connection::inline`].
 pub(crate) enum Connection {
     Unix(Sock<UnixStream>),
     Tcp(Sock<TcpStream>),
+    /// TLS over TCP (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Sock<TlsSocket>),
     /// A NATS client publishing on one subject (no direct writes: see `inline`).
     #[cfg(feature = "nats")]
     Nats(Box<nats::NatsConnection>),
@@ -152,6 +190,8 @@ pub(crate) enum Connection {
 pub(crate) enum Inline {
     Unix(Arc<UnixStream>),
     Tcp(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls(Arc<TlsSocket>),
     #[cfg(feature = "nats")]
     Nats(Box<nats::NatsInline>),
 }
@@ -180,6 +220,8 @@ impl Inline {
     pub(crate) fn spaced(&self) -> bool {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => true,
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => true,
             #[cfg(feature = "nats")]
             Inline::Nats(_) => false,
         }
@@ -192,6 +234,8 @@ impl Inline {
         let written = match self {
             Inline::Unix(s) => s.try_write(frame),
             Inline::Tcp(s) => s.try_write(frame),
+            #[cfg(feature = "tls")]
+            Inline::Tls(s) => socket::Socket::try_write(&**s, frame),
             #[cfg(feature = "nats")]
             Inline::Nats(n) => return n.try_publish(frame),
         };
@@ -217,6 +261,8 @@ impl Inline {
     ) -> Option<(Handed, usize)> {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => None,
             #[cfg(feature = "nats")]
             Inline::Nats(n) => Some(n.try_publish_encoded(hint, encode)),
         }
@@ -234,6 +280,8 @@ impl Inline {
     ) -> Option<(Handed, usize)> {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => None,
             #[cfg(feature = "nats")]
             Inline::Nats(n) => n.try_publish_taken(hint, take),
         }
@@ -243,6 +291,8 @@ impl Inline {
     pub(crate) fn reset_credit(&mut self) {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => {}
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => {}
             #[cfg(feature = "nats")]
             Inline::Nats(n) => n.reset_credit(),
         }
@@ -254,6 +304,8 @@ impl Inline {
     pub(crate) fn take_turn(&mut self) -> Option<Turn> {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => None,
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => None,
             #[cfg(feature = "nats")]
             Inline::Nats(n) => Some(Turn(n.take_turn())),
         }
@@ -265,6 +317,8 @@ impl Inline {
     pub(crate) fn hand_reserved(&mut self, turn: Turn, frame: &[u8]) -> bool {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => false,
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => false,
             #[cfg(feature = "nats")]
             Inline::Nats(n) => n.publish_reserved(turn.0, frame),
         }
@@ -275,6 +329,8 @@ impl Inline {
     pub(crate) fn end_turn(&mut self, turn: Turn) {
         match self {
             Inline::Unix(_) | Inline::Tcp(_) => {}
+            #[cfg(feature = "tls")]
+            Inline::Tls(_) => {}
             #[cfg(feature = "nats")]
             Inline::Nats(n) => n.end_turn(turn.0),
         }
@@ -333,6 +389,8 @@ impl Connection {
             match &mut conn {
                 Connection::Unix(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
                 Connection::Tcp(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
+                #[cfg(feature = "tls")]
+                Connection::Tls(c) => c.acks = Some(acks::handshake(&*c.s, greeting).await?),
                 #[cfg(feature = "nats")]
                 Connection::Nats(_) | Connection::Jet(_) => {}
                 #[cfg(feature = "ws")]
@@ -365,23 +423,46 @@ impl Connection {
                 .map_err(|e| {
                     TransportError::from_io(&format!("connect to unix://{}", path.display()), &e)
                 }),
-            Endpoint::Tcp(addr) => {
-                let stream = TcpStream::connect(addr.as_str()).await.map_err(|e| {
-                    TransportError::from_io(&format!("connect to tcp://{addr}"), &e)
-                })?;
-                stream
-                    .set_nodelay(true)
-                    .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
-                Ok(Connection::Tcp(Sock::new(stream)))
+            Endpoint::Tcp(addr) => Ok(Connection::Tcp(Sock::new(tcp_connect(addr).await?))),
+            #[cfg(feature = "tls")]
+            Endpoint::TcpTls(addr, tls) => {
+                // Secrets are read per attempt: a variable or file fixed while the
+                // sink backs off is picked up by the next one.
+                let (config, name) = tls.connector(host_of(addr))?;
+                let stream = tcp_connect(addr).await?;
+                TlsSocket::connect(stream, config, name)
+                    .await
+                    .map(|s| Connection::Tls(Sock::new(s)))
             }
         }
     }
+}
 
+/// One TCP connect, with Nagle off (frames go out as they are written).
+async fn tcp_connect(addr: &str) -> Result<TcpStream, TransportError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| TransportError::from_io(&format!("connect to tcp://{addr}"), &e))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
+    Ok(stream)
+}
+
+/// The host of a canonical `host:port` (an IPv6 host keeps its brackets).
+#[cfg(feature = "tls")]
+pub(crate) fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
+}
+
+impl Connection {
     /// A handle for direct writes by senders, for transports that have one.
     pub(crate) fn inline(&self) -> Option<Inline> {
         match self {
             Connection::Unix(c) => Some(Inline::Unix(Arc::clone(&c.s))),
             Connection::Tcp(c) => Some(Inline::Tcp(Arc::clone(&c.s))),
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) => Some(Inline::Tls(Arc::clone(&c.s))),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(Inline::Nats(Box::new(c.inline()))),
             // Frames are kept until acknowledged: the task publishes them all.
@@ -398,6 +479,8 @@ impl Connection {
     pub(crate) fn confirms(&self) -> bool {
         match self {
             Connection::Unix(_) | Connection::Tcp(_) => false,
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => false,
             #[cfg(feature = "nats")]
             Connection::Nats(_) => true,
             // Acknowledged, like a sinkgen socket: the task keeps what it publishes.
@@ -414,6 +497,8 @@ impl Connection {
     pub(crate) fn max_payload(&self) -> Option<usize> {
         match self {
             Connection::Unix(_) | Connection::Tcp(_) => None,
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => None,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => Some(c.max_payload()),
             #[cfg(feature = "nats")]
@@ -429,6 +514,8 @@ impl Connection {
     pub(crate) fn take_dropped(&mut self) -> (usize, usize) {
         match self {
             Connection::Unix(_) | Connection::Tcp(_) => (0, 0),
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => (0, 0),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.take_dropped(),
             #[cfg(feature = "nats")]
@@ -445,6 +532,8 @@ impl Connection {
     pub(crate) async fn request_confirmation(&mut self) -> Result<(), TransportError> {
         match self {
             Connection::Unix(_) | Connection::Tcp(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => Ok(()),
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.request_confirmation().await,
             #[cfg(feature = "nats")]
@@ -458,6 +547,8 @@ impl Connection {
     pub(crate) fn poll_confirmed(&mut self) -> bool {
         match self {
             Connection::Unix(_) | Connection::Tcp(_) => false,
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => false,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.poll_confirmed(),
             #[cfg(feature = "nats")]
@@ -482,6 +573,8 @@ impl Connection {
         match self {
             Connection::Unix(c) => write_watching(c, batch, written, interrupt).await,
             Connection::Tcp(c) => write_watching(c, batch, written, interrupt).await,
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) => write_watching(c, batch, written, interrupt).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.write_batch(batch, written, interrupt).await,
             #[cfg(feature = "nats")]
@@ -500,6 +593,8 @@ impl Connection {
         match self {
             Connection::Unix(c) => read_until(&*c.s, &mut c.acks).await,
             Connection::Tcp(c) => read_until(&*c.s, &mut c.acks).await,
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) => read_until(&*c.s, &mut c.acks).await,
             #[cfg(feature = "nats")]
             Connection::Nats(c) => c.watch().await,
             #[cfg(feature = "nats")]
@@ -522,6 +617,23 @@ impl Connection {
                 Some(s) => s.shutdown().await,
                 None => Ok(()),
             },
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) => {
+                c.s.close();
+                // close_notify may still sit in rustls if the socket was full.
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(100), async {
+                    while c.s.tcp().writable().await.is_ok() {
+                        if socket::Socket::try_write(&*c.s, &[]).is_ok() {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                match Arc::get_mut(&mut c.s) {
+                    Some(s) => s.tcp_mut().shutdown().await,
+                    None => Ok(()),
+                }
+            }
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => Ok(()),
             #[cfg(feature = "ws")]

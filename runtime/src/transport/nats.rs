@@ -130,6 +130,9 @@ pub(crate) struct NatsAddress {
     subject: String,
     /// What a connection presents to the server (the relay's `credentials`).
     credentials: Option<crate::NatsCredentials>,
+    /// How the connection is secured (feature `tls`); `None`: plaintext.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<crate::tls::Tls>>,
 }
 
 impl NatsAddress {
@@ -141,6 +144,8 @@ impl NatsAddress {
             port,
             subject,
             credentials: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -156,6 +161,33 @@ impl NatsAddress {
     /// The credentials read now, for one connect attempt (`None`: none configured).
     pub(crate) fn resolve_credentials(&self) -> Result<Option<auth::Resolved>, TransportError> {
         self.credentials.as_ref().map(auth::resolve).transpose()
+    }
+
+    /// The address, connected to over TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) fn secured(mut self, tls: &crate::tls::Tls) -> NatsAddress {
+        self.tls = Some(Box::new(tls.clone()));
+        self
+    }
+
+    /// Readies a client's options for one connection attempt. With a `tls` table
+    /// (feature `tls`): the config built now (secrets read per attempt, the ring
+    /// provider named explicitly), TLS required. Without one: plaintext, and a server
+    /// that requires TLS is refused with an error before the client meets it (see
+    /// [`probe`]), so the client never reaches for a crypto provider it lacks.
+    pub(crate) async fn prepare(
+        &self,
+        options: async_nats::ConnectOptions,
+    ) -> Result<async_nats::ConnectOptions, TransportError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let config = tls
+                .client_config_named()
+                .map_err(crate::tls::TlsError::into_transport)?;
+            return Ok(options.tls_client_config(config).require_tls(true));
+        }
+        probe(self, &self.server_url()).await?;
+        Ok(options)
     }
 
     /// The subject (subscriptions read it).
@@ -312,7 +344,7 @@ impl NatsConnection {
         // installed (none is built in: relays talk plaintext), so a server that
         // requires it is refused before the client sees it.
         let url = address.server_url();
-        probe(address, &url).await?;
+        let options = address.prepare(options).await?;
         // Should the server change between the probe and the connect, the panic is
         // still contained where the process unwinds on panics: the attempt runs as its
         // own task. Dropping this future (the connect timeout) aborts the attempt.

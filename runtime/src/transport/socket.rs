@@ -47,6 +47,10 @@ impl Connection {
             Connection::Tcp(Sock {
                 s, acks: Some(a), ..
             }) => a.read(&**s),
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock {
+                s, acks: Some(a), ..
+            }) => a.read(&**s),
             #[cfg(feature = "nats")]
             Connection::Jet(c) => return c.read_acks(),
             _ => None,
@@ -60,6 +64,8 @@ impl Connection {
         match self {
             Connection::Unix(Sock { acks: Some(a), .. })
             | Connection::Tcp(Sock { acks: Some(a), .. }) => a.take(),
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock { acks: Some(a), .. }) => a.take(),
             #[cfg(feature = "nats")]
             Connection::Jet(c) => c.acked(),
             _ => None,
@@ -72,6 +78,8 @@ impl Connection {
         match self {
             Connection::Unix(Sock { acks: Some(a), .. })
             | Connection::Tcp(Sock { acks: Some(a), .. }) => a.have,
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock { acks: Some(a), .. }) => a.have,
             _ => 0,
         }
     }
@@ -114,6 +122,9 @@ impl Connection {
         match self {
             Connection::Unix(c) => c.track = true,
             Connection::Tcp(c) => c.track = true,
+            // No proof of reads through TLS (SPEC G3).
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => {}
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => {}
             #[cfg(feature = "ws")]
@@ -127,6 +138,8 @@ impl Connection {
         match self {
             Connection::Unix(c) => c.probe.take(),
             Connection::Tcp(c) => c.probe.take(),
+            #[cfg(feature = "tls")]
+            Connection::Tls(_) => None,
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => None,
             #[cfg(feature = "ws")]
@@ -146,6 +159,8 @@ impl Connection {
         let pending = match self {
             Connection::Unix(c) => c.s.take_error(),
             Connection::Tcp(c) => c.s.take_error(),
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) => c.s.tcp().take_error(),
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => return false,
             #[cfg(feature = "ws")]

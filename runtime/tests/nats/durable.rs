@@ -451,6 +451,7 @@ static GENERATED: sinkgen_runtime::__private::SinkSpec = sinkgen_runtime::__priv
         storage: sinkgen_runtime::__private::Storage::Memory,
     }),
     credentials: None,
+    tls: None,
 };
 
 #[tokio::test]

@@ -347,6 +347,7 @@ async fn a_generated_subscription_with_a_bad_endpoint_ends_with_the_reason() {
             backoff_max: Duration::from_secs(1),
             durable: None,
             credentials: None,
+            tls: None,
         };
     let mut sub = sinkgen_runtime::__private::subscription::<Bytes, sinkgen_runtime::__private::Raw>(
         &SPEC,

@@ -96,6 +96,7 @@ pub(crate) struct RawRelay {
     pub storage: Option<Sp<String>>,
     /// `credentials`, well formed (malformed ones are reported and left out).
     pub credentials: Option<RawCredentials>,
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug)]
@@ -116,6 +117,8 @@ pub(crate) struct RawService {
     pub framing_written: bool,
     pub subscribes: Vec<Sp<String>>,
     pub sinks: Vec<RawSink>,
+    /// How `listen` and the direct sinks to it are secured.
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug)]
@@ -196,6 +199,7 @@ pub(crate) const RELAY_KEYS: &[&str] = &[
     "duplicate_window",
     "storage",
     "credentials",
+    "tls",
 ];
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "source",
@@ -205,6 +209,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "framing",
     "subscribes",
     "sinks",
+    "tls",
 ];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "relay",
@@ -237,6 +242,8 @@ fn example(key: &str) -> String {
         "codec" => return format!("\"{}\"", policy::CODEC.name()),
         "backoff" => return backoff_example(),
         "defaults" => return format!("{{ queue = {} }}", policy::QUEUE),
+        "tls" => return "{ ca = { file = \"ca.pem\" } }".to_owned(),
+        "server_name" => return "\"relay.internal\"".to_owned(),
         _ => {}
     }
     match key {
@@ -294,7 +301,10 @@ mod relay;
 mod secret;
 mod service;
 mod syntax;
+mod tls;
 mod values;
+
+pub(crate) use tls::RawTls;
 
 use duration::expect_duration;
 use relay::shape_relay;

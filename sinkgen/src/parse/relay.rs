@@ -53,6 +53,9 @@ pub(super) fn shape_relay(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) -> R
             .get("storage")
             .and_then(|v| expect_str(ctx, "storage", v, place)),
         credentials: super::credentials::shape_credentials(ctx, t, place),
+        tls: t
+            .get("tls")
+            .and_then(|v| super::tls::shape_tls(ctx, v, place)),
         name,
     }
 }

@@ -76,6 +76,9 @@ pub(super) fn shape_service(ctx: &mut Ctx, t: &DeTable<'_>, name: Sp<String>) ->
         framing_written: t.contains_key("framing") || meant.contains(&"framing"),
         subscribes,
         sinks,
+        tls: t
+            .get("tls")
+            .and_then(|v| super::tls::shape_tls(ctx, v, place)),
         name,
     }
 }

@@ -21,6 +21,7 @@ mod policy;
 mod relays;
 mod services;
 mod targets;
+mod tls;
 mod topology;
 mod warnings;
 mod ws;
@@ -57,6 +58,8 @@ struct RelayInfo {
     backlog: u32,
     socket_mode: u32,
     durable: Option<crate::model::Durability>,
+    /// The `tls` table is usable on the endpoint (false: reported).
+    tls_ok: bool,
 }
 
 struct ServiceInfo {
@@ -69,6 +72,8 @@ struct ServiceInfo {
     /// `None` when the framing is broken (already reported).
     framing: Option<Framing>,
     sinks: Vec<SinkInfo>,
+    /// The `tls` table is usable on `listen` (false: reported).
+    tls_ok: bool,
 }
 
 struct SinkInfo {
@@ -147,20 +152,25 @@ impl<'r> Validator<'_, 'r> {
             .services
             .iter()
             .zip(service_ok)
-            .map(|(s, name_ok)| ServiceInfo {
-                name_ok,
-                source: self.source_in_range(s),
-                listen: self.check_listen(s),
-                message: self.service_message(s),
-                codec: self.check_codec(
-                    "service",
-                    &s.name.value,
-                    "services",
-                    s.codec.as_ref(),
-                    s.message.is_some(),
-                ),
-                framing: self.service_framing(s),
-                sinks: Vec::new(),
+            .map(|(s, name_ok)| {
+                let listen = self.check_listen(s);
+                let tls_ok = self.service_tls(s, listen.as_ref());
+                ServiceInfo {
+                    name_ok,
+                    source: self.source_in_range(s),
+                    listen,
+                    tls_ok,
+                    message: self.service_message(s),
+                    codec: self.check_codec(
+                        "service",
+                        &s.name.value,
+                        "services",
+                        s.codec.as_ref(),
+                        s.message.is_some(),
+                    ),
+                    framing: self.service_framing(s),
+                    sinks: Vec::new(),
+                }
             })
             .collect();
         for (s, info) in raw.services.iter().zip(&services) {

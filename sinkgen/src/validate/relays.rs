@@ -49,6 +49,11 @@ impl Validator<'_, '_> {
                     )),
             );
         }
+        let tls_ok = self.tls_on_endpoint(
+            r.tls.as_ref(),
+            endpoint.as_ref(),
+            &format!("relay `{}`", printable(&r.name.value)),
+        );
         let codec = self.check_codec(
             "relay",
             &r.name.value,
@@ -65,6 +70,7 @@ impl Validator<'_, '_> {
             backlog,
             socket_mode,
             durable,
+            tls_ok,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::{RelayInfo, Resolved, ServiceInfo};
-use crate::model::{Policy, Relay, Service, Sink, SinkTarget, Topology};
+use crate::model::{Policy, Relay, Secret, Service, Sink, SinkTarget, Tls, Topology};
 use crate::parse::{CompositeKind, RawConfig, RawTarget};
 use crate::source::Source;
 
@@ -26,6 +26,7 @@ pub(super) fn build(
             let credentials = r
                 .credentials
                 .map(|c| credentials(c.kind, &r.name.value, &line));
+            let tls_key = format!("relays.{}.tls", r.name.value);
             Some(Relay {
                 line: line(&r.name.span),
                 name: r.name.value,
@@ -37,6 +38,10 @@ pub(super) fn build(
                 socket_mode: info.socket_mode,
                 durable: info.durable,
                 credentials,
+                tls: r
+                    .tls
+                    .filter(|_| info.tls_ok)
+                    .map(|t| tls(t, &tls_key, &line)),
             })
         })
         .collect();
@@ -83,7 +88,12 @@ pub(super) fn build(
                     })
                 })
                 .collect();
+            let tls_key = format!("services.{}.tls", s.name.value);
             Some(Service {
+                tls: s
+                    .tls
+                    .filter(|_| info.tls_ok)
+                    .map(|t| tls(t, &tls_key, &line)),
                 line: line(&s.name.span),
                 name: s.name.value,
                 source: info.source,
@@ -126,5 +136,24 @@ fn credentials(
         },
         Raw::Nkey(s) => Credentials::Nkey(secret("nkey", s)),
         Raw::Creds(s) => Credentials::Creds(secret("creds", s)),
+    }
+}
+
+/// A `tls` table for the model: each secret with its dotted key and line.
+fn tls(t: crate::parse::RawTls, key: &str, line: &dyn Fn(&Range<usize>) -> u32) -> Tls {
+    let secret = |s: Option<crate::parse::Sp<sinkgen_config::secret::SecretSource>>, name: &str| {
+        s.map(|s| Secret {
+            line: line(&s.span),
+            source: s.value,
+            key: format!("{key}.{name}"),
+        })
+    };
+    Tls {
+        ca: secret(t.ca, "ca"),
+        server_name: t.server_name.map(|n| n.value),
+        cert: secret(t.cert, "cert"),
+        key: secret(t.key, "key"),
+        client_cert: secret(t.client_cert, "client_cert"),
+        client_key: secret(t.client_key, "client_key"),
     }
 }

@@ -19,6 +19,44 @@ use crate::transport::Endpoint;
 pub(super) enum Listener {
     Unix(UnixListener),
     Tcp(TcpListener),
+    /// A `tcp://` endpoint served over TLS (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, Arc<rustls::ServerConfig>),
+}
+
+/// An accepted connection, ready or still to be secured: the TLS handshake runs in
+/// the connection's task, never in the accept loop.
+enum Incoming {
+    Ready(Stream),
+    #[cfg(feature = "tls")]
+    Tls(tokio::net::TcpStream, Arc<rustls::ServerConfig>),
+}
+
+impl Incoming {
+    /// The stream; an error when its TLS handshake failed or took longer than
+    /// `timeout`.
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    async fn stream(self, timeout: Duration) -> Result<Stream, TransportError> {
+        match self {
+            Incoming::Ready(s) => Ok(s),
+            #[cfg(feature = "tls")]
+            Incoming::Tls(tcp, config) => {
+                match tokio::time::timeout(
+                    timeout,
+                    crate::transport::TlsSocket::accept(tcp, config),
+                )
+                .await
+                {
+                    Ok(r) => r.map(|s| Stream::Tls(Box::new(s))),
+                    Err(_) => Err(TransportError::new(
+                        crate::error::ErrorClass::Retryable,
+                        io::ErrorKind::TimedOut,
+                        "TLS handshake of a sender timed out",
+                    )),
+                }
+            }
+        }
+    }
 }
 
 /// A Unix socket file this inbox made; removed when the inbox goes.
@@ -56,6 +94,18 @@ pub(super) fn bind(endpoint: &Endpoint) -> Result<(Listener, Option<Bound>), Tra
                 TcpListener::from_std(std).map_err(|e| TransportError::from_io(&context(), &e))?;
             Ok((Listener::Tcp(listener), None))
         }
+        #[cfg(feature = "tls")]
+        Endpoint::TcpTls(addr, tls) => {
+            // Read now: a key that cannot be read fails this bind, named, and the
+            // inbox retries under its backoff.
+            let config = tls
+                .server_config()
+                .map_err(crate::tls::TlsError::into_transport)?;
+            let (Listener::Tcp(listener), bound) = bind(&Endpoint::Tcp(addr.clone()))? else {
+                unreachable!("a tcp:// endpoint binds a TCP listener")
+            };
+            Ok((Listener::Tls(listener, Arc::new(config)), bound))
+        }
         #[cfg(feature = "nats")]
         Endpoint::Nats(_) | Endpoint::Jet(..) => Err(crate::sink::bad_address(
             "an inbox listens on a unix:// or tcp:// endpoint, not NATS".to_owned(),
@@ -76,13 +126,22 @@ fn stale(path: &std::path::Path) -> bool {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Stream> {
+    async fn accept(&self) -> io::Result<Incoming> {
         match self {
-            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+            Listener::Unix(l) => l
+                .accept()
+                .await
+                .map(|(s, _)| Incoming::Ready(Stream::Unix(s))),
             Listener::Tcp(l) => {
                 let (s, _) = l.accept().await?;
                 s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
+                Ok(Incoming::Ready(Stream::Tcp(s)))
+            }
+            #[cfg(feature = "tls")]
+            Listener::Tls(l, config) => {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok(Incoming::Tls(s, Arc::clone(config)))
             }
         }
     }
@@ -95,9 +154,20 @@ pub(super) async fn accept_loop(listener: Listener, shared: Arc<Shared>, tx: mps
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(stream) => {
-                    shared.counters.connect();
-                    tasks.spawn(conn::serve(stream, Arc::clone(&shared), tx.clone()));
+                Ok(incoming) => {
+                    let (shared, tx) = (Arc::clone(&shared), tx.clone());
+                    tasks.spawn(async move {
+                        match incoming.stream(shared.opts.connect_timeout).await {
+                            Ok(stream) => {
+                                shared.counters.connect();
+                                conn::serve(stream, shared, tx).await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(inbox = %shared.opts.name, error = %e, "TLS handshake failed");
+                                shared.counters.error(e);
+                            }
+                        }
+                    });
                 }
                 Err(e) => {
                     // Out of descriptors and the like: wait a little, never spin.

@@ -1,6 +1,6 @@
-//! The check made before the client connects: a server that requires TLS is refused
-//! with an error (the client would panic without a crypto provider, which sinks do
-//! not build in).
+//! The check made before a plaintext client connects (a relay without a `tls` table):
+//! a server that requires TLS is refused with an error, since the client would reach
+//! for a crypto provider it does not have, and panic.
 
 use std::io;
 
@@ -17,7 +17,7 @@ pub(super) fn tls_required(url: &str) -> TransportError {
         ErrorClass::Fatal,
         io::ErrorKind::Unsupported,
         format!(
-            "connect to {url}: the server requires TLS; sinkgen's NATS relays speak plaintext only (remove `tls` from the server's configuration, or reach it through a plaintext listener)"
+            "connect to {url}: the server requires TLS and the relay has no `tls` table, so the sink speaks plaintext; help: add a `tls` table to the relay in services.toml (sinkgen-runtime feature `tls`), or reach the server through a plaintext listener"
         ),
     )
 }

@@ -1,0 +1,283 @@
+//! TLS over a TCP socket (feature `tls`), driven by the socket's readiness like the
+//! plain sockets: [`TlsSocket`] implements the same [`Socket`] operations on
+//! plaintext, so batch writes that watch the read half, the sinkgen handshake,
+//! acknowledgements and direct writes by senders work unchanged on top of it.
+//!
+//! Invariants: one lock guards the rustls state; every operation takes it for one
+//! non-blocking step and never holds it across an await. A write takes plaintext only
+//! once the records of earlier writes are with the kernel (so the bytes a write
+//! reports taken are in the socket or about to be, never piling up in memory), and
+//! reads drain both the socket and rustls' plaintext until the socket would block, so
+//! waiting for readability never misses data rustls already holds. Records still
+//! pending when a write returns are sent by the next operation or while waiting.
+//!
+//! A TLS peer's kernel counters say nothing about what its application read (the
+//! records are not the frames), so foreign framings prove no reads through TLS
+//! (SPEC G3: frames on a connection that dies are unconfirmed).
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use super::socket::Socket;
+use crate::error::{ErrorClass, TransportError};
+
+/// Plaintext a write hands rustls at most, so a write's records fit the socket's
+/// buffer in few system calls.
+const MAX_WRITE: usize = 64 * 1024;
+
+/// A TLS connection over a TCP socket, client or server side.
+pub(crate) struct TlsSocket {
+    tcp: TcpStream,
+    tls: Mutex<rustls::Connection>,
+}
+
+/// `Read`/`Write` on a TCP socket through its non-blocking operations.
+struct Raw<'a>(&'a TcpStream);
+
+impl Read for Raw<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for Raw<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TlsSocket {
+    /// Secures a connected TCP socket as a client: the handshake runs here (the
+    /// caller bounds it with the connect timeout). A certificate that does not verify
+    /// is a retryable error naming the cause.
+    pub(crate) async fn connect(
+        tcp: TcpStream,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<TlsSocket, TransportError> {
+        let conn = rustls::ClientConnection::new(config, name).map_err(|e| {
+            TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidInput,
+                format!("TLS: {e}"),
+            )
+        })?;
+        let sock = TlsSocket {
+            tcp,
+            tls: Mutex::new(conn.into()),
+        };
+        sock.handshake().await?;
+        Ok(sock)
+    }
+
+    /// Secures an accepted TCP socket as a server (the caller bounds the handshake).
+    pub(crate) async fn accept(
+        tcp: TcpStream,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<TlsSocket, TransportError> {
+        let conn = rustls::ServerConnection::new(config).map_err(|e| {
+            TransportError::new(
+                ErrorClass::Fatal,
+                io::ErrorKind::InvalidInput,
+                e.to_string(),
+            )
+        })?;
+        let sock = TlsSocket {
+            tcp,
+            tls: Mutex::new(conn.into()),
+        };
+        sock.handshake().await?;
+        Ok(sock)
+    }
+
+    /// The TCP socket under the TLS.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    fn lock(&self) -> MutexGuard<'_, rustls::Connection> {
+        // A panic while holding it cannot leave rustls' state half-written in a way
+        // that matters more than the connection's failure, which follows.
+        self.tls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn handshake(&self) -> Result<(), TransportError> {
+        loop {
+            let (handshaking, pending) = {
+                let mut tls = self.lock();
+                flush(&mut tls, &self.tcp).map_err(|e| handshake_error(&e))?;
+                (tls.is_handshaking(), tls.wants_write())
+            };
+            if !handshaking && !pending {
+                return Ok(());
+            }
+            if pending {
+                self.tcp.writable().await.map_err(|e| handshake_error(&e))?;
+                continue;
+            }
+            self.tcp.readable().await.map_err(|e| handshake_error(&e))?;
+            let mut tls = self.lock();
+            match tls.read_tls(&mut Raw(&self.tcp)) {
+                Ok(0) => {
+                    return Err(TransportError::new(
+                        ErrorClass::Retryable,
+                        io::ErrorKind::UnexpectedEof,
+                        "TLS handshake: the peer closed the connection",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(handshake_error(&e)),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // Tell the peer why (the alert), as far as the socket takes it now.
+                let _ = flush(&mut tls, &self.tcp);
+                return Err(TransportError::new(
+                    ErrorClass::Retryable,
+                    io::ErrorKind::InvalidData,
+                    format!("TLS handshake: {e}"),
+                ));
+            }
+        }
+    }
+
+    /// Sends close_notify, as far as the socket takes it now.
+    pub(crate) fn close(&self) {
+        let mut tls = self.lock();
+        tls.send_close_notify();
+        let _ = flush(&mut tls, &self.tcp);
+    }
+
+    fn pending(&self) -> bool {
+        self.lock().wants_write()
+    }
+
+    /// [`Socket::try_write`] for the receivers' streams.
+    pub(crate) fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        Socket::try_write(self, buf)
+    }
+
+    /// Poll-based read for the receivers' streams: plaintext into `buf`'s spare
+    /// capacity (`Ok(0)`: the peer closed), sending pending records meanwhile.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut bytes::BytesMut,
+    ) -> std::task::Poll<io::Result<usize>> {
+        use std::task::Poll;
+        let mut scratch = [0u8; 16 * 1024];
+        let room = (buf.capacity() - buf.len()).clamp(1, scratch.len());
+        loop {
+            if self.pending()
+                && let Poll::Ready(r) = self.tcp.poll_write_ready(cx)
+            {
+                r?;
+                flush(&mut self.lock(), &self.tcp)?;
+                continue;
+            }
+            match Socket::try_read(self, &mut scratch[..room]) {
+                Ok(n) => {
+                    buf.extend_from_slice(&scratch[..n]);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            std::task::ready!(self.tcp.poll_read_ready(cx))?;
+        }
+    }
+}
+
+fn handshake_error(e: &io::Error) -> TransportError {
+    TransportError::from_io("TLS handshake", e)
+}
+
+/// Hands the kernel the records rustls holds, until it takes no more; `Ok` also when
+/// the socket is full (the records stay pending).
+fn flush(tls: &mut rustls::Connection, tcp: &TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(&mut Raw(tcp)) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Socket for TlsSocket {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut tls = self.lock();
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                // The peer closed without close_notify: closed all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match tls.read_tls(&mut Raw(&self.tcp)) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                let _ = flush(&mut tls, &self.tcp);
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS: {e}"),
+                ));
+            }
+            // Whatever rustls must answer (alerts, key updates) goes out now.
+            flush(&mut tls, &self.tcp)?;
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut tls = self.lock();
+        flush(&mut tls, &self.tcp)?;
+        if tls.wants_write() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = tls.writer().write(&buf[..buf.len().min(MAX_WRITE)])?;
+        flush(&mut tls, &self.tcp)?;
+        Ok(n)
+    }
+
+    async fn readable(&self) -> io::Result<()> {
+        // Records left pending by a write go out while waiting, or the peer would
+        // never see them (and never answer).
+        while self.pending() {
+            tokio::select! {
+                r = self.tcp.writable() => {
+                    r?;
+                    flush(&mut self.lock(), &self.tcp)?;
+                }
+                r = self.tcp.readable() => return r,
+            }
+        }
+        self.tcp.readable().await
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        self.tcp.writable().await
+    }
+}
+
+impl AsRawFd for TlsSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tcp.as_raw_fd()
+    }
+}
