@@ -7,9 +7,10 @@
 //! valgrind --tool=callgrind target/release/deps/frames-<hash> <framing> <frames>
 //! ```
 //!
-//! `<framing>` is `lp`, `torq` or `sinkgen`. The peer thread reads like the `acked`
-//! case of the `runtime` bench: length prefixes walked, torq CRCs checked, sinkgen
-//! frames decoded with one cumulative ACK per read. Instructions per frame are the
+//! `<framing>` is `lp`, `torq` or `sinkgen`: the peer thread reads like the `acked`
+//! case of the `runtime` bench (length prefixes walked, torq CRCs checked, sinkgen
+//! frames decoded with one cumulative ACK per read); or `lp-drain` and `torq-drain`:
+//! the peer only counts bytes, like the `framing` case's peer. Instructions per frame are the
 //! difference of two runs with different frame counts, divided by the difference of
 //! the counts (the setup cancels out).
 
@@ -27,8 +28,9 @@ fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` without arguments (all benches) runs it briefly.
     let name = args.get(1).map_or("torq", String::as_str);
+    let drain = name.ends_with("-drain");
     let frames: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1_000);
-    let framing = match name {
+    let framing = match name.trim_end_matches("-drain") {
         "lp" => Framing::LengthPrefixed,
         "sinkgen" => Framing::Sinkgen,
         "torq" => Framing::Torq {
@@ -45,15 +47,22 @@ fn main() -> io::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    rt.block_on(run(framing, frames))?;
+    rt.block_on(run(framing, frames, drain))?;
     println!("{name}: {frames} frames of {SIZE} B delivered");
     Ok(())
 }
 
-async fn run(framing: Framing, frames: u64) -> io::Result<()> {
+async fn run(framing: Framing, frames: u64, drain: bool) -> io::Result<()> {
     let listener = Listener::bind(Transport::Uds)?;
     let endpoint = listener.endpoint().to_owned();
-    let peer = thread::spawn(move || read_all(&listener, framing, frames));
+    let peer = thread::spawn(move || {
+        if drain {
+            let total = frames * (framing.header_len() + SIZE) as u64;
+            drain_bytes(&listener, total)
+        } else {
+            read_all(&listener, framing, frames)
+        }
+    });
     let sink: RelaySink<&'static [u8]> = SinkBuilder::new(endpoint)
         .framing(framing)
         .queue(4096)
@@ -146,6 +155,23 @@ fn read_all(listener: &Listener, framing: Framing, total: u64) -> io::Result<()>
         if !out.is_empty() {
             stream.write_all(&out)?;
         }
+    }
+    Ok(())
+}
+
+/// Reads until `total` bytes arrived, looking at none of them.
+fn drain_bytes(listener: &Listener, total: u64) -> io::Result<()> {
+    let mut stream = listener.accept()?;
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut read = 0u64;
+    while read < total {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::other(format!(
+                "EOF after {read} of {total} bytes"
+            )));
+        }
+        read += n as u64;
     }
     Ok(())
 }

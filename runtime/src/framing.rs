@@ -251,7 +251,7 @@ pub(crate) fn crc_hasher() -> crc32fast::Hasher {
 ///
 /// One pass instead of two `update`s (or moving the body) is what makes a small
 /// frame's checksum cheap: crc32fast folds 16 bytes per carry-less multiply, and each
-/// `update` pays a partial block and set-up of its own.
+/// `update` pays a set-up, a final reduction and a partial block of its own.
 pub(crate) fn crc_before_body<const N: usize>(frame: &mut [u8], head: &[u8; N]) -> u32 {
     let from = 4;
     frame[from..from + N].copy_from_slice(head);
@@ -309,6 +309,42 @@ mod tests {
             u32::from_le_bytes(empty[28..32].try_into().unwrap()),
             crc32fast::hash(&empty[..28])
         );
+    }
+
+    #[test]
+    fn torq_crc_is_right_for_every_length() {
+        // Payloads of 0..=80 bytes: hashed runs of 28..=108 bytes, every remainder
+        // modulo 16 (whole blocks only, and a partial block of every length).
+        let f = Framing::Torq {
+            domain: 2,
+            source: 3,
+        };
+        for len in 0..=80usize {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let mut buf = vec![0xAA; 3];
+            assert_eq!(
+                f.append(&mut buf, &payload[..], 0, len as u64, 99),
+                Some(32 + len)
+            );
+            let frame = &buf[3..];
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&frame[..28]);
+            crc.update(&payload);
+            assert_eq!(frame[28..32], crc.finalize().to_le_bytes(), "payload {len}");
+            assert_eq!(&frame[32..], &payload[..]);
+            assert_eq!(buf[..3], [0xAA; 3]);
+        }
+    }
+
+    #[test]
+    fn sinkgen_checksum_is_right_for_every_length() {
+        for len in 0..=80usize {
+            let body: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
+            let mut buf = Vec::new();
+            Framing::Sinkgen.append(&mut buf, &body[..], 5, len as u64, 7);
+            let (frame, used) = protocol::decode(&buf, 1 << 20).unwrap().unwrap();
+            assert_eq!((used, frame.body), (36 + len, &body[..]));
+        }
     }
 
     #[test]
