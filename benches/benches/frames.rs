@@ -48,7 +48,8 @@ fn main() -> io::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(framing, frames, drain))?;
-    println!("{name}: {frames} frames of {SIZE} B delivered");
+    let peer = if drain { "drained" } else { "checked" };
+    println!("{framing:?}: {frames} frames of {SIZE} B delivered ({peer})");
     Ok(())
 }
 
