@@ -257,7 +257,7 @@ pub(crate) fn seal(
     sequence: u64,
     timestamp: u64,
 ) {
-    let (h, body) = frame.split_at_mut(HEADER_LEN);
+    let mut h = [0u8; CHECKSUM_AT];
     h[0..2].copy_from_slice(&MAGIC);
     h[2] = VERSION;
     h[3] = kind.byte();
@@ -265,8 +265,10 @@ pub(crate) fn seal(
     h[8..16].copy_from_slice(&session.to_le_bytes());
     h[16..24].copy_from_slice(&sequence.to_le_bytes());
     h[24..32].copy_from_slice(&timestamp.to_le_bytes());
-    let sum = checksum(&h[..CHECKSUM_AT], body);
-    h[CHECKSUM_AT..].copy_from_slice(&sum.to_le_bytes());
+    // Bytes 0..32 then the body in one pass (see `crc_before_body`), then the header.
+    let sum = crate::framing::crc_before_body(frame, &h);
+    frame[..CHECKSUM_AT].copy_from_slice(&h);
+    frame[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// CRC-32 of the header's first 32 bytes, then of the body.
