@@ -331,7 +331,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             let mut buf = vec![0xAA; 3];
             assert_eq!(
-                f.append(&mut buf, &payload[..], 0, len as u64, 99),
+                f.append(&mut buf, &payload[..], (0, len as u64, 99), usize::MAX),
                 Some(32 + len)
             );
             let frame = &buf[3..];
@@ -349,7 +349,7 @@ mod tests {
         for len in 0..=80usize {
             let body: Vec<u8> = (0..len).map(|i| (i * 13 + len) as u8).collect();
             let mut buf = Vec::new();
-            Framing::Sinkgen.append(&mut buf, &body[..], 5, len as u64, 7);
+            Framing::Sinkgen.append(&mut buf, &body[..], (5, len as u64, 7), usize::MAX);
             let (frame, used) = protocol::decode(&buf, 1 << 20).unwrap().unwrap();
             assert_eq!((used, frame.body), (36 + len, &body[..]));
         }

@@ -312,15 +312,20 @@ pub fn env_var(sink: &str) -> String {
     format!("SINKGEN_{}_ENDPOINT", sink.to_ascii_uppercase())
 }
 
-/// A relay's `credentials` as the templates take them.
-pub(crate) fn credentials(c: &crate::model::Credentials) -> templates::Credentials {
-    use crate::model::Credentials as C;
-    let secret = |s: &crate::model::SecretRef| templates::Secret {
+/// A secret of the model (where it lives, the key and line that named it) as the
+/// templates take it.
+fn secret(s: &crate::model::Secret) -> templates::Secret {
+    templates::Secret {
         env: s.source.kind() == "env",
         name: s.source.name().to_owned(),
         key: s.key.clone(),
         line: s.line,
-    };
+    }
+}
+
+/// A relay's `credentials` as the templates take them.
+pub(crate) fn credentials(c: &crate::model::Credentials) -> templates::Credentials {
+    use crate::model::Credentials as C;
     match c {
         C::Token(s) => templates::Credentials::Token(secret(s)),
         C::UserPassword { user, password } => templates::Credentials::UserPassword {
@@ -334,14 +339,7 @@ pub(crate) fn credentials(c: &crate::model::Credentials) -> templates::Credentia
 
 /// A `tls` table as the templates take it.
 pub(crate) fn tls(t: &crate::model::Tls) -> templates::Tls {
-    let secret = |s: &Option<crate::model::Secret>| {
-        s.as_ref().map(|s| templates::Secret {
-            env: matches!(s.source, sinkgen_config::secret::SecretSource::Env(_)),
-            name: s.source.name().to_owned(),
-            key: s.key.clone(),
-            line: s.line,
-        })
-    };
+    let secret = |s: &Option<crate::model::Secret>| s.as_ref().map(secret);
     templates::Tls {
         ca: secret(&t.ca),
         server_name: t.server_name.clone(),

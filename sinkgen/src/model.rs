@@ -99,30 +99,18 @@ pub struct Durability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// `token = <secret>`.
-    Token(SecretRef),
+    Token(Secret),
     /// `user = "name"` and `password = <secret>`.
     UserPassword {
         /// The user's name (not a secret).
         user: String,
         /// The password.
-        password: SecretRef,
+        password: Secret,
     },
     /// `nkey = <secret>`: an nkey user seed.
-    Nkey(SecretRef),
+    Nkey(Secret),
     /// `creds = <secret>`: a `.creds` file (user JWT and seed).
-    Creds(SecretRef),
-}
-
-/// A secret the file names: where it lives, and the dotted key and line that named it
-/// (for the run-time error when it cannot be read).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRef {
-    /// `{ env = "VAR" }` or `{ file = "path" }`.
-    pub source: sinkgen_config::secret::SecretSource,
-    /// The dotted key, e.g. `relays.quotes.credentials.token`.
-    pub key: String,
-    /// 1-based line of the key's value.
-    pub line: u32,
+    Creds(Secret),
 }
 
 /// `storage` of a durable relay.

@@ -121,9 +121,9 @@ fn credentials(
     relay: &str,
     line: &impl Fn(&Range<usize>) -> u32,
 ) -> crate::model::Credentials {
-    use crate::model::{Credentials, SecretRef};
+    use crate::model::{Credentials, Secret};
     use crate::parse::RawCredentialsKind as Raw;
-    let secret = |key: &str, s: crate::parse::RawSecret| SecretRef {
+    let secret = |key: &str, s: crate::parse::RawSecret| Secret {
         line: line(&s.span),
         source: s.value,
         key: format!("relays.{relay}.credentials.{key}"),
