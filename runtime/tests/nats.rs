@@ -39,9 +39,12 @@ mod credentials;
 #[path = "nats/subscribe.rs"]
 mod subscribe;
 
-/// The socket tests' shared pieces (the panicking message type).
+/// The socket tests' shared pieces (the panicking message type, whether
+/// `nats-server` can be started).
 #[path = "common/mod.rs"]
 mod common;
+
+use common::server_available;
 
 /// Readiness probes, 50 ms apart: 10 s at most.
 const PROBES: usize = 200;
@@ -49,31 +52,6 @@ const PROBES: usize = 200;
 const MESSAGE_WAIT: Duration = Duration::from_secs(10);
 /// How long a subscriber is given for messages that may or may not come.
 const QUIET: Duration = Duration::from_millis(500);
-
-/// Whether `nats-server` can be started. Its absence fails the test in CI (`.ci/run`
-/// installs it) and skips it, loudly, elsewhere.
-fn server_available() -> bool {
-    let found = Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is not on PATH; CI installs it (`apt-get install -y nats-server` in .ci/run)"
-        );
-        eprintln!(
-            "\n\
-             ************************************************************\n\
-             *** SKIPPED: nats-server is not on PATH, so this NATS    ***\n\
-             *** test did not run. `apt-get install nats-server`.     ***\n\
-             ************************************************************\n"
-        );
-    }
-    found
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

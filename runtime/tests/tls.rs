@@ -428,5 +428,9 @@ fn a_key_that_is_not_pem_names_its_key_and_line() {
 }
 
 #[cfg(feature = "nats")]
+#[path = "common/mod.rs"]
+mod common;
+
+#[cfg(feature = "nats")]
 #[path = "tls/nats.rs"]
 mod nats;

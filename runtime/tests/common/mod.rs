@@ -206,3 +206,28 @@ impl sinkgen_runtime::Encode for Msg {
     }
 }
 pub mod receiver;
+
+/// Whether `nats-server` can be started. Its absence fails the test in CI (`.ci/run`
+/// installs it) and skips it, loudly, elsewhere.
+pub fn server_available() -> bool {
+    let found = std::process::Command::new("nats-server")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nats-server is not on PATH; CI installs it (`apt-get install -y nats-server` in .ci/run)"
+        );
+        eprintln!(
+            "\n\
+             ************************************************************\n\
+             *** SKIPPED: nats-server is not on PATH, so this NATS    ***\n\
+             *** test did not run. `apt-get install nats-server`.     ***\n\
+             ************************************************************\n"
+        );
+    }
+    found
+}

@@ -9,26 +9,8 @@ use sinkgen_runtime::{
     Bytes, Framing, Received, RelaySink, SinkBuilder, Subscription, SubscriptionBuilder,
 };
 
+use super::common::server_available;
 use super::{Ca, Dir, WAIT, file};
-
-/// Whether `nats-server` can be started: required in CI (`.ci/run` installs it),
-/// skipped loudly elsewhere.
-fn server_available() -> bool {
-    let found = Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nats-server is not on PATH; CI installs it"
-        );
-        eprintln!("*** SKIPPED: nats-server is not on PATH ***");
-    }
-    found
-}
 
 /// A `nats-server` child requiring TLS on 127.0.0.1; killed on drop.
 struct Server {
