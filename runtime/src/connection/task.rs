@@ -470,6 +470,12 @@ impl Driver {
                 inline.reset_credit();
             }
             std::mem::swap(&mut p.buf, &mut self.batch);
+            // The buffer senders fill next gets the capacity of the one just taken,
+            // in one allocation (the first time, or after a give-back), instead of a
+            // series of doublings while senders append to it under the lock.
+            if p.buf.capacity() < self.batch.capacity() {
+                p.buf.reserve(self.batch.capacity());
+            }
             self.written = std::mem::take(&mut p.head_written);
             let frames = std::mem::take(&mut p.frames);
             self.took(&p);
