@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::certs::Ca;
 use sinkgen_runtime::tls::Tls;
 use sinkgen_runtime::{Bytes, Framing, RelaySink, Secret, SinkBuilder, State};
 use tokio::io::AsyncReadExt;
@@ -38,48 +39,6 @@ impl Dir {
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A CA and certificates it signs.
-struct Ca {
-    cert: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.cert.pem()
-    }
-
-    /// A leaf certificate for `names` (PEM chain, PEM key).
-    fn leaf(&self, names: &[&str], client: bool) -> (String, String) {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("leaf params");
-        params.extended_key_usages = vec![if client {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf certificate");
-        (cert.pem(), key.serialize_pem())
     }
 }
 
@@ -427,7 +386,61 @@ fn a_key_that_is_not_pem_names_its_key_and_line() {
     );
 }
 
-#[cfg(feature = "nats")]
+/// Over TLS, as over plain TCP, the kernel knows which record bytes the peer's TCP
+/// acknowledged, and the socket maps them back to frames: a peer that stops reading
+/// and dies leaves the frames that never reached its host counted lost, never sent
+/// (SPEC G3; the same test over plain TCP is in `unread.rs`).
+#[tokio::test]
+async fn frames_that_never_reached_a_dead_tls_peer_are_counted_lost() {
+    use std::os::fd::AsRawFd;
+    const READ: u64 = 100;
+    let dir = Dir::new("stalled");
+    let ca = Ca::new("test CA");
+    let (cert, key) = ca.leaf(&["localhost"], false);
+    let server = Tls::new().identity(
+        file(&dir.write("server.pem", &cert), "tls.cert", 3),
+        file(&dir.write("server.key", &key), "tls.key", 4),
+    );
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(Arc::new(server.server_config().expect("a server config")));
+    let listener = common::small_buffer_listener();
+    let port = listener.local_addr().expect("addr").port();
+    let tls = Tls::new()
+        .ca(file(&dir.write("ca.pem", &ca.pem()), "relays.r.tls.ca", 7))
+        .server_name("localhost");
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(format!("tcp://127.0.0.1:{port}"))
+        .framing(Framing::LengthPrefixed)
+        .queue(64)
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .tls(tls)
+        .relay()
+        .expect("a sink");
+    // The peer reads 100 frames, stops reading, and dies when told, with records
+    // unread (a reset); its listener goes with it, so the sink cannot reconnect.
+    let (die_tx, die_rx) = tokio::sync::oneshot::channel::<()>();
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut s = acceptor.accept(tcp).await.expect("TLS handshake");
+        for id in 1..=READ {
+            let body = common::read_lp(&mut s).await.expect("a frame");
+            assert_eq!(common::check_payload(&body), id);
+        }
+        let _ = die_rx.await;
+        common::unread_here(s.get_ref().0.as_raw_fd())
+    });
+    let accepted = common::send_until_stalled(&sink, 1024).await;
+    let written = sink.status().frames_sent;
+    die_tx.send(()).expect("the peer waits");
+    let unread = common::guard("peer", peer).await.expect("the peer");
+    common::eventually("the loss counted", || sink.status().lost.unconfirmed > 0).await;
+    sink.close_with_linger(Duration::ZERO).await;
+    let st = sink.status();
+    eprintln!("{written} of {accepted} frames written; {unread} bytes unread by the peer; {st:?}");
+    // The peer's TLS reader may hold up to two records (16 KiB each) it read from the
+    // socket and did not hand on.
+    common::check_stalled_peer(&st, accepted, 1028, (READ, unread, 2 * 16_640));
+}
+
 #[path = "common/mod.rs"]
 mod common;
 

@@ -474,7 +474,7 @@ impl Driver {
             // in one allocation (the first time, or after a give-back), instead of a
             // series of doublings while senders append to it under the lock.
             if p.buf.capacity() < self.batch.capacity() {
-                p.buf.reserve(self.batch.capacity());
+                p.buf.reserve_exact(self.batch.capacity());
             }
             self.written = std::mem::take(&mut p.head_written);
             let frames = std::mem::take(&mut p.frames);

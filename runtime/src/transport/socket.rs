@@ -94,11 +94,16 @@ impl Connection {
         let mut scratch = [0u8; 256];
         match self {
             Connection::Unix(c) if c.acks.is_none() => {
-                let n = unread::unread(&*c.s)?;
+                let n = c.s.unread()?;
                 drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
             }
             Connection::Tcp(c) if c.acks.is_none() => {
-                let n = unread::unread(&*c.s)?;
+                let n = c.s.unread()?;
+                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+            }
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) if c.acks.is_none() => {
+                let n = c.s.unread()?;
                 drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
             }
             _ => None,
@@ -114,6 +119,17 @@ impl Connection {
                 Connection::Unix(Sock { acks: None, .. })
                     | Connection::Tcp(Sock { acks: None, .. })
             )
+            || self.tls_proves_reads()
+    }
+
+    /// Whether this is a TLS connection without acknowledgements on Linux, whose
+    /// socket maps the kernel's count of record bytes to plaintext.
+    fn tls_proves_reads(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Connection::Tls(Sock { acks: None, .. }) = self {
+            return cfg!(target_os = "linux");
+        }
+        false
     }
 
     /// Makes batch writes read the socket's unread count whenever the socket is full
@@ -122,9 +138,8 @@ impl Connection {
         match self {
             Connection::Unix(c) => c.track = true,
             Connection::Tcp(c) => c.track = true,
-            // No proof of reads through TLS (SPEC G3).
             #[cfg(feature = "tls")]
-            Connection::Tls(_) => {}
+            Connection::Tls(c) => c.track = true,
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => {}
             #[cfg(feature = "ws")]
@@ -139,7 +154,7 @@ impl Connection {
             Connection::Unix(c) => c.probe.take(),
             Connection::Tcp(c) => c.probe.take(),
             #[cfg(feature = "tls")]
-            Connection::Tls(_) => None,
+            Connection::Tls(c) => c.probe.take(),
             #[cfg(feature = "nats")]
             Connection::Nats(_) | Connection::Jet(_) => None,
             #[cfg(feature = "ws")]
@@ -174,8 +189,10 @@ impl Connection {
     /// peer's queue was not discarded.
     pub(crate) fn unread_after_close(&self) -> Option<u64> {
         match self {
-            Connection::Unix(c) if c.acks.is_none() => unread::unread(&*c.s),
-            Connection::Tcp(c) if c.acks.is_none() => unread::unread(&*c.s),
+            Connection::Unix(c) if c.acks.is_none() => c.s.unread(),
+            Connection::Tcp(c) if c.acks.is_none() => c.s.unread(),
+            #[cfg(feature = "tls")]
+            Connection::Tls(c) if c.acks.is_none() => c.s.unread(),
             _ => None,
         }
     }
@@ -196,6 +213,9 @@ pub(super) trait Socket {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
     async fn readable(&self) -> io::Result<()>;
     async fn writable(&self) -> io::Result<()>;
+    /// Bytes written that the peer has not consumed yet, in the bytes `try_write`
+    /// counts (see [`Connection::unread`]); `None` when unknown.
+    fn unread(&self) -> Option<u64>;
 }
 
 macro_rules! socket {
@@ -212,6 +232,9 @@ macro_rules! socket {
             }
             async fn writable(&self) -> io::Result<()> {
                 <$t>::writable(self).await
+            }
+            fn unread(&self) -> Option<u64> {
+                unread::unread(self)
             }
         }
     };
@@ -257,7 +280,7 @@ pub(super) async fn write_watching<S: Socket + std::os::fd::AsRawFd>(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // Full: what the peer consumed so far, while it is surely there.
                 if sock.track
-                    && let Some(n) = unread::unread(s)
+                    && let Some(n) = s.unread()
                 {
                     if let Some(e) = drain_reads(s, &mut scratch) {
                         return Err(WriteStop::Failed(e));

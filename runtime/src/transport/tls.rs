@@ -11,10 +11,19 @@
 //! waiting for readability never misses data rustls already holds. Records still
 //! pending when a write returns are sent by the next operation or while waiting.
 //!
-//! A TLS peer's kernel counters say nothing about what its application read (the
-//! records are not the frames), so foreign framings prove no reads through TLS
-//! (SPEC G3: frames on a connection that dies are unconfirmed).
+//! # What the peer consumed
+//!
+//! Foreign framings prove reads through TLS as on plain TCP (SPEC G3, see
+//! `connection::proof`): the kernel's count of bytes the peer's TCP has not
+//! acknowledged is a count of record bytes, so the socket keeps a map from plaintext
+//! to records. Whenever every record of the plaintext taken so far is with the kernel,
+//! it notes a boundary (plaintext taken, record bytes sent); a boundary is consumed
+//! once the record bytes the peer acknowledged reach it. `Socket::unread` is the
+//! plaintext past the last consumed boundary: what the peer may not have had, in the
+//! plaintext bytes the connection task counts. Records of our own (alerts, key
+//! updates, close_notify) only move boundaries later, so the count errs towards loss.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
@@ -29,27 +38,82 @@ use crate::error::{ErrorClass, TransportError};
 /// buffer in few system calls.
 const MAX_WRITE: usize = 64 * 1024;
 
+/// At most this many plaintext-to-record boundaries are kept (allocated once per
+/// connection); when full, the newest is moved later, which only makes the count of
+/// unread plaintext more cautious.
+const MAX_MARKS: usize = 64;
+
 /// A TLS connection over a TCP socket, client or server side.
 pub(crate) struct TlsSocket {
     tcp: TcpStream,
-    tls: Mutex<rustls::Connection>,
+    tls: Mutex<State>,
 }
 
-/// `Read`/`Write` on a TCP socket through its non-blocking operations.
+/// The rustls state and the map from plaintext to record bytes (see the module docs).
+struct State {
+    conn: rustls::Connection,
+    /// Record bytes handed to the kernel on this connection (handshake included).
+    sent: u64,
+    /// Plaintext bytes writes took.
+    taken: u64,
+    /// Boundaries (plaintext taken, record bytes sent) not yet consumed, oldest first.
+    marks: VecDeque<(u64, u64)>,
+    /// Plaintext bytes the peer is proven to have been handed.
+    consumed: u64,
+}
+
+impl State {
+    fn new(conn: rustls::Connection) -> State {
+        State {
+            conn,
+            sent: 0,
+            taken: 0,
+            marks: VecDeque::with_capacity(MAX_MARKS),
+            consumed: 0,
+        }
+    }
+
+    /// Every record of the plaintext taken so far is with the kernel: a boundary.
+    fn mark(&mut self) {
+        let last = self.marks.back().map_or(self.consumed, |m| m.0);
+        if self.taken == last {
+            return;
+        }
+        let mark = (self.taken, self.sent);
+        if self.marks.len() == MAX_MARKS {
+            if let Some(newest) = self.marks.back_mut() {
+                *newest = mark;
+            }
+        } else {
+            self.marks.push_back(mark);
+        }
+    }
+}
+
+/// `Write` on a TCP socket through its non-blocking operations, counting the bytes
+/// the kernel took.
+struct Counted<'a> {
+    tcp: &'a TcpStream,
+    sent: &'a mut u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.tcp.try_write(buf)?;
+        *self.sent += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `Read` on a TCP socket through its non-blocking operations.
 struct Raw<'a>(&'a TcpStream);
 
 impl Read for Raw<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.try_read(buf)
-    }
-}
-
-impl Write for Raw<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -71,7 +135,7 @@ impl TlsSocket {
         })?;
         let sock = TlsSocket {
             tcp,
-            tls: Mutex::new(conn.into()),
+            tls: Mutex::new(State::new(conn.into())),
         };
         sock.handshake().await?;
         Ok(sock)
@@ -91,7 +155,7 @@ impl TlsSocket {
         })?;
         let sock = TlsSocket {
             tcp,
-            tls: Mutex::new(conn.into()),
+            tls: Mutex::new(State::new(conn.into())),
         };
         sock.handshake().await?;
         Ok(sock)
@@ -106,7 +170,7 @@ impl TlsSocket {
         &mut self.tcp
     }
 
-    fn lock(&self) -> MutexGuard<'_, rustls::Connection> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding it cannot leave rustls' state half-written in a way
         // that matters more than the connection's failure, which follows.
         self.tls.lock().unwrap_or_else(|p| p.into_inner())
@@ -117,7 +181,7 @@ impl TlsSocket {
             let (handshaking, pending) = {
                 let mut tls = self.lock();
                 flush(&mut tls, &self.tcp).map_err(|e| handshake_error(&e))?;
-                (tls.is_handshaking(), tls.wants_write())
+                (tls.conn.is_handshaking(), tls.conn.wants_write())
             };
             if !handshaking && !pending {
                 return Ok(());
@@ -128,7 +192,7 @@ impl TlsSocket {
             }
             self.tcp.readable().await.map_err(|e| handshake_error(&e))?;
             let mut tls = self.lock();
-            match tls.read_tls(&mut Raw(&self.tcp)) {
+            match tls.conn.read_tls(&mut Raw(&self.tcp)) {
                 Ok(0) => {
                     return Err(TransportError::new(
                         ErrorClass::Retryable,
@@ -140,7 +204,7 @@ impl TlsSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(handshake_error(&e)),
             }
-            if let Err(e) = tls.process_new_packets() {
+            if let Err(e) = tls.conn.process_new_packets() {
                 // Tell the peer why (the alert), as far as the socket takes it now.
                 let _ = flush(&mut tls, &self.tcp);
                 return Err(TransportError::new(
@@ -155,12 +219,28 @@ impl TlsSocket {
     /// Sends close_notify, as far as the socket takes it now.
     pub(crate) fn close(&self) {
         let mut tls = self.lock();
-        tls.send_close_notify();
+        tls.conn.send_close_notify();
         let _ = flush(&mut tls, &self.tcp);
     }
 
+    /// Plaintext taken by writes that the peer's TCP may not have acknowledged yet
+    /// (see the module docs); `None` where the kernel cannot tell (other systems).
+    fn plaintext_unread(&self) -> Option<u64> {
+        // Under the lock, so no write moves `sent` between the reading and its use.
+        let mut tls = self.lock();
+        let acked = tls.sent.saturating_sub(super::unread::unread(&self.tcp)?);
+        while let Some(&(plain, records)) = tls.marks.front() {
+            if records > acked {
+                break;
+            }
+            tls.consumed = plain;
+            tls.marks.pop_front();
+        }
+        Some(tls.taken - tls.consumed)
+    }
+
     fn pending(&self) -> bool {
-        self.lock().wants_write()
+        self.lock().conn.wants_write()
     }
 
     /// [`Socket::try_write`] for the receivers' streams.
@@ -205,15 +285,20 @@ fn handshake_error(e: &io::Error) -> TransportError {
 
 /// Hands the kernel the records rustls holds, until it takes no more; `Ok` also when
 /// the socket is full (the records stay pending).
-fn flush(tls: &mut rustls::Connection, tcp: &TcpStream) -> io::Result<()> {
-    while tls.wants_write() {
-        match tls.write_tls(&mut Raw(tcp)) {
+fn flush(tls: &mut State, tcp: &TcpStream) -> io::Result<()> {
+    while tls.conn.wants_write() {
+        let mut out = Counted {
+            tcp,
+            sent: &mut tls.sent,
+        };
+        match tls.conn.write_tls(&mut out) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         }
     }
+    tls.mark();
     Ok(())
 }
 
@@ -221,19 +306,19 @@ impl Socket for TlsSocket {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut tls = self.lock();
         loop {
-            match tls.reader().read(buf) {
+            match tls.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 // The peer closed without close_notify: closed all the same.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            match tls.read_tls(&mut Raw(&self.tcp)) {
+            match tls.conn.read_tls(&mut Raw(&self.tcp)) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {}
                 Err(e) => return Err(e),
             }
-            if let Err(e) = tls.process_new_packets() {
+            if let Err(e) = tls.conn.process_new_packets() {
                 let _ = flush(&mut tls, &self.tcp);
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -248,10 +333,11 @@ impl Socket for TlsSocket {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut tls = self.lock();
         flush(&mut tls, &self.tcp)?;
-        if tls.wants_write() {
+        if tls.conn.wants_write() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = tls.writer().write(&buf[..buf.len().min(MAX_WRITE)])?;
+        let n = tls.conn.writer().write(&buf[..buf.len().min(MAX_WRITE)])?;
+        tls.taken += n as u64;
         flush(&mut tls, &self.tcp)?;
         Ok(n)
     }
@@ -273,6 +359,10 @@ impl Socket for TlsSocket {
 
     async fn writable(&self) -> io::Result<()> {
         self.tcp.writable().await
+    }
+
+    fn unread(&self) -> Option<u64> {
+        self.plaintext_unread()
     }
 }
 

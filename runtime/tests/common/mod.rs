@@ -205,6 +205,7 @@ impl sinkgen_runtime::Encode for Msg {
         }
     }
 }
+pub mod certs;
 pub mod receiver;
 
 /// Whether `nats-server` can be started. Its absence fails the test in CI (`.ci/run`
@@ -230,4 +231,91 @@ pub fn server_available() -> bool {
         );
     }
     found
+}
+
+/// A TCP listener on 127.0.0.1 with a small receive buffer (asked before `listen`, so
+/// accepted connections have it): a peer that stops reading fills it quickly, and the
+/// bytes a sink wrote then sit mostly in the sink's own send queue.
+pub fn small_buffer_listener() -> tokio::net::TcpListener {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(32 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.listen(8).unwrap()
+}
+
+/// Bytes the kernel holds for `fd` that its process has not read (`FIONREAD`).
+#[allow(unsafe_code, reason = "one ioctl; the test has no safe wrapper for it")]
+pub fn unread_here(fd: std::os::fd::RawFd) -> u64 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one `c_int` through the pointer, which points to a live
+    // local `c_int`; the caller keeps the descriptor open.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) };
+    assert_eq!(r, 0, "FIONREAD");
+    u64::try_from(n).unwrap()
+}
+
+/// Sends frames of `len` bytes (ids from 1) from another task until `sink` has
+/// stopped writing: its sent count unchanged for 300 ms (its peer stopped reading
+/// and every buffer on the way is full). Returns how many `send` accepted.
+pub async fn send_until_stalled(sink: &sinkgen_runtime::RelaySink<Vec<u8>>, len: usize) -> u64 {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (sink, stop) = (sink.clone(), std::sync::Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut accepted = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A send still waiting for room is given up (not accepted).
+                let send = sink.send(payload(accepted + 1, len));
+                if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(20), send).await {
+                    accepted += 1;
+                }
+            }
+            accepted
+        })
+    };
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let (mut last, mut still) = (u64::MAX, 0);
+    while still < 15 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the sink to stop writing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = sink.status().frames_sent;
+        if now == last {
+            still += 1;
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    guard("the sender", sender).await.unwrap()
+}
+
+/// A peer over TCP (plain or TLS) that read `read` frames, stopped reading, and died
+/// with `unread` bytes in its kernel (and at most `buffered` more held by its own
+/// reader, e.g. TLS records read but not decrypted): SPEC G3 over TCP. `accepted`
+/// frames of `frame` bytes each were sent. The frames that may have reached the
+/// peer's host are at most those it read, those its kernel and reader held, and one
+/// torn frame; the sink must not count more as sent. Every accepted frame is sent or
+/// counted lost.
+pub fn check_stalled_peer(
+    status: &sinkgen_runtime::Status,
+    accepted: u64,
+    frame: u64,
+    (read, unread, buffered): (u64, u64, u64),
+) {
+    let reached = read + (unread + buffered).div_ceil(frame) + 1;
+    assert!(
+        status.frames_sent <= reached,
+        "{} frames counted sent, but at most {reached} reached the peer's host \
+         ({read} read, {unread} bytes unread there, {buffered} buffered): {status:?}",
+        status.frames_sent
+    );
+    assert!(status.lost.unconfirmed > 0, "{status:?}");
+    assert_eq!(
+        status.frames_sent + status.lost.total(),
+        accepted,
+        "{status:?}"
+    );
 }
