@@ -99,6 +99,7 @@ pub mod durable;
 pub mod encode;
 pub mod error;
 pub mod framing;
+pub(crate) mod link;
 pub mod message_sink;
 pub mod protocol;
 pub mod receive;

@@ -38,6 +38,7 @@ use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
 use crate::framing::Framing;
+use crate::link::Link;
 use crate::status::Status;
 use crate::transport::Endpoint;
 
@@ -62,20 +63,13 @@ impl Drop for Handle {
 #[must_use = "a builder does nothing until .relay() or .direct() is called"]
 pub struct SinkBuilder {
     name: Arc<str>,
-    endpoint: String,
+    link: Link,
     framing: Framing,
-    connect_timeout: Duration,
     send_timeout: Duration,
     queue: usize,
-    backoff_initial: Duration,
-    backoff_max: Duration,
     identity: Option<Identity>,
     durable: Option<crate::durable::Durable>,
     when_down: WhenDown,
-    max_frame: usize,
-    credentials: Option<crate::NatsCredentials>,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::Tls>,
 }
 
 /// What a send does while the sink's peer is down (`when_down` in `services.toml`):
@@ -99,20 +93,13 @@ impl SinkBuilder {
         let endpoint = endpoint.into();
         SinkBuilder {
             name: Arc::from(endpoint.as_str()),
-            endpoint,
+            link: Link::new(endpoint),
             framing: Framing::LengthPrefixed,
-            connect_timeout: policy::CONNECT_TIMEOUT,
             send_timeout: policy::SEND_TIMEOUT,
             queue: usize::try_from(policy::QUEUE).unwrap_or(usize::MAX),
-            backoff_initial: policy::BACKOFF_INITIAL,
-            backoff_max: policy::BACKOFF_MAX,
             identity: None,
             durable: None,
             when_down: policy::WHEN_DOWN,
-            max_frame: usize::try_from(policy::MAX_FRAME).unwrap_or(usize::MAX),
-            credentials: None,
-            #[cfg(feature = "tls")]
-            tls: None,
         }
     }
 
@@ -131,7 +118,7 @@ impl SinkBuilder {
 
     /// Longest time one connect attempt may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> SinkBuilder {
-        self.connect_timeout = timeout;
+        self.link.connect_timeout = timeout;
         self
     }
 
@@ -176,15 +163,15 @@ impl SinkBuilder {
     /// receivers and `sinkgen relay` accept), at least 1; values above `u32::MAX`
     /// (what a frame's length field describes) act as `u32::MAX`.
     pub fn max_frame(mut self, bytes: usize) -> SinkBuilder {
-        self.max_frame = bytes;
+        self.link.max_frame = bytes;
         self
     }
 
     /// Delay between connect attempts: exponential from `initial` to `max`, with full
     /// jitter in `[initial, current cap]`.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> SinkBuilder {
-        self.backoff_initial = initial;
-        self.backoff_max = max;
+        self.link.backoff_initial = initial;
+        self.link.backoff_max = max;
         self
     }
 
@@ -220,7 +207,7 @@ impl SinkBuilder {
     /// cannot be read, or credentials the server refuses, fail the attempt: the sink
     /// backs off and tries again.
     pub fn nats_credentials(mut self, credentials: crate::NatsCredentials) -> SinkBuilder {
-        self.credentials = Some(credentials);
+        self.link.credentials = Some(credentials);
         self
     }
 
@@ -230,13 +217,13 @@ impl SinkBuilder {
     /// last error) and the sink retries under its backoff.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::Tls) -> SinkBuilder {
-        self.tls = Some(tls);
+        self.link.tls = Some(tls);
         self
     }
 
     fn check(&self) -> Result<Endpoint, BuildError> {
         self.check_endpoint()?
-            .with_credentials(self.credentials.clone())
+            .with_credentials(self.link.credentials.clone())
             .map_err(BuildError::new)
     }
 
@@ -244,61 +231,52 @@ impl SinkBuilder {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 frame"));
         }
-        if self.max_frame == 0 {
-            return Err(BuildError::new("max_frame must be at least 1 byte"));
+        if self.send_timeout.is_zero() {
+            return Err(BuildError::new("send_timeout must be greater than zero"));
         }
-        if self.connect_timeout.is_zero() || self.send_timeout.is_zero() {
-            return Err(BuildError::new("timeouts must be greater than zero"));
-        }
-        if self.backoff_initial.is_zero() {
-            return Err(BuildError::new(
-                "backoff initial delay must be greater than zero",
-            ));
-        }
-        if self.backoff_initial > self.backoff_max {
-            return Err(BuildError::new("backoff initial delay is above its max"));
-        }
-        let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
-        #[cfg(feature = "tls")]
-        let endpoint = match &self.tls {
-            None => endpoint,
-            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
-        };
-        match (&self.durable, endpoint) {
+        match (&self.durable, self.link.endpoint()?) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]
             (Some(durable), Endpoint::Nats(address)) => Ok(Endpoint::Jet(address, durable.clone())),
             (Some(_), _) => Err(BuildError::new(format!(
                 "`{}` is not a nats:// endpoint; only a NATS relay can be durable (JetStream); \
                  help: remove `durable`, or relay through `nats://host:port/subject`",
-                sinkgen_config::printable(&self.endpoint)
+                sinkgen_config::printable(&self.link.endpoint)
             ))),
         }
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
-        let credentials = self.credentials;
+        let Link {
+            endpoint: endpoint_text,
+            connect_timeout,
+            backoff_initial,
+            backoff_max,
+            max_frame,
+            credentials,
+            ..
+        } = self.link;
         let endpoint = endpoint.and_then(|e| {
             e.with_credentials(credentials)
                 .map_err(|m| bad_address(format!("bad address for sink `{}`: {m}", self.name)))
         });
         Options {
             name: self.name,
-            endpoint_text: Arc::from(self.endpoint.as_str()),
+            endpoint_text: Arc::from(endpoint_text),
             endpoint,
             framing: if self.durable.is_some() {
                 Framing::Sinkgen
             } else {
                 self.framing
             },
-            connect_timeout: self.connect_timeout,
+            connect_timeout,
             send_timeout: self.send_timeout,
             queue: self.queue,
-            backoff_initial: self.backoff_initial,
-            backoff_max: self.backoff_max,
+            backoff_initial,
+            backoff_max,
             identity: self.identity,
             when_down: self.when_down,
-            max_frame: self.max_frame.min(u32::MAX as usize),
+            max_frame: max_frame.min(u32::MAX as usize),
             role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }

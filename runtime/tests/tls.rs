@@ -106,6 +106,9 @@ fn sink(port: u16, tls: Tls) -> RelaySink<Bytes> {
     SinkBuilder::new(format!("tcp://127.0.0.1:{port}"))
         .framing(Framing::LengthPrefixed)
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        // The bound of `flush()`: tens of MB through TLS in a debug build on a busy
+        // machine can take more than the default second.
+        .send_timeout(WAIT)
         .tls(tls)
         .relay()
         .expect("a sink")

@@ -9,7 +9,6 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sinkgen_config::policy;
 use tokio::time::Sleep;
 
 use super::counters::{Counters, ReceiveStatus, Refusal};

@@ -18,6 +18,7 @@ use super::{Event, Received};
 use crate::codec::{Decoder, Raw};
 use crate::decode::Decode;
 use crate::error::{BuildError, ErrorClass, TransportError};
+use crate::link::Link;
 use crate::protocol;
 use crate::transport::Endpoint;
 
@@ -32,34 +33,22 @@ mod listen;
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct InboxBuilder {
-    endpoint: String,
+    link: Link,
     name: Option<Arc<str>>,
     service: Arc<str>,
     senders: Option<Vec<Arc<str>>>,
     queue: usize,
-    connect_timeout: Duration,
-    backoff_initial: Duration,
-    backoff_max: Duration,
-    max_frame: usize,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::Tls>,
 }
 
 impl InboxBuilder {
     /// Starts a builder for the `listen` endpoint (`unix:///path` or `tcp://host:port`).
     pub fn new(endpoint: impl Into<String>) -> InboxBuilder {
         InboxBuilder {
-            endpoint: endpoint.into(),
+            link: Link::new(endpoint.into()),
             name: None,
             service: Arc::from(""),
             senders: None,
             queue: usize::try_from(policy::QUEUE).unwrap_or(usize::MAX),
-            connect_timeout: policy::CONNECT_TIMEOUT,
-            backoff_initial: policy::BACKOFF_INITIAL,
-            backoff_max: policy::BACKOFF_MAX,
-            max_frame: protocol::DEFAULT_MAX_FRAME,
-            #[cfg(feature = "tls")]
-            tls: None,
         }
     }
 
@@ -70,7 +59,7 @@ impl InboxBuilder {
     /// and the inbox retries under its backoff.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::Tls) -> InboxBuilder {
-        self.tls = Some(tls);
+        self.link.tls = Some(tls);
         self
     }
 
@@ -107,21 +96,21 @@ impl InboxBuilder {
 
     /// Longest time a sender may take to send its HELLO after connecting.
     pub fn connect_timeout(mut self, timeout: Duration) -> InboxBuilder {
-        self.connect_timeout = timeout;
+        self.link.connect_timeout = timeout;
         self
     }
 
     /// Delay between attempts to bind the endpoint (exponential with full jitter).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> InboxBuilder {
-        self.backoff_initial = initial;
-        self.backoff_max = max;
+        self.link.backoff_initial = initial;
+        self.link.backoff_max = max;
         self
     }
 
     /// The largest message body accepted (default 16 MiB); a larger frame is refused
     /// (code `TooLarge`) and its connection closed.
     pub fn max_frame(mut self, bytes: usize) -> InboxBuilder {
-        self.max_frame = bytes;
+        self.link.max_frame = bytes;
         self
     }
 
@@ -129,24 +118,7 @@ impl InboxBuilder {
         if self.queue == 0 {
             return Err(BuildError::new("queue must hold at least 1 message"));
         }
-        if self.connect_timeout.is_zero() {
-            return Err(BuildError::new("connect_timeout must be greater than zero"));
-        }
-        if self.backoff_initial.is_zero() || self.backoff_initial > self.backoff_max {
-            return Err(BuildError::new(
-                "backoff initial delay must be greater than zero and at most its max",
-            ));
-        }
-        if self.max_frame == 0 {
-            return Err(BuildError::new("max_frame must be at least 1 byte"));
-        }
-        let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
-        #[cfg(feature = "tls")]
-        let endpoint = match &self.tls {
-            None => endpoint,
-            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
-        };
-        match endpoint {
+        match self.link.endpoint()? {
             e @ (Endpoint::Unix(_) | Endpoint::Tcp(_)) => Ok(e),
             #[cfg(feature = "tls")]
             e @ Endpoint::TcpTls(..) => Ok(e),
@@ -162,9 +134,17 @@ impl InboxBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
+        let Link {
+            endpoint: endpoint_text,
+            connect_timeout,
+            backoff_initial,
+            backoff_max,
+            max_frame,
+            ..
+        } = self.link;
         let name = self.name.unwrap_or_else(|| {
             if self.service.is_empty() {
-                Arc::from(self.endpoint.as_str())
+                Arc::from(endpoint_text)
             } else {
                 Arc::clone(&self.service)
             }
@@ -175,10 +155,10 @@ impl InboxBuilder {
             service: self.service,
             senders: self.senders,
             queue: self.queue.max(1),
-            connect_timeout: self.connect_timeout,
-            backoff_initial: self.backoff_initial,
-            backoff_max: self.backoff_max.max(self.backoff_initial),
-            max_frame: self.max_frame,
+            connect_timeout,
+            backoff_initial,
+            backoff_max: backoff_max.max(backoff_initial),
+            max_frame,
         }
     }
 

@@ -2,6 +2,7 @@
 //! before its first `recv`.
 
 use super::*;
+use crate::link::Link;
 
 /// Builds a [`Subscription`] from a relay's endpoint and the subscriber's identity.
 ///
@@ -10,18 +11,11 @@ use super::*;
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct SubscriptionBuilder {
-    endpoint: String,
+    link: Link,
     name: Option<Arc<str>>,
     service: Arc<str>,
     relay: Arc<str>,
-    connect_timeout: Duration,
-    backoff_initial: Duration,
-    backoff_max: Duration,
-    max_frame: usize,
     durable: Option<crate::durable::Durable>,
-    credentials: Option<crate::NatsCredentials>,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::Tls>,
 }
 
 impl SubscriptionBuilder {
@@ -29,18 +23,11 @@ impl SubscriptionBuilder {
     /// or with the `nats` feature `nats://host:port/subject`).
     pub fn new(endpoint: impl Into<String>) -> SubscriptionBuilder {
         SubscriptionBuilder {
-            endpoint: endpoint.into(),
+            link: Link::new(endpoint.into()),
             name: None,
             service: Arc::from(""),
             relay: Arc::from(""),
-            connect_timeout: policy::CONNECT_TIMEOUT,
-            backoff_initial: policy::BACKOFF_INITIAL,
-            backoff_max: policy::BACKOFF_MAX,
-            max_frame: protocol::DEFAULT_MAX_FRAME,
             durable: None,
-            credentials: None,
-            #[cfg(feature = "tls")]
-            tls: None,
         }
     }
 
@@ -71,22 +58,22 @@ impl SubscriptionBuilder {
     /// Longest time one connect attempt, and then the relay's answer to the
     /// handshake, may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> SubscriptionBuilder {
-        self.connect_timeout = timeout;
+        self.link.connect_timeout = timeout;
         self
     }
 
     /// Delay between connect attempts: exponential from `initial` to `max`, with full
     /// jitter, as for sinks.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> SubscriptionBuilder {
-        self.backoff_initial = initial;
-        self.backoff_max = max;
+        self.link.backoff_initial = initial;
+        self.link.backoff_max = max;
         self
     }
 
     /// The largest message body accepted (default 16 MiB). A larger frame breaks the
     /// connection: the subscription refuses it (code `TooLarge`) and reconnects.
     pub fn max_frame(mut self, bytes: usize) -> SubscriptionBuilder {
-        self.max_frame = bytes;
+        self.link.max_frame = bytes;
         self
     }
 
@@ -94,7 +81,7 @@ impl SubscriptionBuilder {
     /// from the secret at every connect attempt (see [`crate::credentials`]); a
     /// failure is retried under backoff.
     pub fn nats_credentials(mut self, credentials: crate::NatsCredentials) -> SubscriptionBuilder {
-        self.credentials = Some(credentials);
+        self.link.credentials = Some(credentials);
         self
     }
 
@@ -102,55 +89,46 @@ impl SubscriptionBuilder {
     /// endpoint): see [`crate::tls`]. Secrets are read at each connection attempt.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::Tls) -> SubscriptionBuilder {
-        self.tls = Some(tls);
+        self.link.tls = Some(tls);
         self
     }
 
     fn check(&self) -> Result<Endpoint, BuildError> {
         self.check_endpoint()?
-            .with_credentials(self.credentials.clone())
+            .with_credentials(self.link.credentials.clone())
             .map_err(BuildError::new)
     }
 
     fn check_endpoint(&self) -> Result<Endpoint, BuildError> {
-        if self.connect_timeout.is_zero() {
-            return Err(BuildError::new("connect_timeout must be greater than zero"));
-        }
-        if self.backoff_initial.is_zero() || self.backoff_initial > self.backoff_max {
-            return Err(BuildError::new(
-                "backoff initial delay must be greater than zero and at most its max",
-            ));
-        }
-        if self.max_frame == 0 {
-            return Err(BuildError::new("max_frame must be at least 1 byte"));
-        }
-        let endpoint = Endpoint::parse(&self.endpoint).map_err(BuildError::new)?;
-        #[cfg(feature = "tls")]
-        let endpoint = match &self.tls {
-            None => endpoint,
-            Some(tls) => endpoint.secured(tls).map_err(BuildError::new)?,
-        };
-        match (&self.durable, endpoint) {
+        match (&self.durable, self.link.endpoint()?) {
             (None, endpoint) => Ok(endpoint),
             #[cfg(feature = "nats")]
             (Some(durable), Endpoint::Nats(address)) => Ok(Endpoint::Jet(address, durable.clone())),
             (Some(_), _) => Err(BuildError::new(format!(
                 "`{}` is not a nats:// endpoint; only a NATS relay can be durable (JetStream); \
                  help: remove `durable`, or relay through `nats://host:port/subject`",
-                sinkgen_config::printable(&self.endpoint)
+                sinkgen_config::printable(&self.link.endpoint)
             ))),
         }
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
+        let Link {
+            endpoint: endpoint_text,
+            connect_timeout,
+            backoff_initial,
+            backoff_max,
+            max_frame,
+            credentials,
+            ..
+        } = self.link;
         let name = self.name.unwrap_or_else(|| {
             if self.relay.is_empty() {
-                Arc::from(self.endpoint.as_str())
+                Arc::from(endpoint_text)
             } else {
                 Arc::clone(&self.relay)
             }
         });
-        let credentials = self.credentials;
         let endpoint = endpoint.and_then(|e| {
             e.with_credentials(credentials).map_err(|m| {
                 crate::sink::bad_address(format!("bad address for subscription `{name}`: {m}"))
@@ -161,10 +139,10 @@ impl SubscriptionBuilder {
             endpoint,
             service: self.service,
             relay: self.relay,
-            connect_timeout: self.connect_timeout,
-            backoff_initial: self.backoff_initial,
-            backoff_max: self.backoff_max.max(self.backoff_initial),
-            max_frame: self.max_frame,
+            connect_timeout,
+            backoff_initial,
+            backoff_max: backoff_max.max(backoff_initial),
+            max_frame,
         }
     }
 
