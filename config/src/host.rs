@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use crate::endpoint::{EndpointError, err};
+use crate::endpoint_error::{EndpointError, err};
 use crate::text::printable;
 
 /// The longest host name DNS carries (RFC 1035), and its longest label.

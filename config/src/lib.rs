@@ -36,13 +36,15 @@
 #![forbid(unsafe_code)]
 
 mod endpoint;
+mod endpoint_error;
 mod host;
 mod names;
 pub mod policy;
 pub mod secret;
 mod text;
 
-pub use endpoint::{Endpoint, EndpointError, MAX_NATS_SUBJECT, MAX_UNIX_PATH, parse_endpoint};
+pub use endpoint::{Endpoint, MAX_NATS_SUBJECT, MAX_UNIX_PATH, parse_endpoint};
+pub use endpoint_error::EndpointError;
 pub use host::Host;
 pub use names::{RESERVED_SINK_NAMES, RUST_KEYWORDS, is_keyword};
 pub use policy::DurationLiteral;

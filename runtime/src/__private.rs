@@ -469,7 +469,7 @@ pub use crate::{Decode, Inbox, Subscription};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::Identity;
+    use crate::connection::Identity;
 
     const SPEC: SinkSpec = SinkSpec {
         service: "feed",

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use sinkgen_config::policy;
 
 use crate::codec::{Coded, Encoder, Raw};
-use crate::connection::{Msg, Options, Reject, Shared, deadline_after};
+use crate::connection::{Identity, Msg, Options, Reject, Shared, deadline_after};
 use crate::encode::Encode;
 use crate::error::{BuildError, ErrorClass, SendError, TransportError, WaitError};
 use crate::framing::Framing;
@@ -76,16 +76,6 @@ pub struct SinkBuilder {
 /// [`WhenDown::Queue`] (the default) or [`WhenDown::Fail`]. See
 /// [`SinkBuilder::when_down`].
 pub use sinkgen_config::policy::WhenDown;
-
-/// Who a sink is in `services.toml`: what it names in the handshake of
-/// [`Framing::Sinkgen`] (see [`protocol`](crate::protocol)).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Identity {
-    /// The sending service.
-    pub(crate) service: Arc<str>,
-    /// The relay, or the receiving service of a direct sink.
-    pub(crate) target: Arc<str>,
-}
 
 impl SinkBuilder {
     /// Starts a builder for `endpoint` (`unix:///absolute/path` or `tcp://host:port`).

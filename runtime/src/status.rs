@@ -40,8 +40,18 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::composite::Mode;
 use crate::error::TransportError;
+
+/// How a composite spreads frames over its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Every member gets every frame.
+    Broadcast,
+    /// Members take frames in turn, ready members only.
+    RoundRobin,
+    /// The first healthy member in order, sticky, with fail-back.
+    Failover,
+}
 
 #[cfg(feature = "serde")]
 mod serialize;

@@ -392,6 +392,7 @@ mod build;
 mod derive;
 pub mod lower;
 mod lower_receivers;
+mod lower_values;
 
 pub use build::{BuildError, Builder, build};
 pub use derive::expand_derive;

@@ -6,7 +6,9 @@ use quote::format_ident;
 use sinkgen_templates as templates;
 
 use crate::diagnostic::Diagnostic;
-use crate::lower::{Names, ident, policy, relay_message, service_message};
+use crate::lower_values::{
+    Names, credentials, durable, ident, policy, relay_message, service_message, tls,
+};
 use crate::model::{Endpoint, Service, Topology};
 
 /// Names the receivers type uses for itself: a subscribed relay cannot have them.
@@ -60,9 +62,9 @@ pub(crate) fn receivers(
             codec: relay.codec,
             nats: matches!(relay.endpoint, Endpoint::Nats { .. }),
             policy: policy(&topology.defaults),
-            durable: relay.durable.map(crate::lower::durable),
-            credentials: relay.credentials.as_ref().map(crate::lower::credentials),
-            tls: relay.tls.as_ref().map(crate::lower::tls),
+            durable: relay.durable.map(durable),
+            credentials: relay.credentials.as_ref().map(credentials),
+            tls: relay.tls.as_ref().map(tls),
         });
     }
     let inbox = match &svc.listen {
@@ -83,7 +85,7 @@ pub(crate) fn receivers(
                 codec: svc.codec,
                 senders,
                 queue: usize::try_from(topology.defaults.queue).unwrap_or(usize::MAX),
-                tls: svc.tls.as_ref().map(crate::lower::tls),
+                tls: svc.tls.as_ref().map(tls),
             })
         }
     };

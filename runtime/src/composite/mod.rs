@@ -61,16 +61,9 @@ use crate::error::{SendAllError, SendError, SendErrorKind, WaitError};
 use crate::sink::{DirectSink, RelaySink};
 use crate::status::{CompositeStatus, Lost, Status};
 
-/// How a composite spreads frames over its members.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Every member gets every frame.
-    Broadcast,
-    /// Members take frames in turn, ready members only.
-    RoundRobin,
-    /// The first healthy member in order, sticky, with fail-back.
-    Failover,
-}
+/// How a composite spreads frames over its members (defined with the status that
+/// shows it).
+pub use crate::status::Mode;
 
 /// One member of a composite: a handle to a sibling sink (it shares that sink's queue
 /// and connection).

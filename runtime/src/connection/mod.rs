@@ -98,6 +98,7 @@ use crate::error::{SendErrorKind, TransportError};
 use crate::framing::Framing;
 use crate::status::State;
 use crate::transport::{Endpoint, Inline};
+use sinkgen_config::policy::WhenDown;
 
 mod acked;
 pub(crate) mod backoff;
@@ -141,6 +142,16 @@ const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 /// [`Shared::timestamp`]).
 const STAMP_REUSE: u32 = 64;
 
+/// Who a sink is in `services.toml`: what it names in the handshake of
+/// [`Framing::Sinkgen`](crate::Framing::Sinkgen) (see [`protocol`](crate::protocol)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The sending service.
+    pub(crate) service: Arc<str>,
+    /// The relay, or the receiving service of a direct sink.
+    pub(crate) target: Arc<str>,
+}
+
 /// Everything a leaf sink is configured with.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -154,9 +165,9 @@ pub(crate) struct Options {
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
     /// Who the sink is, for the handshake of the sinkgen protocol.
-    pub(crate) identity: Option<crate::sink::Identity>,
+    pub(crate) identity: Option<Identity>,
     /// What a send does while the peer is down.
-    pub(crate) when_down: crate::sink::WhenDown,
+    pub(crate) when_down: WhenDown,
     /// The largest payload of one frame (at most `u32::MAX`).
     pub(crate) max_frame: usize,
     /// What the sink is in the handshake: a producer (relay sink) or a direct sender.
@@ -408,7 +419,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) || self.fatal.get().is_some() {
             return Err(self.refused());
         }
-        if self.opts.when_down == crate::sink::WhenDown::Fail && self.down.load(Ordering::Acquire) {
+        if self.opts.when_down == WhenDown::Fail && self.down.load(Ordering::Acquire) {
             return Err(self.down_reject());
         }
         Ok(())

@@ -134,13 +134,7 @@ async fn tcp_connect(addr: &str) -> Result<TcpStream, TransportError> {
     Ok(s)
 }
 
-pub(crate) fn peer_closed() -> TransportError {
-    TransportError::new(
-        ErrorClass::Retryable,
-        io::ErrorKind::UnexpectedEof,
-        "peer closed the connection",
-    )
-}
+pub(crate) use crate::transport::peer_closed;
 
 pub(crate) fn protocol_error(context: &str, e: &dyn std::fmt::Display) -> TransportError {
     TransportError::new(

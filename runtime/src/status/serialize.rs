@@ -110,9 +110,9 @@ impl Serialize for CompositeStatus {
         s.serialize_field(
             "mode",
             match self.mode {
-                crate::composite::Mode::Broadcast => "broadcast",
-                crate::composite::Mode::RoundRobin => "round_robin",
-                crate::composite::Mode::Failover => "failover",
+                super::Mode::Broadcast => "broadcast",
+                super::Mode::RoundRobin => "round_robin",
+                super::Mode::Failover => "failover",
             },
         )?;
         s.serialize_field("members", &self.members)?;

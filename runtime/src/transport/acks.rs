@@ -8,7 +8,7 @@ use crate::error::{ErrorClass, TransportError};
 use crate::framing::now_nanos;
 use crate::protocol::{self, Control, Hello, Kind, MAX_CONTROL_BODY};
 
-use super::socket::{Socket, peer_closed};
+use super::io::{Socket, peer_closed};
 
 /// What a sink says in its HELLO.
 #[derive(Clone, Debug)]

@@ -25,6 +25,7 @@ use crate::error::TransportError;
 
 mod acks;
 mod endpoint;
+mod io;
 #[cfg(feature = "nats")]
 mod nats;
 mod socket;
@@ -36,6 +37,7 @@ mod ws;
 
 pub(crate) use acks::Greeting;
 pub(crate) use endpoint::Endpoint;
+pub(crate) use io::peer_closed;
 #[cfg(feature = "nats")]
 pub(crate) use nats::{NatsAddress, auth_options as nats_options, retryable as nats_retryable};
 pub(crate) use socket::Sock;
@@ -113,7 +115,7 @@ impl Inline {
             Inline::Unix(s) => s.try_write(frame),
             Inline::Tcp(s) => s.try_write(frame),
             #[cfg(feature = "tls")]
-            Inline::Tls(s) => socket::Socket::try_write(&**s, frame),
+            Inline::Tls(s) => io::Socket::try_write(&**s, frame),
             #[cfg(feature = "nats")]
             Inline::Nats(n) => return n.try_publish(frame),
         };
@@ -501,7 +503,7 @@ impl Connection {
                 // close_notify may still sit in rustls if the socket was full.
                 let _ = tokio::time::timeout(std::time::Duration::from_millis(100), async {
                     while c.s.tcp().writable().await.is_ok() {
-                        if socket::Socket::try_write(&*c.s, &[]).is_ok() {
+                        if io::Socket::try_write(&*c.s, &[]).is_ok() {
                             break;
                         }
                     }

@@ -5,12 +5,11 @@
 use std::io;
 use std::sync::Arc;
 
-use tokio::net::{TcpStream, UnixStream};
-
 use crate::error::{ErrorClass, TransportError};
 
 use super::acks::AckReader;
-use super::{Connection, WriteStop, unread};
+use super::io::{Socket, drain_reads};
+use super::{Connection, WriteStop};
 
 /// A socket connection: the socket, and on an acknowledged connection (sinkgen
 /// framing) the reader of the peer's acknowledgements.
@@ -194,63 +193,6 @@ impl Connection {
             #[cfg(feature = "tls")]
             Connection::Tls(c) if c.acks.is_none() => c.s.unread(),
             _ => None,
-        }
-    }
-}
-
-pub(super) fn peer_closed() -> TransportError {
-    TransportError::new(
-        ErrorClass::Retryable,
-        io::ErrorKind::UnexpectedEof,
-        "peer closed the connection",
-    )
-}
-
-/// The readiness-based socket operations shared by Unix and TCP streams; all take
-/// `&self`, so senders can write through the same socket while the task waits.
-pub(super) trait Socket {
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
-    async fn readable(&self) -> io::Result<()>;
-    async fn writable(&self) -> io::Result<()>;
-    /// Bytes written that the peer has not consumed yet, in the bytes `try_write`
-    /// counts (see [`Connection::unread`]); `None` when unknown.
-    fn unread(&self) -> Option<u64>;
-}
-
-macro_rules! socket {
-    ($t:ty) => {
-        impl Socket for $t {
-            fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-                <$t>::try_read(self, buf)
-            }
-            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-                <$t>::try_write(self, buf)
-            }
-            async fn readable(&self) -> io::Result<()> {
-                <$t>::readable(self).await
-            }
-            async fn writable(&self) -> io::Result<()> {
-                <$t>::writable(self).await
-            }
-            fn unread(&self) -> Option<u64> {
-                unread::unread(self)
-            }
-        }
-    };
-}
-
-socket!(UnixStream);
-socket!(TcpStream);
-
-/// Reads and discards; `Some(error)` when the peer closed or the read failed.
-pub(super) fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
-    loop {
-        match s.try_read(scratch) {
-            Ok(0) => return Some(peer_closed()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-            Err(e) => return Some(TransportError::from_io("read", &e)),
         }
     }
 }

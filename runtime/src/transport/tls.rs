@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use super::socket::Socket;
+use super::io::Socket;
 use crate::error::{ErrorClass, TransportError};
 
 /// Plaintext a write hands rustls at most, so a write's records fit the socket's
