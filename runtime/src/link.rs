@@ -6,6 +6,7 @@
 //! are written once, here; each builder keeps its own setters, whose documentation
 //! says what the setting means for it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sinkgen_config::policy;
@@ -42,6 +43,18 @@ impl Link {
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// A receiver's name: the one given, else its `owner` (the relay subscribed to,
+    /// the service listening), else the endpoint.
+    pub(crate) fn name(&self, given: Option<Arc<str>>, owner: &Arc<str>) -> Arc<str> {
+        given.unwrap_or_else(|| {
+            if owner.is_empty() {
+                Arc::from(self.endpoint.as_str())
+            } else {
+                Arc::clone(owner)
+            }
+        })
     }
 
     /// The checks every builder makes, then the endpoint parsed and, with a `tls`

@@ -237,36 +237,28 @@ impl SinkBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
-        let Link {
-            endpoint: endpoint_text,
-            connect_timeout,
-            backoff_initial,
-            backoff_max,
-            max_frame,
-            credentials,
-            ..
-        } = self.link;
+        let link = self.link;
         let endpoint = endpoint.and_then(|e| {
-            e.with_credentials(credentials)
+            e.with_credentials(link.credentials)
                 .map_err(|m| bad_address(format!("bad address for sink `{}`: {m}", self.name)))
         });
         Options {
             name: self.name,
-            endpoint_text: Arc::from(endpoint_text),
+            endpoint_text: Arc::from(link.endpoint),
             endpoint,
             framing: if self.durable.is_some() {
                 Framing::Sinkgen
             } else {
                 self.framing
             },
-            connect_timeout,
+            connect_timeout: link.connect_timeout,
             send_timeout: self.send_timeout,
             queue: self.queue,
-            backoff_initial,
-            backoff_max,
+            backoff_initial: link.backoff_initial,
+            backoff_max: link.backoff_max,
             identity: self.identity,
             when_down: self.when_down,
-            max_frame: max_frame.min(u32::MAX as usize),
+            max_frame: link.max_frame.min(u32::MAX as usize),
             role: crate::protocol::Role::Producer,
             session: crate::protocol::new_session(),
         }

@@ -134,31 +134,18 @@ impl InboxBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
-        let Link {
-            endpoint: endpoint_text,
-            connect_timeout,
-            backoff_initial,
-            backoff_max,
-            max_frame,
-            ..
-        } = self.link;
-        let name = self.name.unwrap_or_else(|| {
-            if self.service.is_empty() {
-                Arc::from(endpoint_text)
-            } else {
-                Arc::clone(&self.service)
-            }
-        });
+        let name = self.link.name(self.name, &self.service);
+        let link = self.link;
         Options {
             name,
             endpoint,
             service: self.service,
             senders: self.senders,
             queue: self.queue.max(1),
-            connect_timeout,
-            backoff_initial,
-            backoff_max: backoff_max.max(backoff_initial),
-            max_frame,
+            connect_timeout: link.connect_timeout,
+            backoff_initial: link.backoff_initial,
+            backoff_max: link.backoff_max.max(link.backoff_initial),
+            max_frame: link.max_frame,
         }
     }
 

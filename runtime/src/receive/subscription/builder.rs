@@ -113,24 +113,10 @@ impl SubscriptionBuilder {
     }
 
     pub(crate) fn options(self, endpoint: Result<Endpoint, TransportError>) -> Options {
-        let Link {
-            endpoint: endpoint_text,
-            connect_timeout,
-            backoff_initial,
-            backoff_max,
-            max_frame,
-            credentials,
-            ..
-        } = self.link;
-        let name = self.name.unwrap_or_else(|| {
-            if self.relay.is_empty() {
-                Arc::from(endpoint_text)
-            } else {
-                Arc::clone(&self.relay)
-            }
-        });
+        let name = self.link.name(self.name, &self.relay);
+        let link = self.link;
         let endpoint = endpoint.and_then(|e| {
-            e.with_credentials(credentials).map_err(|m| {
+            e.with_credentials(link.credentials).map_err(|m| {
                 crate::sink::bad_address(format!("bad address for subscription `{name}`: {m}"))
             })
         });
@@ -139,10 +125,10 @@ impl SubscriptionBuilder {
             endpoint,
             service: self.service,
             relay: self.relay,
-            connect_timeout,
-            backoff_initial,
-            backoff_max: backoff_max.max(backoff_initial),
-            max_frame,
+            connect_timeout: link.connect_timeout,
+            backoff_initial: link.backoff_initial,
+            backoff_max: link.backoff_max.max(link.backoff_initial),
+            max_frame: link.max_frame,
         }
     }
 
