@@ -43,11 +43,23 @@ fn main() -> io::Result<()> {
             source: 7,
         },
     };
+    // `SINKGEN_FRAMES_WORKERS=2`: two workers with the sender as a spawned task, as
+    // in the `runtime` bench's cases; by default one worker and the sender on the
+    // main thread (the callgrind figures in BENCHMARKS.md).
+    let workers: usize = std::env::var("SINKGEN_FRAMES_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()?;
-    rt.block_on(run(framing, frames, drain))?;
+    if workers > 1 {
+        rt.block_on(async { tokio::spawn(run(framing, frames, drain)).await })
+            .map_err(io::Error::other)??;
+    } else {
+        rt.block_on(run(framing, frames, drain))?;
+    }
     let peer = if drain { "drained" } else { "checked" };
     println!("{framing:?}: {frames} frames of {SIZE} B delivered ({peer})");
     Ok(())
