@@ -13,6 +13,12 @@
 //! the peer only counts bytes, like the `framing` case's peer. Instructions per frame are the
 //! difference of two runs with different frame counts, divided by the difference of
 //! the counts (the setup cancels out).
+//!
+//! By default the runtime has one worker and the sender runs on the main thread (the
+//! configuration of the callgrind figures in BENCHMARKS.md); with
+//! `SINKGEN_FRAMES_WORKERS=2` it has two workers and the sender is a spawned task, as
+//! in the `runtime` bench's cases (for `perf record` or `perf stat` of that
+//! configuration).
 
 use std::io::{self, Read, Write};
 use std::thread;
