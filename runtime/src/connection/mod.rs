@@ -195,6 +195,10 @@ struct Pending {
     /// Bytes of the first frame in `buf` already written directly on the current
     /// connection.
     head_written: usize,
+    /// Bytes at the front of `buf` whose frames are sealed (complete); the frames
+    /// after them were queued unsealed ([`Framing::append_unsealed`]) and the task
+    /// seals them when it takes the batch ([`Framing::seal_all`]).
+    sealed: usize,
     /// Frames (and their bytes) senders handed directly to a confirming transport
     /// (NATS) since the task last collected them into its [`Ledger`](handover::Ledger).
     handed_frames: u64,
@@ -349,6 +353,7 @@ impl Shared {
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,
+                sealed: 0,
                 handed_frames: 0,
                 handed_bytes: 0,
                 turn: false,
