@@ -13,6 +13,12 @@
 //! the peer only counts bytes, like the `framing` case's peer. Instructions per frame are the
 //! difference of two runs with different frame counts, divided by the difference of
 //! the counts (the setup cancels out).
+//!
+//! By default the runtime has one worker and the sender runs on the main thread (the
+//! configuration of the callgrind figures in BENCHMARKS.md); with
+//! `SINKGEN_FRAMES_WORKERS=2` it has two workers and the sender is a spawned task, as
+//! in the `runtime` bench's cases (for `perf record` or `perf stat` of that
+//! configuration).
 
 use std::io::{self, Read, Write};
 use std::thread;
@@ -43,11 +49,23 @@ fn main() -> io::Result<()> {
             source: 7,
         },
     };
+    // `SINKGEN_FRAMES_WORKERS=2`: two workers with the sender as a spawned task, as
+    // in the `runtime` bench's cases; by default one worker and the sender on the
+    // main thread (the callgrind figures in BENCHMARKS.md).
+    let workers: usize = std::env::var("SINKGEN_FRAMES_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()?;
-    rt.block_on(run(framing, frames, drain))?;
+    if workers > 1 {
+        rt.block_on(async { tokio::spawn(run(framing, frames, drain)).await })
+            .map_err(io::Error::other)??;
+    } else {
+        rt.block_on(run(framing, frames, drain))?;
+    }
     let peer = if drain { "drained" } else { "checked" };
     println!("{framing:?}: {frames} frames of {SIZE} B delivered ({peer})");
     Ok(())

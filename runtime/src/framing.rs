@@ -101,8 +101,35 @@ impl Framing {
         self,
         buf: &mut Vec<u8>,
         msg: &E,
+        fields: (u64, u64, u64),
+        max: usize,
+    ) -> Option<usize> {
+        self.append_as(buf, msg, fields, max, true)
+    }
+
+    /// [`Framing::append`], but a torq or sinkgen frame is left *unsealed*: its
+    /// checksummed header bytes sit right before the payload, over the header's last 4
+    /// bytes, and [`Framing::seal_all`] completes it later (the connection task seals a
+    /// whole batch at once, where consecutive checksums overlap in the CPU instead of
+    /// each waiting on the last, and outside the queue's lock). Length-prefixed frames
+    /// are complete either way.
+    pub(crate) fn append_unsealed<E: Encode + ?Sized>(
+        self,
+        buf: &mut Vec<u8>,
+        msg: &E,
+        fields: (u64, u64, u64),
+        max: usize,
+    ) -> Option<usize> {
+        self.append_as(buf, msg, fields, max, false)
+    }
+
+    fn append_as<E: Encode + ?Sized>(
+        self,
+        buf: &mut Vec<u8>,
+        msg: &E,
         (session, sequence, timestamp): (u64, u64, u64),
         max: usize,
+        seal: bool,
     ) -> Option<usize> {
         let max = max.min(u32::MAX as usize);
         let hint = msg.encoded_len();
@@ -147,11 +174,15 @@ impl Framing {
                 h[16..24].copy_from_slice(&timestamp.to_le_bytes());
                 h[24..28].copy_from_slice(&size.to_le_bytes());
                 let frame = &mut buf[start..];
-                let sum = crc_before_body(frame, &h);
-                frame[..TORQ_CRC_AT].copy_from_slice(&h);
-                frame[TORQ_CRC_AT..TORQ_HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+                if seal {
+                    let sum = crc_before_body(frame, &h);
+                    frame[..TORQ_CRC_AT].copy_from_slice(&h);
+                    frame[TORQ_CRC_AT..TORQ_HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+                } else {
+                    frame[4..TORQ_HEADER_LEN].copy_from_slice(&h);
+                }
             }
-            Framing::Sinkgen => protocol::seal(
+            Framing::Sinkgen if seal => protocol::seal(
                 &mut buf[start..],
                 protocol::Kind::Data,
                 size,
@@ -159,8 +190,47 @@ impl Framing {
                 sequence,
                 timestamp,
             ),
+            Framing::Sinkgen => {
+                let h = protocol::data_head(size, session, sequence, timestamp);
+                buf[start + 4..start + protocol::HEADER_LEN].copy_from_slice(&h);
+            }
         }
         Some(buf.len() - start)
+    }
+
+    /// Seals every frame of `bytes`: whole frames written by
+    /// [`Framing::append_unsealed`], back to back. Each gets the checksum of its header
+    /// bytes and payload (one pass over the run they form), then its header moves to
+    /// its place and the checksum after it: the bytes [`Framing::append`] writes.
+    #[inline]
+    pub(crate) fn seal_all(self, bytes: &mut [u8]) {
+        if self != Framing::LengthPrefixed && !bytes.is_empty() {
+            self.seal_frames(bytes);
+        }
+    }
+
+    fn seal_frames(self, bytes: &mut [u8]) {
+        let (head, size_at) = match self {
+            Framing::LengthPrefixed => return,
+            Framing::Torq { .. } => (TORQ_CRC_AT, 24),
+            Framing::Sinkgen => (protocol::HEADER_LEN - 4, 4),
+        };
+        let mut at = 0;
+        while at < bytes.len() {
+            let frame = &mut bytes[at..];
+            let size = u32::from_le_bytes(
+                frame[4 + size_at..8 + size_at]
+                    .try_into()
+                    .expect("a whole header"),
+            );
+            let len = head + 4 + size as usize;
+            let mut crc = crc_hasher();
+            crc.update(&frame[4..len]);
+            let sum = crc.finalize();
+            frame.copy_within(4..4 + head, 0);
+            frame[head..head + 4].copy_from_slice(&sum.to_le_bytes());
+            at += len;
+        }
     }
 
     /// The length of the frame that starts at `bytes[0]`, read from its header.
@@ -376,6 +446,33 @@ mod tests {
             (9, 1, 1_000)
         );
         assert_eq!(frame.body, b"abc");
+    }
+
+    #[test]
+    fn frames_sealed_later_are_the_frames_append_writes() {
+        let framings = [
+            Framing::LengthPrefixed,
+            Framing::Torq {
+                domain: 3,
+                source: 4,
+            },
+            Framing::Sinkgen,
+        ];
+        for f in framings {
+            let (mut sealed, mut later) = (Vec::new(), Vec::new());
+            for len in 0..=80usize {
+                let payload: Vec<u8> = (0..len).map(|i| (i * 11 + len) as u8).collect();
+                let fields = (7, len as u64 + 1, 1_000 + len as u64);
+                let a = f.append(&mut sealed, &payload[..], fields, usize::MAX);
+                let b = f.append_unsealed(&mut later, &payload[..], fields, usize::MAX);
+                assert_eq!(a, b, "{f:?}, payload {len}");
+            }
+            // Sealed in two runs, as a batch after a frame a sender sealed itself.
+            let cut = f.frame_len(&sealed) + f.frame_len(&sealed[f.frame_len(&sealed)..]);
+            f.seal_all(&mut later[..cut]);
+            f.seal_all(&mut later[cut..]);
+            assert_eq!(later, sealed, "{f:?}");
+        }
     }
 
     #[test]

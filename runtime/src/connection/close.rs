@@ -77,6 +77,7 @@ impl Shared {
             let n = p.frames;
             // A closed queue takes no more frames: its memory goes too.
             p.buf = Vec::new();
+            p.sealed = 0;
             p.frames = 0;
             n
         };

@@ -70,6 +70,7 @@ impl Shared {
         }
         let sequence = p.sequence + 1;
         let timestamp = self.timestamp(&mut p.stamp, false);
+        self.seal_queued(&mut p.buf, &mut p.sealed);
         let Some(len) = self.opts.framing.append(
             &mut p.buf,
             msg,
@@ -82,8 +83,10 @@ impl Shared {
         };
         p.sequence = sequence;
         p.accepted += 1;
+        p.sealed = p.buf.len();
         if inline.hand_reserved(ticket.turn, &p.buf) {
             p.buf.clear();
+            p.sealed = 0;
             self.handed(guard, len);
         } else {
             // Refused by the transport: queued, the task meets the error itself.
@@ -156,9 +159,11 @@ impl Shared {
                     // queued if the client does not take it.
                     let sequence = p.sequence + 1;
                     let timestamp = self.timestamp(&mut p.stamp, false);
+                    self.seal_queued(&mut p.buf, &mut p.sealed);
                     let len = self.frame(&mut p.buf, msg.get(), sequence, timestamp)?;
                     let handed = inline.hand(&p.buf);
                     p.buf.clear();
+                    p.sealed = 0;
                     (handed, len)
                 }
             };

@@ -21,7 +21,12 @@
 //!   `Pending::buf` under the `pending` lock, after checking there is room. The only
 //!   `.await` in a send is a wait ([`Wait`]: for room, or for its turn), before its
 //!   frame is accepted: a cancelled send has queued nothing, and a queued frame is
-//!   never half-written into the buffer.
+//!   never half-written into the buffer. Torq and sinkgen frames enter whole but
+//!   unsealed (their checksum not yet computed, see `Framing::append_unsealed`):
+//!   the task seals the frames of a batch after it takes it, outside the lock
+//!   (`Pending::sealed` marks the sealed prefix of the queue), and a sender that
+//!   writes or hands over the queue itself seals it first, so only sealed frames
+//!   ever reach a transport.
 //! * **Bound.** `Pending::frames <= queue` for frames that senders add (the task may
 //!   put an unwritten batch back in front, see `Drop for Driver`). The task swaps the
 //!   whole buffer out (double buffering, no copy) and wakes senders waiting for room
@@ -206,6 +211,10 @@ struct Pending {
     /// Bytes of the first frame in `buf` already written directly on the current
     /// connection.
     head_written: usize,
+    /// Bytes at the front of `buf` whose frames are sealed (complete); the frames
+    /// after them were queued unsealed ([`Framing::append_unsealed`]) and the task
+    /// seals them when it takes the batch ([`Framing::seal_all`]).
+    sealed: usize,
     /// Frames (and their bytes) senders handed directly to a confirming transport
     /// (NATS) since the task last collected them into its [`Ledger`](handover::Ledger).
     handed_frames: u64,
@@ -360,6 +369,7 @@ impl Shared {
                 writer_idle: false,
                 last_write: now,
                 head_written: 0,
+                sealed: 0,
                 handed_frames: 0,
                 handed_bytes: 0,
                 turn: false,

@@ -179,7 +179,22 @@ impl Shared {
     ) -> Result<usize, Reject> {
         let behind = p.frames > 0 && p.connected;
         let timestamp = self.timestamp(&mut p.stamp, behind);
-        self.frame(&mut p.buf, msg, sequence, timestamp)
+        self.opts
+            .framing
+            .append_unsealed(
+                &mut p.buf,
+                msg,
+                (self.opts.session, sequence, timestamp),
+                self.opts.max_frame,
+            )
+            .ok_or_else(|| self.too_large())
+    }
+
+    /// Seals the frames queued unsealed, before `p.buf` is handed to a transport by
+    /// a sender.
+    pub(super) fn seal_queued(&self, buf: &mut [u8], sealed: &mut usize) {
+        self.opts.framing.seal_all(&mut buf[*sealed..]);
+        *sealed = buf.len();
     }
 
     /// Queues a frame, waiting up to `send_timeout` for room. Holds `msg` across the
@@ -236,9 +251,11 @@ impl Shared {
             let now = Instant::now();
             if now.duration_since(p.last_write) >= INLINE_GAP {
                 p.last_write = now;
+                self.seal_queued(&mut p.buf, &mut p.sealed);
                 match inline.hand(&p.buf) {
                     Handed::Written => {
                         p.buf.clear();
+                        p.sealed = 0;
                         p.frames = 0;
                         p.direct_sent.0 += 1;
                         p.direct_sent.1 += len as u64;

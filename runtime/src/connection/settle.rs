@@ -98,6 +98,8 @@ impl Drop for Driver {
                         .count_lost(reason, std::mem::take(&mut self.batch_frames));
                 } else {
                     let mut restored = std::mem::take(&mut self.batch);
+                    // The batch is sealed; the frames queued after it may not be.
+                    p.sealed += restored.len();
                     restored.extend_from_slice(&p.buf);
                     p.buf = restored;
                     p.frames += std::mem::take(&mut self.batch_frames);

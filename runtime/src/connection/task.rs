@@ -448,6 +448,7 @@ impl Driver {
     fn take_pending(&mut self) {
         debug_assert!(self.batch.is_empty());
         let shared = Arc::clone(&self.shared);
+        let sealed;
         let (frames, wake) = {
             let mut p = lock(&shared.pending);
             // While a confirmation is on its way, hand-overs wait uncollected: the
@@ -470,6 +471,7 @@ impl Driver {
                 inline.reset_credit();
             }
             std::mem::swap(&mut p.buf, &mut self.batch);
+            sealed = std::mem::take(&mut p.sealed);
             // The buffer senders fill next gets the capacity of the one just taken,
             // in one allocation (the first time, or after a give-back), instead of a
             // series of doublings while senders append to it under the lock.
@@ -481,6 +483,8 @@ impl Driver {
             self.took(&p);
             (frames, p.space_waiters > 0)
         };
+        // Outside the lock: senders queue the next batch meanwhile.
+        shared.opts.framing.seal_all(&mut self.batch[sealed..]);
         self.batch_frames = frames;
         self.peak = self.peak.max(self.batch.len());
         self.show_in_flight();

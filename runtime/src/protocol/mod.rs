@@ -257,6 +257,21 @@ pub(crate) fn seal(
     sequence: u64,
     timestamp: u64,
 ) {
+    let h = head(kind, length, session, sequence, timestamp);
+    // Bytes 0..32 then the body in one pass (see `crc_before_body`), then the header.
+    let sum = crate::framing::crc_before_body(frame, &h);
+    frame[..CHECKSUM_AT].copy_from_slice(&h);
+    frame[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// CRC-32 of the header's first 32 bytes, then of the body.
+/// The checksummed header bytes (0..32) of a data frame with a `length`-byte body.
+pub(crate) fn data_head(length: u32, session: u64, sequence: u64, timestamp: u64) -> [u8; 32] {
+    head(Kind::Data, length, session, sequence, timestamp)
+}
+
+/// The header bytes 0..32 (all but the checksum).
+fn head(kind: Kind, length: u32, session: u64, sequence: u64, timestamp: u64) -> [u8; 32] {
     let mut h = [0u8; CHECKSUM_AT];
     h[0..2].copy_from_slice(&MAGIC);
     h[2] = VERSION;
@@ -265,13 +280,9 @@ pub(crate) fn seal(
     h[8..16].copy_from_slice(&session.to_le_bytes());
     h[16..24].copy_from_slice(&sequence.to_le_bytes());
     h[24..32].copy_from_slice(&timestamp.to_le_bytes());
-    // Bytes 0..32 then the body in one pass (see `crc_before_body`), then the header.
-    let sum = crate::framing::crc_before_body(frame, &h);
-    frame[..CHECKSUM_AT].copy_from_slice(&h);
-    frame[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+    h
 }
 
-/// CRC-32 of the header's first 32 bytes, then of the body.
 fn checksum(head: &[u8], body: &[u8]) -> u32 {
     let mut crc = crate::framing::crc_hasher();
     crc.update(head);
