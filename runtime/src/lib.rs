@@ -93,6 +93,7 @@
 pub mod codec;
 pub mod composite;
 mod connection;
+mod crc;
 pub mod credentials;
 pub mod decode;
 pub mod durable;

@@ -9,98 +9,13 @@
 //! `queue`). Kept frames written again after a reconnect go back into the batch (and
 //! out of `in_doubt`) until they are written again.
 
-use std::collections::VecDeque;
-
 use crate::protocol::{self, Hello};
 use crate::transport::Greeting;
 
 use super::counters::LostReason;
+use super::kept::{prefix_upto, sequence};
 use super::task::Driver;
 use super::{Shared, lock};
-
-/// Frames written whole on the current connection and not yet acknowledged, in
-/// sequence order: the batches as written (a written batch moves here whole, no
-/// copy), the first one from `start`.
-#[derive(Default)]
-pub(super) struct Kept {
-    batches: VecDeque<Vec<u8>>,
-    start: usize,
-    pub(super) frames: usize,
-    /// Emptied buffers, for the task's next batches (at most [`SPARE`]).
-    spare: Vec<Vec<u8>>,
-}
-
-/// Emptied buffers a [`Kept`] holds for reuse.
-const SPARE: usize = 2;
-
-impl Kept {
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < SPARE {
-            buf.clear();
-            self.spare.push(buf);
-        }
-    }
-
-    fn clear(&mut self) {
-        while let Some(b) = self.batches.pop_front() {
-            self.recycle(b);
-        }
-        self.start = 0;
-        self.frames = 0;
-    }
-
-    /// Drops the kept frames whose sequence is at most `upto`: their count and bytes.
-    fn trim(&mut self, upto: u64) -> (usize, usize) {
-        let (mut frames, mut bytes) = (0, 0);
-        while let Some(front) = self.batches.front() {
-            let (f, b) = prefix_upto(&front[self.start..], upto);
-            frames += f;
-            bytes += b;
-            self.start += b;
-            if self.start < front.len() {
-                break;
-            }
-            let done = self.batches.pop_front().expect("a front batch");
-            self.recycle(done);
-            self.start = 0;
-        }
-        self.frames -= frames;
-        (frames, bytes)
-    }
-
-    /// The kept frames as one buffer, followed by `rest`; empties it.
-    fn take_all(&mut self, rest: &[u8]) -> Vec<u8> {
-        let len = self.batches.iter().map(Vec::len).sum::<usize>() - self.start + rest.len();
-        let mut all = Vec::with_capacity(len);
-        for (i, b) in self.batches.iter().enumerate() {
-            all.extend_from_slice(if i == 0 { &b[self.start..] } else { b });
-        }
-        all.extend_from_slice(rest);
-        self.clear();
-        all
-    }
-
-    /// Gives back idle allocations.
-    pub(super) fn shrink(&mut self) {
-        self.spare.clear();
-    }
-}
-
-/// The sinkgen sequence of the frame at the start of `frame`.
-fn sequence(frame: &[u8]) -> u64 {
-    u64::from_le_bytes(frame[16..24].try_into().expect("a whole header"))
-}
-
-/// Splits `bytes` (whole sinkgen frames) after the frames whose sequence is at most
-/// `upto`: `(frames, bytes)` of that prefix.
-fn prefix_upto(bytes: &[u8], upto: u64) -> (usize, usize) {
-    let (mut frames, mut at) = (0, 0);
-    while at < bytes.len() && sequence(&bytes[at..]) <= upto {
-        at += crate::framing::Framing::Sinkgen.frame_len(&bytes[at..]);
-        frames += 1;
-    }
-    (frames, at)
-}
 
 impl Shared {
     /// What the sink says in its HELLO: its role, and its names (without an identity,
@@ -150,17 +65,7 @@ impl Driver {
         if frames == 0 {
             return;
         }
-        if bytes == self.batch.len() {
-            // The whole batch moves, no copy; the task writes the next one into a
-            // spare buffer.
-            let fresh = self.kept.spare.pop().unwrap_or_default();
-            let full = std::mem::replace(&mut self.batch, fresh);
-            self.kept.batches.push_back(full);
-        } else {
-            self.kept.batches.push_back(self.batch[..bytes].to_vec());
-            self.batch.drain(..bytes);
-        }
-        self.kept.frames += frames;
+        self.kept.keep(&mut self.batch, frames, bytes);
         self.batch_frames -= frames;
         lock(&self.shared.pending).in_doubt += frames;
         let upto = self.acked;

@@ -110,10 +110,13 @@ pub(crate) mod backoff;
 mod close;
 mod counters;
 mod handover;
+mod kept;
+mod ledger;
 mod proof;
 mod send;
 mod settle;
 mod task;
+mod unconfirmed;
 mod wait;
 
 use counters::Metrics;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::status::State;
 
 use super::counters::LostReason;
-use super::handover::Ledger;
+use super::ledger::Ledger;
 use super::task::{Driver, Exit, count};
 use super::{DROPPED, lock};
 

@@ -11,9 +11,9 @@ use crate::error::{ErrorClass, TransportError};
 use crate::status::State;
 use crate::transport::{Connection, Endpoint, WriteStop};
 
-use super::acked::Kept;
 use super::counters::{LostReason, Metrics};
-use super::handover::Ledger;
+use super::kept::Kept;
+use super::ledger::Ledger;
 use super::proof::{Proof, RESAMPLE};
 use super::{
     CLOSING, IDLE_SHRINK_AFTER, RUNNING, SHRINK_FLOOR, STABLE_AFTER, Shared, deadline_after, lock,

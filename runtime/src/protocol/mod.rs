@@ -259,12 +259,11 @@ pub(crate) fn seal(
 ) {
     let h = head(kind, length, session, sequence, timestamp);
     // Bytes 0..32 then the body in one pass (see `crc_before_body`), then the header.
-    let sum = crate::framing::crc_before_body(frame, &h);
+    let sum = crate::crc::crc_before_body(frame, &h);
     frame[..CHECKSUM_AT].copy_from_slice(&h);
     frame[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
 }
 
-/// CRC-32 of the header's first 32 bytes, then of the body.
 /// The checksummed header bytes (0..32) of a data frame with a `length`-byte body.
 pub(crate) fn data_head(length: u32, session: u64, sequence: u64, timestamp: u64) -> [u8; 32] {
     head(Kind::Data, length, session, sequence, timestamp)
@@ -284,7 +283,7 @@ fn head(kind: Kind, length: u32, session: u64, sequence: u64, timestamp: u64) ->
 }
 
 fn checksum(head: &[u8], body: &[u8]) -> u32 {
-    let mut crc = crate::framing::crc_hasher();
+    let mut crc = crate::crc::crc_hasher();
     crc.update(head);
     crc.update(body);
     crc.finalize()
