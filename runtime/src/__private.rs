@@ -625,6 +625,91 @@ mod tests {
         tls: None,
     };
 
+    static PAIR: [SinkSpec; 2] = [
+        SinkSpec {
+            sink: "first",
+            ..SPEC
+        },
+        SinkSpec {
+            sink: "second",
+            ..SPEC
+        },
+    ];
+
+    static COMPOSITES: [CompositeSpec; 2] = [
+        CompositeSpec {
+            name: "both",
+            mode: crate::Mode::Broadcast,
+            members: &[MemberRef::Relay(1), MemberRef::Direct(0)],
+        },
+        CompositeSpec {
+            name: "outer",
+            mode: crate::Mode::Failover,
+            members: &[MemberRef::Composite(0), MemberRef::Relay(0)],
+        },
+    ];
+
+    /// A table of specs builds one sink per row, each at the endpoint its index names.
+    #[test]
+    fn a_table_builds_each_sink_at_its_endpoint() {
+        let endpoints = [
+            "unix:///tmp/a.sock".to_owned(),
+            "unix:///tmp/b.sock".to_owned(),
+        ];
+        let relays: [RelaySink<Bytes>; 2] = relays_at(&PAIR, &endpoints, &[1, 0]);
+        assert_eq!(
+            relays.each_ref().map(|s| (s.name(), s.endpoint())),
+            [
+                ("first", "unix:///tmp/b.sock"),
+                ("second", "unix:///tmp/a.sock")
+            ]
+        );
+        let directs: [DirectSink<Bytes>; 1] = directs_at(&[SPEC], &endpoints, &[0]);
+        assert_eq!(directs[0].endpoint(), "unix:///tmp/a.sock");
+
+        // Composites take their members from the leaves and from earlier composites.
+        let [both, outer] = composites_at(&COMPOSITES, &relays, &directs);
+        assert_eq!((both.name(), both.mode()), ("both", crate::Mode::Broadcast));
+        assert_eq!(
+            (outer.name(), outer.mode()),
+            ("outer", crate::Mode::Failover)
+        );
+        assert!(format!("{both:?}").contains("members: 2"), "{both:?}");
+        assert!(format!("{outer:?}").contains("members: 2"), "{outer:?}");
+    }
+
+    /// A process-wide cell is built once, on its first call.
+    #[test]
+    fn a_cell_builds_its_sink_once() {
+        static CELLS: [OnceLock<RelaySink<Bytes>>; 2] = [const { OnceLock::new() }; 2];
+        fn relays(i: usize) -> &'static RelaySink<Bytes> {
+            relay_once(&CELLS[i], &PAIR[i])
+        }
+        static COMPOSITE: OnceLock<CompositeSink<Bytes>> = OnceLock::new();
+        assert!(CELLS[1].get().is_none());
+        let second = relays(1);
+        assert_eq!(second.name(), "second");
+        assert!(std::ptr::eq(second, relays(1)));
+        assert!(CELLS[0].get().is_none(), "only the sink called is built");
+        // A composite takes its members from the process-wide cells, building them.
+        static RELAYS: CompositeSpec = CompositeSpec {
+            name: "relays",
+            mode: crate::Mode::RoundRobin,
+            members: &[MemberRef::Relay(0), MemberRef::Relay(1)],
+        };
+        let composite = composite_once(&COMPOSITE, &RELAYS, relays, absent, absent);
+        assert_eq!(composite.name(), "relays");
+        assert!(
+            format!("{composite:?}").contains("members: 2"),
+            "{composite:?}"
+        );
+        assert_eq!(CELLS[0].get().map(RelaySink::name), Some("first"));
+        assert!(std::ptr::eq(
+            composite,
+            composite_once(&COMPOSITE, &RELAYS, relays, absent, absent)
+        ));
+    }
+
     /// Generated sinks name their service and target in the handshake.
     #[test]
     fn generated_sinks_carry_their_identity() {

@@ -242,7 +242,11 @@ fn tables(plan: &Plan, groups: &Groups, group: &Group) -> TokenStream {
             let build = quote! {
                 #f(&CELLS[index], &Self::#specs()[index], #relays, #directs, Self::#getter)
             };
-            (rt("CompositeSpec"), groups.composite_specs(plan, group), build)
+            (
+                rt("CompositeSpec"),
+                groups.composite_specs(plan, group),
+                build,
+            )
         }
     };
     quote! {

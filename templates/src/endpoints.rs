@@ -73,7 +73,7 @@ pub fn emit(plan: &Plan) -> TokenStream {
         #[allow(dead_code)]
         #lints
         impl #ident {
-            fn __sinkgen_fields(&self) -> [&#string; #n] {
+            const fn __sinkgen_fields(&self) -> [&#string; #n] {
                 [#(&self.#idents),*]
             }
 

@@ -48,10 +48,10 @@ impl Group {
         format_ident!("__sinkgen_specs_{}", self.number)
     }
 
-    /// `group_<n>`: the instance's field (and `with_endpoints`' local) holding the
-    /// group's sinks.
+    /// `g<n>`: the instance's field (and `with_endpoints`' local) holding the group's
+    /// sinks (no `_`: clippy's `struct_field_names` flags fields with a common prefix).
     pub fn field(&self) -> Ident {
-        format_ident!("group_{}", self.number)
+        format_ident!("g{}", self.number)
     }
 
     /// The number of sinks, as a literal.

@@ -121,8 +121,15 @@ fn with_endpoints(plan: &Plan) -> TokenStream {
         let (local, args, n, specs) = (g.field(), &g.args, g.len(), g.specs());
         let value = match g.kind {
             Kind::Relay | Kind::Direct => {
-                let f = rt(if g.kind == Kind::Relay { "relays_at" } else { "directs_at" });
-                let at = g.sinks.iter().map(|&i| Literal::usize_unsuffixed(endpoint[i]));
+                let f = rt(if g.kind == Kind::Relay {
+                    "relays_at"
+                } else {
+                    "directs_at"
+                });
+                let at = g
+                    .sinks
+                    .iter()
+                    .map(|&i| Literal::usize_unsuffixed(endpoint[i]));
                 quote!(#f::<#args, #n>(Self::#specs(), &endpoints, &[#(#at),*]))
             }
             Kind::Composite => {

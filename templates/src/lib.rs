@@ -22,8 +22,8 @@
 
 pub mod accessors;
 mod docs;
-pub(crate) mod groups;
 pub mod endpoints;
+pub(crate) mod groups;
 pub mod instance;
 mod plan;
 pub mod receivers;

@@ -195,7 +195,10 @@ fn generated_code_per_sink_is_a_table_row_and_one_line_accessors() {
         .expect("with_endpoints");
     // Take the endpoints apart, build the endpoints' sinks, build the composites, return.
     let statements = with_endpoints.block.stmts.len();
-    assert_eq!(statements, 4, "with_endpoints of 600 sinks has {statements} statements");
+    assert_eq!(
+        statements, 4,
+        "with_endpoints of 600 sinks has {statements} statements"
+    );
     let accessors: Vec<_> = functions
         .iter()
         .filter(|f| matches!(f.vis, syn::Visibility::Public(_)) && f.sig.ident != "with_endpoints")
@@ -206,7 +209,10 @@ fn generated_code_per_sink_is_a_table_row_and_one_line_accessors() {
         assert!(
             matches!(
                 f.block.stmts.as_slice(),
-                [syn::Stmt::Expr(syn::Expr::Call(_) | syn::Expr::Reference(_), None)]
+                [syn::Stmt::Expr(
+                    syn::Expr::Call(_) | syn::Expr::Reference(_),
+                    None
+                )]
             ),
             "{} is more than one call or field access",
             f.sig.ident
