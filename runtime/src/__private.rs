@@ -11,7 +11,7 @@ pub use crate::codec::{Decoder, Encoder, Raw};
 pub use crate::composite::Member;
 pub use crate::framing::Framing;
 pub use crate::sink::WhenDown;
-pub use crate::{CompositeSink, DirectSink, Encode, RelaySink, Secret};
+pub use crate::{CompositeSink, DirectSink, Encode, Mode, RelaySink, Secret};
 pub use bytes::Bytes;
 pub use std::option::Option;
 pub use std::string::String;
@@ -463,6 +463,141 @@ pub fn failover<M, C: Encoder<M>>(
     CompositeSink::failover(name, members)
 }
 
+/// The process-wide relay sink in `cell`, built from `spec` on the first call.
+///
+/// Generated code keeps one array of cells per kind and message type, so this (and
+/// its siblings) is instantiated once per message type, not once per sink.
+pub fn relay_once<M, C: Encoder<M>>(
+    cell: &'static OnceLock<RelaySink<M, C>>,
+    spec: &'static SinkSpec,
+) -> &'static RelaySink<M, C> {
+    cell.get_or_init(|| relay(spec))
+}
+
+/// The process-wide direct sink in `cell`, built from `spec` on the first call.
+pub fn direct_once<M, C: Encoder<M>>(
+    cell: &'static OnceLock<DirectSink<M, C>>,
+    spec: &'static SinkSpec,
+) -> &'static DirectSink<M, C> {
+    cell.get_or_init(|| direct(spec))
+}
+
+/// The relay sinks of one table of specs at explicit endpoints (see [`relay_at`]):
+/// the sink of `specs[i]` at `endpoints[at[i]]`.
+///
+/// # Panics
+///
+/// When an index of `at` is outside `endpoints`, which generated tables never do.
+pub fn relays_at<M, C: Encoder<M>, const N: usize>(
+    specs: &'static [SinkSpec; N],
+    endpoints: &[String],
+    at: &[usize; N],
+) -> [RelaySink<M, C>; N] {
+    std::array::from_fn(|i| relay_at(&specs[i], &endpoints[at[i]]))
+}
+
+/// The direct sinks of one table of specs at explicit endpoints (see [`relays_at`]).
+///
+/// # Panics
+///
+/// When an index of `at` is outside `endpoints`, which generated tables never do.
+pub fn directs_at<M, C: Encoder<M>, const N: usize>(
+    specs: &'static [SinkSpec; N],
+    endpoints: &[String],
+    at: &[usize; N],
+) -> [DirectSink<M, C>; N] {
+    std::array::from_fn(|i| direct_at(&specs[i], &endpoints[at[i]]))
+}
+
+/// A member of a generated composite: a sibling sink of the same message type, by its
+/// kind and its index in the table of that kind.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberRef {
+    /// A relay sink.
+    Relay(usize),
+    /// A direct sink.
+    Direct(usize),
+    /// A composite, earlier in its table.
+    Composite(usize),
+}
+
+/// What `services.toml` says about a composite, as literals.
+#[derive(Debug)]
+pub struct CompositeSpec {
+    /// The composite's name.
+    pub name: &'static str,
+    /// How it spreads frames.
+    pub mode: crate::Mode,
+    /// Its members, in the order written.
+    pub members: &'static [MemberRef],
+}
+
+/// The process-wide composite in `cell`, built on the first call from `spec`, its
+/// members taken from the process-wide sinks through the three getters (each returns
+/// the sink of one kind at an index; [`absent`] for a kind the message type lacks).
+pub fn composite_once<M, C: Encoder<M>>(
+    cell: &'static OnceLock<CompositeSink<M, C>>,
+    spec: &'static CompositeSpec,
+    relays: fn(usize) -> &'static RelaySink<M, C>,
+    directs: fn(usize) -> &'static DirectSink<M, C>,
+    composites: fn(usize) -> &'static CompositeSink<M, C>,
+) -> &'static CompositeSink<M, C> {
+    cell.get_or_init(|| {
+        let members = spec
+            .members
+            .iter()
+            .map(|m| match *m {
+                MemberRef::Relay(i) => Member::from(relays(i)),
+                MemberRef::Direct(i) => Member::from(directs(i)),
+                MemberRef::Composite(i) => Member::from(composites(i)),
+            })
+            .collect();
+        CompositeSink::new(spec.name, spec.mode, members)
+    })
+}
+
+/// The getter of a kind of sink a message type has none of: never called, since no
+/// generated composite names such a member.
+///
+/// # Panics
+///
+/// Always.
+pub fn absent<T>(index: usize) -> &'static T {
+    unreachable!("sinkgen: a composite names sink {index} of a kind it has none of")
+}
+
+/// The composites of one table at explicit endpoints: members are taken from the
+/// given leaf sinks and from composites earlier in the table (the table lists
+/// members before the composites that name them).
+///
+/// # Panics
+///
+/// When a member names a sink outside the given slices or a later composite, which
+/// generated tables never do.
+pub fn composites_at<M, C: Encoder<M>, const K: usize>(
+    specs: &'static [CompositeSpec; K],
+    relays: &[RelaySink<M, C>],
+    directs: &[DirectSink<M, C>],
+) -> [CompositeSink<M, C>; K] {
+    let mut built: Vec<CompositeSink<M, C>> = Vec::with_capacity(K);
+    for spec in specs {
+        let members = spec
+            .members
+            .iter()
+            .map(|m| match *m {
+                MemberRef::Relay(i) => Member::from(&relays[i]),
+                MemberRef::Direct(i) => Member::from(&directs[i]),
+                MemberRef::Composite(i) => Member::from(&built[i]),
+            })
+            .collect();
+        built.push(CompositeSink::new(spec.name, spec.mode, members));
+    }
+    match built.try_into() {
+        Ok(all) => all,
+        Err(_) => unreachable!("one composite per spec"),
+    }
+}
+
 pub use crate::receive::private::{InboxSpec, SubscriptionSpec, inbox, subscription};
 pub use crate::{Decode, Inbox, Subscription};
 
@@ -489,6 +624,91 @@ mod tests {
         credentials: None,
         tls: None,
     };
+
+    static PAIR: [SinkSpec; 2] = [
+        SinkSpec {
+            sink: "first",
+            ..SPEC
+        },
+        SinkSpec {
+            sink: "second",
+            ..SPEC
+        },
+    ];
+
+    static COMPOSITES: [CompositeSpec; 2] = [
+        CompositeSpec {
+            name: "both",
+            mode: crate::Mode::Broadcast,
+            members: &[MemberRef::Relay(1), MemberRef::Direct(0)],
+        },
+        CompositeSpec {
+            name: "outer",
+            mode: crate::Mode::Failover,
+            members: &[MemberRef::Composite(0), MemberRef::Relay(0)],
+        },
+    ];
+
+    /// A table of specs builds one sink per row, each at the endpoint its index names.
+    #[test]
+    fn a_table_builds_each_sink_at_its_endpoint() {
+        let endpoints = [
+            "unix:///tmp/a.sock".to_owned(),
+            "unix:///tmp/b.sock".to_owned(),
+        ];
+        let relays: [RelaySink<Bytes>; 2] = relays_at(&PAIR, &endpoints, &[1, 0]);
+        assert_eq!(
+            relays.each_ref().map(|s| (s.name(), s.endpoint())),
+            [
+                ("first", "unix:///tmp/b.sock"),
+                ("second", "unix:///tmp/a.sock")
+            ]
+        );
+        let directs: [DirectSink<Bytes>; 1] = directs_at(&[SPEC], &endpoints, &[0]);
+        assert_eq!(directs[0].endpoint(), "unix:///tmp/a.sock");
+
+        // Composites take their members from the leaves and from earlier composites.
+        let [both, outer] = composites_at(&COMPOSITES, &relays, &directs);
+        assert_eq!((both.name(), both.mode()), ("both", crate::Mode::Broadcast));
+        assert_eq!(
+            (outer.name(), outer.mode()),
+            ("outer", crate::Mode::Failover)
+        );
+        assert!(format!("{both:?}").contains("members: 2"), "{both:?}");
+        assert!(format!("{outer:?}").contains("members: 2"), "{outer:?}");
+    }
+
+    /// A process-wide cell is built once, on its first call.
+    #[test]
+    fn a_cell_builds_its_sink_once() {
+        static CELLS: [OnceLock<RelaySink<Bytes>>; 2] = [const { OnceLock::new() }; 2];
+        fn relays(i: usize) -> &'static RelaySink<Bytes> {
+            relay_once(&CELLS[i], &PAIR[i])
+        }
+        static COMPOSITE: OnceLock<CompositeSink<Bytes>> = OnceLock::new();
+        assert!(CELLS[1].get().is_none());
+        let second = relays(1);
+        assert_eq!(second.name(), "second");
+        assert!(std::ptr::eq(second, relays(1)));
+        assert!(CELLS[0].get().is_none(), "only the sink called is built");
+        // A composite takes its members from the process-wide cells, building them.
+        static RELAYS: CompositeSpec = CompositeSpec {
+            name: "relays",
+            mode: crate::Mode::RoundRobin,
+            members: &[MemberRef::Relay(0), MemberRef::Relay(1)],
+        };
+        let composite = composite_once(&COMPOSITE, &RELAYS, relays, absent, absent);
+        assert_eq!(composite.name(), "relays");
+        assert!(
+            format!("{composite:?}").contains("members: 2"),
+            "{composite:?}"
+        );
+        assert_eq!(CELLS[0].get().map(RelaySink::name), Some("first"));
+        assert!(std::ptr::eq(
+            composite,
+            composite_once(&COMPOSITE, &RELAYS, relays, absent, absent)
+        ));
+    }
 
     /// Generated sinks name their service and target in the handshake.
     #[test]

@@ -110,27 +110,18 @@ pub(crate) fn origin(plan: &Plan, line: u32) -> String {
     format!("{} line {line}", code(&plan.file))
 }
 
-/// The doc comment of the process-wide accessor of a sink.
+/// The doc comment of the process-wide accessor of a sink: one line (what the sink
+/// is and how it is built is said once, on the type).
 pub(crate) fn accessor(plan: &Plan, sink: &SinkPlan) -> String {
     let mut doc = format!(
-        "Sink {}: {}. From {}.\n\nAccepts {}. ",
+        "Sink {}: {}; {}. Accepts {}.",
         code(&sink.name),
         target(plan, sink),
         origin(plan, sink.line),
         message(plan, sink),
     );
-    match sink.kind.leaf() {
-        None => doc.push_str(
-            "The process-wide sink, built on first call without I/O; it shares the \
-             process-wide connections of its members.",
-        ),
-        Some(leaf) => doc.push_str(&format!(
-            "The process-wide sink, built on first call without I/O; it connects on the \
-             first send.\n\nThe environment variable {}, read on that first call, \
-             replaces the endpoint when set; it is checked like the file, and an invalid \
-             value gives a sink whose sends fail with a bad-address error.",
-            code(&leaf.env)
-        )),
+    if let Some(leaf) = sink.kind.leaf() {
+        doc.push_str(&format!(" Endpoint override: {}.", code(&leaf.env)));
     }
     doc
 }
@@ -138,11 +129,10 @@ pub(crate) fn accessor(plan: &Plan, sink: &SinkPlan) -> String {
 /// The doc comment of an instance accessor of a sink.
 pub(crate) fn instance_accessor(plan: &Plan, sink: &SinkPlan) -> String {
     format!(
-        "Sink {} of this instance: {}. From {}.\n\nAccepts {}.",
+        "Sink {} of this instance: {}; {}.",
         code(&sink.name),
         target(plan, sink),
         origin(plan, sink.line),
-        message(plan, sink),
     )
 }
 

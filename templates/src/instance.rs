@@ -1,11 +1,12 @@
 //! The independent instance: `with_endpoints` and, unless the derived struct has named
 //! fields, the `<Type>Instance` type with one accessor per sink.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::{Layout, Plan, SinkKind, docs, rt, sink_type};
+use crate::groups::{Group, Groups, Kind};
+use crate::{Layout, Plan, docs, rt};
 
 /// `with_endpoints`, and the instance type it returns (unless the struct's own fields
 /// hold the sinks).
@@ -43,20 +44,22 @@ fn instance(plan: &Plan) -> TokenStream {
         docs::code(&plan.service),
         docs::origin(plan, plan.service_line),
     ));
-    let fields = plan.sinks.iter().map(|sink| {
-        let ident = &sink.ident;
-        let ty = sink_type(plan, sink);
-        quote!(#ident: #ty,)
+    let groups = Groups::of(plan);
+    let fields = groups.groups.iter().map(|g| {
+        let (field, ty, n) = (g.field(), &g.ty, g.len());
+        quote!(#field: [#ty; #n],)
     });
-    let accessors = plan.sinks.iter().map(|sink| {
+    let accessors = plan.sinks.iter().enumerate().map(|(i, sink)| {
         let ident = &sink.ident;
-        let ty = sink_type(plan, sink);
+        let (group, at) = groups.of_sink(i);
+        let (field, ty) = (group.field(), &group.ty);
         let doc = crate::doc_attrs(&docs::instance_accessor(plan, sink));
         quote! {
             #doc
             #[must_use]
+            #[inline]
             #vis const fn #ident(&self) -> &#ty {
-                &self.#ident
+                &self.#field[#at]
             }
         }
     });
@@ -96,68 +99,85 @@ fn with_endpoints(plan: &Plan) -> TokenStream {
             }
         };
     }
-    let (ret, needed, construct) = match &plan.layout {
+    // One runtime call per group builds all of its sinks from its table of specs;
+    // composites are built from the leaves' arrays (and earlier composites).
+    let groups = Groups::of(plan);
+    // The index of each leaf's endpoint in the endpoints struct taken apart (its
+    // fields are the leaves in file order).
+    let mut endpoint = vec![0; plan.sinks.len()];
+    let mut leaves = 0;
+    for (i, sink) in plan.sinks.iter().enumerate() {
+        if sink.kind.leaf().is_some() {
+            endpoint[i] = leaves;
+            leaves += 1;
+        }
+    }
+    let take_apart = if leaves > 0 {
+        quote!(let endpoints = endpoints.__sinkgen_into();)
+    } else {
+        TokenStream::new()
+    };
+    let builds = groups.groups.iter().map(|g| {
+        let (local, args, n, specs) = (g.field(), &g.args, g.len(), g.specs());
+        let value = match g.kind {
+            Kind::Relay | Kind::Direct => {
+                let f = rt(if g.kind == Kind::Relay {
+                    "relays_at"
+                } else {
+                    "directs_at"
+                });
+                let at = g
+                    .sinks
+                    .iter()
+                    .map(|&i| Literal::usize_unsuffixed(endpoint[i]));
+                quote!(#f::<#args, #n>(Self::#specs(), &endpoints, &[#(#at),*]))
+            }
+            Kind::Composite => {
+                let leaves = |kind: Kind| match groups.sibling(g, kind) {
+                    Some(leaves) => {
+                        let field = leaves.field();
+                        quote!(&#field)
+                    }
+                    None => quote!(&[]),
+                };
+                let (relays, directs) = (leaves(Kind::Relay), leaves(Kind::Direct));
+                let f = rt("composites_at");
+                quote!(#f::<#args, #n>(Self::#specs(), #relays, #directs))
+            }
+        };
+        quote!(let #local = #value;)
+    });
+    let (ret, construct) = match &plan.layout {
         Layout::Generated | Layout::UnitStruct => {
             let instance = plan.instance_ident();
-            let fields = plan.sinks.iter().map(|s| &s.ident);
-            let needed = vec![true; plan.sinks.len()];
-            (
-                quote!(#instance),
-                needed,
-                quote!(#instance { #(#fields),* }),
-            )
+            let fields = groups.groups.iter().map(Group::field);
+            (quote!(#instance), quote!(#instance { #(#fields),* }))
         }
         Layout::NamedFields { fields, .. } => {
-            let needed = plan.closure(fields.iter().map(|f| f.sink));
-            // The user's field type meets the file's sink type here: a mismatch is reported
-            // at the field's type.
+            // Each group's array is taken apart into the sinks the fields hold (`_`
+            // for the others); the user's field type meets the file's sink type at
+            // the field, where a mismatch is reported.
+            let mut held: Vec<Option<&Ident>> = vec![None; plan.sinks.len()];
+            for f in fields {
+                held[f.sink] = Some(&plan.sinks[f.sink].ident);
+            }
+            let parts = groups.groups.iter().map(|g| {
+                let local = g.field();
+                let names = g.sinks.iter().map(|&i| match held[i] {
+                    Some(name) => quote!(#name),
+                    None => quote!(_),
+                });
+                quote!(let [#(#names),*] = #local;)
+            });
             let inits = fields.iter().map(|f| {
                 let field = &f.ident;
                 let local = Ident::new(&plan.sinks[f.sink].name, f.ty.span());
                 quote_spanned!(f.ty.span()=> #field: #local)
             });
-            (quote!(Self), needed, quote!(Self { #(#inits),* }))
+            (quote!(Self), quote!(#(#parts)* Self { #(#inits),* }))
         }
     };
-    // One local per sink, all declared by one `let` and assigned in build order:
-    // a `let` per sink would nest one scope per sink, which rustc's debug info walks
-    // recursively (thousands of sinks overflowed its stack).
-    let order: Vec<usize> = plan
-        .build_order()
-        .into_iter()
-        .filter(|&i| needed[i])
-        .collect();
-    let locals = order.iter().map(|&i| &plan.sinks[i].ident);
-    let assignments = order.iter().map(|&i| {
-        let sink = &plan.sinks[i];
-        let ident = &sink.ident;
-        let message = crate::constructor_args(&sink.message, crate::sink_codec(plan, sink));
-        let spec = &sink.spec_ident;
-        let value = match &sink.kind {
-            SinkKind::Relay { .. } => {
-                let f = rt("relay_at");
-                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
-            }
-            SinkKind::Service { .. } | SinkKind::Endpoint { .. } => {
-                let f = rt("direct_at");
-                quote!(#f::<#message>(Self::#spec, &endpoints.#ident))
-            }
-            SinkKind::Composite { op, members } => {
-                let members = members.iter().map(|&m| {
-                    let member = &plan.sinks[m].ident;
-                    quote!(#member.clone())
-                });
-                crate::composite(&sink.name, *op, members)
-            }
-        };
-        quote!(#ident = #value;)
-    });
-    let declare = if order.is_empty() {
-        TokenStream::new()
-    } else {
-        quote!(let (#(#locals,)*);)
-    };
-    let param = if order.iter().any(|&i| plan.sinks[i].kind.leaf().is_some()) {
+    let param = if plan.sinks.iter().any(|s| s.kind.leaf().is_some()) {
         format_ident!("endpoints")
     } else {
         format_ident!("_endpoints")
@@ -176,8 +196,8 @@ fn with_endpoints(plan: &Plan) -> TokenStream {
         #doc
         #[must_use]
         #vis fn with_endpoints(#param: #endpoints) -> #ret {
-            #declare
-            #(#assignments)*
+            #take_apart
+            #(#builds)*
             #construct
         }
     }

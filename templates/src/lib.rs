@@ -23,6 +23,7 @@
 pub mod accessors;
 mod docs;
 pub mod endpoints;
+pub(crate) mod groups;
 pub mod instance;
 mod plan;
 pub mod receivers;
@@ -369,21 +370,6 @@ pub(crate) fn duration(d: Duration) -> TokenStream {
     let ctor = proc_macro2::Ident::new(ctor, proc_macro2::Span::call_site());
     let value = literal(value);
     quote!(#ty::#ctor(#value))
-}
-
-/// `broadcast("name", vec![Member::from(a), ..])` and its siblings.
-pub(crate) fn composite(
-    name: &str,
-    op: CompositeOp,
-    members: impl Iterator<Item = TokenStream>,
-) -> TokenStream {
-    let f = rt(match op {
-        CompositeOp::Broadcast => "broadcast",
-        CompositeOp::RoundRobin => "round_robin",
-        CompositeOp::Failover => "failover",
-    });
-    let member = rt("Member");
-    quote!(#f(#name, ::std::vec![#(#member::from(#members)),*]))
 }
 
 #[cfg(test)]
