@@ -2,10 +2,12 @@
 //! sinks, `nats-server` with `tls { ... }` for NATS relays (with the `nats` feature).
 //! Certificates are made at test time with rcgen.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::certs::{Ca, Dir, file};
 use sinkgen_runtime::tls::Tls;
 use sinkgen_runtime::{Bytes, Framing, RelaySink, Secret, SinkBuilder, State};
 use tokio::io::AsyncReadExt;
@@ -13,79 +15,6 @@ use tokio::net::TcpListener;
 
 /// The longest a test waits for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A directory of PEM files, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "sinkgen-tls-{tag}-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&path).expect("make a temp dir");
-        Dir(path)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write a PEM file");
-        path.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A CA and certificates it signs.
-struct Ca {
-    cert: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.cert.pem()
-    }
-
-    /// A leaf certificate for `names` (PEM chain, PEM key).
-    fn leaf(&self, names: &[&str], client: bool) -> (String, String) {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("leaf params");
-        params.extended_key_usages = vec![if client {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-fn file(path: &str, key: &'static str, line: u32) -> Secret {
-    Secret::file(path.to_owned(), key, "services.toml", line)
-}
 
 /// A rustls server on 127.0.0.1 presenting `cert`; with `clients`, it requires
 /// client certificates signed by that CA. Returns its port and a channel of what each
@@ -426,10 +355,6 @@ fn a_key_that_is_not_pem_names_its_key_and_line() {
         "{err}"
     );
 }
-
-#[cfg(feature = "nats")]
-#[path = "common/mod.rs"]
-mod common;
 
 #[cfg(feature = "nats")]
 #[path = "tls/nats.rs"]
