@@ -9,8 +9,10 @@ use crate::text::printable;
 
 impl Validator<'_, '_> {
     /// A `tls` table on a `unix://` endpoint would secure nothing (the socket never
-    /// leaves the host, and no TLS is spoken on it): an error rather than a table that
-    /// is silently ignored. `endpoint` is `None` when it is broken (already reported).
+    /// leaves the host, and no TLS is spoken on it), nor on a `ws://` one (plain
+    /// WebSocket by its scheme; `wss://` takes the table): an error rather than a
+    /// table that is silently ignored. `endpoint` is `None` when it is broken (already
+    /// reported).
     pub(super) fn tls_on_endpoint(
         &mut self,
         tls: Option<&RawTls>,
