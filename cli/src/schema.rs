@@ -161,7 +161,7 @@ pub fn schema() -> Value {
                 "pattern": endpoint_pattern()
             },
             "sink_endpoint": {
-                "description": "Where an endpoint sink connects: any relay endpoint (`unix://`, `tcp://`, `nats://`), or a WebSocket server, `ws://<host>:<port>/<path>` or `wss://...` (port required, path optional, no query, fragment or credentials; one binary message per frame; runtime feature `ws`).",
+                "description": "Where an endpoint sink connects: any relay endpoint (`unix://`, `tcp://`, `nats://`), or a WebSocket server, `ws://<host>:<port>/<path>` or `wss://...` (port required, path optional, no query, fragment or credentials; one binary message per frame; runtime feature `ws`, and `tls` for wss://, which trusts the platform's roots).",
                 "type": "string",
                 "pattern": sink_endpoint_pattern()
             },
@@ -464,7 +464,7 @@ pub fn schema() -> Value {
                         "default": []
                     },
                     "tls": {
-                        "description": "Secures the service's tcp:// `listen` endpoint with TLS: its inbox serves with `cert` and `key`, and the direct sinks to it connect with TLS. Needs sinkgen-runtime's `tls` feature. Only with a tcp:// `listen`.",
+                        "description": "Secures the service's tcp:// `listen` endpoint with TLS: its inbox serves with `cert` and `key`, and the direct sinks to it connect with TLS; or, with a wss:// `listen`, how the direct sinks to it check its certificate (`ca`, `server_name`) and which they present (`client_cert`, `client_key`). Needs sinkgen-runtime's `tls` feature. Only with a tcp:// or wss:// `listen`.",
                         "$ref": "#/$defs/tls"
                     }
                 },
@@ -473,6 +473,11 @@ pub fn schema() -> Value {
                     "framing": ["listen"],
                     "tls": ["listen"]
                 },
+                "if": {
+                    "required": ["listen"],
+                    "properties": { "listen": { "pattern": "^(unix|ws)://" } }
+                },
+                "then": { "not": { "required": ["tls"] } },
                 "$ref": "#/$defs/codec_needs_message"
             },
             "tls": {

@@ -249,6 +249,14 @@ fn the_schema_rejects_what_it_describes() {
             "[relays.md]\nendpoint = \"nats://h:4222/md\"\ncredentials = { nkey = { env = \"N\", file = \"f\" } }\n",
             "/relays/md/credentials/nkey",
         ),
+        (
+            "[services.a]\nlisten = \"ws://h:80/\"\nframing = \"length-prefixed\"\ntls = {}\n",
+            "/services/a",
+        ),
+        (
+            "[services.a]\nlisten = \"unix:///a\"\ntls = {}\n",
+            "/services/a",
+        ),
     ];
     for (text, at) in cases {
         let value: toml::Value = toml::from_str(text).unwrap();

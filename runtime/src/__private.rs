@@ -83,7 +83,8 @@ macro_rules! __sinkgen_require_ws {
 }
 
 /// `require_tls!("sink", "tcp://..")`: nothing when the `tls` feature is on, a compile
-/// error naming the sink and the fix when it is off.
+/// error naming the sink and the fix when it is off; `require_tls!(wss "sink",
+/// "wss://..")` for a `wss://` endpoint (TLS with or without a `tls` table).
 pub use crate::__sinkgen_require_tls as require_tls;
 
 #[cfg(feature = "tls")]
@@ -91,6 +92,7 @@ pub use crate::__sinkgen_require_tls as require_tls;
 #[macro_export]
 macro_rules! __sinkgen_require_tls {
     ($sink:literal, $endpoint:literal) => {};
+    (wss $sink:literal, $endpoint:literal) => {};
     (receive $who:literal, $endpoint:literal) => {};
 }
 
@@ -106,6 +108,16 @@ macro_rules! __sinkgen_require_tls {
             $endpoint,
             "` with TLS (a `tls` table in services.toml), but sinkgen-runtime is built without TLS support: enable its `tls` feature ",
             "(sinkgen-runtime = { version = \"0.1\", features = [\"tls\"] })"
+        ));
+    };
+    (wss $sink:literal, $endpoint:literal) => {
+        ::core::compile_error!(::core::concat!(
+            "sink `",
+            $sink,
+            "` sends to the WebSocket server at `",
+            $endpoint,
+            "` over TLS, but sinkgen-runtime is built without TLS support: enable its `tls` feature ",
+            "(sinkgen-runtime = { version = \"0.1\", features = [\"ws\", \"tls\"] })"
         ));
     };
     (receive $who:literal, $endpoint:literal) => {

@@ -31,7 +31,8 @@
 //! |---------|---------|------|
 //! | `derive` | yes | re-exports `#[derive(Sinks)]` from `sinkgen-macros` (which brings in the `sinkgen` front end at compile time) |
 //! | `nats` | no | relays on NATS: `nats://host:port/subject` endpoints, published through `async-nats` (core NATS, or JetStream for a `durable` relay); the sink counts frames the server did not confirm as [`Lost::unconfirmed`]; a [`Subscription`] on a `nats://` endpoint is a core NATS subscription; both present a relay's [`NatsCredentials`] (token, user and password, nkey or `.creds` file) |
-//! | `ws` | no | WebSocket endpoints: `ws://host:port/path`, one binary message per frame, through `tokio-tungstenite`; frames count as sent when the peer's pong to a later ping arrives, and as [`Lost::unconfirmed`] if the connection dies first; `wss://` is parsed but refused at connect (no TLS in this build) |
+//! | `ws` | no | WebSocket endpoints: `ws://host:port/path`, one binary message per frame, through `tokio-tungstenite`; frames count as sent when the peer's pong to a later ping arrives, and as [`Lost::unconfirmed`] if the connection dies first; `wss://` needs the `tls` feature too (TLS under the WebSocket, configured like a `tcp://` endpoint's) |
+//! | `tls` | no | TLS with rustls (ring provider) for `tcp://` sinks, subscriptions and inboxes, NATS relays and `wss://` endpoints, configured by a `tls::Tls` (services.toml `tls` tables) |
 //! | `serde` | no | `serde::Serialize` for [`Status`] and [`CompositeStatus`] (and the state, health, error and counters in them), for health endpoints |
 //! | `postcard` | no | the `codec::Postcard` codec: serde types (`Serialize` / `DeserializeOwned`) as messages, in postcard's format (services.toml `codec = "postcard"`) |
 //! | `prost` | no | the `codec::Prost` codec: protobuf messages (`prost::Message`) |

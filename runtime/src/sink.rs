@@ -201,8 +201,9 @@ impl SinkBuilder {
         self
     }
 
-    /// Secures the connection with TLS (feature `tls`; a `tcp://` or `nats://`
-    /// endpoint): see [`crate::tls`]. The secrets are read at each connection
+    /// Secures the connection with TLS (feature `tls`; a `tcp://`, `nats://` or
+    /// `wss://` endpoint): see [`crate::tls`]. A `wss://` endpoint without it trusts
+    /// the platform's roots. The secrets are read at each connection
     /// attempt; one that cannot be read fails that attempt (named in `status()`'s
     /// last error) and the sink retries under its backoff.
     #[cfg(feature = "tls")]

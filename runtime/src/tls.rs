@@ -1,4 +1,5 @@
-//! TLS for `tcp://` endpoints and NATS relays (feature `tls`, SPEC section 14).
+//! TLS for `tcp://` endpoints, NATS relays and `wss://` endpoints (feature `tls`, SPEC
+//! section 14).
 //!
 //! A [`Tls`] names where the pieces of a secured endpoint live: the CAs a client
 //! trusts (`ca`; absent, the platform's trusted roots, read with

@@ -2,11 +2,12 @@
 //! sinks, `nats-server` with `tls { ... }` for NATS relays (with the `nats` feature).
 //! Certificates are made at test time with rcgen.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::certs::Ca;
+mod common;
+
+use common::certs::{Ca, Dir, file};
 use sinkgen_runtime::tls::Tls;
 use sinkgen_runtime::{Bytes, Framing, RelaySink, Secret, SinkBuilder, State};
 use tokio::io::AsyncReadExt;
@@ -14,37 +15,6 @@ use tokio::net::TcpListener;
 
 /// The longest a test waits for something that must happen.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A directory of PEM files, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "sinkgen-tls-{tag}-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&path).expect("make a temp dir");
-        Dir(path)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write a PEM file");
-        path.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn file(path: &str, key: &'static str, line: u32) -> Secret {
-    Secret::file(path.to_owned(), key, "services.toml", line)
-}
 
 /// A rustls server on 127.0.0.1 presenting `cert`; with `clients`, it requires
 /// client certificates signed by that CA. Returns its port and a channel of what each
@@ -443,9 +413,6 @@ async fn frames_that_never_reached_a_dead_tls_peer_are_counted_lost() {
     // socket and did not hand on.
     common::check_stalled_peer(&st, accepted, 1028, (READ, unread, 2 * 16_640));
 }
-
-#[path = "common/mod.rs"]
-mod common;
 
 #[cfg(feature = "nats")]
 #[path = "tls/nats.rs"]

@@ -1,7 +1,8 @@
 //! `ws://` sinks against a real WebSocket server on loopback (tokio-tungstenite in
 //! this process, a real handshake over a real TCP socket): one binary message per
 //! frame, in order; lazy connect and backoff; a peer that dies mid-stream (the loss
-//! counted, never silent); the queue bound; `wss://` and sinkgen framing refused.
+//! counted, never silent); the queue bound; sinkgen framing refused, and `wss://`
+//! without the `tls` feature (`tests/wss.rs` runs it over TLS).
 
 mod common;
 
@@ -385,13 +386,16 @@ async fn fails_for_good(url: &str, framing: Framing, says: &str) {
     assert_eq!(e.kind(), SendErrorKind::Fatal);
 }
 
-#[tokio::test]
-async fn wss_without_tls_support_fails_with_a_clear_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("wss://{}/feed", listener.local_addr().unwrap());
-    let accepting = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
-    fails_for_good(&url, Framing::LengthPrefixed, "wss:// needs TLS").await;
-    accepting.abort();
+/// Without the `tls` feature a `wss://` endpoint is refused when the sink is built,
+/// naming the feature (with it, `tests/wss.rs`).
+#[cfg(not(feature = "tls"))]
+#[test]
+fn wss_without_the_tls_feature_is_refused_naming_it() {
+    let err = builder("wss://127.0.0.1:9/feed")
+        .relay::<Vec<u8>>()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("enable the `tls` feature"), "{err}");
 }
 
 #[tokio::test]

@@ -48,12 +48,18 @@ pub fn emit(plan: &Plan) -> TokenStream {
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
         Some(quote!(#check!(#name, #endpoint);))
     });
-    // So does TLS.
+    // So does TLS: a `tls` table, or a `wss://` endpoint (TLS with or without one).
     let tls_checks = plan.sinks.iter().filter_map(|sink| {
-        let leaf = sink.kind.leaf().filter(|leaf| leaf.tls.is_some())?;
+        let leaf = sink.kind.leaf()?;
         let check = rt("require_tls");
         let (name, endpoint) = (&sink.name, &leaf.endpoint);
-        Some(quote!(#check!(#name, #endpoint);))
+        if leaf.ws && endpoint.starts_with("wss://") {
+            Some(quote!(#check!(wss #name, #endpoint);))
+        } else if leaf.tls.is_some() {
+            Some(quote!(#check!(#name, #endpoint);))
+        } else {
+            None
+        }
     });
     // A codec lives behind a runtime feature: name the feature at compile time too.
     let codec_checks = plan.sinks.iter().filter_map(|sink| {

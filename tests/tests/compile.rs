@@ -361,47 +361,79 @@ fn codecs_compile_under_clippy_with_users_types() {
 }
 
 /// WebSocket sinks (`fixtures/ok/websocket.toml`: a direct sink to a service that
-/// listens on `ws://`, endpoint sinks to `ws://` and `wss://`, a composite over them)
-/// compile with the runtime's `ws` feature on both front ends, under clippy with
-/// warnings and missing docs denied; the service that listens on `ws://` gets no
-/// inbox (it serves WebSocket itself).
+/// listens on `ws://`, endpoint sinks to `ws://` and `wss://`, a composite over them;
+/// `fixtures/ok/wss.toml`: a direct sink to a service that listens on `wss://` with a
+/// `tls` table) compile with the runtime's `ws` and `tls` features on both front
+/// ends, under clippy with warnings and missing docs denied; the services that listen
+/// on WebSocket get no inbox (they serve it themselves). Without `tls`, a `wss://`
+/// sink is a compile error naming the sink and the feature.
 #[test]
 fn websocket_sinks_compile_under_clippy() {
     let config = tests_dir().join("fixtures/ok/websocket.toml");
     let producer = generate(&config, "producer");
     let gateway = generate(&config, "feed_gateway");
     assert!(!gateway.contains("inbox"), "{gateway}");
+    let wss = tests_dir().join("fixtures/ok/wss.toml");
+    let secured = generate(&wss, "producer");
+    let secure_gateway = generate(&wss, "feed_gateway");
+    assert!(!secure_gateway.contains("inbox"), "{secure_gateway}");
     let lib = format!(
         "#![deny(warnings, missing_docs)]\n//! Probe.\n\n\
          /// The build-script front end.\n\
          pub mod generated {{\n    include!(\"sinks.rs\");\n}}\n\n\
          /// The service with a WebSocket `listen`.\n\
          pub mod gateway {{\n    include!(\"gateway.rs\");\n}}\n\n\
+         /// Direct sinks to a service that listens on `wss://`.\n\
+         pub mod secured {{\n    include!(\"secured.rs\");\n}}\n\n\
+         /// The service with a `wss://` `listen`.\n\
+         pub mod secure_gateway {{\n    include!(\"secure_gateway.rs\");\n}}\n\n\
          /// The derive front end.\n\
          #[derive(sinkgen_runtime::Sinks)]\n\
          #[sinks(config = {:?}, service = \"producer\")]\n\
          pub struct Derived;\n\n\
+         /// The derive front end, over TLS.\n\
+         #[derive(sinkgen_runtime::Sinks)]\n\
+         #[sinks(config = {:?}, service = \"producer\")]\n\
+         pub struct DerivedSecure;\n\n\
          /// Both, used.\n\
          pub async fn send() {{\n    \
              let _ = generated::Sinks::browser().send(sinkgen_runtime::Bytes::from_static(b\"x\")).await;\n    \
              let _ = Derived::secure().try_send(sinkgen_runtime::Bytes::from_static(b\"y\"));\n    \
-             let _ = Derived::fanout().send(sinkgen_runtime::Bytes::from_static(b\"z\")).await;\n}}\n",
-        config.to_string_lossy()
+             let _ = Derived::fanout().send(sinkgen_runtime::Bytes::from_static(b\"z\")).await;\n    \
+             let _ = secured::Sinks::gateway().send(sinkgen_runtime::Bytes::from_static(b\"w\")).await;\n    \
+             let _ = DerivedSecure::dashboard().status();\n}}\n",
+        config.to_string_lossy(),
+        wss.to_string_lossy()
     );
-    let dir = probe_with(
-        "sinkgen_compile_websocket",
-        &["ws"],
-        "",
-        &[
-            ("src/lib.rs", &lib),
-            ("src/sinks.rs", &producer),
-            ("src/gateway.rs", &gateway),
-        ],
-    );
+    let files = [
+        ("src/lib.rs", lib.as_str()),
+        ("src/sinks.rs", producer.as_str()),
+        ("src/gateway.rs", gateway.as_str()),
+        ("src/secured.rs", secured.as_str()),
+        ("src/secure_gateway.rs", secure_gateway.as_str()),
+    ];
+    let dir = probe_with("sinkgen_compile_websocket", &["ws", "tls"], "", &files);
     assert_compiles(
         &cargo(&dir, &["clippy"]),
         "generated code for WebSocket sinks",
     );
+
+    let dir = probe_with("sinkgen_compile_websocket_no_tls", &["ws"], "", &files);
+    let output = cargo(&dir, &["check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "wss:// compiled without the tls feature"
+    );
+    for sink in [
+        "sink `secure` sends to the WebSocket server at `wss://dashboard.example:443/ingest/v1` over TLS",
+        "sink `gateway` sends to the WebSocket server at `wss://127.0.0.1:7601/feed` over TLS",
+    ] {
+        assert!(
+            stderr.contains(sink) && stderr.contains("enable its `tls` feature"),
+            "{sink}:\n{stderr}"
+        );
+    }
 }
 
 /// NATS `credentials` compile cleanly on both front ends

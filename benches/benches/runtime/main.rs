@@ -5,7 +5,7 @@
 //! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
 //! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
 //! contains `latency` (throughput, latency, first_frame, alloc, framing, memory,
-//! acked, send_all, tls).
+//! acked, send_all, tls, ws).
 //! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
 //! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
 //! default multi-thread runtime with 2 workers.
@@ -21,6 +21,7 @@ mod send_all;
 mod sink;
 mod throughput;
 mod tls;
+mod ws;
 
 use std::io;
 use std::process::ExitCode;
@@ -110,6 +111,10 @@ fn main() -> ExitCode {
     if want("tls") {
         let r = rt.block_on(async { tokio::spawn(tls::run(sizes)).await });
         section("tls", r.map_err(io::Error::other).and_then(|r| r));
+    }
+    if want("ws") {
+        let r = rt.block_on(async { tokio::spawn(ws::run(sizes)).await });
+        section("ws", r.map_err(io::Error::other).and_then(|r| r));
     }
     if want("alloc") {
         let r = rt.block_on(async { tokio::spawn(alloc::run(sizes)).await });

@@ -16,13 +16,13 @@ use crate::report::{Table, Verdict, mfps};
 
 /// PEM files of a self-signed server certificate for `localhost`, in a temporary
 /// directory removed on drop.
-struct Certs {
-    dir: std::path::PathBuf,
-    server: Arc<rustls::ServerConfig>,
+pub(crate) struct Certs {
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) server: Arc<rustls::ServerConfig>,
 }
 
 impl Certs {
-    fn new() -> io::Result<Certs> {
+    pub(crate) fn new() -> io::Result<Certs> {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
             .map_err(io::Error::other)?;
         let dir = std::env::temp_dir().join(format!("sinkgen-bench-tls-{}", std::process::id()));
@@ -40,7 +40,7 @@ impl Certs {
         Ok(certs)
     }
 
-    fn tls_of(dir: &std::path::Path) -> Tls {
+    pub(crate) fn tls_of(dir: &std::path::Path) -> Tls {
         let file = |f: &str, key: &'static str| {
             Secret::file(dir.join(f).display().to_string(), key, "bench", 1)
         };

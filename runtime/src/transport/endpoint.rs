@@ -61,11 +61,19 @@ impl Endpoint {
                 "endpoint `{}` is a NATS relay; enable the `nats` feature of sinkgen-runtime",
                 sinkgen_config::printable(text)
             )),
+            #[cfg(all(feature = "ws", not(feature = "tls")))]
+            sinkgen_config::Endpoint::Ws { secure: true, .. } => Err(format!(
+                "endpoint `{}` is a WebSocket server over TLS; enable the `tls` feature of \
+                 sinkgen-runtime (with `ws`)",
+                sinkgen_config::printable(text)
+            )),
             #[cfg(feature = "ws")]
             sinkgen_config::Endpoint::Ws { secure, .. } => Ok(Endpoint::Ws(ws::WsAddress {
                 secure,
                 authority: parsed.authority().unwrap_or_default(),
                 url: parsed.to_string(),
+                #[cfg(feature = "tls")]
+                tls: None,
             })),
             #[cfg(not(feature = "ws"))]
             sinkgen_config::Endpoint::Ws { .. } => Err(format!(
@@ -105,7 +113,7 @@ impl Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint secured with `tls`: `tcp://` and `nats://` only.
+    /// The endpoint secured with `tls`: `tcp://`, `nats://` and `wss://` only.
     #[cfg(feature = "tls")]
     pub(crate) fn secured(self, tls: &crate::tls::Tls) -> Result<Endpoint, String> {
         match self {
@@ -122,10 +130,16 @@ impl Endpoint {
                 path.display()
             )),
             #[cfg(feature = "ws")]
+            Endpoint::Ws(mut address) if address.secure => {
+                address.tls = Some(Box::new(tls.clone()));
+                Ok(Endpoint::Ws(address))
+            }
+            #[cfg(feature = "ws")]
             Endpoint::Ws(address) => Err(format!(
-                "`{}` cannot be secured with a TLS configuration: WebSocket endpoints take none \
-                 (wss:// is not supported yet); help: remove `tls`, or use a `tcp://` endpoint",
-                address.url
+                "`{}` cannot be secured with a TLS configuration: a ws:// endpoint is plain \
+                 WebSocket; help: use `wss://{}`, or remove `tls`",
+                address.url,
+                address.url.strip_prefix("ws://").unwrap_or(&address.url)
             )),
         }
     }

@@ -575,6 +575,8 @@ mod tests {
                 secure: false,
                 authority: "localhost:80".into(),
                 url: "ws://localhost:80/".into(),
+                #[cfg(feature = "tls")]
+                tls: None,
             }))
         );
         #[cfg(not(feature = "ws"))]
@@ -585,6 +587,35 @@ mod tests {
             "{parsed:?}"
         );
         assert!(Endpoint::parse("ws://h:80/?token=x").is_err());
+        let secure = Endpoint::parse("wss://h:443/x");
+        #[cfg(all(feature = "ws", feature = "tls"))]
+        assert!(
+            matches!(&secure, Ok(Endpoint::Ws(a)) if a.secure && a.url == "wss://h:443/x"),
+            "{secure:?}"
+        );
+        #[cfg(not(all(feature = "ws", feature = "tls")))]
+        assert!(
+            secure.as_ref().is_err_and(|e| e.contains("feature")),
+            "{secure:?}"
+        );
+    }
+
+    /// A `tls` table secures `wss://` (and keeps it `wss://`), and is refused on
+    /// `ws://` with the fix.
+    #[cfg(all(feature = "ws", feature = "tls"))]
+    #[test]
+    fn tls_secures_wss_only() {
+        let tls = crate::tls::Tls::new().server_name("feed.internal");
+        let Ok(Endpoint::Ws(address)) = Endpoint::parse("wss://h:443/x").unwrap().secured(&tls)
+        else {
+            panic!("wss:// takes a tls table");
+        };
+        assert_eq!(address.tls.as_deref(), Some(&tls));
+        let err = Endpoint::parse("ws://h:80/x")
+            .unwrap()
+            .secured(&tls)
+            .unwrap_err();
+        assert!(err.contains("help: use `wss://h:80/x`"), "{err}");
     }
 
     #[test]

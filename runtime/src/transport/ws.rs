@@ -19,10 +19,14 @@
 //!
 //! # `wss://`
 //!
-//! A `wss://` endpoint is parsed and checked like `ws://`; the stream the handshake
-//! runs over comes from [`secure`], the one place TLS for WebSocket endpoints is set
-//! up. This build has no TLS support, so `secure` refuses with a fatal error that says
-//! so.
+//! A `wss://` endpoint (features `ws` and `tls`) runs the same WebSocket over TLS:
+//! [`secure`] makes the TLS connection with tokio-rustls, from the client config
+//! [`Tls::connector`](crate::tls::Tls::connector) builds for `tcp://` sinks (the ring
+//! provider named explicitly; the platform's roots, or the `ca` of the endpoint's
+//! `tls` table; its client certificate and `server_name`, if any). Secrets are read
+//! per connection attempt, and a certificate that does not verify is a retryable
+//! error: the sink backs off and tries again. Frames are confirmed by pings and
+//! pongs exactly as over plain TCP; TLS records carry no proof of what the peer read.
 
 use std::future::Future;
 use std::io;
@@ -56,24 +60,153 @@ pub(crate) struct WsAddress {
     pub(crate) authority: String,
     /// The endpoint in canonical form (the handshake's request URL).
     pub(crate) url: String,
+    /// `wss://`: how TLS is set up (the `tls` table); `None` trusts the platform's
+    /// roots and checks the endpoint's host.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<crate::tls::Tls>>,
 }
 
-/// The stream a WebSocket handshake runs over.
-type WsStream = TcpStream;
+/// The stream a WebSocket handshake runs over: TCP, or TLS on TCP (`wss://`).
+enum WsStream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
 
-/// The stream a `wss://` endpoint's handshake runs over: TLS on `tcp`. This is the
-/// one place TLS for WebSocket endpoints is configured; this build has no TLS
-/// support, so it refuses with a fatal error (retrying cannot help).
-fn secure(_tcp: TcpStream, address: &WsAddress) -> Result<WsStream, TransportError> {
+/// The stream a `wss://` endpoint's handshake runs over: TLS on `tcp`, set up from
+/// the endpoint's `tls` table (the platform's roots without one). This is the one
+/// place TLS for WebSocket endpoints is configured.
+#[cfg(feature = "tls")]
+async fn secure(tcp: TcpStream, address: &WsAddress) -> Result<WsStream, TransportError> {
+    let tls = address.tls.as_deref().cloned().unwrap_or_default();
+    // Secrets are read per attempt: a variable or file fixed while the sink backs
+    // off is picked up by the next one.
+    let (config, name) = tls.connector(super::host_of(&address.authority))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map(|s| WsStream::Tls(Box::new(s)))
+        .map_err(|e| tls_failed(&format!("TLS handshake with {}", address.url), &e))
+}
+
+/// Without the `tls` feature a `wss://` endpoint does not parse
+/// ([`Endpoint::parse`](super::Endpoint::parse) names the feature); a connection
+/// asked for one anyway fails for good.
+#[cfg(not(feature = "tls"))]
+async fn secure(_tcp: TcpStream, address: &WsAddress) -> Result<WsStream, TransportError> {
     Err(TransportError::new(
         ErrorClass::Fatal,
         io::ErrorKind::Unsupported,
         format!(
-            "{}: wss:// needs TLS, which this build of sinkgen-runtime does not support; \
-             help: use a ws:// endpoint (behind a TLS-terminating proxy on the same host)",
+            "{}: wss:// needs the `tls` feature of sinkgen-runtime",
             address.url
         ),
     ))
+}
+
+/// An I/O error of the TLS layer: a certificate that does not verify, an alert, a
+/// record that does not decrypt (`InvalidData`) may be fixed on the other side (a
+/// certificate renewed, a CA bundle updated), so it is retried under backoff like a
+/// refused connection; other I/O errors by their kind.
+fn tls_failed(context: &str, e: &io::Error) -> TransportError {
+    if e.kind() == io::ErrorKind::InvalidData {
+        TransportError::new(
+            ErrorClass::Retryable,
+            io::ErrorKind::InvalidData,
+            format!("{context}: {e}"),
+        )
+    } else {
+        TransportError::from_io(context, e)
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Writes and flushes of [`WsStream`]s on this thread that made progress.
+    static WRITES: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+impl tokio::io::AsyncRead for WsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WsStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for WsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = match self.get_mut() {
+            WsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        #[cfg(test)]
+        if let Poll::Ready(Ok(n)) = r
+            && n > 0
+        {
+            WRITES.with(|w| w.set((w.get().0 + 1, w.get().1)));
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = match self.get_mut() {
+            WsStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        #[cfg(test)]
+        if let Poll::Ready(Ok(n)) = r
+            && n > 0
+        {
+            WRITES.with(|w| w.set((w.get().0 + 1, w.get().1)));
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WsStream::Plain(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = match self.get_mut() {
+            WsStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        };
+        #[cfg(test)]
+        if r.is_ready() {
+            WRITES.with(|w| w.set((w.get().0, w.get().1 + 1)));
+        }
+        r
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            WsStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            WsStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// An open WebSocket connection, owned by the connection task.
@@ -120,9 +253,9 @@ impl WsConnection {
         tcp.set_nodelay(true)
             .map_err(|e| TransportError::from_io("set TCP_NODELAY", &e))?;
         let stream = if address.secure {
-            secure(tcp, address)?
+            secure(tcp, address).await?
         } else {
-            tcp
+            WsStream::Plain(tcp)
         };
         let request = address.url.as_str().into_client_request().map_err(|e| {
             TransportError::new(
@@ -325,7 +458,7 @@ fn config() -> WebSocketConfig {
 fn failed(context: &str, e: tungstenite::Error) -> TransportError {
     use tungstenite::error::ProtocolError;
     match e {
-        tungstenite::Error::Io(io) => TransportError::from_io(context, &io),
+        tungstenite::Error::Io(io) => tls_failed(context, &io),
         tungstenite::Error::ConnectionClosed
         | tungstenite::Error::AlreadyClosed
         | tungstenite::Error::Protocol(
@@ -348,5 +481,148 @@ fn failed(context: &str, e: tungstenite::Error) -> TransportError {
             io::ErrorKind::InvalidData,
             format!("{context}: {other}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The write path coalesces over TLS as over TCP: one batch of many frames is
+    //! many messages in the client's buffer, a few large writes and one flush, not a
+    //! write (or a TLS record) per message.
+
+    use futures_util::StreamExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const FRAMES: usize = 2000;
+    const SIZE: usize = 100;
+
+    /// Writes one batch of [`FRAMES`] length-prefixed frames to a server on
+    /// loopback; returns the stream's writes and flushes during the batch, once the
+    /// server has read every message.
+    async fn one_batch(secure: bool) -> (u64, u64) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        #[cfg(feature = "tls")]
+        let (tls, acceptor, _dir) = if secure {
+            let (tls, acceptor, dir) = self_signed();
+            (Some(Box::new(tls)), Some(acceptor), Some(dir))
+        } else {
+            (None, None, None)
+        };
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut n = 0;
+            macro_rules! read_all {
+                ($ws:expr) => {{
+                    let mut ws = $ws;
+                    while n < FRAMES {
+                        match ws.next().await {
+                            Some(Ok(Message::Binary(m))) => {
+                                assert_eq!(m.len(), 4 + SIZE, "one message, one frame");
+                                assert_eq!(m[4], n as u8, "in order");
+                                n += 1;
+                            }
+                            Some(Ok(_)) => {}
+                            other => panic!("{other:?} after {n} messages"),
+                        }
+                    }
+                    n
+                }};
+            }
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = acceptor {
+                let tls = acceptor.accept(tcp).await.unwrap();
+                return read_all!(tokio_tungstenite::accept_async(tls).await.unwrap());
+            }
+            read_all!(tokio_tungstenite::accept_async(tcp).await.unwrap())
+        });
+        let address = WsAddress {
+            secure,
+            url: format!("{}://{authority}/", if secure { "wss" } else { "ws" }),
+            authority,
+            #[cfg(feature = "tls")]
+            tls,
+        };
+        let mut conn = WsConnection::connect(&address, Framing::LengthPrefixed)
+            .await
+            .unwrap();
+        let mut batch = Vec::with_capacity(FRAMES * (4 + SIZE));
+        for i in 0..FRAMES {
+            batch.extend_from_slice(&(SIZE as u32).to_le_bytes());
+            batch.extend(std::iter::repeat_n(i as u8, SIZE));
+        }
+        let before = WRITES.with(std::cell::Cell::get);
+        let mut written = 0;
+        if conn
+            .write_batch(&batch, &mut written, std::future::pending())
+            .await
+            .is_err()
+        {
+            panic!("the batch failed");
+        }
+        let after = WRITES.with(std::cell::Cell::get);
+        assert_eq!(written, batch.len());
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), server)
+            .await
+            .expect("the server read everything")
+            .unwrap();
+        assert_eq!(read, FRAMES);
+        (after.0 - before.0, after.1 - before.1)
+    }
+
+    fn check((writes, flushes): (u64, u64)) {
+        // 2000 messages, about 210 KB: the client's buffer goes out in a few large
+        // writes (a write per message would be 2000), and the batch is flushed once.
+        assert!(writes <= 10, "{writes} writes for {FRAMES} messages");
+        assert_eq!(flushes, 1, "one flush per batch");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_is_a_few_writes_and_one_flush() {
+        check(one_batch(false).await);
+    }
+
+    #[cfg(feature = "tls")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_over_tls_is_a_few_writes_and_one_flush() {
+        check(one_batch(true).await);
+    }
+
+    /// A self-signed certificate for `localhost` in a temporary directory (removed on
+    /// drop): the client's `tls` table trusts it, the acceptor presents it.
+    #[cfg(feature = "tls")]
+    fn self_signed() -> (crate::tls::Tls, tokio_rustls::TlsAcceptor, TempDir) {
+        use crate::Secret;
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "sinkgen-ws-unit-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        )));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let cert = dir.0.join("cert.pem").display().to_string();
+        let key = dir.0.join("key.pem").display().to_string();
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let file = |path: &str, key: &'static str| Secret::file(path.to_owned(), key, "t", 1);
+        let server = crate::tls::Tls::new().identity(file(&cert, "cert"), file(&key, "key"));
+        let acceptor =
+            tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server.server_config().unwrap()));
+        let client = crate::tls::Tls::new()
+            .ca(file(&cert, "ca"))
+            .server_name("localhost");
+        (client, acceptor, dir)
+    }
+
+    #[cfg(feature = "tls")]
+    struct TempDir(std::path::PathBuf);
+
+    #[cfg(feature = "tls")]
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }

@@ -1,4 +1,36 @@
-//! Certificates made at test time (rcgen): a CA and the leaf certificates it signs.
+//! Certificates made at test time with rcgen, and the PEM files that name them: for
+//! the TLS tests of `tcp://` sinks, NATS relays and `wss://` endpoints.
+
+use std::path::PathBuf;
+
+use sinkgen_runtime::Secret;
+
+/// A directory of PEM files, removed on drop.
+pub struct Dir(pub PathBuf);
+
+impl Dir {
+    pub fn new(tag: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "sinkgen-tls-{tag}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&path).expect("make a temp dir");
+        Dir(path)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write a PEM file");
+        path.display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// A CA and certificates it signs.
 pub struct Ca {
@@ -40,4 +72,8 @@ impl Ca {
             .expect("leaf certificate");
         (cert.pem(), key.serialize_pem())
     }
+}
+
+pub fn file(path: &str, key: &'static str, line: u32) -> Secret {
+    Secret::file(path.to_owned(), key, "services.toml", line)
 }

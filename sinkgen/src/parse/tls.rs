@@ -1,5 +1,5 @@
-//! `tls` tables of relays and services: how a `tcp://` or `nats://` endpoint is
-//! secured. Every certificate and key is a secret (`{ env = "VAR" }` or
+//! `tls` tables of relays and services: how a `tcp://`, `nats://` or `wss://` endpoint
+//! is secured. Every certificate and key is a secret (`{ env = "VAR" }` or
 //! `{ file = "path" }`); `server_name` is a plain name.
 
 use toml::Spanned;

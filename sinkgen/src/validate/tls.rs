@@ -1,4 +1,5 @@
-//! `tls` tables: only an endpoint that crosses the network can be secured.
+//! `tls` tables: only an endpoint that crosses the network can be secured (`tcp://`,
+//! `nats://`, `wss://`); `ws://` is plain WebSocket by its scheme.
 
 use super::Validator;
 use crate::diagnostic::Diagnostic;
@@ -8,8 +9,10 @@ use crate::text::printable;
 
 impl Validator<'_, '_> {
     /// A `tls` table on a `unix://` endpoint would secure nothing (the socket never
-    /// leaves the host, and no TLS is spoken on it): an error rather than a table that
-    /// is silently ignored. `endpoint` is `None` when it is broken (already reported).
+    /// leaves the host, and no TLS is spoken on it), nor on a `ws://` one (plain
+    /// WebSocket by its scheme; `wss://` takes the table): an error rather than a
+    /// table that is silently ignored. `endpoint` is `None` when it is broken (already
+    /// reported).
     pub(super) fn tls_on_endpoint(
         &mut self,
         tls: Option<&RawTls>,
@@ -24,7 +27,7 @@ impl Validator<'_, '_> {
                         "`tls` of {owner} secures a unix:// endpoint"
                     ))
                     .with_span(tls.span.clone())
-                    .with_label("TLS is for tcp:// and nats:// endpoints")
+                    .with_label("TLS is for tcp://, nats:// and wss:// endpoints")
                     .with_help(format!(
                         "remove `tls` (a Unix socket never leaves the host; its file's permissions guard it), or use a `tcp://host:port` endpoint instead of `unix://{}`",
                         path.display()
@@ -32,18 +35,15 @@ impl Validator<'_, '_> {
                 );
                 false
             }
-            Some(Endpoint::Ws { secure, .. }) => {
+            Some(ws @ Endpoint::Ws { secure: false, .. }) => {
+                let secure = ws.to_string().replacen("ws://", "wss://", 1);
                 self.ctx.push(
-                    Diagnostic::error(format!(
-                        "`tls` of {owner} secures a WebSocket endpoint"
-                    ))
-                    .with_span(tls.span.clone())
-                    .with_label("TLS tables are for tcp:// and nats:// endpoints")
-                    .with_help(if *secure {
-                        "remove `tls`: wss:// endpoints do not take a `tls` table yet (use ws:// behind a TLS-terminating proxy on the same host)"
-                    } else {
-                        "remove `tls`, or use a `tcp://host:port` endpoint"
-                    }),
+                    Diagnostic::error(format!("`tls` of {owner} secures a ws:// endpoint"))
+                        .with_span(tls.span.clone())
+                        .with_label("ws:// is plain WebSocket; TLS is for wss://, tcp:// and nats:// endpoints")
+                        .with_help(format!(
+                            "use `{secure}` (WebSocket over TLS, which this table configures), or remove `tls`"
+                        )),
                 );
                 false
             }
