@@ -236,38 +236,7 @@ async fn a_server_killed_mid_stream_loses_frames_only_counted() {
     }
     guard("kill", killed_rx).await.unwrap();
     guard("flush", sink.flush()).await.unwrap();
-
-    let st = sink.status();
-    let received = ids.lock().unwrap().clone();
-    assert!(st.lost.unconfirmed > 0, "{st:?}");
-    assert_eq!(st.frames_sent + st.lost.total(), N, "{st:?}");
-    assert!(
-        received.len() as u64 + st.lost.total() >= N,
-        "{} received + {} lost < {N} accepted",
-        received.len(),
-        st.lost.total()
-    );
-    assert!(
-        received.windows(2).all(|w| w[0] < w[1]),
-        "frames arrived twice or out of order"
-    );
-    assert!(st.frames_sent <= received.len() as u64, "{st:?}");
-    let error = st.last_error.expect("the dead connection is reported");
-    assert!(error.is_retryable(), "{error}");
-
-    // The sink goes on over a new connection.
-    for id in N + 1..=N + 100 {
-        sink.send(payload(id, 64)).await.unwrap();
-    }
-    guard("flush", sink.flush()).await.unwrap();
-    let received = ids.lock().unwrap().clone();
-    assert_eq!(
-        received[received.len() - 100..],
-        *(N + 1..=N + 100).collect::<Vec<_>>()
-    );
-    let st = sink.status();
-    assert!(st.connect_attempts >= 2, "{st:?}");
-    assert_eq!(st.frames_sent + st.lost.total(), N + 100, "{st:?}");
+    check_after_the_server_died(&sink, &ids, N).await;
     assert_eq!(guard("close", sink.close()).await, 0);
     guard("server", server).await.unwrap();
 }

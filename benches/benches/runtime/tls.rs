@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sinkgen_benches::config::Sizes;
+use sinkgen_benches::stats::median;
 use sinkgen_runtime::tls::Tls;
 use sinkgen_runtime::{Bytes, Framing, RelaySink, Secret, SinkBuilder};
 
@@ -102,11 +103,6 @@ async fn once(certs: Option<&Certs>, frames: u64, size: usize) -> io::Result<f64
     Ok(frames as f64 / end.duration_since(start).as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let frames = (sizes.frames_fast / 4).max(1_000);
     println!("## TLS: one tcp:// sink, plaintext vs TLS (rustls, ring), draining peer");
@@ -124,7 +120,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             plain.push(once(None, frames, size).await?);
             tls.push(once(Some(&certs), frames, size).await?);
         }
-        let (p, t) = (median(plain), median(tls));
+        let (p, t) = (median(&plain), median(&tls));
         let ratio = t / p;
         let case = format!("tcp {size} B");
         table.row(vec![case.clone(), mfps(p), mfps(t), format!("{ratio:.2}")]);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sinkgen_benches::config::Sizes;
+use sinkgen_benches::stats::median;
 use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder};
 use tokio_tungstenite::tungstenite;
 
@@ -109,11 +110,6 @@ async fn once(transport: Transport, certs: &Certs, frames: u64, size: usize) -> 
     Ok(frames as f64 / end.duration_since(start).as_secs_f64())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let frames = (sizes.frames_fast / 4).max(1_000);
     println!("## WebSocket: one sink, tcp:// vs ws:// vs wss:// (rustls, ring), draining peer");
@@ -132,7 +128,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             ws.push(once(Transport::Ws, &certs, frames, size).await?);
             wss.push(once(Transport::Wss, &certs, frames, size).await?);
         }
-        let (t, w, s) = (median(tcp), median(ws), median(wss));
+        let (t, w, s) = (median(&tcp), median(&ws), median(&wss));
         let case = format!("{size} B");
         table.row(vec![
             case.clone(),

@@ -319,3 +319,54 @@ pub fn check_stalled_peer(
         "{status:?}"
     );
 }
+
+/// After a WebSocket server was dropped mid-stream (no close frame, unread bytes and
+/// all) and the sink flushed to the next connection: of the `n` frames accepted, every
+/// one counts once, sent or lost, and only as unconfirmed (the dead connection's
+/// frames in doubt); every one was received (`ids`, in arrival order) or counted lost;
+/// none arrived twice or out of order, and none counts as sent that did not arrive.
+/// Then 100 more frames go through the new connection, in order.
+pub async fn check_after_the_server_died(
+    sink: &sinkgen_runtime::RelaySink<Vec<u8>>,
+    ids: &std::sync::Mutex<Vec<u64>>,
+    n: u64,
+) {
+    let st = sink.status();
+    let received = ids.lock().unwrap().clone();
+    assert!(st.lost.unconfirmed > 0, "{st:?}");
+    assert_eq!(
+        st.lost.total(),
+        st.lost.unconfirmed,
+        "only the dead connection's frames are lost: {st:?}"
+    );
+    assert_eq!(st.frames_sent + st.lost.total(), n, "{st:?}");
+    // Frames the dead server read but never confirmed are both received and counted
+    // lost (in doubt); none is neither.
+    assert!(
+        received.len() as u64 + st.lost.unconfirmed >= n,
+        "{} received + {} unconfirmed < {n} accepted",
+        received.len(),
+        st.lost.unconfirmed
+    );
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "frames arrived twice or out of order"
+    );
+    assert!(st.frames_sent <= received.len() as u64, "{st:?}");
+    let error = st.last_error.expect("the dead connection is reported");
+    assert!(error.is_retryable(), "{error}");
+
+    // The sink goes on over a new connection.
+    for id in n + 1..=n + 100 {
+        sink.send(payload(id, 64)).await.unwrap();
+    }
+    guard("flush", sink.flush()).await.unwrap();
+    let received = ids.lock().unwrap().clone();
+    assert_eq!(
+        received[received.len() - 100..],
+        *(n + 1..=n + 100).collect::<Vec<_>>()
+    );
+    let st = sink.status();
+    assert!(st.connect_attempts >= 2, "{st:?}");
+    assert_eq!(st.frames_sent + st.lost.total(), n + 100, "{st:?}");
+}
