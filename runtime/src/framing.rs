@@ -3,7 +3,7 @@
 //! * [`Framing::LengthPrefixed`]: a `u32` little-endian payload length, then the payload.
 //! * [`Framing::Sinkgen`]: sinkgen's own protocol, a 36-byte header with the sink's
 //!   session, the frame's sequence, a timestamp and a checksum, then the payload (see
-//!   [`protocol`](crate::protocol) and `docs/PROTOCOL.md`).
+//!   [`protocol`] and `docs/PROTOCOL.md`).
 //! * [`Framing::Torq`]: the 32-byte little-endian Torq header, then the payload with no
 //!   length prefix:
 //!
@@ -75,7 +75,7 @@ pub enum Framing {
         /// Source id of the sending service.
         source: u8,
     },
-    /// sinkgen's own protocol ([`protocol`](crate::protocol)): the 36-byte header with
+    /// sinkgen's own protocol ([`protocol`]): the 36-byte header with
     /// the sink's session and the frame's sequence, then the payload.
     Sinkgen,
 }
