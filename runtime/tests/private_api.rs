@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use sinkgen_runtime::__private::{self, Bytes, Framing, Member, SinkSpec, WhenDown};
-use sinkgen_runtime::{DirectSink, ErrorClass, RelaySink, SendErrorKind, State, WaitError};
+use sinkgen_runtime::{
+    CompositeSink, DirectSink, ErrorClass, RelaySink, SendErrorKind, State, WaitError,
+};
 use tokio::net::UnixListener;
 
 static SPEC: SinkSpec = SinkSpec {
@@ -102,12 +104,12 @@ async fn private_surface() {
     let listener_a = UnixListener::bind(&path_a).unwrap();
     let a: RelaySink<Bytes> = __private::relay_at(&BAD, &unix_url(&path_a));
     let b: DirectSink<Bytes> = __private::direct_at(&BAD, "unix://not/absolute");
-    let all = __private::broadcast(
+    let all = CompositeSink::broadcast(
         "all",
         vec![Member::from(a.clone()), Member::from(b.clone())],
     );
-    let rr = __private::round_robin("rr", vec![Member::from(all.clone())]);
-    let fo = __private::failover(
+    let rr = CompositeSink::round_robin("rr", vec![Member::from(all.clone())]);
+    let fo = CompositeSink::failover(
         "fo",
         vec![Member::from(rr.clone()), Member::from(a.clone())],
     );
