@@ -10,6 +10,7 @@ use crate::error::{ErrorClass, TransportError};
 
 use super::unread;
 
+/// The error of a connection whose peer closed it (end of file).
 pub(crate) fn peer_closed() -> TransportError {
     TransportError::new(
         ErrorClass::Retryable,
@@ -18,7 +19,8 @@ pub(crate) fn peer_closed() -> TransportError {
     )
 }
 
-/// The readiness-based socket operations shared by Unix and TCP streams; all take
+/// The readiness-based socket operations of Unix and TCP streams and of TLS over TCP
+/// (plaintext); all take
 /// `&self`, so senders can write through the same socket while the task waits.
 pub(super) trait Socket {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
@@ -26,7 +28,7 @@ pub(super) trait Socket {
     async fn readable(&self) -> io::Result<()>;
     async fn writable(&self) -> io::Result<()>;
     /// Bytes written that the peer has not consumed yet, in the bytes `try_write`
-    /// counts (see [`Connection::unread`]); `None` when unknown.
+    /// counts (see [`super::Connection::unread`]); `None` when unknown.
     fn unread(&self) -> Option<u64>;
 }
 
