@@ -142,7 +142,7 @@ fn serve(stream: &mut (impl Read + Write), have: &mut HashMap<u64, u64>, out: &m
                         version: protocol::VERSION,
                     }
                     .append(&mut w, 0);
-                    if stream.write_all(&w).is_err() {
+                    if stream.write_all(&w).and_then(|()| stream.flush()).is_err() {
                         return;
                     }
                 }
@@ -178,7 +178,9 @@ fn serve(stream: &mut (impl Read + Write), have: &mut HashMap<u64, u64>, out: &m
             .append(&mut w, 0);
         }
         if !w.is_empty() {
-            if stream.write_all(&w).is_err() {
+            // Written means with the kernel: over TLS, `write_all` may leave records
+            // unsent without an error, `flush` sends them or fails.
+            if stream.write_all(&w).and_then(|()| stream.flush()).is_err() {
                 return;
             }
             for s in &advanced {

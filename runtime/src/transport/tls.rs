@@ -325,8 +325,11 @@ impl Socket for TlsSocket {
                     format!("TLS: {e}"),
                 ));
             }
-            // Whatever rustls must answer (alerts, key updates) goes out now.
-            flush(&mut tls, &self.tcp)?;
+            // Whatever rustls must answer (alerts, key updates) goes out now. A
+            // failure to send is not this read's error: plaintext the records just
+            // brought (a peer's last acknowledgements before it died) is handed on
+            // first, and the broken socket fails the next read or write.
+            let _ = flush(&mut tls, &self.tcp);
         }
     }
 
