@@ -21,10 +21,6 @@
 //! sees, and only then consumes their bytes, so a frame whose bytes left the kernel
 //! was always printed first: every frame the sink returned `Ok` for was printed by a
 //! receiver, or is counted lost.
-//!
-//! With the feature `tls`, the acknowledged run is repeated over TLS on loopback TCP
-//! (certificates made at test time): receivers that serve the sinkgen protocol through
-//! rustls, killed the same way, and the same accounting.
 
 mod common;
 
@@ -44,10 +40,6 @@ use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 const RECEIVER_ENV: &str = "SINKGEN_CHAOS_RECEIVER";
 /// Set for a receiver of a foreign framing: `torq` or `length-prefixed`.
 const FRAMING_ENV: &str = "SINKGEN_CHAOS_FRAMING";
-/// Set for a receiver over TLS: the PEM files of its certificate chain and key,
-/// separated by a newline (`SINKGEN_CHAOS_RECEIVER` is then the TCP port).
-#[cfg(feature = "tls")]
-const TLS_ENV: &str = "SINKGEN_CHAOS_TLS";
 const KILLS: usize = 25;
 /// The whole test must end well within this.
 const BUDGET: Duration = Duration::from_secs(50);
@@ -55,10 +47,6 @@ const BUDGET: Duration = Duration::from_secs(50);
 fn main() {
     if let Ok(path) = std::env::var(RECEIVER_ENV) {
         die_with_parent();
-        #[cfg(feature = "tls")]
-        if let Ok(pem) = std::env::var(TLS_ENV) {
-            tls_receiver(&path, &pem);
-        }
         match std::env::var(FRAMING_ENV) {
             Ok(framing) => foreign_receiver(Path::new(&path), &framing),
             Err(_) => receiver(Path::new(&path)),
@@ -75,15 +63,6 @@ fn main() {
         foreign_chaos(framing);
         println!(
             "test foreign_chaos ({framing}) ... ok ({:.1} s)",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    #[cfg(feature = "tls")]
-    {
-        let started = Instant::now();
-        tls_chaos();
-        println!(
-            "test tls_chaos ... ok ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
     }
@@ -114,7 +93,11 @@ fn receiver(path: &Path) -> ! {
     std::process::exit(0)
 }
 
-fn serve(stream: &mut (impl Read + Write), have: &mut HashMap<u64, u64>, out: &mut impl Write) {
+fn serve(
+    stream: &mut std::os::unix::net::UnixStream,
+    have: &mut HashMap<u64, u64>,
+    out: &mut impl Write,
+) {
     let mut buf = Vec::new();
     let mut scratch = vec![0u8; 64 << 10];
     let mut session = None;
@@ -142,7 +125,7 @@ fn serve(stream: &mut (impl Read + Write), have: &mut HashMap<u64, u64>, out: &m
                         version: protocol::VERSION,
                     }
                     .append(&mut w, 0);
-                    if stream.write_all(&w).and_then(|()| stream.flush()).is_err() {
+                    if stream.write_all(&w).is_err() {
                         return;
                     }
                 }
@@ -178,9 +161,7 @@ fn serve(stream: &mut (impl Read + Write), have: &mut HashMap<u64, u64>, out: &m
             .append(&mut w, 0);
         }
         if !w.is_empty() {
-            // Written means with the kernel: over TLS, `write_all` may leave records
-            // unsent without an error, `flush` sends them or fails.
-            if stream.write_all(&w).and_then(|()| stream.flush()).is_err() {
+            if stream.write_all(&w).is_err() {
                 return;
             }
             for s in &advanced {
@@ -203,33 +184,14 @@ struct Incarnation {
     lines: std::thread::JoinHandle<Vec<String>>,
 }
 
-/// Where receivers listen.
-enum Place {
-    Unix(PathBuf),
-    /// TLS on a loopback port; the receivers' certificate chain and key (PEM files),
-    /// and the sink's TLS configuration.
-    #[cfg(feature = "tls")]
-    Tls {
-        port: u16,
-        pem: String,
-        client: Box<sinkgen_runtime::tls::Tls>,
-    },
-}
-
 /// Starts a receiver process: of the sinkgen protocol, or of a foreign `framing`.
-fn start(place: &Place, framing: Option<&str>) -> Incarnation {
+fn start(path: &Path, framing: Option<&str>) -> Incarnation {
     let mut command = Command::new(std::env::current_exe().unwrap());
     if let Some(framing) = framing {
         command.env(FRAMING_ENV, framing);
     }
-    match place {
-        Place::Unix(path) => command.env(RECEIVER_ENV, path),
-        #[cfg(feature = "tls")]
-        Place::Tls { port, pem, .. } => command
-            .env(RECEIVER_ENV, port.to_string())
-            .env(TLS_ENV, pem),
-    };
     let mut child = command
+        .env(RECEIVER_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -298,24 +260,16 @@ struct Run {
 
 /// Streams frames through a sink with `wire` framing to receivers (of `foreign`
 /// framing, or of the sinkgen protocol) killed with SIGKILL [`KILLS`] times at random
-/// moments; a last receiver lives while the sink flushes and closes. The receivers
-/// listen on a Unix socket in a new directory, or at `place`.
-fn run(wire: Framing, foreign: Option<&str>, place: Option<Place>) -> Run {
+/// moments; a last receiver lives while the sink flushes and closes.
+fn run(wire: Framing, foreign: Option<&str>) -> Run {
     let dir = TempDir::new();
-    let place = place.unwrap_or_else(|| Place::Unix(dir.sock("rx.sock")));
+    let path: PathBuf = dir.sock("rx.sock");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let builder = match &place {
-        Place::Unix(path) => SinkBuilder::new(unix_url(path)),
-        #[cfg(feature = "tls")]
-        Place::Tls { port, client, .. } => {
-            SinkBuilder::new(format!("tcp://127.0.0.1:{port}")).tls((**client).clone())
-        }
-    };
-    let sink: RelaySink<Vec<u8>> = builder
+    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
         .framing(wire)
         .identity("producer", "receiver")
         .queue(256)
@@ -344,13 +298,13 @@ fn run(wire: Framing, foreign: Option<&str>, place: Option<Place>) -> Run {
     let mut printed = Vec::new();
     let mut rng = fastrand::Rng::new();
     for _ in 0..KILLS {
-        let inc = start(&place, foreign);
+        let inc = start(&path, foreign);
         std::thread::sleep(Duration::from_millis(rng.u64(2..60)));
         printed.push(parse(&kill(inc)));
         assert!(started.elapsed() < BUDGET, "over the time budget");
     }
     // The last receiver lives: everything is delivered to it.
-    let last = start(&place, foreign);
+    let last = start(&path, foreign);
     stop.store(true, Ordering::Relaxed);
     rt.block_on(async {
         sender.await.unwrap();
@@ -376,7 +330,7 @@ fn run(wire: Framing, foreign: Option<&str>, place: Option<Place>) -> Run {
 }
 
 fn chaos() {
-    let run = run(Framing::Sinkgen, None, None);
+    let run = run(Framing::Sinkgen, None);
     check(&run.printed, &run.ok_ids, &run.status, run.undelivered);
 }
 
@@ -523,7 +477,7 @@ fn foreign_chaos(framing: &str) {
         ok_ids,
         status,
         undelivered,
-    } = run(wire, Some(framing), None);
+    } = run(wire, Some(framing));
     let mut received = BTreeSet::new();
     for p in &printed {
         for &(_, _, id) in &p.frames {
@@ -550,72 +504,4 @@ fn foreign_chaos(framing: &str) {
         status.lost.unconfirmed,
         status.connect_attempts
     );
-}
-
-// ----- over TLS -----
-
-/// A receiver of the sinkgen protocol over TLS on `port`, with the certificate chain
-/// and key of `pem` (two file paths, one per line).
-#[cfg(feature = "tls")]
-fn tls_receiver(port: &str, pem: &str) -> ! {
-    let (cert, key) = pem.split_once('\n').expect("two PEM paths");
-    let secret =
-        |path: &str, key| sinkgen_runtime::Secret::file(path.to_owned(), key, "services.toml", 1);
-    let config = sinkgen_runtime::tls::Tls::new()
-        .identity(secret(cert, "tls.cert"), secret(key, "tls.key"))
-        .server_config()
-        .expect("a server config");
-    let config = Arc::new(config);
-    // std sets SO_REUSEADDR: a killed receiver's port is bound again at once.
-    let listener =
-        std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).expect("bind");
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    writeln!(out, "READY").unwrap();
-    out.flush().unwrap();
-    let mut have: HashMap<u64, u64> = HashMap::new();
-    for stream in listener.incoming() {
-        let Ok(tcp) = stream else { continue };
-        let conn = rustls::ServerConnection::new(Arc::clone(&config)).expect("a connection");
-        let mut stream = rustls::StreamOwned::new(conn, tcp);
-        serve(&mut stream, &mut have, &mut out);
-    }
-    std::process::exit(0)
-}
-
-/// The acknowledged chaos run over TLS: every frame is received or counted lost,
-/// through receivers killed in the middle of TLS records.
-#[cfg(feature = "tls")]
-fn tls_chaos() {
-    let dir = TempDir::new();
-    let ca = common::certs::Ca::new("chaos CA");
-    let (cert, key) = ca.leaf(&["localhost"], false);
-    let write = |name: &str, text: &str| {
-        let path = dir.sock(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    };
-    let pem = format!("{}\n{}", write("rx.pem", &cert), write("rx.key", &key));
-    let ca = write("ca.pem", &ca.pem());
-    let client = sinkgen_runtime::tls::Tls::new()
-        .ca(sinkgen_runtime::Secret::file(
-            ca,
-            "relays.r.tls.ca",
-            "services.toml",
-            1,
-        ))
-        .server_name("localhost");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let run = run(
-        Framing::Sinkgen,
-        None,
-        Some(Place::Tls {
-            port,
-            pem,
-            client: Box::new(client),
-        }),
-    );
-    check(&run.printed, &run.ok_ids, &run.status, run.undelivered);
 }

@@ -263,8 +263,11 @@ impl TlsSocket {
                 && let Poll::Ready(r) = self.tcp.poll_write_ready(cx)
             {
                 r?;
-                flush(&mut self.lock(), &self.tcp)?;
-                continue;
+                // As in `readable`: a failed send is the next read's error, after the
+                // data that arrived before it.
+                if flush(&mut self.lock(), &self.tcp).is_ok() {
+                    continue;
+                }
             }
             match Socket::try_read(self, &mut scratch[..room]) {
                 Ok(n) => {
@@ -352,7 +355,12 @@ impl Socket for TlsSocket {
             tokio::select! {
                 r = self.tcp.writable() => {
                     r?;
-                    flush(&mut self.lock(), &self.tcp)?;
+                    // A socket that takes nothing more (the peer is gone) fails the
+                    // next read, after what the peer sent before it went (its last
+                    // acknowledgements) was read: readable, not an error, here.
+                    if flush(&mut self.lock(), &self.tcp).is_err() {
+                        break;
+                    }
                 }
                 r = self.tcp.readable() => return r,
             }
