@@ -21,6 +21,13 @@
 //! sees, and only then consumes their bytes, so a frame whose bytes left the kernel
 //! was always printed first: every frame the sink returned `Ok` for was printed by a
 //! receiver, or is counted lost.
+//!
+//! With the feature `tls`, the acknowledged run is repeated over TLS on loopback TCP
+//! (certificates made at test time): receivers that serve the sinkgen protocol through
+//! rustls, killed the same way, and the same accounting. Over TCP an ACK counts as
+//! given once the sink's TCP acknowledged its bytes: one still in a killed receiver's
+//! send queue is never sent (the kernel resets the connection), so its frames are
+//! rightly sent again.
 
 mod common;
 
@@ -40,6 +47,10 @@ use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 const RECEIVER_ENV: &str = "SINKGEN_CHAOS_RECEIVER";
 /// Set for a receiver of a foreign framing: `torq` or `length-prefixed`.
 const FRAMING_ENV: &str = "SINKGEN_CHAOS_FRAMING";
+/// Set for a receiver over TLS: the PEM files of its certificate chain and key,
+/// separated by a newline (`SINKGEN_CHAOS_RECEIVER` is then the TCP port).
+#[cfg(feature = "tls")]
+const TLS_ENV: &str = "SINKGEN_CHAOS_TLS";
 const KILLS: usize = 25;
 /// The whole test must end well within this.
 const BUDGET: Duration = Duration::from_secs(50);
@@ -47,6 +58,10 @@ const BUDGET: Duration = Duration::from_secs(50);
 fn main() {
     if let Ok(path) = std::env::var(RECEIVER_ENV) {
         die_with_parent();
+        #[cfg(feature = "tls")]
+        if let Ok(pem) = std::env::var(TLS_ENV) {
+            tls_receiver(&path, &pem);
+        }
         match std::env::var(FRAMING_ENV) {
             Ok(framing) => foreign_receiver(Path::new(&path), &framing),
             Err(_) => receiver(Path::new(&path)),
@@ -63,6 +78,15 @@ fn main() {
         foreign_chaos(framing);
         println!(
             "test foreign_chaos ({framing}) ... ok ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    #[cfg(feature = "tls")]
+    {
+        let started = Instant::now();
+        tls_chaos();
+        println!(
+            "test tls_chaos ... ok ({:.1} s)",
             started.elapsed().as_secs_f64()
         );
     }
@@ -93,11 +117,23 @@ fn receiver(path: &Path) -> ! {
     std::process::exit(0)
 }
 
-fn serve(
-    stream: &mut std::os::unix::net::UnixStream,
-    have: &mut HashMap<u64, u64>,
-    out: &mut impl Write,
-) {
+/// A receiver's connection: what it reads and writes, and when an acknowledgement it
+/// wrote has surely reached the sink's host (only then is it printed: an ACK still in a
+/// killed receiver's own send queue never arrives, and its frames are rightly sent
+/// again).
+trait Link: Read + Write {
+    /// After the ACK was written: `true` once its bytes are with the sink's kernel.
+    fn delivered(&mut self) -> bool;
+}
+
+impl Link for std::os::unix::net::UnixStream {
+    /// A Unix socket's write puts the bytes in the peer's receive queue.
+    fn delivered(&mut self) -> bool {
+        true
+    }
+}
+
+fn serve(stream: &mut impl Link, have: &mut HashMap<u64, u64>, out: &mut impl Write) {
     let mut buf = Vec::new();
     let mut scratch = vec![0u8; 64 << 10];
     let mut session = None;
@@ -161,7 +197,7 @@ fn serve(
             .append(&mut w, 0);
         }
         if !w.is_empty() {
-            if stream.write_all(&w).is_err() {
+            if stream.write_all(&w).is_err() || !stream.delivered() {
                 return;
             }
             for s in &advanced {
@@ -184,14 +220,33 @@ struct Incarnation {
     lines: std::thread::JoinHandle<Vec<String>>,
 }
 
+/// Where receivers listen.
+enum Place {
+    Unix(PathBuf),
+    /// TLS on a loopback port; the receivers' certificate chain and key (PEM files),
+    /// and the sink's TLS configuration.
+    #[cfg(feature = "tls")]
+    Tls {
+        port: u16,
+        pem: String,
+        client: Box<sinkgen_runtime::tls::Tls>,
+    },
+}
+
 /// Starts a receiver process: of the sinkgen protocol, or of a foreign `framing`.
-fn start(path: &Path, framing: Option<&str>) -> Incarnation {
+fn start(place: &Place, framing: Option<&str>) -> Incarnation {
     let mut command = Command::new(std::env::current_exe().unwrap());
     if let Some(framing) = framing {
         command.env(FRAMING_ENV, framing);
     }
+    match place {
+        Place::Unix(path) => command.env(RECEIVER_ENV, path),
+        #[cfg(feature = "tls")]
+        Place::Tls { port, pem, .. } => command
+            .env(RECEIVER_ENV, port.to_string())
+            .env(TLS_ENV, pem),
+    };
     let mut child = command
-        .env(RECEIVER_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -200,8 +255,16 @@ fn start(path: &Path, framing: Option<&str>) -> Incarnation {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let lines = std::thread::spawn(move || {
         let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // A line the SIGKILL cut off (no newline) was never completed: left out.
+            match reader.read_until(b'\n', &mut line) {
+                Ok(_) if line.last() == Some(&b'\n') => line.pop(),
+                _ => break,
+            };
+            let line = String::from_utf8(line.clone()).expect("UTF-8 lines");
             if line == "READY" {
                 let _ = ready_tx.send(());
             } else {
@@ -260,16 +323,24 @@ struct Run {
 
 /// Streams frames through a sink with `wire` framing to receivers (of `foreign`
 /// framing, or of the sinkgen protocol) killed with SIGKILL [`KILLS`] times at random
-/// moments; a last receiver lives while the sink flushes and closes.
-fn run(wire: Framing, foreign: Option<&str>) -> Run {
+/// moments; a last receiver lives while the sink flushes and closes. The receivers
+/// listen on a Unix socket in a new directory, or at `place`.
+fn run(wire: Framing, foreign: Option<&str>, place: Option<Place>) -> Run {
     let dir = TempDir::new();
-    let path: PathBuf = dir.sock("rx.sock");
+    let place = place.unwrap_or_else(|| Place::Unix(dir.sock("rx.sock")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let sink: RelaySink<Vec<u8>> = SinkBuilder::new(unix_url(&path))
+    let builder = match &place {
+        Place::Unix(path) => SinkBuilder::new(unix_url(path)),
+        #[cfg(feature = "tls")]
+        Place::Tls { port, client, .. } => {
+            SinkBuilder::new(format!("tcp://127.0.0.1:{port}")).tls((**client).clone())
+        }
+    };
+    let sink: RelaySink<Vec<u8>> = builder
         .framing(wire)
         .identity("producer", "receiver")
         .queue(256)
@@ -298,13 +369,13 @@ fn run(wire: Framing, foreign: Option<&str>) -> Run {
     let mut printed = Vec::new();
     let mut rng = fastrand::Rng::new();
     for _ in 0..KILLS {
-        let inc = start(&path, foreign);
+        let inc = start(&place, foreign);
         std::thread::sleep(Duration::from_millis(rng.u64(2..60)));
         printed.push(parse(&kill(inc)));
         assert!(started.elapsed() < BUDGET, "over the time budget");
     }
     // The last receiver lives: everything is delivered to it.
-    let last = start(&path, foreign);
+    let last = start(&place, foreign);
     stop.store(true, Ordering::Relaxed);
     rt.block_on(async {
         sender.await.unwrap();
@@ -330,7 +401,7 @@ fn run(wire: Framing, foreign: Option<&str>) -> Run {
 }
 
 fn chaos() {
-    let run = run(Framing::Sinkgen, None);
+    let run = run(Framing::Sinkgen, None, None);
     check(&run.printed, &run.ok_ids, &run.status, run.undelivered);
 }
 
@@ -477,7 +548,7 @@ fn foreign_chaos(framing: &str) {
         ok_ids,
         status,
         undelivered,
-    } = run(wire, Some(framing));
+    } = run(wire, Some(framing), None);
     let mut received = BTreeSet::new();
     for p in &printed {
         for &(_, _, id) in &p.frames {
@@ -504,4 +575,109 @@ fn foreign_chaos(framing: &str) {
         status.lost.unconfirmed,
         status.connect_attempts
     );
+}
+
+// ----- over TLS -----
+
+/// A receiver of the sinkgen protocol over TLS on `port`, with the certificate chain
+/// and key of `pem` (two file paths, one per line).
+#[cfg(feature = "tls")]
+fn tls_receiver(port: &str, pem: &str) -> ! {
+    let (cert, key) = pem.split_once('\n').expect("two PEM paths");
+    let secret =
+        |path: &str, key| sinkgen_runtime::Secret::file(path.to_owned(), key, "services.toml", 1);
+    let config = sinkgen_runtime::tls::Tls::new()
+        .identity(secret(cert, "tls.cert"), secret(key, "tls.key"))
+        .server_config()
+        .expect("a server config");
+    let config = Arc::new(config);
+    // std sets SO_REUSEADDR: a killed receiver's port is bound again at once.
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).expect("bind");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "READY").unwrap();
+    out.flush().unwrap();
+    let mut have: HashMap<u64, u64> = HashMap::new();
+    for stream in listener.incoming() {
+        let Ok(tcp) = stream else { continue };
+        // Each ACK leaves at once (no wait for the sink's TCP acknowledgement).
+        tcp.set_nodelay(true).expect("TCP_NODELAY");
+        let conn = rustls::ServerConnection::new(Arc::clone(&config)).expect("a connection");
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        serve(&mut stream, &mut have, &mut out);
+    }
+    std::process::exit(0)
+}
+
+#[cfg(feature = "tls")]
+impl Link for rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {
+    /// rustls may keep records after `write_all`: they are flushed, then the ACK counts
+    /// once the sink's TCP acknowledged every byte sent (the send queue is empty). A
+    /// receiver killed before that resets the connection and the queued bytes are
+    /// never sent.
+    fn delivered(&mut self) -> bool {
+        use std::os::fd::AsRawFd;
+        if self.flush().is_err() {
+            return false;
+        }
+        let fd = self.sock.as_raw_fd();
+        // Bounded: a sink that stopped reading leaves the ACK unproven.
+        for _ in 0..2_000 {
+            if unsent(fd) == 0 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        false
+    }
+}
+
+/// Bytes of `fd`'s send queue its peer's TCP has not acknowledged (`SIOCOUTQ`).
+#[cfg(feature = "tls")]
+#[allow(unsafe_code, reason = "one ioctl; std has no wrapper for it")]
+fn unsent(fd: std::os::fd::RawFd) -> u64 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one `c_int` through the pointer, which points to a live
+    // local `c_int`; the caller keeps the descriptor open.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &raw mut n) };
+    assert_eq!(r, 0, "SIOCOUTQ");
+    u64::try_from(n).unwrap()
+}
+
+/// The acknowledged chaos run over TLS: every frame is received or counted lost,
+/// through receivers killed in the middle of TLS records.
+#[cfg(feature = "tls")]
+fn tls_chaos() {
+    let dir = TempDir::new();
+    let ca = common::certs::Ca::new("chaos CA");
+    let (cert, key) = ca.leaf(&["localhost"], false);
+    let write = |name: &str, text: &str| {
+        let path = dir.sock(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let pem = format!("{}\n{}", write("rx.pem", &cert), write("rx.key", &key));
+    let ca = write("ca.pem", &ca.pem());
+    let client = sinkgen_runtime::tls::Tls::new()
+        .ca(sinkgen_runtime::Secret::file(
+            ca,
+            "relays.r.tls.ca",
+            "services.toml",
+            1,
+        ))
+        .server_name("localhost");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let run = run(
+        Framing::Sinkgen,
+        None,
+        Some(Place::Tls {
+            port,
+            pem,
+            client: Box::new(client),
+        }),
+    );
+    check(&run.printed, &run.ok_ids, &run.status, run.undelivered);
 }

@@ -217,6 +217,9 @@ impl Driver {
             if self.confirming && conn.poll_confirmed() {
                 self.confirmed();
             }
+            // Also acknowledgements the peer sent before it went that the reactor
+            // had not yet reported when the connection failed.
+            conn.read_rest_acks();
             if let Some(upto) = conn.acked() {
                 self.acknowledge(upto);
             }

@@ -47,12 +47,27 @@ impl AckReader {
         self.fresh
     }
 
-    /// Reads everything the socket holds now and parses it; `Some(error)` when the
-    /// peer closed, refused, broke the protocol, or the read failed.
+    /// Reads everything the socket holds (as far as tokio has seen, see
+    /// [`Socket::try_read`]) and parses it; `Some(error)` when the peer closed,
+    /// refused, broke the protocol, or the read failed.
     pub(super) fn read<S: Socket>(&mut self, s: &S) -> Option<TransportError> {
+        self.read_with(|b| s.try_read(b))
+    }
+
+    /// [`AckReader::read`] asking the kernel whatever tokio has seen: after the
+    /// connection failed, so that acknowledgements the peer sent before it went are
+    /// counted even when tokio had not yet seen them arrive.
+    pub(super) fn read_rest<S: Socket>(&mut self, s: &S) -> Option<TransportError> {
+        self.read_with(|b| s.read_now(b))
+    }
+
+    fn read_with(
+        &mut self,
+        mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> Option<TransportError> {
         let mut scratch = [0u8; 4096];
         loop {
-            match s.try_read(&mut scratch) {
+            match read(&mut scratch) {
                 Ok(0) => return Some(peer_closed()),
                 Ok(n) => {
                     self.buf.extend_from_slice(&scratch[..n]);
@@ -202,5 +217,49 @@ pub(super) async fn handshake<S: Socket>(
                 .map_err(|e| TransportError::from_io("read", &e))?,
             Err(e) => return Err(TransportError::from_io("read WELCOME", &e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A peer that acknowledges and dies while the sink's task is busy writing: the
+    /// reactor may not have reported the socket readable when the task's write fails,
+    /// and tokio's `try_read` then answers `WouldBlock` without asking the kernel. The
+    /// reads after the failure ask the kernel, so the peer's last acknowledgement still
+    /// counts (before, the sink wrote those frames again to the next receiver).
+    #[test]
+    fn acknowledgements_the_reactor_has_not_reported_count_after_a_failure() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            let ours = tokio::net::UnixStream::from_std(ours).unwrap();
+            let mut ack = Vec::new();
+            Control::Ack {
+                session: 7,
+                sequence: 42,
+            }
+            .append(&mut ack, 0);
+            theirs.write_all(&ack).unwrap();
+            drop(theirs);
+            // Nothing here yields to the reactor: it has not looked at the socket.
+            let mut reader = AckReader {
+                session: 7,
+                buf: Vec::new(),
+                acked: 0,
+                fresh: false,
+                have: 0,
+            };
+            let failed = reader.read_rest(&ours).expect("the peer closed");
+            assert_eq!(failed.io_kind(), io::ErrorKind::UnexpectedEof);
+            assert_eq!(reader.take(), Some(42));
+        });
     }
 }

@@ -23,7 +23,14 @@ pub(crate) fn peer_closed() -> TransportError {
 /// (plaintext); all take
 /// `&self`, so senders can write through the same socket while the task waits.
 pub(super) trait Socket {
+    /// Reads what the kernel holds, if tokio has seen the socket readable (else
+    /// `WouldBlock` without asking the kernel): the read of a task that waits with
+    /// [`Socket::readable`], whose readiness a `WouldBlock` clears.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Reads what the kernel holds now, whatever tokio has seen: the last reads of a
+    /// connection that failed (the peer's final acknowledgements may have arrived
+    /// after tokio last looked), and the check that the peer is still there.
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
     async fn readable(&self) -> io::Result<()>;
     async fn writable(&self) -> io::Result<()>;
@@ -37,6 +44,11 @@ macro_rules! socket {
         impl Socket for $t {
             fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
                 <$t>::try_read(self, buf)
+            }
+            fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+                use std::io::Read;
+                // The socket is non-blocking: `WouldBlock` when it holds nothing.
+                (&*socket2::SockRef::from(self)).read(buf)
             }
             fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
                 <$t>::try_write(self, buf)
@@ -57,10 +69,23 @@ macro_rules! socket {
 socket!(UnixStream);
 socket!(TcpStream);
 
-/// Reads and discards; `Some(error)` when the peer closed or the read failed.
+/// Reads and discards (through tokio's readiness, see [`Socket::try_read`]);
+/// `Some(error)` when the peer closed or the read failed.
 pub(super) fn drain_reads<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
+    drain_with(|b| s.try_read(b), scratch)
+}
+
+/// [`drain_reads`] asking the kernel whatever tokio has seen ([`Socket::read_now`]).
+pub(super) fn drain_now<S: Socket>(s: &S, scratch: &mut [u8]) -> Option<TransportError> {
+    drain_with(|b| s.read_now(b), scratch)
+}
+
+fn drain_with(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    scratch: &mut [u8],
+) -> Option<TransportError> {
     loop {
-        match s.try_read(scratch) {
+        match read(scratch) {
             Ok(0) => return Some(peer_closed()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::error::{ErrorClass, TransportError};
 
 use super::acks::AckReader;
-use super::io::{Socket, drain_reads};
+use super::io::{Socket, drain_now, drain_reads};
 use super::{Connection, WriteStop};
 
 /// A socket connection: the socket, and on an acknowledged connection (sinkgen
@@ -57,6 +57,31 @@ impl Connection {
         failed.map_or(Ok(()), Err)
     }
 
+    /// Acknowledged connections, after the connection failed or ended: reads the
+    /// acknowledgements the kernel holds, also those tokio has not seen arrive (see
+    /// [`Connection::acked`]). Errors are the failure already met, and ignored.
+    pub(crate) fn read_rest_acks(&mut self) {
+        match self {
+            Connection::Unix(Sock {
+                s, acks: Some(a), ..
+            }) => {
+                a.read_rest(&**s);
+            }
+            Connection::Tcp(Sock {
+                s, acks: Some(a), ..
+            }) => {
+                a.read_rest(&**s);
+            }
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock {
+                s, acks: Some(a), ..
+            }) => {
+                a.read_rest(&**s);
+            }
+            _ => {}
+        }
+    }
+
     /// Acknowledged connections: the highest sequence of the sink's session the peer
     /// acknowledged since the last call (WELCOME's `have` counts), if it advanced.
     pub(crate) fn acked(&mut self) -> Option<u64> {
@@ -94,16 +119,16 @@ impl Connection {
         match self {
             Connection::Unix(c) if c.acks.is_none() => {
                 let n = c.s.unread()?;
-                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+                drain_now(&*c.s, &mut scratch).is_none().then_some(n)
             }
             Connection::Tcp(c) if c.acks.is_none() => {
                 let n = c.s.unread()?;
-                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+                drain_now(&*c.s, &mut scratch).is_none().then_some(n)
             }
             #[cfg(feature = "tls")]
             Connection::Tls(c) if c.acks.is_none() => {
                 let n = c.s.unread()?;
-                drain_reads(&*c.s, &mut scratch).is_none().then_some(n)
+                drain_now(&*c.s, &mut scratch).is_none().then_some(n)
             }
             _ => None,
         }
@@ -224,7 +249,7 @@ pub(super) async fn write_watching<S: Socket + std::os::fd::AsRawFd>(
                 if sock.track
                     && let Some(n) = s.unread()
                 {
-                    if let Some(e) = drain_reads(s, &mut scratch) {
+                    if let Some(e) = drain_now(s, &mut scratch) {
                         return Err(WriteStop::Failed(e));
                     }
                     sock.probe = Some((*written, n));
@@ -233,7 +258,7 @@ pub(super) async fn write_watching<S: Socket + std::os::fd::AsRawFd>(
             Err(e) => {
                 // Acknowledgements the peer sent before it went away still count.
                 if let Some(acks) = acks {
-                    let _ = acks.read(s);
+                    let _ = acks.read_rest(s);
                 }
                 return Err(WriteStop::Failed(TransportError::from_io("write", &e)));
             }

@@ -108,12 +108,21 @@ impl Write for Counted<'_> {
     }
 }
 
-/// `Read` on a TCP socket through its non-blocking operations.
-struct Raw<'a>(&'a TcpStream);
+/// `Read` on a TCP socket through its non-blocking operations: through tokio's
+/// readiness, or (`now`) asking the kernel whatever tokio has seen (see
+/// [`Socket::read_now`]).
+struct Raw<'a> {
+    tcp: &'a TcpStream,
+    now: bool,
+}
 
 impl Read for Raw<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        if self.now {
+            Socket::read_now(self.tcp, buf)
+        } else {
+            self.tcp.try_read(buf)
+        }
     }
 }
 
@@ -192,7 +201,10 @@ impl TlsSocket {
             }
             self.tcp.readable().await.map_err(|e| handshake_error(&e))?;
             let mut tls = self.lock();
-            match tls.conn.read_tls(&mut Raw(&self.tcp)) {
+            match tls.conn.read_tls(&mut Raw {
+                tcp: &self.tcp,
+                now: false,
+            }) {
                 Ok(0) => {
                     return Err(TransportError::new(
                         ErrorClass::Retryable,
@@ -305,8 +317,10 @@ fn flush(tls: &mut State, tcp: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-impl Socket for TlsSocket {
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+impl TlsSocket {
+    /// Plaintext the records bring: decrypted already, or read from the socket (see
+    /// [`Raw`] for `now`).
+    fn read_plain(&self, buf: &mut [u8], now: bool) -> io::Result<usize> {
         let mut tls = self.lock();
         loop {
             match tls.conn.reader().read(buf) {
@@ -316,7 +330,10 @@ impl Socket for TlsSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            match tls.conn.read_tls(&mut Raw(&self.tcp)) {
+            match tls.conn.read_tls(&mut Raw {
+                tcp: &self.tcp,
+                now,
+            }) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {}
                 Err(e) => return Err(e),
@@ -334,6 +351,16 @@ impl Socket for TlsSocket {
             // first, and the broken socket fails the next read or write.
             let _ = flush(&mut tls, &self.tcp);
         }
+    }
+}
+
+impl Socket for TlsSocket {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf, false)
+    }
+
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf, true)
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
