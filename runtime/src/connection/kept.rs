@@ -5,10 +5,12 @@ use std::collections::VecDeque;
 
 /// Frames written whole on the current connection and not yet acknowledged, in
 /// sequence order: the batches as written (a written batch moves here whole, no
-/// copy), the first one from `start`.
+/// copy), the first one from `start`, each with the sequence of its last frame (a
+/// batch's sequences are contiguous, so an acknowledgement that covers a whole batch
+/// frees it without reading its frames).
 #[derive(Default)]
 pub(super) struct Kept {
-    batches: VecDeque<Vec<u8>>,
+    batches: VecDeque<(Vec<u8>, u64)>,
     start: usize,
     pub(super) frames: usize,
     /// Emptied buffers, for the task's next batches (at most [`SPARE`]).
@@ -27,7 +29,7 @@ impl Kept {
     }
 
     pub(super) fn clear(&mut self) {
-        while let Some(b) = self.batches.pop_front() {
+        while let Some((b, _)) = self.batches.pop_front() {
             self.recycle(b);
         }
         self.start = 0;
@@ -37,15 +39,20 @@ impl Kept {
     /// Drops the kept frames whose sequence is at most `upto`: their count and bytes.
     pub(super) fn trim(&mut self, upto: u64) -> (usize, usize) {
         let (mut frames, mut bytes) = (0, 0);
-        while let Some(front) = self.batches.front() {
-            let (f, b) = prefix_upto(&front[self.start..], upto);
-            frames += f;
-            bytes += b;
-            self.start += b;
-            if self.start < front.len() {
+        while let Some((front, last)) = self.batches.front() {
+            if upto >= *last {
+                // The whole rest of the batch: counted from its sequences.
+                let first = sequence(&front[self.start..]);
+                frames += usize::try_from(last - first + 1).expect("frames held in memory");
+                bytes += front.len() - self.start;
+            } else {
+                let (f, b) = prefix_upto(&front[self.start..], upto);
+                frames += f;
+                bytes += b;
+                self.start += b;
                 break;
             }
-            let done = self.batches.pop_front().expect("a front batch");
+            let (done, _) = self.batches.pop_front().expect("a front batch");
             self.recycle(done);
             self.start = 0;
         }
@@ -55,9 +62,10 @@ impl Kept {
 
     /// The kept frames as one buffer, followed by `rest`; empties it.
     pub(super) fn take_all(&mut self, rest: &[u8]) -> Vec<u8> {
-        let len = self.batches.iter().map(Vec::len).sum::<usize>() - self.start + rest.len();
+        let len =
+            self.batches.iter().map(|(b, _)| b.len()).sum::<usize>() - self.start + rest.len();
         let mut all = Vec::with_capacity(len);
-        for (i, b) in self.batches.iter().enumerate() {
+        for (i, (b, _)) in self.batches.iter().enumerate() {
             all.extend_from_slice(if i == 0 { &b[self.start..] } else { b });
         }
         all.extend_from_slice(rest);
@@ -69,11 +77,14 @@ impl Kept {
     /// a copy (`batch` becomes a spare buffer for the task's next one); a part is
     /// copied and drained from `batch`.
     pub(super) fn keep(&mut self, batch: &mut Vec<u8>, frames: usize, bytes: usize) {
+        let last = sequence(batch) + frames as u64 - 1;
+        debug_assert_eq!(prefix_upto(&batch[..bytes], last), (frames, bytes));
         if bytes == batch.len() {
             let fresh = self.spare.pop().unwrap_or_default();
-            self.batches.push_back(std::mem::replace(batch, fresh));
+            self.batches
+                .push_back((std::mem::replace(batch, fresh), last));
         } else {
-            self.batches.push_back(batch[..bytes].to_vec());
+            self.batches.push_back((batch[..bytes].to_vec(), last));
             batch.drain(..bytes);
         }
         self.frames += frames;
