@@ -20,6 +20,9 @@ use crate::{Phase, now_nanos, reached};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes written to a subscriber per write.
 const WRITE_BATCH: usize = 256 << 10;
+/// How long a subscriber connection whose write failed is still read for the
+/// acknowledgements its peer sent before it went.
+const LAST_ACKS: Duration = Duration::from_millis(200);
 
 /// One relay's side of its connections.
 pub(crate) struct Served {
@@ -293,19 +296,20 @@ impl Served {
         };
         if send(&mut w, welcome).await.is_ok() {
             let hub = &self.hub;
+            // Ends `true` when the connection failed, `false` when it was replaced.
             let write = async {
                 let mut buf = Vec::with_capacity(WRITE_BATCH + (64 << 10));
                 loop {
                     buf.clear();
                     let Some(n) = hub.take(idx, conn, &mut buf, WRITE_BATCH) else {
-                        return;
+                        return false;
                     };
                     if buf.is_empty() {
                         wake.notified().await;
                         continue;
                     }
                     if w.write_all(&buf).await.is_err() {
-                        return;
+                        return true;
                     }
                     hub.stats.sent(n);
                     hub.stats.subscribers[idx].sent(n);
@@ -342,10 +346,19 @@ impl Served {
                     }
                 }
             };
-            tokio::select! {
-                () = write => {}
-                () = read => {}
-                () = reached(&mut phase, Phase::Stop) => {}
+            tokio::pin!(read);
+            let failed = tokio::select! {
+                failed = write => failed,
+                () = &mut read => false,
+                () = reached(&mut phase, Phase::Stop) => false,
+            };
+            if failed {
+                // A subscriber that died while frames were being written to it sent
+                // its last acknowledgements before it went: they are in the socket,
+                // ahead of its end, and still count (else its successor would get
+                // frames it acknowledged). The read ends at that end; bounded, for a
+                // peer that stopped reading but not writing.
+                let _ = tokio::time::timeout(LAST_ACKS, read).await;
             }
         }
         self.hub.subscriber_gone(idx, conn);

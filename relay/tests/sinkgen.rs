@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use sinkgen_runtime::protocol::{Control, RefuseCode, Role};
-use support::{Peer, Seen, TempDir, spec, start};
+use support::{Got, Peer, Seen, TempDir, spec, start};
 
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -302,4 +302,58 @@ fn a_connection_that_does_not_speak_the_protocol_is_refused_and_counted() {
     }
     assert_eq!(peer.next(), None, "and the relay closed the connection");
     assert_eq!(relay.stop().relays[0].bad, 1);
+}
+
+/// A subscriber that acknowledges and dies at once, while the relay is still writing
+/// to it: its last ACK reached the relay's host with the end of the connection, and
+/// the relay's write fails as it arrives. The relay reads that ACK all the same, so
+/// the subscriber's successor never gets a frame its predecessor acknowledged (SPEC
+/// section 11: duplicates only from a killed receiver's last unacknowledged read).
+#[test]
+fn a_subscribers_last_ack_counts_when_it_dies_while_the_relay_writes() {
+    const FRAMES: u64 = 40_000;
+    const ROUNDS: u64 = 40;
+    const PER_ROUND: u64 = 300;
+    let dir = TempDir::new("lastack");
+    let sock = dir.join("ticks.sock");
+    let relay = start(
+        vec![spec(
+            "ticks",
+            &sock,
+            &[("feed", "ticks")],
+            &["risk"],
+            1 << 20,
+        )],
+        DRAIN,
+    );
+    let (mut feed, _) = Peer::producer(&sock, "feed", "ticks", "ticks");
+    // More than a socket holds: the relay is in the middle of writing to each
+    // subscriber when it dies.
+    feed.send(1..=FRAMES);
+    let mut acked = 0;
+    for round in 0..ROUNDS {
+        let mut sub = Peer::subscriber(&sock, "risk", "ticks");
+        let mut last = None;
+        while last.is_none_or(|l| l < acked + PER_ROUND) {
+            match sub.next().expect("the relay writes") {
+                Got::Data { session, seq, .. } => {
+                    assert_eq!(session, feed.session);
+                    assert!(
+                        last.is_some() || seq > acked,
+                        "round {round}: frame {seq} sent again after the ACK of {acked}"
+                    );
+                    last = Some(seq);
+                }
+                Got::Control(_) => {}
+            }
+        }
+        let last = last.expect("frames");
+        sub.ack(feed.session, last);
+        // Dies with bytes unread: the relay's next write fails.
+        drop(sub);
+        acked = last;
+        // A restarted subscriber takes a moment to come back.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(relay.stop());
 }
