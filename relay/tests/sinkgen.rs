@@ -10,6 +10,20 @@ use support::{Got, Peer, Seen, TempDir, spec, start};
 
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// A relay `ticks` at `sock` with the producer `feed` and these subscribers.
+fn ticks(sock: &std::path::Path, subscribers: &[&str], backlog: usize) -> support::Running {
+    start(
+        vec![spec(
+            "ticks",
+            sock,
+            &[("feed", "ticks")],
+            subscribers,
+            backlog,
+        )],
+        DRAIN,
+    )
+}
+
 #[test]
 fn every_subscriber_gets_every_frame_in_each_producers_order() {
     let dir = TempDir::new("fanout");
@@ -63,10 +77,7 @@ fn every_subscriber_gets_every_frame_in_each_producers_order() {
 fn a_late_subscriber_gets_the_backlog_held_for_it() {
     let dir = TempDir::new("late");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec("ticks", &sock, &[("feed", "ticks")], &["risk"], 1024)],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk"], 1024);
     let (mut p, _) = Peer::producer(&sock, "feed", "ticks", "ticks");
     p.send(1..=50);
     // Held for the absent subscriber counts as done for the producer.
@@ -84,16 +95,7 @@ fn a_slow_subscriber_loses_the_oldest_frames_counted_and_told_others_get_all() {
     let dir = TempDir::new("slow");
     let sock = dir.join("ticks.sock");
     const N: u64 = 20_000;
-    let relay = start(
-        vec![spec(
-            "ticks",
-            &sock,
-            &[("feed", "ticks")],
-            &["fast", "slow"],
-            64,
-        )],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["fast", "slow"], 64);
     // Connected, reads nothing until the producer is done.
     let mut slow = Peer::subscriber(&sock, "slow", "ticks");
     let mut fast = Peer::subscriber(&sock, "fast", "ticks");
@@ -156,10 +158,7 @@ fn a_slow_subscriber_loses_the_oldest_frames_counted_and_told_others_get_all() {
 fn undeclared_producers_and_subscribers_are_refused_with_the_files_rule() {
     let dir = TempDir::new("refuse");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec("ticks", &sock, &[("feed", "ticks")], &["risk"], 16)],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk"], 16);
     let refusal = |role, service, sink, target| match Peer::connect(&sock)
         .hello(role, service, sink, target)
     {
@@ -194,10 +193,7 @@ fn undeclared_producers_and_subscribers_are_refused_with_the_files_rule() {
 fn resent_frames_are_dropped_and_welcome_names_what_the_relay_has() {
     let dir = TempDir::new("resend");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec("ticks", &sock, &[("feed", "ticks")], &["risk"], 1024)],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk"], 1024);
     let mut sub = Peer::subscriber(&sock, "risk", "ticks");
     let (mut p, have) = Peer::producer(&sock, "feed", "ticks", "ticks");
     assert_eq!(have, 0);
@@ -229,16 +225,7 @@ fn resent_frames_are_dropped_and_welcome_names_what_the_relay_has() {
 fn the_drain_delivers_to_connected_subscribers_and_reports_what_absent_ones_miss() {
     let dir = TempDir::new("drain");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec(
-            "ticks",
-            &sock,
-            &[("feed", "ticks")],
-            &["risk", "audit"],
-            1024,
-        )],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk", "audit"], 1024);
     let mut risk = Peer::subscriber(&sock, "risk", "ticks");
     let (mut p, _) = Peer::producer(&sock, "feed", "ticks", "ticks");
     p.send(1..=30);
@@ -287,10 +274,7 @@ fn a_connection_that_does_not_speak_the_protocol_is_refused_and_counted() {
     use std::io::Write;
     let dir = TempDir::new("garbage");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec("ticks", &sock, &[("feed", "ticks")], &["risk"], 16)],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk"], 16);
     let mut peer = Peer::connect(&sock);
     peer.raw().write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
     match peer.next() {
@@ -316,16 +300,7 @@ fn a_subscribers_last_ack_counts_when_it_dies_while_the_relay_writes() {
     const PER_ROUND: u64 = 300;
     let dir = TempDir::new("lastack");
     let sock = dir.join("ticks.sock");
-    let relay = start(
-        vec![spec(
-            "ticks",
-            &sock,
-            &[("feed", "ticks")],
-            &["risk"],
-            1 << 20,
-        )],
-        DRAIN,
-    );
+    let relay = ticks(&sock, &["risk"], 1 << 20);
     let (mut feed, _) = Peer::producer(&sock, "feed", "ticks", "ticks");
     // More than a socket holds: the relay is in the middle of writing to each
     // subscriber when it dies.
