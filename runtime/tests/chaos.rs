@@ -623,25 +623,13 @@ impl Link for rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>
         let fd = self.sock.as_raw_fd();
         // Bounded: a sink that stopped reading leaves the ACK unproven.
         for _ in 0..2_000 {
-            if unsent(fd) == 0 {
+            if common::unsent_here(fd) == 0 {
                 return true;
             }
             std::thread::sleep(Duration::from_micros(100));
         }
         false
     }
-}
-
-/// Bytes of `fd`'s send queue its peer's TCP has not acknowledged (`SIOCOUTQ`).
-#[cfg(feature = "tls")]
-#[allow(unsafe_code, reason = "one ioctl; std has no wrapper for it")]
-fn unsent(fd: std::os::fd::RawFd) -> u64 {
-    let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ writes one `c_int` through the pointer, which points to a live
-    // local `c_int`; the caller keeps the descriptor open.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &raw mut n) };
-    assert_eq!(r, 0, "SIOCOUTQ");
-    u64::try_from(n).unwrap()
 }
 
 /// The acknowledged chaos run over TLS: every frame is received or counted lost,

@@ -39,46 +39,38 @@ impl Connection {
     /// without waiting (see [`Connection::acked`]); the error when the peer closed,
     /// refused or broke the protocol. Nothing to do on other connections.
     pub(crate) fn read_acks(&mut self) -> Result<(), TransportError> {
-        let failed = match self {
-            Connection::Unix(Sock {
-                s, acks: Some(a), ..
-            }) => a.read(&**s),
-            Connection::Tcp(Sock {
-                s, acks: Some(a), ..
-            }) => a.read(&**s),
-            #[cfg(feature = "tls")]
-            Connection::Tls(Sock {
-                s, acks: Some(a), ..
-            }) => a.read(&**s),
-            #[cfg(feature = "nats")]
-            Connection::Jet(c) => return c.read_acks(),
-            _ => None,
-        };
-        failed.map_or(Ok(()), Err)
+        #[cfg(feature = "nats")]
+        if let Connection::Jet(c) = self {
+            return c.read_acks();
+        }
+        self.read_socket_acks(false).map_or(Ok(()), Err)
     }
 
     /// Acknowledged connections, after the connection failed or ended: reads the
     /// acknowledgements the kernel holds, also those tokio has not seen arrive (see
     /// [`Connection::acked`]). Errors are the failure already met, and ignored.
     pub(crate) fn read_rest_acks(&mut self) {
+        let _ = self.read_socket_acks(true);
+    }
+
+    /// An acknowledged socket's reader reads what the socket holds: through tokio's
+    /// readiness, or (`now`) asking the kernel (see [`AckReader::read_rest`]).
+    fn read_socket_acks(&mut self, now: bool) -> Option<TransportError> {
+        fn read<S: Socket>(a: &mut AckReader, s: &S, now: bool) -> Option<TransportError> {
+            if now { a.read_rest(s) } else { a.read(s) }
+        }
         match self {
             Connection::Unix(Sock {
                 s, acks: Some(a), ..
-            }) => {
-                a.read_rest(&**s);
-            }
+            }) => read(a, &**s, now),
             Connection::Tcp(Sock {
                 s, acks: Some(a), ..
-            }) => {
-                a.read_rest(&**s);
-            }
+            }) => read(a, &**s, now),
             #[cfg(feature = "tls")]
             Connection::Tls(Sock {
                 s, acks: Some(a), ..
-            }) => {
-                a.read_rest(&**s);
-            }
-            _ => {}
+            }) => read(a, &**s, now),
+            _ => None,
         }
     }
 

@@ -126,6 +126,18 @@ thread_local! {
     static WRITES: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
+/// A write's result, counted (in tests) when it made progress.
+#[inline]
+fn counted(r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    #[cfg(test)]
+    if let Poll::Ready(Ok(n)) = r
+        && n > 0
+    {
+        WRITES.with(|w| w.set((w.get().0 + 1, w.get().1)));
+    }
+    r
+}
+
 impl tokio::io::AsyncRead for WsStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -146,18 +158,11 @@ impl tokio::io::AsyncWrite for WsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = match self.get_mut() {
+        counted(match self.get_mut() {
             WsStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             WsStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        };
-        #[cfg(test)]
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            WRITES.with(|w| w.set((w.get().0 + 1, w.get().1)));
-        }
-        r
+        })
     }
 
     fn poll_write_vectored(
@@ -165,18 +170,11 @@ impl tokio::io::AsyncWrite for WsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = match self.get_mut() {
+        counted(match self.get_mut() {
             WsStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             WsStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        };
-        #[cfg(test)]
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            WRITES.with(|w| w.set((w.get().0 + 1, w.get().1)));
-        }
-        r
+        })
     }
 
     fn is_write_vectored(&self) -> bool {

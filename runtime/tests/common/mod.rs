@@ -244,13 +244,24 @@ pub fn small_buffer_listener() -> tokio::net::TcpListener {
 }
 
 /// Bytes the kernel holds for `fd` that its process has not read (`FIONREAD`).
-#[allow(unsafe_code, reason = "one ioctl; the test has no safe wrapper for it")]
 pub fn unread_here(fd: std::os::fd::RawFd) -> u64 {
+    byte_count(fd, libc::FIONREAD, "FIONREAD")
+}
+
+/// Bytes of `fd`'s send queue its peer has not taken: on TCP, not acknowledged by
+/// the peer's TCP (`SIOCOUTQ`, the same request number as `TIOCOUTQ`).
+pub fn unsent_here(fd: std::os::fd::RawFd) -> u64 {
+    byte_count(fd, libc::TIOCOUTQ, "SIOCOUTQ")
+}
+
+/// A socket ioctl that reports a byte count.
+#[allow(unsafe_code, reason = "one ioctl; the test has no safe wrapper for it")]
+fn byte_count(fd: std::os::fd::RawFd, request: libc::Ioctl, what: &str) -> u64 {
     let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one `c_int` through the pointer, which points to a live
-    // local `c_int`; the caller keeps the descriptor open.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) };
-    assert_eq!(r, 0, "FIONREAD");
+    // SAFETY: FIONREAD and SIOCOUTQ write one `c_int` through the pointer, which
+    // points to a live local `c_int`; the caller keeps the descriptor open.
+    let r = unsafe { libc::ioctl(fd, request, &raw mut n) };
+    assert_eq!(r, 0, "{what}");
     u64::try_from(n).unwrap()
 }
 
