@@ -255,10 +255,9 @@ async fn a_burst_shares_clock_readings() {
     )
     .await
     .unwrap();
-    // On this single-threaded runtime the burst queues whole before the task runs.
-    for id in 1..=1000u64 {
-        sink.send(payload(id, 16)).await.unwrap();
-    }
+    // `send_all` queues the burst whole (no direct write) before the task runs.
+    let sent = sink.send_all((1..=1000u64).map(|id| payload(id, 16))).await;
+    assert_eq!(sent.unwrap(), 1000);
     guard("flush", sink.flush()).await.unwrap();
     let stamps = rx.seen.lock().unwrap().stamps.clone();
     assert_eq!(stamps.len(), 1000);
@@ -282,4 +281,118 @@ async fn a_burst_shares_clock_readings() {
     );
     sink.close().await;
     rx.kill().await;
+}
+
+/// A bare peer on a thread of its own: answers each HELLO with WELCOME (`have` from
+/// `haves`, one per connection), reports each data frame's sequence on `got`, and
+/// acknowledges up to `ack` on its last connection once it has that frame. It closes
+/// each connection but the last once it read `per_connection` frames on it, and
+/// reads the last until the sink closes it.
+fn bare_peer(
+    listener: std::os::unix::net::UnixListener,
+    haves: Vec<u64>,
+    per_connection: usize,
+    ack: u64,
+    got: std::sync::mpsc::Sender<u64>,
+) -> std::thread::JoinHandle<()> {
+    use sinkgen_runtime::protocol::{self, Control, Kind};
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let last = haves.len() - 1;
+        for (conn, have) in haves.into_iter().enumerate() {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let (mut buf, mut chunk, mut frames) = (Vec::new(), [0u8; 4096], 0);
+            loop {
+                let n = stream.read(&mut chunk).unwrap();
+                if n == 0 {
+                    assert_eq!(conn, last, "the sink closed connection {conn}");
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut out = Vec::new();
+                while let Some((frame, used)) =
+                    protocol::decode(&buf, protocol::DEFAULT_MAX_FRAME).unwrap()
+                {
+                    let (kind, session, sequence) = (
+                        frame.header.kind,
+                        frame.header.session,
+                        frame.header.sequence,
+                    );
+                    buf.drain(..used);
+                    if kind == Kind::Hello {
+                        let version = protocol::VERSION;
+                        Control::Welcome {
+                            session: 1,
+                            have,
+                            version,
+                        }
+                        .append(&mut out, 0);
+                        continue;
+                    }
+                    frames += 1;
+                    got.send(sequence).unwrap();
+                    if conn == last && sequence == ack {
+                        Control::Ack { session, sequence }.append(&mut out, 0);
+                    }
+                }
+                stream.write_all(&out).unwrap();
+                if conn < last && frames == per_connection {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// Sparse frames on an acknowledged connection go out as their senders' own writes,
+/// as with the other framings (no wake-up of the connection task on the way): on a
+/// single-threaded runtime, the peer reads each one while the sender's thread is
+/// blocked right after `send` returned. They are kept until acknowledged all the
+/// same: shown as unacknowledged, written again after the connection drops (WELCOME's
+/// `have` settles the one the peer kept), and counted sent once acknowledged.
+#[test]
+fn sparse_frames_are_written_by_their_senders_and_kept_until_acknowledged() {
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (tx, got) = std::sync::mpsc::channel();
+    // First connection: three frames, then closed; the second has frame 1 already
+    // and acknowledges frame 3.
+    let peer = bare_peer(listener, vec![0, 1], 3, 3, tx);
+    let next = || got.recv_timeout(Duration::from_secs(20)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+        guard(
+            "connect",
+            sink.wait_connected(std::time::Instant::now() + GUARD),
+        )
+        .await
+        .unwrap();
+        for id in 1..=3u64 {
+            // Sparse: well after the last write, with the task idle.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            sink.send(payload(id, 16)).await.unwrap();
+            // This thread is the runtime's only one: the task cannot run until the
+            // next await, so a frame the peer reads now was written by the sender.
+            assert_eq!(next(), id, "frame {id} written by its sender");
+        }
+        let st = sink.status();
+        assert_eq!((st.unacknowledged, st.frames_sent), (3, 0));
+        // The peer closes; the sink reconnects, frame 1 settles by WELCOME, 2 and 3
+        // are written again, and the ACK of 3 settles them.
+        guard("flush", sink.flush()).await.unwrap();
+        assert_eq!((next(), next()), (2, 3), "written again, in order");
+        let st = sink.status();
+        assert_eq!((st.unacknowledged, st.frames_sent), (0, 3));
+        assert_eq!(st.lost.total(), 0);
+        assert_eq!(sink.close().await, 0);
+    });
+    peer.join().unwrap();
 }

@@ -6,10 +6,11 @@
 mod common;
 mod counting;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Instant;
 
 use common::*;
+use sinkgen_runtime::protocol::{self, Control, Kind};
 use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 
 static PAYLOAD: [u8; 64] = [7; 64];
@@ -43,22 +44,65 @@ async fn warm_up(sink: &RelaySink<&'static [u8]>) {
     counted(sink, 50_000).await;
 }
 
+/// A peer on a plain thread, reading into fixed buffers until the sink closes:
+/// returns the bytes of data frames read. With sinkgen framing it answers the
+/// handshake and acknowledges each read, as receivers do; otherwise it drains.
+fn spawn_peer(
+    listener: std::os::unix::net::UnixListener,
+    framing: Framing,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        if framing != Framing::Sinkgen {
+            while let Ok(n @ 1..) = s.read(&mut chunk) {
+                total += n as u64;
+            }
+            return total;
+        }
+        // Room for a read after a partial frame: no growth, so no allocation.
+        let mut buf = Vec::with_capacity(1 << 18);
+        let mut out = Vec::with_capacity(1 << 10);
+        while let Ok(n @ 1..) = s.read(&mut chunk) {
+            buf.extend_from_slice(&chunk[..n]);
+            let (mut at, mut last) = (0, None);
+            while let Some((frame, used)) =
+                protocol::decode(&buf[at..], protocol::DEFAULT_MAX_FRAME).unwrap()
+            {
+                at += used;
+                let h = frame.header;
+                if h.kind == Kind::Hello {
+                    let version = protocol::VERSION;
+                    Control::Welcome {
+                        session: 1,
+                        have: 0,
+                        version,
+                    }
+                    .append(&mut out, 0);
+                } else {
+                    total += used as u64;
+                    last = Some((h.session, h.sequence));
+                }
+            }
+            buf.drain(..at);
+            if let Some((session, sequence)) = last {
+                Control::Ack { session, sequence }.append(&mut out, 0);
+            }
+            if s.write_all(&out).is_err() {
+                break;
+            }
+            out.clear();
+        }
+        total
+    })
+}
+
 fn run(framing: Framing, flavor_multi: bool) {
     let dir = TempDir::new();
     let path = dir.sock("alloc.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    // A draining peer on a plain thread, reading into one fixed buffer.
-    let peer = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut total = 0u64;
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => total += n as u64,
-            }
-        }
-    });
+    let peer = spawn_peer(listener, framing);
     let rt = if flavor_multi {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -116,16 +160,13 @@ async fn counted_sparse_then_burst(sink: &RelaySink<&'static [u8]>) -> u64 {
 }
 
 /// A sink that streams through its senders' direct writes is not idle: it keeps its
-/// buffers, so a burst after a long sparse stretch allocates nothing either.
-fn streaming_by_direct_writes_keeps_the_buffers() {
+/// buffers, so a burst after a long sparse stretch allocates nothing either (with
+/// sinkgen framing, the frames written directly are kept in reused buffers too).
+fn streaming_by_direct_writes_keeps_the_buffers(framing: Framing) {
     let dir = TempDir::new();
     let path = dir.sock("sparse.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let peer = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        while let Ok(1..) = s.read(&mut buf) {}
-    });
+    let peer = spawn_peer(listener, framing);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -133,7 +174,7 @@ fn streaming_by_direct_writes_keeps_the_buffers() {
         .unwrap();
     rt.block_on(async {
         let sink: RelaySink<&'static [u8]> = SinkBuilder::new(unix_url(&path))
-            .framing(Framing::LengthPrefixed)
+            .framing(framing)
             .queue(1024)
             .relay()
             .unwrap();
@@ -164,5 +205,9 @@ fn no_allocation_per_frame() {
         false,
     );
     run(Framing::LengthPrefixed, true);
-    streaming_by_direct_writes_keeps_the_buffers();
+    // Acknowledged delivery: frames kept until acknowledged, in reused buffers.
+    run(Framing::Sinkgen, false);
+    run(Framing::Sinkgen, true);
+    streaming_by_direct_writes_keeps_the_buffers(Framing::LengthPrefixed);
+    streaming_by_direct_writes_keeps_the_buffers(Framing::Sinkgen);
 }

@@ -1,6 +1,7 @@
 //! Acknowledged delivery (sinkgen framing on a socket): the frames written and not
 //! yet acknowledged, which the task keeps until an ACK covers them and writes again,
-//! in order, on the next connection.
+//! in order, on the next connection. Frames senders wrote directly join them when
+//! the task collects them (`collect_kept`).
 //!
 //! Accounting: a frame written whole counts in `Pending::in_doubt` until it is
 //! acknowledged (sent) or counted lost, so the `queue` bound counts queued and
@@ -72,9 +73,29 @@ impl Driver {
         self.acknowledge(upto);
     }
 
+    /// Moves the frames senders wrote directly into the kept frames (with the
+    /// `pending` lock held). They follow the kept frames in sequence: a sender writes
+    /// directly only while the task holds no batch and nothing is queued, and the
+    /// task collects them before it takes the next batch.
+    pub(super) fn collect_kept(&mut self, p: &mut super::Pending) {
+        let frames = std::mem::take(&mut p.direct_kept_frames);
+        if frames == 0 {
+            return;
+        }
+        let last = self.kept.keep_copy(&p.direct_kept, frames);
+        p.direct_kept.clear();
+        self.taken_upto = self.taken_upto.max(last);
+        self.show_in_flight();
+    }
+
     /// Everything of the session up to `upto` is acknowledged: the kept frames it
     /// covers count as sent and free their room.
     pub(super) fn acknowledge(&mut self, upto: u64) {
+        if upto > self.acked {
+            // The ACK may cover frames senders wrote directly.
+            let shared = std::sync::Arc::clone(&self.shared);
+            self.collect_kept(&mut lock(&shared.pending));
+        }
         // A peer cannot have what the task never took: a bogus ACK frees nothing more.
         self.acked = self.acked.max(upto.min(self.taken_upto));
         let (frames, bytes) = self.kept.trim(self.acked);

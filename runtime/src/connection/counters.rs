@@ -115,9 +115,12 @@ impl Shared {
 
     pub(crate) fn status(&self) -> Status {
         let info = lock(&self.info);
-        let waiting = {
+        // Frames senders wrote directly on an acknowledged connection are
+        // unacknowledged until the task collects them into its kept frames.
+        let (waiting, direct_kept) = {
             let p = lock(&self.pending);
-            p.frames + usize::try_from(p.handed_frames).unwrap_or(usize::MAX)
+            let handed = usize::try_from(p.handed_frames).unwrap_or(usize::MAX);
+            (p.frames + handed, p.direct_kept_frames)
         };
         let state = self.state();
         let (base_at, base_wall) = base_pair();
@@ -142,8 +145,9 @@ impl Shared {
             last_error_at: info.last_error.as_ref().map(|(_, at)| *at),
             connect_attempts: self.attempts.load(Ordering::Relaxed),
             next_retry: info.next_retry,
-            queue_depth: waiting.saturating_add(self.in_flight.load(Ordering::Relaxed)),
-            unacknowledged: self.unacked.load(Ordering::Relaxed),
+            queue_depth: (waiting + direct_kept)
+                .saturating_add(self.in_flight.load(Ordering::Relaxed)),
+            unacknowledged: self.unacked.load(Ordering::Relaxed) + direct_kept,
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             lost: Lost {

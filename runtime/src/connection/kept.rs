@@ -18,7 +18,11 @@ pub(super) struct Kept {
 }
 
 /// Emptied buffers a [`Kept`] holds for reuse.
-const SPARE: usize = 2;
+const SPARE: usize = 4;
+
+/// A whole batch moves into the kept frames without a copy when it fills at least
+/// this fraction (1 / `MOVE_FILL`) of its buffer; a smaller one is copied.
+const MOVE_FILL: usize = 4;
 
 impl Kept {
     pub(super) fn recycle(&mut self, mut buf: Vec<u8>) {
@@ -73,21 +77,55 @@ impl Kept {
         all
     }
 
-    /// Keeps `batch[..bytes]`, `frames` whole frames: a whole batch moves here without
-    /// a copy (`batch` becomes a spare buffer for the task's next one); a part is
-    /// copied and drained from `batch`.
+    /// Keeps `batch[..bytes]`, `frames` whole frames. A whole batch that fills a good
+    /// part of its buffer moves here without a copy (`batch` becomes a spare buffer
+    /// for the task's next one); a small one, or a part, is copied (see
+    /// [`Kept::append`]) and drained from `batch`, which keeps its buffer: a kept
+    /// buffer holds at most a few times the bytes it keeps, whatever the batches'
+    /// sizes.
     pub(super) fn keep(&mut self, batch: &mut Vec<u8>, frames: usize, bytes: usize) {
-        let last = sequence(batch) + frames as u64 - 1;
+        let first = sequence(batch);
+        let last = first + frames as u64 - 1;
         debug_assert_eq!(prefix_upto(&batch[..bytes], last), (frames, bytes));
-        if bytes == batch.len() {
+        if bytes == batch.len() && bytes >= batch.capacity() / MOVE_FILL {
             let fresh = self.spare.pop().unwrap_or_default();
             self.batches
                 .push_back((std::mem::replace(batch, fresh), last));
         } else {
-            self.batches.push_back((batch[..bytes].to_vec(), last));
+            self.append(&batch[..bytes], first, last);
             batch.drain(..bytes);
         }
         self.frames += frames;
+    }
+
+    /// Keeps a copy of `bytes`, `frames` whole frames that follow the kept ones in
+    /// sequence (written directly by senders); returns the sequence of the last.
+    pub(super) fn keep_copy(&mut self, bytes: &[u8], frames: usize) -> u64 {
+        let first = sequence(bytes);
+        let last = first + frames as u64 - 1;
+        debug_assert_eq!(prefix_upto(bytes, last), (frames, bytes.len()));
+        self.append(bytes, first, last);
+        self.frames += frames;
+        last
+    }
+
+    /// Copies frames `first..=last` to the end of the last kept batch when they
+    /// follow it and it has the room, else into a spare buffer: no allocation once
+    /// the buffers exist.
+    fn append(&mut self, bytes: &[u8], first: u64, last: u64) {
+        match self.batches.back_mut() {
+            Some((back, back_last))
+                if *back_last + 1 == first && back.capacity() - back.len() >= bytes.len() =>
+            {
+                back.extend_from_slice(bytes);
+                *back_last = last;
+            }
+            _ => {
+                let mut fresh = self.spare.pop().unwrap_or_default();
+                fresh.extend_from_slice(bytes);
+                self.batches.push_back((fresh, last));
+            }
+        }
     }
 
     /// Gives back idle allocations.
@@ -110,4 +148,74 @@ pub(super) fn prefix_upto(bytes: &[u8], upto: u64) -> (usize, usize) {
         frames += 1;
     }
     (frames, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framing::Framing;
+
+    /// Appends the sinkgen frame `sequence` (a 64-byte payload) to `buf`.
+    fn frame(buf: &mut Vec<u8>, sequence: u64) {
+        let payload: &[u8] = &[7; 64];
+        Framing::Sinkgen
+            .append(buf, payload, (1, sequence, 0), usize::MAX)
+            .expect("a small frame");
+    }
+
+    fn held(kept: &Kept) -> usize {
+        kept.batches.iter().map(|(b, _)| b.capacity()).sum::<usize>()
+            + kept.spare.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    /// Small batches taken in big buffers (a slow peer, a sink that had a burst) are
+    /// copied: what the kept frames hold follows their bytes, not the buffers' sizes.
+    #[test]
+    fn small_batches_are_copied_so_memory_follows_the_kept_bytes() {
+        let mut kept = Kept::default();
+        let mut batch = Vec::with_capacity(1 << 20);
+        let mut bytes = 0;
+        for sequence in 1..=200 {
+            frame(&mut batch, sequence);
+            let len = batch.len();
+            bytes += len;
+            kept.keep(&mut batch, 1, len);
+            assert!(batch.is_empty());
+            assert_eq!(batch.capacity(), 1 << 20, "the task keeps its buffer");
+        }
+        assert_eq!(kept.frames, 200);
+        assert!(
+            held(&kept) <= 4 * bytes,
+            "{} bytes held for {bytes} bytes kept",
+            held(&kept)
+        );
+        assert_eq!(kept.trim(150), (150, bytes / 200 * 150));
+        assert_eq!(kept.trim(200), (50, bytes / 200 * 50));
+        assert_eq!(kept.frames, 0);
+    }
+
+    /// A batch that fills its buffer moves whole (no copy), and its buffer comes back
+    /// as a spare once acknowledged; frames kept later follow it in the same buffer
+    /// when they fit.
+    #[test]
+    fn full_batches_move_and_their_buffers_are_reused() {
+        let mut kept = Kept::default();
+        let mut batch = Vec::new();
+        for sequence in 1..=100 {
+            frame(&mut batch, sequence);
+        }
+        batch.shrink_to_fit();
+        let (len, at) = (batch.len(), batch.as_ptr());
+        kept.keep(&mut batch, 100, len);
+        assert_eq!(kept.batches[0].0.as_ptr(), at, "moved, not copied");
+        assert!(batch.is_empty());
+        // Room for the frame written directly next.
+        kept.batches[0].0.reserve(1024);
+        let mut direct = Vec::new();
+        frame(&mut direct, 101);
+        assert_eq!(kept.keep_copy(&direct, 1), 101);
+        assert_eq!(kept.batches.len(), 1, "appended to the batch it follows");
+        assert_eq!(kept.trim(101), (101, len + direct.len()));
+        assert_eq!(kept.spare.len(), 1, "the emptied buffer is kept for reuse");
+    }
 }

@@ -54,7 +54,12 @@
 //!   After a failed connection the
 //!   kept frames go back in front of the batch; WELCOME's `have` settles those the
 //!   peer has, the rest are written again, in order, before any new frame. Senders
-//!   never write these frames directly (`Pending::inline` stays `None`).
+//!   write sparse frames directly, as with the other framings (below); a frame so
+//!   written goes to `Pending::direct_kept` under the same lock hold and counts in
+//!   `in_doubt`, and the task moves those frames into its kept ones (`collect_kept`)
+//!   before it takes a batch, before it applies an ACK and when it leaves a
+//!   connection. Direct writes happen only while the task holds no batch and nothing
+//!   is queued, so the kept frames stay in sequence order.
 //!   ACKs are read while the task writes (a batch write returns `WriteStop::Acked`
 //!   when they arrive while the socket is full, so their room is freed at once) and
 //!   while it idles (`Connection::watch`).
@@ -235,6 +240,13 @@ struct Pending {
     /// Frames (and bytes) senders wrote directly since the task last collected them
     /// (for the proof of what the peer read, see `proof`).
     direct_sent: (u64, u64),
+    /// Acknowledged delivery: the frames senders wrote directly since the task last
+    /// collected them into its kept frames (whole frames, in sequence order), and
+    /// their count. They count in `in_doubt` from their write on.
+    direct_kept: Vec<u8>,
+    direct_kept_frames: usize,
+    /// The current connection keeps frames until acknowledged (set with `inline`).
+    keeping: bool,
 }
 
 /// A clock reading shared by torq frames queued back to back, and how many used it.
@@ -380,6 +392,9 @@ impl Shared {
                 in_doubt: 0,
                 stamp: Stamp::default(),
                 direct_sent: (0, 0),
+                direct_kept: Vec::new(),
+                direct_kept_frames: 0,
+                keeping: false,
             })),
             wake_writer: Padded(Notify::new()),
             stop: Notify::new(),

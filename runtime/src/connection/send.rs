@@ -253,6 +253,17 @@ impl Shared {
                 p.last_write = now;
                 self.seal_queued(&mut p.buf, &mut p.sealed);
                 match inline.hand(&p.buf) {
+                    Handed::Written if p.keeping => {
+                        // Kept until acknowledged: the task collects it into its
+                        // kept frames (see `acked`); it takes room until then.
+                        p.direct_kept.extend_from_slice(&p.buf);
+                        p.direct_kept_frames += 1;
+                        p.in_doubt += 1;
+                        p.buf.clear();
+                        p.sealed = 0;
+                        p.frames = 0;
+                        return Ok(None);
+                    }
                     Handed::Written => {
                         p.buf.clear();
                         p.sealed = 0;

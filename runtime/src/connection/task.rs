@@ -126,7 +126,7 @@ impl Driver {
             return false;
         }
         let p = lock(&self.shared.pending);
-        p.frames == 0 && p.handed_frames == 0 && !p.turn
+        p.frames == 0 && p.handed_frames == 0 && p.direct_kept_frames == 0 && !p.turn
     }
 
     fn check(&mut self, connected: bool) -> Check {
@@ -201,9 +201,10 @@ impl Driver {
             }
             {
                 let mut p = lock(&shared.pending);
-                // Acknowledged frames are kept by the task: senders do not write
-                // them directly.
-                p.inline = if self.keeps { None } else { conn.inline() };
+                // Senders write sparse frames directly; with acknowledged delivery
+                // they leave them for the task to keep (`Pending::direct_kept`).
+                p.inline = conn.inline();
+                p.keeping = self.keeps;
                 p.connected = true;
                 p.generation += 1;
                 p.direct_sent = (0, 0);
@@ -461,6 +462,7 @@ impl Driver {
                 self.collect(&mut p);
             }
             self.collect_direct(&mut p);
+            self.collect_kept(&mut p);
             if p.frames == 0 {
                 p.writer_idle = true;
                 p.last_write = Instant::now();
@@ -516,6 +518,7 @@ impl Driver {
             return;
         }
         self.kept.shrink();
+        p.direct_kept.shrink_to(SHRINK_FLOOR);
         if self.batch.capacity() > 4 * SHRINK_FLOOR.max(self.batch.len()) {
             self.batch.shrink_to(SHRINK_FLOOR);
         }
@@ -536,6 +539,7 @@ impl Driver {
         p.head_written = 0;
         self.collect(&mut p);
         self.collect_direct(&mut p);
+        self.collect_kept(&mut p);
     }
 
     /// Frames held by the task: the batch, and frames taken but not yet confirmed.
