@@ -164,7 +164,10 @@ mod tests {
     }
 
     fn held(kept: &Kept) -> usize {
-        kept.batches.iter().map(|(b, _)| b.capacity()).sum::<usize>()
+        kept.batches
+            .iter()
+            .map(|(b, _)| b.capacity())
+            .sum::<usize>()
             + kept.spare.iter().map(Vec::capacity).sum::<usize>()
     }
 
