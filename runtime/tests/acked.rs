@@ -19,6 +19,18 @@ fn builder(url: &str) -> SinkBuilder {
         .queue(1024)
 }
 
+/// A sinkgen sink to the Unix socket at `path`, once connected.
+async fn connected(path: &std::path::Path) -> RelaySink<Vec<u8>> {
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(path)).relay().unwrap();
+    guard(
+        "connect",
+        sink.wait_connected(std::time::Instant::now() + GUARD),
+    )
+    .await
+    .unwrap();
+    sink
+}
+
 fn ids(frames: &[(u64, u64, Vec<u8>)]) -> Vec<u64> {
     frames.iter().map(|(_, _, p)| check_payload(p)).collect()
 }
@@ -248,13 +260,7 @@ async fn a_burst_shares_clock_readings() {
     let dir = TempDir::new();
     let path = dir.sock("rx.sock");
     let rx = UnixReceiver::start(&path, Behaviour::default());
-    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
-    guard(
-        "connect",
-        sink.wait_connected(std::time::Instant::now() + GUARD),
-    )
-    .await
-    .unwrap();
+    let sink = connected(&path).await;
     // `send_all` queues the burst whole (no direct write) before the task runs.
     let sent = sink.send_all((1..=1000u64).map(|id| payload(id, 16))).await;
     assert_eq!(sent.unwrap(), 1000);
@@ -368,13 +374,7 @@ fn sparse_frames_are_written_by_their_senders_and_kept_until_acknowledged() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
-        guard(
-            "connect",
-            sink.wait_connected(std::time::Instant::now() + GUARD),
-        )
-        .await
-        .unwrap();
+        let sink = connected(&path).await;
         for id in 1..=3u64 {
             // Sparse: well after the last write, with the task idle.
             tokio::time::sleep(Duration::from_millis(5)).await;
