@@ -52,6 +52,9 @@ struct Sub {
     expected: bool,
     /// Sessions named (PRODUCER) on the current connection.
     announced: HashSet<u64>,
+    /// The connection the current one replaced, still read for its last
+    /// acknowledgements, with the highest sequence of each session written on it.
+    replaced: Option<(u64, HashMap<u64, u64>)>,
     views: HashMap<u64, View>,
     wake: Arc<Notify>,
 }
@@ -221,6 +224,9 @@ impl Hub {
         st.next_conn += 1;
         let conn = st.next_conn;
         let sub = &mut st.subs[idx];
+        // A connection still open is being replaced: what it acknowledges before its
+        // end still counts, up to what was written on it.
+        sub.replaced = (sub.conn != 0).then(|| (sub.conn, sub.written_upto()));
         sub.conn = conn;
         sub.expected = false;
         sub.written = 0;
@@ -236,6 +242,9 @@ impl Hub {
         let mut st = self.lock();
         let sub = &mut st.subs[idx];
         if sub.conn != conn {
+            if sub.replaced.as_ref().is_some_and(|(c, _)| *c == conn) {
+                sub.replaced = None;
+            }
             return;
         }
         sub.conn = 0;
@@ -244,14 +253,25 @@ impl Hub {
         st.wake_producers(None);
     }
 
-    /// Subscriber `idx` acknowledges `session` up to `seq` on connection `conn`.
+    /// Subscriber `idx` acknowledges `session` up to `seq` on connection `conn`: the
+    /// current connection (for frames written on it), or the one it replaced (for
+    /// frames written on that one, wherever they are in the backlog now: its
+    /// successor need not get what the subscriber acknowledged before it went).
     pub(crate) fn subscriber_ack(&self, idx: usize, conn: u64, session: u64, seq: u64) {
         let mut st = self.lock();
         let sub = &mut st.subs[idx];
-        if sub.conn != conn {
-            return;
-        }
-        for item in sub.queue.iter_mut().take(sub.written) {
+        let (seq, within) = if sub.conn == conn {
+            (seq, sub.written)
+        } else {
+            match &sub.replaced {
+                Some((c, upto)) if *c == conn => (
+                    seq.min(upto.get(&session).copied().unwrap_or(0)),
+                    sub.queue.len(),
+                ),
+                _ => return,
+            }
+        };
+        for item in sub.queue.iter_mut().take(within) {
             if let Item::Data {
                 session: s,
                 seq: q,
@@ -451,6 +471,19 @@ impl Sub {
             };
         }
         true
+    }
+
+    /// The highest sequence of each session among the items written on the current
+    /// connection.
+    fn written_upto(&self) -> HashMap<u64, u64> {
+        let mut upto = HashMap::new();
+        for item in self.queue.iter().take(self.written) {
+            if let Item::Data { session, seq, .. } = item {
+                let at = upto.entry(*session).or_insert(0);
+                *at = (*at).max(*seq);
+            }
+        }
+        upto
     }
 
     /// Forgets spent items at the front.

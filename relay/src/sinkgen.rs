@@ -296,20 +296,20 @@ impl Served {
         };
         if send(&mut w, welcome).await.is_ok() {
             let hub = &self.hub;
-            // Ends `true` when the connection failed, `false` when it was replaced.
+            // Ends when the connection failed or was replaced.
             let write = async {
                 let mut buf = Vec::with_capacity(WRITE_BATCH + (64 << 10));
                 loop {
                     buf.clear();
                     let Some(n) = hub.take(idx, conn, &mut buf, WRITE_BATCH) else {
-                        return false;
+                        return;
                     };
                     if buf.is_empty() {
                         wake.notified().await;
                         continue;
                     }
                     if w.write_all(&buf).await.is_err() {
-                        return true;
+                        return;
                     }
                     hub.stats.sent(n);
                     hub.stats.subscribers[idx].sent(n);
@@ -347,17 +347,18 @@ impl Served {
                 }
             };
             tokio::pin!(read);
-            let failed = tokio::select! {
-                failed = write => failed,
+            let write_ended = tokio::select! {
+                () = write => true,
                 () = &mut read => false,
                 () = reached(&mut phase, Phase::Stop) => false,
             };
-            if failed {
-                // A subscriber that died while frames were being written to it sent
-                // its last acknowledgements before it went: they are in the socket,
-                // ahead of its end, and still count (else its successor would get
-                // frames it acknowledged). The read ends at that end; bounded, for a
-                // peer that stopped reading but not writing.
+            if write_ended {
+                // A subscriber that died while frames were being written to it, or
+                // that came back on a new connection, sent its last acknowledgements
+                // on this one before it went: they are in the socket, ahead of its
+                // end, and still count (else its successor would get frames it
+                // acknowledged; see `Hub::subscriber_ack`). The read ends at that
+                // end; bounded, for a peer that stopped reading but not writing.
                 let _ = tokio::time::timeout(LAST_ACKS, read).await;
             }
         }

@@ -138,3 +138,30 @@ fn after_a_start_absent_subscribers_hold_the_ack_until_they_come_or_the_grace_en
         "risk is away now: its frames are held for it"
     );
 }
+
+/// A subscriber that reconnects while its old connection is still read: what the old
+/// connection acknowledges before its end still counts (up to what was written on
+/// it), so the new connection does not get frames the subscriber acknowledged.
+#[test]
+fn acknowledgements_from_a_replaced_connection_still_count() {
+    let hub = hub(&["risk"], 100);
+    let (old, _) = hub.subscriber_connect(0);
+    publish(&hub, 1..=5);
+    assert_eq!(
+        written(&hub, 0, old),
+        ["feed.ticks", "1", "2", "3", "4", "5"]
+    );
+    publish(&hub, 6..=8);
+    let (new, _) = hub.subscriber_connect(0);
+    // The old connection's last ACK, read after the new one came: frames 6-8 were
+    // never written on it, so an ACK beyond 5 frees no more than 5.
+    hub.subscriber_ack(0, old, S, 7);
+    assert_eq!(hub.ackable(S), 5);
+    assert_eq!(written(&hub, 0, new), ["feed.ticks", "6", "7", "8"]);
+    // Once the old connection ended, its acknowledgements no longer count.
+    hub.subscriber_gone(0, old);
+    hub.subscriber_ack(0, old, S, 8);
+    assert_eq!(hub.ackable(S), 5);
+    hub.subscriber_ack(0, new, S, 8);
+    assert_eq!(hub.ackable(S), 8);
+}
