@@ -80,9 +80,9 @@ impl Kept {
     /// Keeps `batch[..bytes]`, `frames` whole frames. A whole batch that fills a good
     /// part of its buffer moves here without a copy (`batch` becomes a spare buffer
     /// for the task's next one); a small one, or a part, is copied (see
-    /// [`Kept::append`]) and drained from `batch`, which keeps its buffer: a kept
-    /// buffer holds at most a few times the bytes it keeps, whatever the batches'
-    /// sizes.
+    /// [`Kept::append`]) and drained from `batch`, which keeps its buffer: many
+    /// small batches share kept buffers instead of holding one full-size buffer
+    /// each.
     pub(super) fn keep(&mut self, batch: &mut Vec<u8>, frames: usize, bytes: usize) {
         let first = sequence(batch);
         let last = first + frames as u64 - 1;
