@@ -9,8 +9,8 @@ mod relay_peers;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use relay_peers::{TempDir, start};
-use sinkgen_runtime::{Bytes, Framing, Received, RelaySink, SinkBuilder, SubscriptionBuilder};
+use relay_peers::{TempDir, runtime, start, ticks_file, ticks_sink};
+use sinkgen_runtime::{Bytes, Received, RelaySink, SubscriptionBuilder};
 
 /// Frames the producer sends.
 const FRAMES: u64 = 20_000;
@@ -18,15 +18,6 @@ const FRAMES: u64 = 20_000;
 const KILLS: usize = 24;
 /// The whole test ends within this (a hang fails it instead).
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// A file with one sinkgen relay at `url`, a producer and a subscriber.
-fn file(dir: &TempDir, url: &str) -> std::path::PathBuf {
-    dir.services(&format!(
-        "[relays.ticks]\nendpoint = \"{url}\"\nframing = \"sinkgen\"\n\n\
-         [services.feed]\nsinks = [\"ticks\"]\n\n\
-         [services.desk]\nsubscribes = [\"ticks\"]\n"
-    ))
-}
 
 /// What the subscription saw.
 #[derive(Default)]
@@ -57,23 +48,14 @@ fn a_relay_killed_at_random_moments_loses_nothing_over_tcp() {
 }
 
 fn chaos(dir: &TempDir, url: &str) {
-    let file = file(dir, url);
+    let file = ticks_file(dir, url);
     let started = Instant::now();
     let mut relay = Some(start(&file, &["--status-interval", "0"]));
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let sink: RelaySink<Bytes> = {
         let _guard = rt.enter();
-        SinkBuilder::new(url)
-            .name("ticks")
-            .identity("feed", "ticks")
-            .framing(Framing::Sinkgen)
-            .queue(FRAMES as usize)
-            .send_timeout(Duration::from_secs(30))
+        ticks_sink(url, FRAMES)
             .backoff(Duration::from_millis(2), Duration::from_millis(40))
             .relay()
             .unwrap()

@@ -12,6 +12,9 @@
 //!   from a killed subscriber's last, unacknowledged read.
 
 mod relay_peers;
+// The runtime's kill test checks its receivers the same way.
+#[path = "../../runtime/tests/common/incarnations.rs"]
+mod incarnations;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,9 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use relay_peers::{TempDir, start};
+use relay_peers::{TempDir, runtime, start, ticks_file, ticks_sink};
 use sinkgen_runtime::protocol::{self, Control, Hello, Kind, Role};
-use sinkgen_runtime::{Bytes, Framing, RelaySink, SinkBuilder};
+use sinkgen_runtime::{Bytes, RelaySink};
 
 /// Set in a subscriber process: the relay's socket.
 const SUBSCRIBER_ENV: &str = "SINKGEN_SUBSCRIBER_CHAOS";
@@ -41,29 +44,14 @@ fn a_subscriber_killed_at_random_moments_never_gets_an_acknowledged_frame_again(
     let dir = TempDir::new("subchaos");
     let socket = dir.join("ticks.sock");
     let url = format!("unix://{}", socket.display());
-    let file = dir.services(&format!(
-        "[relays.ticks]\nendpoint = \"{url}\"\nframing = \"sinkgen\"\n\n\
-         [services.feed]\nsinks = [\"ticks\"]\n\n\
-         [services.desk]\nsubscribes = [\"ticks\"]\n"
-    ));
+    let file = ticks_file(&dir, &url);
     let _relay = start(&file, &["--status-interval", "0"]);
     let started = Instant::now();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let sink: RelaySink<Bytes> = {
         let _guard = rt.enter();
-        SinkBuilder::new(&url)
-            .name("ticks")
-            .identity("feed", "ticks")
-            .framing(Framing::Sinkgen)
-            .queue(FRAMES as usize)
-            .send_timeout(Duration::from_secs(30))
-            .relay()
-            .unwrap()
+        ticks_sink(&url, FRAMES).relay().unwrap()
     };
     let sender = {
         let sink = sink.clone();
@@ -113,34 +101,10 @@ fn a_subscriber_killed_at_random_moments_never_gets_an_acknowledged_frame_again(
     printed.push(last.kill());
     assert_eq!(rt.block_on(sink.close()), 0);
 
-    // Per subscriber: no duplicates, order kept.
-    for (i, p) in printed.iter().enumerate() {
-        let mut last: HashMap<u64, u64> = HashMap::new();
-        for &(s, q, _) in &p.frames {
-            let l = last.entry(s).or_insert(0);
-            assert!(q > *l, "subscriber {i}: sequence {q} after {l}");
-            *l = q;
-        }
-    }
-    // Across subscribers: nothing acknowledged is received again.
-    let mut acked_by: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut received = BTreeSet::new();
-    let mut again = 0;
-    for (i, p) in printed.iter().enumerate() {
-        for &(s, q, id) in &p.frames {
-            if let Some(j) = acked_by.get(&(s, q)) {
-                panic!("({s}, {q}) acknowledged by subscriber {j} and received again by {i}");
-            }
-            if !received.insert(id) {
-                again += 1;
-            }
-        }
-        for &(s, q, _) in &p.frames {
-            if p.acked.get(&s).is_some_and(|&a| q <= a) {
-                acked_by.insert((s, q), i);
-            }
-        }
-    }
+    // Per subscriber: order kept, no duplicates; across subscribers: nothing
+    // acknowledged is received again.
+    let heard: Vec<_> = printed.iter().map(|p| (&p.frames[..], &p.acked)).collect();
+    let (_, again) = incarnations::check("subscriber", &heard);
     let gaps: u64 = printed.iter().map(|p| p.gaps).sum();
     eprintln!(
         "subscriber chaos: {} frames accepted, {} subscribers ({KILLS} killed), \

@@ -95,11 +95,7 @@ fn a_sink_and_a_subscription_meet_through_a_relay_served_over_tls() {
     let url = format!("tcp://127.0.0.1:{port}");
     let relay = start(&file(&dir, port, "relay.key"), &["--status-interval", "0"]);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = relay_peers::runtime();
     rt.block_on(async {
         let mut sub = SubscriptionBuilder::new(url.as_str())
             .identity("desk", "ticks")

@@ -407,35 +407,10 @@ fn chaos() {
 
 fn check(printed: &[Printed], ok_ids: &[u64], status: &sinkgen_runtime::Status, undelivered: u64) {
     assert!(printed.len() > KILLS);
-    // Per incarnation: no duplicates, order kept.
-    for (i, p) in printed.iter().enumerate() {
-        let mut last: HashMap<u64, u64> = HashMap::new();
-        for &(s, q, _) in &p.frames {
-            let l = last.entry(s).or_insert(0);
-            assert!(q > *l, "incarnation {i}: sequence {q} after {l}");
-            *l = q;
-        }
-    }
-    // Across incarnations: a frame received again was not acknowledged by the
-    // receiver that had it.
-    let mut acked_by: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut received = BTreeSet::new();
-    let mut duplicates = 0;
-    for (i, p) in printed.iter().enumerate() {
-        for &(s, q, id) in &p.frames {
-            if let Some(j) = acked_by.get(&(s, q)) {
-                panic!("({s}, {q}) acknowledged by receiver {j} and received again by {i}");
-            }
-            if !received.insert(id) {
-                duplicates += 1;
-            }
-        }
-        for &(s, q, _) in &p.frames {
-            if p.acked.get(&s).is_some_and(|&a| q <= a) {
-                acked_by.insert((s, q), i);
-            }
-        }
-    }
+    // Per receiver: order kept, no duplicates; across receivers: a frame received
+    // again was not acknowledged by the receiver that had it.
+    let heard: Vec<_> = printed.iter().map(|p| (&p.frames[..], &p.acked)).collect();
+    let (received, duplicates) = common::incarnations::check("receiver", &heard);
     let missing = ok_ids.iter().filter(|id| !received.contains(id)).count() as u64;
     let lost = status.lost.total();
     assert!(

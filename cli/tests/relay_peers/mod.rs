@@ -83,6 +83,36 @@ pub fn spawn(file: &Path, args: &[&str]) -> RelayProcess {
     }
 }
 
+/// A runtime with two workers, for a test's sinks and subscriptions.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A file with one sinkgen relay `ticks` at `url`, its producer `feed` and its
+/// subscriber `desk` (the kill tests' topology).
+pub fn ticks_file(dir: &TempDir, url: &str) -> PathBuf {
+    dir.services(&format!(
+        "[relays.ticks]\nendpoint = \"{url}\"\nframing = \"sinkgen\"\n\n\
+         [services.feed]\nsinks = [\"ticks\"]\n\n\
+         [services.desk]\nsubscribes = [\"ticks\"]\n"
+    ))
+}
+
+/// The producer's sink of [`ticks_file`]: sinkgen framing, a `queue` of `frames`
+/// (the kill tests' whole run), a generous send timeout.
+pub fn ticks_sink(url: &str, frames: u64) -> sinkgen_runtime::SinkBuilder {
+    sinkgen_runtime::SinkBuilder::new(url)
+        .name("ticks")
+        .identity("feed", "ticks")
+        .framing(sinkgen_runtime::Framing::Sinkgen)
+        .queue(frames as usize)
+        .send_timeout(Duration::from_secs(30))
+}
+
 /// Runs `sinkgen relay` and waits until it says it is ready.
 pub fn start(file: &Path, args: &[&str]) -> RelayProcess {
     let mut relay = spawn(file, args);

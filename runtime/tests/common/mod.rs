@@ -206,6 +206,7 @@ impl sinkgen_runtime::Encode for Msg {
     }
 }
 pub mod certs;
+pub mod incarnations;
 pub mod receiver;
 
 /// Whether `nats-server` can be started. Its absence fails the test in CI (`.ci/run`
