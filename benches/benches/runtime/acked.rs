@@ -14,7 +14,8 @@
 //!   length prefixes.
 //!
 //! The three alternate (order rotated each repetition); throughput is frames per
-//! second of wall time from the first timed send until the peer read the last frame;
+//! second of wall time from the first timed send (after a warm-up of 50,000 frames)
+//! until the peer read the last frame;
 //! the ratios are medians of per-repetition ratios.
 //!
 //! Then the latency of sparse frames: a ping-pong through a sinkgen sink against the
@@ -41,6 +42,12 @@ use crate::report::{Table, Verdict, pass_fail, us};
 use crate::sink;
 
 const SIZE: usize = 64;
+/// Frames sent before a throughput run's clock starts: enough batches that every
+/// buffer the sink cycles through (an acknowledged sink keeps batches until their
+/// ACK, so it uses more of them) was allocated and touched once, so the run measures
+/// the steady state and not a new sink's first page faults.
+const THROUGHPUT_WARMUP: u64 = 50_000;
+/// Pings before the latency samples count.
 const WARMUP: u64 = 1_000;
 const TORQ: Framing = Framing::Torq {
     domain: 1,
@@ -126,15 +133,16 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
 
 /// One run: frames per second from the first timed send until the peer has read the
 /// last frame, and the process CPU time per frame over the same span (sender, the
-/// sink's task, the peer).
+/// sink's task, the peer), after a warm-up of at most [`THROUGHPUT_WARMUP`] frames.
 async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
+    let warmup = THROUGHPUT_WARMUP.min(frames);
     let listener = Arc::new(Listener::bind(Transport::Uds)?);
     let warmed = Arc::new(Notify::new());
     let reader = spawn_reader(
         Arc::clone(&listener),
         framing,
-        WARMUP,
-        WARMUP + frames,
+        warmup,
+        warmup + frames,
         Arc::clone(&warmed),
     );
     let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
@@ -144,8 +152,8 @@ async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
         .map_err(io::Error::other)?;
     let msg: &'static [u8] = sink::message(&payload(SIZE));
     let mut start = None;
-    for i in 0..WARMUP + frames {
-        if i == WARMUP {
+    for i in 0..warmup + frames {
+        if i == warmup {
             warmed.notified().await;
             start = Some((Instant::now(), cpu::process_cpu_time()));
         }
@@ -167,7 +175,7 @@ async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
     let (t0, c0) = start.unwrap_or((done, used));
     let elapsed = done.duration_since(t0);
     let cpu = used.saturating_sub(c0).as_nanos() as f64 / frames as f64;
-    let per_read = (WARMUP + frames) as f64 / reads.max(1) as f64;
+    let per_read = (warmup + frames) as f64 / reads.max(1) as f64;
     Ok((
         frames as f64 / elapsed.as_secs_f64().max(1e-9),
         cpu,
