@@ -13,12 +13,16 @@ pub(super) struct Kept {
     batches: VecDeque<(Vec<u8>, u64)>,
     start: usize,
     pub(super) frames: usize,
-    /// Emptied buffers, for the task's next batches (at most [`SPARE`]).
+    /// Emptied buffers, for the task's next batches (with the kept batches, at most
+    /// [`POOL`] buffers).
     spare: Vec<Vec<u8>>,
 }
 
-/// Emptied buffers a [`Kept`] holds for reuse.
-const SPARE: usize = 4;
+/// Buffers a [`Kept`] holds, kept batches and emptied spares together: a buffer a
+/// trimmed batch frees is kept for reuse while the two hold fewer. So a sink keeps
+/// as many buffers as its busiest moment needed (up to this many), and streaming on
+/// allocates none, however the number of batches in flight goes up and down.
+const POOL: usize = 8;
 
 /// A whole batch moves into the kept frames without a copy when it fills at least
 /// this fraction (1 / `MOVE_FILL`) of its buffer; a smaller one is copied.
@@ -26,7 +30,7 @@ const MOVE_FILL: usize = 4;
 
 impl Kept {
     pub(super) fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < SPARE {
+        if self.spare.len() + self.batches.len() < POOL {
             buf.clear();
             self.spare.push(buf);
         }
@@ -87,6 +91,7 @@ impl Kept {
         let first = sequence(batch);
         let last = first + frames as u64 - 1;
         debug_assert_eq!(prefix_upto(&batch[..bytes], last), (frames, bytes));
+        self.reserve_lists();
         if bytes == batch.len() && bytes >= batch.capacity() / MOVE_FILL {
             let fresh = self.spare.pop().unwrap_or_default();
             self.batches
@@ -113,6 +118,7 @@ impl Kept {
     /// follow it and it has the room, else into a spare buffer: no allocation once
     /// the buffers exist.
     fn append(&mut self, bytes: &[u8], first: u64, last: u64) {
+        self.reserve_lists();
         match self.batches.back_mut() {
             Some((back, back_last))
                 if *back_last + 1 == first && back.capacity() - back.len() >= bytes.len() =>
@@ -125,6 +131,15 @@ impl Kept {
                 fresh.extend_from_slice(bytes);
                 self.batches.push_back((fresh, last));
             }
+        }
+    }
+
+    /// Room for [`POOL`] buffers in both lists, made once (at the first frame kept), so
+    /// they do not grow while frames stream.
+    fn reserve_lists(&mut self) {
+        if self.spare.capacity() < POOL {
+            self.spare.reserve_exact(POOL - self.spare.len());
+            self.batches.reserve_exact(POOL - self.batches.len());
         }
     }
 

@@ -138,9 +138,11 @@ const DROPPED: u8 = 2;
 /// the backoff: a peer that accepts and then closes at once must not cause a hot loop.
 pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(1);
 
-/// A sender writes its frame directly only when the previous write is at least this
-/// old: a sparse frame goes out without waking the task (no added latency), while a
-/// sender faster than a system call queues and lets the task coalesce.
+/// A sender writes its frame directly only when the previous write ended at least
+/// this long ago: a sparse frame goes out without waking the task (no added latency),
+/// while a sender faster than a system call queues and lets the task coalesce. The
+/// gap counts from the end of a write, so a burst whose system calls each take longer
+/// than the gap (a loaded machine) is still coalesced, not written frame by frame.
 const INLINE_GAP: Duration = Duration::from_micros(2);
 
 /// Buffer capacity an idle connected sink keeps (per buffer: the queue's and the
@@ -214,7 +216,7 @@ struct Pending {
     connected: bool,
     /// The task holds no batch and waits for frames.
     writer_idle: bool,
-    /// When the last write (direct, or the task going idle after one) happened.
+    /// When the last write ended (direct, or the task going idle after one).
     last_write: Instant,
     /// Bytes of the first frame in `buf` already written directly on the current
     /// connection.

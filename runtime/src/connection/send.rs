@@ -250,12 +250,21 @@ impl Shared {
         {
             let now = Instant::now();
             if now.duration_since(p.last_write) >= INLINE_GAP {
-                p.last_write = now;
                 self.seal_queued(&mut p.buf, &mut p.sealed);
-                match inline.hand(&p.buf) {
+                let handed = inline.hand(&p.buf);
+                // The gap counts from the end of the write (see `INLINE_GAP`).
+                p.last_write = Instant::now();
+                match handed {
                     Handed::Written if p.keeping => {
                         // Kept until acknowledged: the task collects it into its
                         // kept frames (see `acked`); it takes room until then.
+                        if p.direct_kept.capacity() - p.direct_kept.len() < p.buf.len() {
+                            // Grown once to the queue buffer's size, which holds as
+                            // many frames as the queue bound lets wait here, instead
+                            // of by doubling while frames stream.
+                            let want = p.buf.capacity().max(p.direct_kept.len() + p.buf.len());
+                            p.direct_kept.reserve_exact(want - p.direct_kept.len());
+                        }
                         p.direct_kept.extend_from_slice(&p.buf);
                         p.direct_kept_frames += 1;
                         p.in_doubt += 1;

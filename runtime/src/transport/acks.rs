@@ -21,6 +21,14 @@ pub(crate) struct Greeting {
     pub(crate) hello: Hello,
 }
 
+/// Bytes [`AckReader`] asks the socket for at a time.
+const READ_CHUNK: usize = 4096;
+
+/// What [`AckReader::buf`] holds at most while ACKs stream: one read after the torn
+/// ACK (a header, no body) a previous read ended in. Only a REFUSE, the last frame
+/// of a connection, can need more.
+const BUF_CAPACITY: usize = READ_CHUNK + protocol::HEADER_LEN;
+
 /// Reads what the peer sends on an acknowledged connection: ACKs of the sink's
 /// session (cumulative), or a REFUSE (the peer closes after it).
 #[derive(Debug)]
@@ -65,7 +73,7 @@ impl AckReader {
         &mut self,
         mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     ) -> Option<TransportError> {
-        let mut scratch = [0u8; 4096];
+        let mut scratch = [0u8; READ_CHUNK];
         loop {
             match read(&mut scratch) {
                 Ok(0) => return Some(peer_closed()),
@@ -177,6 +185,8 @@ pub(super) async fn handshake<S: Socket>(
                             && (protocol::MIN_VERSION..=protocol::VERSION).contains(&version) =>
                     {
                         buf.drain(..used);
+                        // Sized once: the reader never grows it while ACKs stream.
+                        buf.reserve(BUF_CAPACITY.saturating_sub(buf.len()));
                         let mut reader = AckReader {
                             session: greeting.session,
                             buf,
