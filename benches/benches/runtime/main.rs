@@ -2,7 +2,7 @@
 //! one process, one run.
 //!
 //! `cargo bench -p sinkgen-benches` runs everything (about a minute on 2 cores);
-//! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames (CI smoke);
+//! `SINKGEN_BENCH_QUICK=1` runs the same cases with fewer frames;
 //! `cargo bench -p sinkgen-benches -- latency` runs only the sections whose name
 //! contains `latency` (throughput, latency, first_frame, alloc, framing, memory,
 //! acked, send_all, tls, ws).
