@@ -150,6 +150,12 @@ const INLINE_GAP: Duration = Duration::from_micros(2);
 /// this gives the rest back.
 const SHRINK_FLOOR: usize = 4096;
 
+/// What the list of frames senders wrote directly on an acknowledged connection
+/// (`Pending::direct_kept`) grows to at once the first time, at most (never beyond
+/// the queue buffer's capacity): the frames written between two collections by the
+/// task, one ACK apart, without reallocations. It doubles beyond.
+const DIRECT_KEPT_FIRST: usize = 64 << 10;
+
 /// How long a connected sink stays idle before it gives back buffer memory.
 const IDLE_SHRINK_AFTER: Duration = Duration::from_secs(1);
 

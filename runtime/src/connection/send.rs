@@ -12,7 +12,10 @@ use crate::framing::{Framing, now_nanos};
 use crate::transport::Handed;
 
 use super::wait::{Need, TurnTicket, Waited};
-use super::{INLINE_GAP, Pending, Reject, STAMP_REUSE, Shared, Stamp, deadline_after, lock};
+use super::{
+    DIRECT_KEPT_FIRST, INLINE_GAP, Pending, Reject, STAMP_REUSE, Shared, Stamp, deadline_after,
+    lock,
+};
 
 /// A message offered to a sink: borrowed, or owned by its sender, whose bytes a
 /// transport may then take instead of copying them (see [`Encode::take_bytes`]).
@@ -258,12 +261,12 @@ impl Shared {
                     Handed::Written if p.keeping => {
                         // Kept until acknowledged: the task collects it into its
                         // kept frames (see `acked`); it takes room until then.
-                        if p.direct_kept.capacity() - p.direct_kept.len() < p.buf.len() {
-                            // Grown once to the queue buffer's size, which holds as
-                            // many frames as the queue bound lets wait here, instead
-                            // of by doubling while frames stream.
-                            let want = p.buf.capacity().max(p.direct_kept.len() + p.buf.len());
-                            p.direct_kept.reserve_exact(want - p.direct_kept.len());
+                        if p.direct_kept.capacity() < DIRECT_KEPT_FIRST {
+                            // Its first growth goes straight to its working size,
+                            // not by doubling from one frame while frames stream.
+                            let first = DIRECT_KEPT_FIRST.min(p.buf.capacity());
+                            p.direct_kept
+                                .reserve_exact(first.saturating_sub(p.direct_kept.len()));
                         }
                         p.direct_kept.extend_from_slice(&p.buf);
                         p.direct_kept_frames += 1;
