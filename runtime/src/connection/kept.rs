@@ -138,8 +138,10 @@ impl Kept {
     /// they do not grow while frames stream.
     fn reserve_lists(&mut self) {
         if self.spare.capacity() < POOL {
-            self.spare.reserve_exact(POOL - self.spare.len());
-            self.batches.reserve_exact(POOL - self.batches.len());
+            self.spare
+                .reserve_exact(POOL.saturating_sub(self.spare.len()));
+            self.batches
+                .reserve_exact(POOL.saturating_sub(self.batches.len()));
         }
     }
 
@@ -235,5 +237,34 @@ mod tests {
         assert_eq!(kept.batches.len(), 1, "appended to the batch it follows");
         assert_eq!(kept.trim(101), (101, len + direct.len()));
         assert_eq!(kept.spare.len(), 1, "the emptied buffer is kept for reuse");
+    }
+
+    /// Keeps `n` batches of 4 frames, each in a buffer of its own (moved, not
+    /// copied), after `seq`; returns the last sequence.
+    fn keep_batches(kept: &mut Kept, n: usize, mut seq: u64) -> u64 {
+        for _ in 0..n {
+            let mut batch = Vec::with_capacity(1000);
+            for _ in 0..4 {
+                seq += 1;
+                frame(&mut batch, seq);
+            }
+            let len = batch.len();
+            kept.keep(&mut batch, 4, len);
+        }
+        seq
+    }
+
+    /// The buffers a busy moment needed stay for the next one (so streaming on
+    /// allocates none, however many batches are in flight), up to the pool's size.
+    #[test]
+    fn freed_buffers_are_kept_for_as_many_batches_as_were_in_flight() {
+        let mut kept = Kept::default();
+        let seq = keep_batches(&mut kept, 6, 0);
+        assert_eq!(kept.batches.len(), 6, "each batch moved in with its buffer");
+        assert_eq!(kept.trim(seq), (24, 24 * 100));
+        assert_eq!(kept.spare.len(), 6, "every freed buffer is kept");
+        let seq = keep_batches(&mut kept, POOL + 3, seq);
+        assert_eq!(kept.trim(seq), ((POOL + 3) * 4, (POOL + 3) * 400));
+        assert_eq!(kept.spare.len(), POOL, "no more than the pool");
     }
 }
