@@ -261,12 +261,11 @@ impl Shared {
                     Handed::Written if p.keeping => {
                         // Kept until acknowledged: the task collects it into its
                         // kept frames (see `acked`); it takes room until then.
-                        if p.direct_kept.capacity() < DIRECT_KEPT_FIRST {
-                            // Its first growth goes straight to its working size,
-                            // not by doubling from one frame while frames stream.
-                            let first = DIRECT_KEPT_FIRST.min(p.buf.capacity());
-                            p.direct_kept
-                                .reserve_exact(first.saturating_sub(p.direct_kept.len()));
+                        // Its first growth goes straight to its working size, not
+                        // by doubling from one frame while frames stream.
+                        let first = DIRECT_KEPT_FIRST.min(p.buf.capacity());
+                        if p.direct_kept.capacity() < first {
+                            p.direct_kept.reserve_exact(first - p.direct_kept.len());
                         }
                         p.direct_kept.extend_from_slice(&p.buf);
                         p.direct_kept_frames += 1;
