@@ -204,19 +204,25 @@ impl Framing {
     /// bytes and payload (one pass over the run they form), then its header moves to
     /// its place and the checksum after it: the bytes [`Framing::append`] writes.
     #[inline]
-    pub(crate) fn seal_all(self, bytes: &mut [u8]) {
+    ///
+    /// Returns the length every frame of `bytes` has, when they all have the same one
+    /// (read on the way, for the frames an acknowledged sink keeps).
+    pub(crate) fn seal_all(self, bytes: &mut [u8]) -> Option<usize> {
         if self != Framing::LengthPrefixed && !bytes.is_empty() {
-            self.seal_frames(bytes);
+            self.seal_frames(bytes)
+        } else {
+            None
         }
     }
 
-    fn seal_frames(self, bytes: &mut [u8]) {
+    fn seal_frames(self, bytes: &mut [u8]) -> Option<usize> {
         let (head, size_at) = match self {
-            Framing::LengthPrefixed => return,
+            Framing::LengthPrefixed => return None,
             Framing::Torq { .. } => (TORQ_CRC_AT, 24),
             Framing::Sinkgen => (protocol::HEADER_LEN - 4, 4),
         };
-        let mut at = 0;
+        let (mut at, mut stride) = (0, None);
+        let mut uniform = true;
         while at < bytes.len() {
             let frame = &mut bytes[at..];
             let size = u32::from_le_bytes(
@@ -230,8 +236,10 @@ impl Framing {
             let sum = crc.finalize();
             frame.copy_within(4..4 + head, 0);
             frame[head..head + 4].copy_from_slice(&sum.to_le_bytes());
+            uniform &= *stride.get_or_insert(len) == len;
             at += len;
         }
+        stride.filter(|_| uniform)
     }
 
     /// The length of the frame that starts at `bytes[0]`, read from its header.
@@ -446,10 +454,37 @@ mod tests {
             }
             // Sealed in two runs, as a batch after a frame a sender sealed itself.
             let cut = f.frame_len(&sealed) + f.frame_len(&sealed[f.frame_len(&sealed)..]);
-            f.seal_all(&mut later[..cut]);
-            f.seal_all(&mut later[cut..]);
+            let _ = f.seal_all(&mut later[..cut]);
+            let _ = f.seal_all(&mut later[cut..]);
             assert_eq!(later, sealed, "{f:?}");
         }
+    }
+
+    /// Sealing reports the frames' common length only when they all have it.
+    #[test]
+    fn sealing_measures_a_common_frame_length() {
+        for f in [
+            Framing::Torq {
+                domain: 3,
+                source: 4,
+            },
+            Framing::Sinkgen,
+        ] {
+            let (mut same, mut mixed) = (Vec::new(), Vec::new());
+            for sequence in 1..=3u64 {
+                let fields = (7, sequence, 1_000);
+                f.append_unsealed(&mut same, &[1u8; 20][..], fields, usize::MAX);
+                f.append_unsealed(
+                    &mut mixed,
+                    &vec![1u8; 19 + sequence as usize][..],
+                    fields,
+                    usize::MAX,
+                );
+            }
+            assert_eq!(f.seal_all(&mut same), Some(f.header_len() + 20), "{f:?}");
+            assert_eq!(f.seal_all(&mut mixed), None, "{f:?}");
+        }
+        assert_eq!(Framing::Sinkgen.seal_all(&mut []), None);
     }
 
     #[test]

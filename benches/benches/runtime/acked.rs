@@ -47,6 +47,11 @@ const SIZE: usize = 64;
 /// ACK, so it uses more of them) was allocated and touched once, so the run measures
 /// the steady state and not a new sink's first page faults.
 const THROUGHPUT_WARMUP: u64 = 50_000;
+/// What the throughput peer asks the socket for at a time, for every design, unless
+/// `SINKGEN_BENCH_PEER_READ` gives another size in KiB: 256 KiB takes what a Unix
+/// socket holds in one read. (The runtime's inbox reads at most 64 KiB at a time;
+/// BENCHMARKS.md has the figures with `SINKGEN_BENCH_PEER_READ=64` too.)
+const PEER_READ: usize = 256 << 10;
 /// Pings before the latency samples count.
 const WARMUP: u64 = 1_000;
 const TORQ: Framing = Framing::Torq {
@@ -70,10 +75,16 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let mut cpus: [Vec<f64>; 3] = Default::default();
     let mut per_read: [Vec<f64>; 3] = Default::default();
     let (mut vs_torq, mut vs_lp) = (Vec::new(), Vec::new());
+    // Profiling aid: `SINKGEN_BENCH_ONLY=sinkgen` (or `torq`, `lp`) runs one design
+    // alone, and no ratio.
+    let only = std::env::var("SINKGEN_BENCH_ONLY").unwrap_or_default();
     for rep in 0..sizes.reps {
-        let mut r = [0.0f64; 3];
+        let mut r = [1.0f64; 3];
         for k in 0..3 {
             let i = (k + rep) % 3;
+            if !only.is_empty() && only != ["sinkgen", "torq", "lp"][i] {
+                continue;
+            }
             let (rate, cpu, frames_per_read) = once(DESIGNS[i].1, sizes.frames_fast).await?;
             per_read[i].push(frames_per_read);
             r[i] = rate;
@@ -82,6 +93,19 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         }
         vs_torq.push(r[0] / r[1]);
         vs_lp.push(r[0] / r[2]);
+    }
+    if !only.is_empty() {
+        for (i, (name, _)) in DESIGNS.iter().enumerate() {
+            if !rates[i].is_empty() {
+                println!(
+                    "{name} alone: {:.0} frames/s, {:.0} ns CPU/frame, {:.0} frames per peer read",
+                    stats::median(&rates[i]),
+                    stats::median(&cpus[i]),
+                    stats::median(&per_read[i])
+                );
+            }
+        }
+        return Ok(Vec::new());
     }
     let ratio = stats::median(&vs_torq);
     let ratio_lp = stats::median(&vs_lp);
@@ -195,8 +219,9 @@ fn spawn_reader(
 ) -> JoinHandle<io::Result<(Instant, u64)>> {
     thread::spawn(move || {
         let mut stream = listener.accept()?;
-        let mut buf = Vec::with_capacity(512 * 1024);
-        let mut chunk = vec![0u8; 256 * 1024];
+        let read = peer_read();
+        let mut buf = Vec::with_capacity(2 * read);
+        let mut chunk = vec![0u8; read];
         let (mut count, mut warm, mut reads) = (0u64, false, 0u64);
         let mut out = Vec::new();
         while count < total {
@@ -226,6 +251,15 @@ fn spawn_reader(
         }
         Ok((Instant::now(), reads))
     })
+}
+
+/// [`PEER_READ`], or `SINKGEN_BENCH_PEER_READ` KiB.
+fn peer_read() -> usize {
+    std::env::var("SINKGEN_BENCH_PEER_READ")
+        .ok()
+        .and_then(|kib| kib.parse::<usize>().ok())
+        .filter(|&kib| kib > 0)
+        .map_or(PEER_READ, |kib| kib << 10)
 }
 
 /// Decodes sinkgen frames: HELLO gets WELCOME, data frames are counted and

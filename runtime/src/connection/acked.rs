@@ -66,7 +66,8 @@ impl Driver {
         if frames == 0 {
             return;
         }
-        self.kept.keep(&mut self.batch, frames, bytes);
+        self.kept
+            .keep(&mut self.batch, frames, bytes, self.batch_stride);
         self.batch_frames -= frames;
         lock(&self.shared.pending).in_doubt += frames;
         let upto = self.acked;
@@ -134,6 +135,7 @@ impl Driver {
         self.settle_in_doubt(self.kept.frames);
         let all = self.kept.take_all(&self.batch);
         let old = std::mem::replace(&mut self.batch, all);
+        self.batch_stride = None;
         self.kept.recycle(old);
         self.show_in_flight();
     }

@@ -35,6 +35,9 @@ pub(super) struct Driver {
     /// The batch being written: whole frames taken from `Pending::buf`.
     pub(super) batch: Vec<u8>,
     pub(super) batch_frames: usize,
+    /// The length of each frame in `batch`, when they all have the same (see
+    /// `Kept`); what drains a prefix of `batch` keeps it true.
+    pub(super) batch_stride: Option<usize>,
     /// Bytes of `batch` the transport took on the current connection.
     pub(super) written: usize,
     /// Frames (and bytes) of `batch[..written]` the transport skipped as over its
@@ -95,6 +98,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         proof: Proof::default(),
         batch: Vec::new(),
         batch_frames: 0,
+        batch_stride: None,
         written: 0,
         batch_dropped: (0, 0),
         confirming: false,
@@ -489,7 +493,9 @@ impl Driver {
             (frames, p.space_waiters > 0)
         };
         // Outside the lock: senders queue the next batch meanwhile.
-        shared.opts.framing.seal_all(&mut self.batch[sealed..]);
+        let stride = shared.opts.framing.seal_all(&mut self.batch[sealed..]);
+        // Frames senders sealed themselves were not measured: unknown lengths.
+        self.batch_stride = stride.filter(|_| sealed == 0);
         self.batch_frames = frames;
         self.peak = self.peak.max(self.batch.len());
         self.show_in_flight();
