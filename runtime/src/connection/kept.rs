@@ -246,9 +246,13 @@ mod tests {
 
     /// Appends the sinkgen frame `sequence` (a 64-byte payload) to `buf`.
     fn frame(buf: &mut Vec<u8>, sequence: u64) {
-        let payload: &[u8] = &[7; 64];
+        frame_of(buf, sequence, 64);
+    }
+
+    /// Appends the sinkgen frame `sequence` with a `size`-byte payload to `buf`.
+    fn frame_of(buf: &mut Vec<u8>, sequence: u64, size: usize) {
         Framing::Sinkgen
-            .append(buf, payload, (1, sequence, 0), usize::MAX)
+            .append(buf, &vec![7; size][..], (1, sequence, 0), usize::MAX)
             .expect("a small frame");
     }
 
@@ -337,13 +341,6 @@ mod tests {
         let seq = keep_batches(&mut kept, POOL + 3, seq);
         assert_eq!(kept.trim(seq), ((POOL + 3) * 4, (POOL + 3) * 400));
         assert_eq!(kept.spare.len(), POOL, "no more than the pool");
-    }
-
-    /// Appends the sinkgen frame `sequence` with a `size`-byte payload to `buf`.
-    fn frame_of(buf: &mut Vec<u8>, sequence: u64, size: usize) {
-        Framing::Sinkgen
-            .append(buf, &vec![7; size][..], (1, sequence, 0), usize::MAX)
-            .expect("a small frame");
     }
 
     /// Frames of one length are freed by arithmetic and frames of mixed lengths by
