@@ -203,10 +203,10 @@ impl Framing {
     /// [`Framing::append_unsealed`], back to back. Each gets the checksum of its header
     /// bytes and payload (one pass over the run they form), then its header moves to
     /// its place and the checksum after it: the bytes [`Framing::append`] writes.
-    #[inline]
     ///
     /// Returns the length every frame of `bytes` has, when they all have the same one
     /// (read on the way, for the frames an acknowledged sink keeps).
+    #[inline]
     pub(crate) fn seal_all(self, bytes: &mut [u8]) -> Option<usize> {
         if self != Framing::LengthPrefixed && !bytes.is_empty() {
             self.seal_frames(bytes)
