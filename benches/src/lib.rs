@@ -9,6 +9,7 @@
 pub mod baseline;
 pub mod config;
 pub mod cpu;
+pub mod host;
 pub mod net;
 pub mod peer;
 pub mod stats;

@@ -52,6 +52,11 @@ const THROUGHPUT_WARMUP: u64 = 50_000;
 /// socket holds in one read. (The runtime's inbox reads at most 64 KiB at a time;
 /// BENCHMARKS.md has the figures with `SINKGEN_BENCH_PEER_READ=64` too.)
 const PEER_READ: usize = 256 << 10;
+/// The sink's `queue` in the throughput runs, for every design, unless
+/// `SINKGEN_BENCH_QUEUE` gives another: the default of `services.toml`. An
+/// acknowledged sink's bound counts its unacknowledged frames too (the ones in the
+/// socket and in the peer's hands), so a larger queue shows what that costs.
+const QUEUE: usize = 4096;
 /// Pings before the latency samples count.
 const WARMUP: u64 = 1_000;
 const TORQ: Framing = Framing::Torq {
@@ -67,8 +72,10 @@ const DESIGNS: [(&str, Framing); 3] = [
 pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     println!("## Acknowledgements: throughput and sparse-frame latency (uds {SIZE} B)");
     println!(
-        "frames per run: {}; {} runs per design, interleaved; ratios: median of the per-repetition ratios",
-        sizes.frames_fast, sizes.reps
+        "frames per run: {}; {} runs per design, interleaved; queue {}; ratios: median of the per-repetition ratios",
+        sizes.frames_fast,
+        sizes.reps,
+        env_usize("SINKGEN_BENCH_QUEUE").unwrap_or(QUEUE)
     );
     println!();
     let mut rates: [Vec<f64>; 3] = Default::default();
@@ -171,7 +178,7 @@ async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
     );
     let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
         .framing(framing)
-        .queue(4096)
+        .queue(env_usize("SINKGEN_BENCH_QUEUE").unwrap_or(QUEUE))
         .relay()
         .map_err(io::Error::other)?;
     let msg: &'static [u8] = sink::message(&payload(SIZE));
@@ -255,11 +262,15 @@ fn spawn_reader(
 
 /// [`PEER_READ`], or `SINKGEN_BENCH_PEER_READ` KiB.
 fn peer_read() -> usize {
-    std::env::var("SINKGEN_BENCH_PEER_READ")
+    env_usize("SINKGEN_BENCH_PEER_READ").map_or(PEER_READ, |kib| kib << 10)
+}
+
+/// A positive number from the environment variable `name`, if it holds one.
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name)
         .ok()
-        .and_then(|kib| kib.parse::<usize>().ok())
-        .filter(|&kib| kib > 0)
-        .map_or(PEER_READ, |kib| kib << 10)
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&v| v > 0)
 }
 
 /// Decodes sinkgen frames: HELLO gets WELCOME, data frames are counted and

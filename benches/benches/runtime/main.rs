@@ -27,6 +27,7 @@ use std::io;
 use std::process::ExitCode;
 
 use sinkgen_benches::config::{self, Sizes};
+use sinkgen_benches::host::{self, CpuTicks};
 
 use crate::report::Verdict;
 
@@ -71,11 +72,21 @@ fn main() -> ExitCode {
     println!();
 
     let mut verdicts: Vec<Verdict> = Vec::new();
-    let mut section = |name: &str, result: io::Result<Vec<Verdict>>| match result {
-        Ok(v) => verdicts.extend(v),
-        Err(e) => {
-            println!("{name}: error: {e}\n");
-            verdicts.push(Verdict::new(name, format!("error: {e}"), "runs", false));
+    let began = CpuTicks::now();
+    // Each section's share of CPU time the host took counts from the end of the last.
+    let mut since = began;
+    let mut section = |name: &str, result: io::Result<Vec<Verdict>>| {
+        println!(
+            "({name}: the host took {} of the CPU time)\n",
+            host::stolen_since(since)
+        );
+        since = CpuTicks::now();
+        match result {
+            Ok(v) => verdicts.extend(v),
+            Err(e) => {
+                println!("{name}: error: {e}\n");
+                verdicts.push(Verdict::new(name, format!("error: {e}"), "runs", false));
+            }
         }
     };
     // Each section runs as a spawned task, so the code under test runs on a worker
@@ -138,10 +149,11 @@ fn main() -> ExitCode {
     println!();
     report::print_verdicts(&verdicts);
     println!(
-        "targets met: {} of {}; load average at the end {}",
+        "targets met: {} of {}; load average at the end {}; the host took {} of the CPU time",
         verdicts.len() - failed,
         verdicts.len(),
-        load_average()
+        load_average(),
+        host::stolen_since(began)
     );
     if failed > 0 && config::flag("SINKGEN_BENCH_STRICT") {
         ExitCode::FAILURE
