@@ -31,6 +31,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sinkgen_benches::config::Sizes;
+use sinkgen_benches::host::CpuTicks;
 use sinkgen_benches::net::{Listener, Transport};
 use sinkgen_benches::{cpu, payload, stats};
 use sinkgen_runtime::protocol::{self, Control, Kind};
@@ -57,6 +58,9 @@ const PEER_READ: usize = 256 << 10;
 /// acknowledged sink's bound counts its unacknowledged frames too (the ones in the
 /// socket and in the peer's hands), so a larger queue shows what that costs.
 const QUEUE: usize = 4096;
+/// Percent of CPU time taken by the host (steal) under which a repetition counts as
+/// quiet, for the line that shows those repetitions' ratio next to the verdict.
+const QUIET_STEAL: f64 = 5.0;
 /// Pings before the latency samples count.
 const WARMUP: u64 = 1_000;
 const TORQ: Framing = Framing::Torq {
@@ -85,7 +89,10 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     // Profiling aid: `SINKGEN_BENCH_ONLY=sinkgen` (or `torq`, `lp`) runs one design
     // alone, and no ratio.
     let only = std::env::var("SINKGEN_BENCH_ONLY").unwrap_or_default();
+    // sinkgen / torq of the repetitions in which the host took little CPU time.
+    let mut quiet = Vec::new();
     for rep in 0..sizes.reps {
+        let before = CpuTicks::now();
         let mut r = [1.0f64; 3];
         for k in 0..3 {
             let i = (k + rep) % 3;
@@ -100,6 +107,12 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         }
         vs_torq.push(r[0] / r[1]);
         vs_lp.push(r[0] / r[2]);
+        let stolen = before
+            .zip(CpuTicks::now())
+            .and_then(|(b, a)| b.stolen_until(&a));
+        if stolen.is_some_and(|p| p < QUIET_STEAL) {
+            quiet.push(r[0] / r[1]);
+        }
     }
     if !only.is_empty() {
         for (i, (name, _)) in DESIGNS.iter().enumerate() {
@@ -139,6 +152,21 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         ]);
     }
     t.print();
+    // The verdict takes every repetition; this line shows the ones the host left alone.
+    println!(
+        "repetitions in which the host took under {QUIET_STEAL}% of the CPU time: {} of {}{}",
+        quiet.len(),
+        sizes.reps,
+        if quiet.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; their median sinkgen / torq: {:.2}",
+                stats::median(&quiet)
+            )
+        }
+    );
+    println!();
     let (lp, acked) = latency(sizes.pings).await?;
     let mut t = Table::new(&["sparse frames, ping-pong", "p50 RTT", "p99 RTT"]);
     t.row(vec!["length-prefixed".into(), us(lp.0), us(lp.1)]);
