@@ -297,10 +297,17 @@ fn checksum(head: &[u8], body: &[u8]) -> u32 {
     let mut crc = crate::crc::crc_hasher();
     // A small frame's header and body are hashed as one run, copied side by side:
     // one `update` instead of two, each with its own set-up and partial block, costs
-    // less than the copy (see `crate::crc`).
-    const SMALL: usize = 224;
-    if body.len() <= SMALL && head.len() == CHECKSUM_AT {
+    // less than the copy (see `crate::crc`). Two sizes of run, so that a small
+    // frame's copy does not zero a larger one first.
+    const SMALL: usize = 96;
+    const MEDIUM: usize = 224;
+    if head.len() == CHECKSUM_AT && body.len() <= SMALL {
         let mut run = [0u8; CHECKSUM_AT + SMALL];
+        run[..CHECKSUM_AT].copy_from_slice(head);
+        run[CHECKSUM_AT..CHECKSUM_AT + body.len()].copy_from_slice(body);
+        crc.update(&run[..CHECKSUM_AT + body.len()]);
+    } else if head.len() == CHECKSUM_AT && body.len() <= MEDIUM {
+        let mut run = [0u8; CHECKSUM_AT + MEDIUM];
         run[..CHECKSUM_AT].copy_from_slice(head);
         run[CHECKSUM_AT..CHECKSUM_AT + body.len()].copy_from_slice(body);
         crc.update(&run[..CHECKSUM_AT + body.len()]);

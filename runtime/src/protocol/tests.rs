@@ -65,6 +65,21 @@ fn the_checksum_is_standard_crc32() {
     assert_eq!(checksum(b"1234", b"56789"), 0xCBF4_3926);
 }
 
+/// Every way the checksum hashes a frame's header and body (copied side by side into
+/// a short or a longer run, or hashed one after the other) hashes exactly the header,
+/// then the body: never a byte after it.
+#[test]
+fn the_checksum_hashes_the_body_and_nothing_after_it() {
+    let head: Vec<u8> = (0..32u8).collect();
+    let read: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
+    for len in 0..=300 {
+        let mut whole = head.clone();
+        whole.extend_from_slice(&read[..len]);
+        let expected = crc32fast::hash(&whole);
+        assert_eq!(checksum(&head, &read[..len]), expected, "body {len} B");
+    }
+}
+
 #[test]
 fn the_documented_example_frame() {
     let mut buf = Vec::new();
