@@ -299,23 +299,26 @@ fn checksum(head: &[u8], body: &[u8]) -> u32 {
     // one `update` instead of two, each with its own set-up and partial block, costs
     // less than the copy (see `crate::crc`). Two sizes of run, so that a small
     // frame's copy does not zero a larger one first.
-    const SMALL: usize = 96;
-    const MEDIUM: usize = 224;
-    if head.len() == CHECKSUM_AT && body.len() <= SMALL {
-        let mut run = [0u8; CHECKSUM_AT + SMALL];
-        run[..CHECKSUM_AT].copy_from_slice(head);
-        run[CHECKSUM_AT..CHECKSUM_AT + body.len()].copy_from_slice(body);
-        crc.update(&run[..CHECKSUM_AT + body.len()]);
-    } else if head.len() == CHECKSUM_AT && body.len() <= MEDIUM {
-        let mut run = [0u8; CHECKSUM_AT + MEDIUM];
-        run[..CHECKSUM_AT].copy_from_slice(head);
-        run[CHECKSUM_AT..CHECKSUM_AT + body.len()].copy_from_slice(body);
-        crc.update(&run[..CHECKSUM_AT + body.len()]);
+    if head.len() == CHECKSUM_AT && body.len() <= 96 {
+        hash_side_by_side::<{ CHECKSUM_AT + 96 }>(&mut crc, head, body);
+    } else if head.len() == CHECKSUM_AT && body.len() <= 224 {
+        hash_side_by_side::<{ CHECKSUM_AT + 224 }>(&mut crc, head, body);
     } else {
         crc.update(head);
         crc.update(body);
     }
     crc.finalize()
+}
+
+/// Hashes `head` then `body` as one run, copied into `N` bytes on the stack
+/// (`head.len() + body.len() <= N`).
+#[inline(always)]
+fn hash_side_by_side<const N: usize>(crc: &mut crc32fast::Hasher, head: &[u8], body: &[u8]) {
+    let mut run = [0u8; N];
+    let len = head.len() + body.len();
+    run[..head.len()].copy_from_slice(head);
+    run[head.len()..len].copy_from_slice(body);
+    crc.update(&run[..len]);
 }
 
 /// The version two ranges share, the highest one, if any.
