@@ -454,8 +454,8 @@ mod tests {
             }
             // Sealed in two runs, as a batch after a frame a sender sealed itself.
             let cut = f.frame_len(&sealed) + f.frame_len(&sealed[f.frame_len(&sealed)..]);
-            let _ = f.seal_all(&mut later[..cut]);
-            let _ = f.seal_all(&mut later[cut..]);
+            f.seal_all(&mut later[..cut]);
+            f.seal_all(&mut later[cut..]);
             assert_eq!(later, sealed, "{f:?}");
         }
     }

@@ -79,7 +79,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         "frames per run: {}; {} runs per design, interleaved; queue {}; ratios: median of the per-repetition ratios",
         sizes.frames_fast,
         sizes.reps,
-        env_usize("SINKGEN_BENCH_QUEUE").unwrap_or(QUEUE)
+        queue()
     );
     println!();
     let mut rates: [Vec<f64>; 3] = Default::default();
@@ -206,7 +206,7 @@ async fn once(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
     );
     let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
         .framing(framing)
-        .queue(env_usize("SINKGEN_BENCH_QUEUE").unwrap_or(QUEUE))
+        .queue(queue())
         .relay()
         .map_err(io::Error::other)?;
     let msg: &'static [u8] = sink::message(&payload(SIZE));
@@ -286,6 +286,11 @@ fn spawn_reader(
         }
         Ok((Instant::now(), reads))
     })
+}
+
+/// [`QUEUE`], or `SINKGEN_BENCH_QUEUE` frames.
+fn queue() -> usize {
+    env_usize("SINKGEN_BENCH_QUEUE").unwrap_or(QUEUE)
 }
 
 /// [`PEER_READ`], or `SINKGEN_BENCH_PEER_READ` KiB.

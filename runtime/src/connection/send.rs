@@ -196,7 +196,7 @@ impl Shared {
     /// Seals the frames queued unsealed, before `p.buf` is handed to a transport by
     /// a sender.
     pub(super) fn seal_queued(&self, buf: &mut [u8], sealed: &mut usize) {
-        let _ = self.opts.framing.seal_all(&mut buf[*sealed..]);
+        self.opts.framing.seal_all(&mut buf[*sealed..]);
         *sealed = buf.len();
     }
 
