@@ -255,6 +255,7 @@ fn spawn_reader(
     thread::spawn(move || {
         let mut stream = listener.accept()?;
         let read = peer_read();
+        let ack_every = env_usize("SINKGEN_BENCH_ACK_EVERY").unwrap_or(1) as u64;
         let mut buf = Vec::with_capacity(2 * read);
         let mut chunk = vec![0u8; read];
         let (mut count, mut warm, mut reads) = (0u64, false, 0u64);
@@ -271,7 +272,11 @@ fn spawn_reader(
             out.clear();
             reads += 1;
             let used = match framing {
-                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out)?,
+                // `SINKGEN_BENCH_ACK_EVERY=n`: only every n-th read (and the last)
+                // is acknowledged; the next ACK covers the frames of the others.
+                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out, |count| {
+                    reads % ack_every == 0 || count >= total
+                })?,
                 Framing::LengthPrefixed => lp_frames(&buf, &mut count),
                 _ => torq_frames(&buf, &mut count)?,
             };
@@ -307,8 +312,14 @@ fn env_usize(name: &str) -> Option<usize> {
 }
 
 /// Decodes sinkgen frames: HELLO gets WELCOME, data frames are counted and
-/// acknowledged once per call (one read). Returns the bytes used.
-fn sinkgen_frames(buf: &[u8], count: &mut u64, out: &mut Vec<u8>) -> io::Result<usize> {
+/// acknowledged once per call (one read) if `ack` says so, given the count after the
+/// call. Returns the bytes used.
+fn sinkgen_frames(
+    buf: &[u8],
+    count: &mut u64,
+    out: &mut Vec<u8>,
+    ack: impl FnOnce(u64) -> bool,
+) -> io::Result<usize> {
     let mut at = 0;
     let mut last = None;
     while let Some((frame, used)) =
@@ -328,7 +339,9 @@ fn sinkgen_frames(buf: &[u8], count: &mut u64, out: &mut Vec<u8>) -> io::Result<
             }
         }
     }
-    if let Some((session, sequence)) = last {
+    if let Some((session, sequence)) = last
+        && ack(*count)
+    {
         Control::Ack { session, sequence }.append(out, 0);
     }
     Ok(at)
@@ -439,7 +452,7 @@ fn spawn_echo(
             out.clear();
             let before = count;
             let used = match framing {
-                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out)?,
+                Framing::Sinkgen => sinkgen_frames(&buf, &mut count, &mut out, |_| true)?,
                 _ => lp_frames(&buf, &mut count),
             };
             buf.drain(..used);
