@@ -31,14 +31,14 @@ impl CpuTicks {
     }
 }
 
-/// Percent of CPU time stolen since `start`, as text: "12.3%", or "unknown".
+/// Percent of CPU time stolen since `start`; `None` when unknown.
+pub fn stolen_percent_since(start: Option<CpuTicks>) -> Option<f64> {
+    start?.stolen_until(&CpuTicks::now()?)
+}
+
+/// [`stolen_percent_since`] as text: "12.3%", or "unknown".
 pub fn stolen_since(start: Option<CpuTicks>) -> String {
-    match (start, CpuTicks::now()) {
-        (Some(a), Some(b)) => a
-            .stolen_until(&b)
-            .map_or_else(|| "unknown".into(), |p| format!("{p:.1}%")),
-        _ => "unknown".into(),
-    }
+    stolen_percent_since(start).map_or_else(|| "unknown".into(), |p| format!("{p:.1}%"))
 }
 
 /// Reads the `cpu` line: user nice system idle iowait irq softirq steal [guest ...]

@@ -31,7 +31,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use sinkgen_benches::config::Sizes;
-use sinkgen_benches::host::CpuTicks;
+use sinkgen_benches::host::{self, CpuTicks};
 use sinkgen_benches::net::{Listener, Transport};
 use sinkgen_benches::{cpu, payload, stats};
 use sinkgen_runtime::protocol::{self, Control, Kind};
@@ -107,10 +107,7 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         }
         vs_torq.push(r[0] / r[1]);
         vs_lp.push(r[0] / r[2]);
-        let stolen = before
-            .zip(CpuTicks::now())
-            .and_then(|(b, a)| b.stolen_until(&a));
-        if stolen.is_some_and(|p| p < QUIET_STEAL) {
+        if host::stolen_percent_since(before).is_some_and(|p| p < QUIET_STEAL) {
             quiet.push(r[0] / r[1]);
         }
     }
