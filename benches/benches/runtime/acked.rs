@@ -13,10 +13,10 @@
 //! * **length-prefixed**: the default framing, for reference; the peer walks the
 //!   length prefixes.
 //!
-//! The three alternate (order rotated each repetition); throughput is frames per
-//! second of wall time from the first timed send (after a warm-up of 50,000 frames)
-//! until the peer read the last frame;
-//! the ratios are medians of per-repetition ratios.
+//! The three alternate (order rotated each repetition), each run on a tokio runtime
+//! of its own, built as the bench's; throughput is frames per second of wall time
+//! from the first timed send (after a warm-up of 50,000 frames) until the peer read
+//! the last frame; the ratios are medians of per-repetition ratios.
 //!
 //! Then the latency of sparse frames: a ping-pong through a sinkgen sink against the
 //! same sink with length-prefixed framing. Both write sparse frames from their
@@ -76,9 +76,14 @@ const DESIGNS: [(&str, Framing); 3] = [
 pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     println!("## Acknowledgements: throughput and sparse-frame latency (uds {SIZE} B)");
     println!(
-        "frames per run: {}; {} runs per design, interleaved; queue {}; ratios: median of the per-repetition ratios",
+        "frames per run: {}; {} runs per design, interleaved, {}; queue {}; ratios: median of the per-repetition ratios",
         sizes.frames_fast,
         sizes.reps,
+        if one_runtime() {
+            "one after the other on one runtime"
+        } else {
+            "each on a runtime of its own"
+        },
         queue()
     );
     println!();
@@ -99,7 +104,11 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             if !only.is_empty() && only != ["sinkgen", "torq", "lp"][i] {
                 continue;
             }
-            let (rate, cpu, frames_per_read) = once(DESIGNS[i].1, sizes.frames_fast).await?;
+            let (rate, cpu, frames_per_read) = if one_runtime() {
+                once(DESIGNS[i].1, sizes.frames_fast).await?
+            } else {
+                once_alone(DESIGNS[i].1, sizes.frames_fast).await?
+            };
             per_read[i].push(frames_per_read);
             r[i] = rate;
             rates[i].push(rate);
@@ -185,6 +194,27 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         ">= 0.90x",
         pass,
     )])
+}
+
+/// [`once`] on a tokio runtime of its own, built as the bench's (see
+/// `crate::runtime`), and shut down after it.
+///
+/// Runs that share one runtime are not independent: each starts from the scheduler
+/// state the runs before it left, which depends on the designs that ran. On a shared
+/// runtime, torq ran about 8% faster next to one build of the acknowledged sink than
+/// next to another, with its own code unchanged (BENCHMARKS.md, "ninth look"). A
+/// runtime per run takes that out.
+async fn once_alone(framing: Framing, frames: u64) -> io::Result<(f64, f64, f64)> {
+    tokio::task::spawn_blocking(move || {
+        let (rt, _) = crate::runtime()?;
+        rt.block_on(async move {
+            tokio::spawn(once(framing, frames))
+                .await
+                .map_err(io::Error::other)?
+        })
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// One run: frames per second from the first timed send until the peer has read the
@@ -288,6 +318,13 @@ fn spawn_reader(
         }
         Ok((Instant::now(), reads))
     })
+}
+
+/// Analysis aid: `SINKGEN_BENCH_ONE_RUNTIME=1` runs every throughput run on the
+/// bench's own runtime, one after the other, as before 2026-12-04 (see
+/// [`once_alone`]).
+fn one_runtime() -> bool {
+    std::env::var_os("SINKGEN_BENCH_ONE_RUNTIME").is_some()
 }
 
 /// [`QUEUE`], or `SINKGEN_BENCH_QUEUE` frames.

@@ -8,7 +8,8 @@
 //! acked, send_all, tls, ws).
 //! `SINKGEN_BENCH_STRICT=1` makes the run exit with status 1 when a target fails.
 //! `SINKGEN_BENCH_RUNTIME=current` uses a current-thread runtime instead of the
-//! default multi-thread runtime with 2 workers.
+//! default multi-thread runtime with 2 workers; `SINKGEN_BENCH_WORKERS=<n>` gives
+//! the multi-thread runtime `n` workers.
 
 mod acked;
 mod alloc;
@@ -34,7 +35,9 @@ use crate::report::Verdict;
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
-fn runtime() -> io::Result<(tokio::runtime::Runtime, String)> {
+/// The runtime the sections run on (and each throughput run of `acked`, on one of
+/// its own), with its description for the report.
+pub(crate) fn runtime() -> io::Result<(tokio::runtime::Runtime, String)> {
     let flavor = std::env::var("SINKGEN_BENCH_RUNTIME").unwrap_or_default();
     if flavor == "current" {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -42,11 +45,16 @@ fn runtime() -> io::Result<(tokio::runtime::Runtime, String)> {
             .build()?;
         Ok((rt, "tokio current_thread".into()))
     } else {
+        let workers = std::env::var("SINKGEN_BENCH_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&w| w > 0)
+            .unwrap_or(2);
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(workers)
             .enable_all()
             .build()?;
-        Ok((rt, "tokio multi_thread, 2 workers".into()))
+        Ok((rt, format!("tokio multi_thread, {workers} workers")))
     }
 }
 
