@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use sinkgen_runtime::protocol::{self, Control, Kind};
+
 use crate::PREFIX;
-use crate::net::Listener;
+use crate::net::{Listener, PeerStream};
 
 /// What a draining peer saw.
 #[derive(Debug, Clone, Copy)]
@@ -128,53 +130,179 @@ pub fn spawn_drain(
     })
 }
 
-/// Accepts one connection; for each of the `frames` frames of `frame_len` bytes read
-/// from it, writes 8 bytes on `back` (a separate socket the client reads). Returns
-/// early, with the count so far, if the connection ends.
-pub fn spawn_echo(
-    listener: Arc<Listener>,
+/// One side of an [`spawn_alternating_echo`]: the listener its client connects to,
+/// and the separate socket the 8-byte answers go back on.
+pub struct EchoLeg {
+    /// Where the client connects.
+    pub listener: Arc<Listener>,
+    /// Where the peer writes its answers (the client reads the other end).
+    pub back: UnixStream,
+}
+
+/// Echoes two clients' pings in strict turn on one thread, `frames` rounds: in even
+/// rounds a frame from the first leg's connection and its answer, then one from the
+/// second's; in odd rounds the other way round (ABBA), so that neither design always
+/// follows the other. Both designs thus meet the same peer thread, wherever the
+/// scheduler placed it; with a thread per design, one design could sit beside its
+/// peer's CPU for a whole run and the other across from it. The second leg's
+/// connection is accepted when its first frame is due, as a lazy client connects on
+/// its first send. Returns the rounds completed, early if a connection ends.
+pub fn spawn_alternating_echo(
+    first: EchoLeg,
+    second: EchoLeg,
     frame_len: usize,
     frames: u64,
-    mut back: UnixStream,
 ) -> JoinHandle<io::Result<u64>> {
     thread::spawn(move || {
-        let mut stream = listener.accept()?;
+        let mut legs = [(Some(first.listener.accept()?), first), (None, second)];
         let mut buf = vec![0u8; frame_len];
         let mut echoed = 0u64;
         while echoed < frames {
-            match stream.read_exact(&mut buf) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e),
+            let order = if echoed.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+            for i in order {
+                let (stream, leg) = &mut legs[i];
+                let stream = match stream {
+                    Some(stream) => stream,
+                    None => stream.insert(leg.listener.accept()?),
+                };
+                if !echo_one(stream, &mut leg.back, &mut buf)? {
+                    return Ok(echoed);
+                }
             }
-            back.write_all(&buf[..8])?;
             echoed += 1;
         }
         Ok(echoed)
     })
 }
 
-/// Accepts `connections` connections one after the other; on each, reads one
-/// `frame_len`-byte frame, sends the instant it finished reading to `done`, and
-/// closes the connection.
+/// Reads one frame and answers 8 bytes; `false` if the connection ended first.
+fn echo_one(stream: &mut PeerStream, back: &mut UnixStream, buf: &mut [u8]) -> io::Result<bool> {
+    match stream.read_exact(buf) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    back.write_all(&buf[..8])?;
+    Ok(true)
+}
+
+/// How the first-frame peer waits for a client and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerWait {
+    /// Sleeps in `accept` and `read`: the kernel wakes it, as it wakes a real
+    /// receiver. The wake-up is part of what is measured.
+    Blocking,
+    /// Polls non-blocking `accept` and `read` on a core of its own, so that the time
+    /// measured is the client's path without the kernel's wake-up of the peer.
+    Polling,
+}
+
+/// How long a polling peer waits for one client and its frame before giving up.
+const POLLING_PEER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a first-frame client speaks, so the peer knows when its frame is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    /// Writes a frame of this many bytes (raw writes and length-prefixed sinks).
+    Bytes(usize),
+    /// sinkgen framing: HELLO, which the peer answers with WELCOME, then one DATA
+    /// frame, which it acknowledges after taking the timestamp.
+    Sinkgen,
+}
+
+/// Accepts `connections` connections one after the other, the `i`-th speaking
+/// `pattern[i % pattern.len()]`; on each, reads the first frame, sends the instant
+/// it finished reading to `done`, and closes the connection.
 pub fn spawn_first_frame_peer(
     listener: Arc<Listener>,
-    frame_len: usize,
+    pattern: Vec<Speaks>,
     connections: usize,
+    wait: PeerWait,
     done: tokio::sync::mpsc::UnboundedSender<Instant>,
 ) -> JoinHandle<io::Result<()>> {
     thread::spawn(move || {
-        let mut buf = vec![0u8; frame_len];
-        for _ in 0..connections {
-            let mut stream = listener.accept()?;
-            stream.read_exact(&mut buf)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
+        for i in 0..connections {
+            let deadline = Instant::now() + POLLING_PEER_PATIENCE;
+            let mut stream = listener.accept_waiting(wait, deadline)?;
+            let ack = match pattern[i % pattern.len()] {
+                Speaks::Bytes(n) => {
+                    stream.fill(&mut buf[..n], wait, deadline)?;
+                    None
+                }
+                Speaks::Sinkgen => Some(sinkgen_first_frame(
+                    &mut stream,
+                    &mut buf,
+                    &mut out,
+                    wait,
+                    deadline,
+                )?),
+            };
             let at = Instant::now();
+            if let Some(ack) = ack {
+                out.clear();
+                ack.append(&mut out, 0);
+                stream.write_all(&out)?;
+            }
             if done.send(at).is_err() {
                 break;
             }
         }
         Ok(())
     })
+}
+
+/// Answers a sinkgen client's HELLO and reads its first DATA frame; returns the ACK
+/// that covers it (sent by the caller once the frame's arrival is timed).
+fn sinkgen_first_frame(
+    stream: &mut PeerStream,
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+    wait: PeerWait,
+    deadline: Instant,
+) -> io::Result<Control> {
+    let mut have = 0;
+    loop {
+        have += stream.read_some(&mut buf[have..], wait, deadline)?;
+        let mut at = 0;
+        while let Some((frame, used)) =
+            protocol::decode(&buf[at..have], protocol::DEFAULT_MAX_FRAME)
+                .map_err(io::Error::other)?
+        {
+            at += used;
+            match frame.header.kind {
+                Kind::Hello => {
+                    out.clear();
+                    Control::Welcome {
+                        session: 1,
+                        have: 0,
+                        version: protocol::VERSION,
+                    }
+                    .append(out, 0);
+                    stream.write_all(out)?;
+                }
+                Kind::Data => {
+                    return Ok(Control::Ack {
+                        session: frame.header.session,
+                        sequence: frame.header.sequence,
+                    });
+                }
+                other => {
+                    return Err(io::Error::other(format!(
+                        "unexpected {other:?} frame before the first DATA"
+                    )));
+                }
+            }
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+        if have == buf.len() {
+            return Err(io::Error::other(
+                "first frame larger than the peer's buffer",
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! Ping-pong latency over UDS: raw tokio socket vs through a sink.
 //!
-//! Each design has its own connection to an echo peer; for every frame the peer reads
-//! it answers 8 bytes on a separate return socket, which the client reads. The raw
+//! Each design has its own connection to one echo peer thread; for every frame the
+//! peer reads it answers 8 bytes on a separate return socket, which the client reads.
+//! The peer serves the two connections in turn, so both designs meet the same thread.
+//! The order alternates ABBA (raw first in even rounds, the sink in odd ones). The raw
 //! design writes the frame itself (`write_all`) on a tokio `UnixStream`; the sink
 //! design calls `send(..).await` and the sink's writer does the write. Pings
 //! alternate between the two designs, so drift affects both alike; the difference of
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use sinkgen_benches::config::Sizes;
 use sinkgen_benches::net::{ClientStream, Listener, Transport};
+use sinkgen_benches::peer::EchoLeg;
 use sinkgen_benches::{encode_frame, payload, peer, stats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -46,24 +49,31 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let total = (WARMUP + sizes.pings) as u64;
     let raw_listener = Arc::new(Listener::bind(Transport::Uds)?);
     let (raw_peer_back, mut raw_back) = return_pair()?;
-    let raw_echo = peer::spawn_echo(Arc::clone(&raw_listener), frame.len(), total, raw_peer_back);
+    let sink_listener = Arc::new(Listener::bind(Transport::Uds)?);
+    let (sink_peer_back, mut sink_back) = return_pair()?;
+    let echo = peer::spawn_alternating_echo(
+        EchoLeg {
+            listener: Arc::clone(&raw_listener),
+            back: raw_peer_back,
+        },
+        EchoLeg {
+            listener: Arc::clone(&sink_listener),
+            back: sink_peer_back,
+        },
+        frame.len(),
+        total,
+    );
     let ClientStream::Uds(mut raw) = raw_listener.connect().await? else {
         unreachable!("a UDS listener gives a UDS client")
     };
 
-    let sink_listener = Arc::new(Listener::bind(Transport::Uds)?);
-    let (sink_peer_back, mut sink_back) = return_pair()?;
-    let sink_echo = peer::spawn_echo(
-        Arc::clone(&sink_listener),
-        frame.len(),
-        total,
-        sink_peer_back,
-    );
     let sink = sink::Sink::new(sink_listener.endpoint())?;
 
     let mut ack = [0u8; 8];
     let mut raw_samples = Vec::with_capacity(sizes.pings);
     let mut sink_samples = Vec::with_capacity(sizes.pings);
+    let mut raw_calls = Vec::with_capacity(sizes.pings);
+    let mut sink_calls = Vec::with_capacity(sizes.pings);
     let mut window = None;
     for i in 0..WARMUP + sizes.pings {
         if i == WARMUP {
@@ -71,35 +81,36 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             // too (every thread; the raw pings allocate nothing).
             window = Some(Window::open());
         }
-        let t0 = Instant::now();
-        raw.write_all(&frame).await?;
-        raw_back.read_exact(&mut ack).await?;
-        let raw_rtt = t0.elapsed();
-
-        let t0 = Instant::now();
-        sink.send(&msg).await?;
-        sink_back.read_exact(&mut ack).await?;
-        let sink_rtt = t0.elapsed();
+        // ABBA: raw first in even rounds, the sink first in odd ones (the echo peer
+        // follows the same order).
+        let (raw_rtt, sink_rtt) = if i.is_multiple_of(2) {
+            let raw_rtt = raw_ping(&mut raw, &mut raw_back, &frame, &mut ack).await?;
+            let sink_rtt = sink_ping(&sink, &mut sink_back, &msg, &mut ack).await?;
+            (raw_rtt, sink_rtt)
+        } else {
+            let sink_rtt = sink_ping(&sink, &mut sink_back, &msg, &mut ack).await?;
+            let raw_rtt = raw_ping(&mut raw, &mut raw_back, &frame, &mut ack).await?;
+            (raw_rtt, sink_rtt)
+        };
 
         if i >= WARMUP {
-            raw_samples.push(raw_rtt);
-            sink_samples.push(sink_rtt);
+            raw_samples.push(raw_rtt.rtt);
+            sink_samples.push(sink_rtt.rtt);
+            raw_calls.push(raw_rtt.call);
+            sink_calls.push(sink_rtt.call);
         }
     }
     let (allocs, _) = window.map_or((0, 0), Window::close);
     let undelivered = sink.close().await?;
     drop(raw);
-    for echo in [raw_echo, sink_echo] {
-        let echoed = tokio::task::spawn_blocking(move || echo.join())
-            .await
-            .map_err(io::Error::other)?
-            .map_err(|_| io::Error::other("echo thread panicked"))??;
-        if echoed != total {
-            return Err(io::Error::other(format!(
-                "echo peer saw {echoed} frames, expected {}",
-                WARMUP + sizes.pings
-            )));
-        }
+    let echoed = tokio::task::spawn_blocking(move || echo.join())
+        .await
+        .map_err(io::Error::other)?
+        .map_err(|_| io::Error::other("echo thread panicked"))??;
+    if echoed != total {
+        return Err(io::Error::other(format!(
+            "echo peer answered {echoed} rounds, expected {total}"
+        )));
     }
     if undelivered != 0 {
         return Err(io::Error::other(format!(
@@ -111,24 +122,35 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     let (sink50, sink99) = stats::p50_p99_us(&mut sink_samples);
     let added50 = sink50 - raw50;
     let added99 = sink99 - raw99;
-    let mut table = Table::new(&["design", "p50 RTT", "p99 RTT", "mean RTT"]);
+    let (raw_call50, _) = stats::p50_p99_us(&mut raw_calls);
+    let (sink_call50, _) = stats::p50_p99_us(&mut sink_calls);
+    let mut table = Table::new(&[
+        "design",
+        "p50 RTT",
+        "p99 RTT",
+        "mean RTT",
+        "p50 until the call returned",
+    ]);
     table.row(vec![
         "raw tokio write_all".into(),
         us(raw50),
         us(raw99),
         us(mean_us(&raw_samples)),
+        us(raw_call50),
     ]);
     table.row(vec![
         "sinkgen send".into(),
         us(sink50),
         us(sink99),
         us(mean_us(&sink_samples)),
+        us(sink_call50),
     ]);
     table.row(vec![
         "added by sinkgen".into(),
         format!("{} {}", us(added50), pass_fail(added50 <= 1.0)),
         format!("{} {}", us(added99), pass_fail(added99 <= 5.0)),
         us(mean_us(&sink_samples) - mean_us(&raw_samples)),
+        us(sink_call50 - raw_call50),
     ]);
     table.print();
     println!(
@@ -161,6 +183,49 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
             alloc_pass,
         ),
     ])
+}
+
+/// One ping's times, both from the start of the write (or `send`).
+struct Ping {
+    /// Until the peer's answer was read.
+    rtt: Duration,
+    /// Until the write (or `send`) returned: the client's own cost, before any
+    /// wake-up of the peer is waited for.
+    call: Duration,
+}
+
+/// One raw ping: `write_all` of the frame, then the peer's answer.
+async fn raw_ping(
+    raw: &mut UnixStream,
+    back: &mut UnixStream,
+    frame: &[u8],
+    ack: &mut [u8; 8],
+) -> io::Result<Ping> {
+    let t0 = Instant::now();
+    raw.write_all(frame).await?;
+    let call = t0.elapsed();
+    back.read_exact(ack).await?;
+    Ok(Ping {
+        rtt: t0.elapsed(),
+        call,
+    })
+}
+
+/// One ping through the sink: `send`, then the peer's answer.
+async fn sink_ping(
+    sink: &sink::Sink,
+    back: &mut UnixStream,
+    msg: &sink::Msg,
+    ack: &mut [u8; 8],
+) -> io::Result<Ping> {
+    let t0 = Instant::now();
+    sink.send(msg).await?;
+    let call = t0.elapsed();
+    back.read_exact(ack).await?;
+    Ok(Ping {
+        rtt: t0.elapsed(),
+        call,
+    })
 }
 
 fn mean_us(samples: &[Duration]) -> f64 {
