@@ -158,7 +158,11 @@ pub fn spawn_alternating_echo(
         let mut buf = vec![0u8; frame_len];
         let mut echoed = 0u64;
         while echoed < frames {
-            let order = if echoed.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+            let order = if echoed.is_multiple_of(2) {
+                [0, 1]
+            } else {
+                [1, 0]
+            };
             for i in order {
                 let (stream, leg) = &mut legs[i];
                 let stream = match stream {

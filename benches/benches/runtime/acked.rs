@@ -499,7 +499,11 @@ fn spawn_echo(legs: Vec<EchoLeg>, total: u64) -> JoinHandle<io::Result<()>> {
         let mut chunk = vec![0u8; 64 * 1024];
         let mut out = Vec::new();
         for round in 0..total {
-            let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
+            let order = if round.is_multiple_of(2) {
+                [0, 1]
+            } else {
+                [1, 0]
+            };
             for k in order {
                 let leg = &legs[k];
                 let stream = match &mut streams[k] {

@@ -84,12 +84,12 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         // ABBA: raw first in even rounds, the sink first in odd ones (the echo peer
         // follows the same order).
         let (raw_rtt, sink_rtt) = if i.is_multiple_of(2) {
-            let raw_rtt = raw_ping(&mut raw, &mut raw_back, &frame, &mut ack).await?;
-            let sink_rtt = sink_ping(&sink, &mut sink_back, &msg, &mut ack).await?;
+            let raw_rtt = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
+            let sink_rtt = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
             (raw_rtt, sink_rtt)
         } else {
-            let sink_rtt = sink_ping(&sink, &mut sink_back, &msg, &mut ack).await?;
-            let raw_rtt = raw_ping(&mut raw, &mut raw_back, &frame, &mut ack).await?;
+            let sink_rtt = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
+            let raw_rtt = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
             (raw_rtt, sink_rtt)
         };
 
@@ -194,32 +194,15 @@ struct Ping {
     call: Duration,
 }
 
-/// One raw ping: `write_all` of the frame, then the peer's answer.
-async fn raw_ping(
-    raw: &mut UnixStream,
+/// One ping: `write` (a raw `write_all` or a sink's `send`; futures do nothing until
+/// awaited, so the clock starts with it), then the peer's answer.
+async fn ping(
+    write: impl Future<Output = io::Result<()>>,
     back: &mut UnixStream,
-    frame: &[u8],
     ack: &mut [u8; 8],
 ) -> io::Result<Ping> {
     let t0 = Instant::now();
-    raw.write_all(frame).await?;
-    let call = t0.elapsed();
-    back.read_exact(ack).await?;
-    Ok(Ping {
-        rtt: t0.elapsed(),
-        call,
-    })
-}
-
-/// One ping through the sink: `send`, then the peer's answer.
-async fn sink_ping(
-    sink: &sink::Sink,
-    back: &mut UnixStream,
-    msg: &sink::Msg,
-    ack: &mut [u8; 8],
-) -> io::Result<Ping> {
-    let t0 = Instant::now();
-    sink.send(msg).await?;
+    write.await?;
     let call = t0.elapsed();
     back.read_exact(ack).await?;
     Ok(Ping {
