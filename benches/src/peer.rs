@@ -1,7 +1,8 @@
 //! Peer threads on the far side of the socket: a draining reader that checks the
-//! framing, an echo for ping-pong, and a first-frame timestamper. They are plain
-//! blocking threads so that they never compete with the tokio runtime under test
-//! for its worker threads.
+//! framing, an echo that answers two ping-pong clients in turn, and a first-frame
+//! timestamper. They are plain threads, not tasks, so that they never compete with
+//! the tokio runtime under test for its worker threads; they block in the kernel,
+//! except the first-frame peer when it is asked to poll ([`PeerWait::Polling`]).
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
