@@ -437,10 +437,7 @@ async fn latency(pings: usize) -> io::Result<((f64, f64), (f64, f64))> {
         let listener = Arc::new(Listener::bind(Transport::Uds)?);
         let (peer_back, client_back) = StdUnixStream::pair()?;
         client_back.set_nonblocking(true)?;
-        let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
-            .framing(framing)
-            .relay()
-            .map_err(io::Error::other)?;
+        let sink = sink::Sink::with_framing(listener.endpoint(), framing)?;
         legs.push(EchoLeg {
             listener,
             framing,
@@ -456,9 +453,7 @@ async fn latency(pings: usize) -> io::Result<((f64, f64), (f64, f64))> {
         for k in order {
             let (sink, back) = &mut clients[k];
             let t0 = Instant::now();
-            sink.send(msg)
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))?;
+            sink.send(&msg).await?;
             back.read_exact(&mut answer).await?;
             if i >= WARMUP as usize {
                 samples[k].push(t0.elapsed());
@@ -466,7 +461,7 @@ async fn latency(pings: usize) -> io::Result<((f64, f64), (f64, f64))> {
         }
     }
     for (sink, _) in clients {
-        if sink.close().await != 0 {
+        if sink.close().await? != 0 {
             return Err(io::Error::other("undelivered frames in the latency case"));
         }
     }

@@ -20,7 +20,7 @@ use sinkgen_benches::config::Sizes;
 use sinkgen_benches::net::{ClientStream, Listener, Transport};
 use sinkgen_benches::peer::{PeerWait, Speaks};
 use sinkgen_benches::{encode_frame, payload, peer, stats};
-use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
+use sinkgen_runtime::Framing;
 use tokio::io::AsyncWriteExt;
 
 use crate::report::{Table, Verdict, pass_fail, us};
@@ -151,16 +151,11 @@ async fn measure(
                     read_at - t0
                 }
                 Some(framing) => {
-                    let sink: RelaySink<&'static [u8]> = SinkBuilder::new(listener.endpoint())
-                        .framing(framing)
-                        .relay()
-                        .map_err(io::Error::other)?;
+                    let sink = sink::Sink::with_framing(listener.endpoint(), framing)?;
                     let t0 = Instant::now();
-                    sink.send(*msg)
-                        .await
-                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    sink.send(msg).await?;
                     let read_at = rx.recv().await.ok_or_else(peer_gone)?;
-                    let undelivered = sink.close().await;
+                    let undelivered = sink.close().await?;
                     if undelivered != 0 {
                         return Err(io::Error::other(format!(
                             "sink reported {undelivered} undelivered frames"

@@ -3,10 +3,10 @@
 //! Each design has its own connection to one echo peer thread; for every frame the
 //! peer reads it answers 8 bytes on a separate return socket, which the client reads.
 //! The peer serves the two connections in turn, so both designs meet the same thread.
-//! The order alternates ABBA (raw first in even rounds, the sink in odd ones). The raw
-//! design writes the frame itself (`write_all`) on a tokio `UnixStream`; the sink
-//! design calls `send(..).await` and the sink's writer does the write. Pings
-//! alternate between the two designs, so drift affects both alike; the difference of
+//! The order alternates ABBA (raw first in even rounds, the sink in odd ones), so
+//! drift affects both alike and neither always follows the other. The raw design
+//! writes the frame itself (`write_all`) on a tokio `UnixStream`; the sink design
+//! calls `send(..).await` and the sink's writer does the write; the difference of
 //! their percentiles is the latency the sink adds.
 
 use std::io;
@@ -83,21 +83,21 @@ pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
         }
         // ABBA: raw first in even rounds, the sink first in odd ones (the echo peer
         // follows the same order).
-        let (raw_rtt, sink_rtt) = if i.is_multiple_of(2) {
-            let raw_rtt = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
-            let sink_rtt = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
-            (raw_rtt, sink_rtt)
+        let (raw_ping, sink_ping) = if i.is_multiple_of(2) {
+            let raw_ping = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
+            let sink_ping = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
+            (raw_ping, sink_ping)
         } else {
-            let sink_rtt = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
-            let raw_rtt = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
-            (raw_rtt, sink_rtt)
+            let sink_ping = ping(sink.send(&msg), &mut sink_back, &mut ack).await?;
+            let raw_ping = ping(raw.write_all(&frame), &mut raw_back, &mut ack).await?;
+            (raw_ping, sink_ping)
         };
 
         if i >= WARMUP {
-            raw_samples.push(raw_rtt.rtt);
-            sink_samples.push(sink_rtt.rtt);
-            raw_calls.push(raw_rtt.call);
-            sink_calls.push(sink_rtt.call);
+            raw_samples.push(raw_ping.rtt);
+            sink_samples.push(sink_ping.rtt);
+            raw_calls.push(raw_ping.call);
+            sink_calls.push(sink_ping.call);
         }
     }
     let (allocs, _) = window.map_or((0, 0), Window::close);

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use sinkgen_runtime::RelaySink;
+use sinkgen_runtime::{Framing, RelaySink, SinkBuilder};
 
 /// The message every iteration sends: a static byte slice (one of the byte types the
 /// runtime's `Encode` covers). Making it costs nothing, so the cases measure the sink,
@@ -25,6 +25,15 @@ impl Sink {
     /// Builds the sink; no I/O happens here.
     pub fn new(endpoint: &str) -> io::Result<Sink> {
         let inner = RelaySink::new(endpoint).map_err(io::Error::other)?;
+        Ok(Sink { inner })
+    }
+
+    /// Builds the sink with another framing, the other options as [`Sink::new`]'s.
+    pub fn with_framing(endpoint: &str, framing: Framing) -> io::Result<Sink> {
+        let inner = SinkBuilder::new(endpoint)
+            .framing(framing)
+            .relay()
+            .map_err(io::Error::other)?;
         Ok(Sink { inner })
     }
 
