@@ -53,11 +53,26 @@ const MESSAGE_WAIT: Duration = Duration::from_secs(10);
 /// How long a subscriber is given for messages that may or may not come.
 const QUIET: Duration = Duration::from_millis(500);
 
+/// A loopback port free when asked, and never handed out before in this process: a
+/// server's client and monitoring ports, asked for one after the other, could
+/// otherwise be the same (the first listener is gone when the second binds), and the
+/// server would fail to start.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..PROBES {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no loopback port not handed out before in {PROBES} tries");
 }
 
 /// A `nats-server` child on 127.0.0.1 with its HTTP monitoring port; killed on drop.
@@ -83,7 +98,7 @@ impl Server {
 
     /// Waits until a started server answers on `port` and lists no connection.
     async fn ready(child: Child, port: u16, monitor: u16) -> Server {
-        let server = Server {
+        let mut server = Server {
             child,
             port,
             monitor,
@@ -99,7 +114,12 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(up, "nats-server on port {port} did not come up");
+        if !up {
+            let exited = server.child.try_wait();
+            panic!(
+                "nats-server on port {port} (monitoring {monitor}) did not come up; it had exited: {exited:?}"
+            );
+        }
         // The probe was a client connection too: wait until the server has let it go,
         // so tests can count connections from zero.
         for _ in 0..PROBES {

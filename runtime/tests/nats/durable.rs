@@ -79,9 +79,12 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let exited = child.try_wait();
         let _ = child.kill();
         let _ = child.wait();
-        panic!("nats-server -js on port {port} did not come up");
+        panic!(
+            "nats-server -js on port {port} (monitoring {monitor}) did not come up; it had exited: {exited:?}"
+        );
     }
 }
 
