@@ -231,20 +231,17 @@ pub fn spawn_first_frame_peer(
         for i in 0..connections {
             let deadline = Instant::now() + POLLING_PEER_PATIENCE;
             let mut stream = listener.accept_waiting(wait, deadline)?;
-            let ack = match pattern[i % pattern.len()] {
+            let (at, ack) = match pattern[i % pattern.len()] {
                 Speaks::Bytes(n) => {
                     stream.fill(&mut buf[..n], wait, deadline)?;
-                    None
+                    (Instant::now(), None)
                 }
-                Speaks::Sinkgen => Some(sinkgen_first_frame(
-                    &mut stream,
-                    &mut buf,
-                    &mut out,
-                    wait,
-                    deadline,
-                )?),
+                Speaks::Sinkgen => {
+                    let (at, ack) =
+                        sinkgen_first_frame(&mut stream, &mut buf, &mut out, wait, deadline)?;
+                    (at, Some(ack))
+                }
             };
-            let at = Instant::now();
             if let Some(ack) = ack {
                 out.clear();
                 ack.append(&mut out, 0);
@@ -258,18 +255,20 @@ pub fn spawn_first_frame_peer(
     })
 }
 
-/// Answers a sinkgen client's HELLO and reads its first DATA frame; returns the ACK
-/// that covers it (sent by the caller once the frame's arrival is timed).
+/// Answers a sinkgen client's HELLO and reads its first DATA frame; returns the
+/// instant the read that completed it returned (the WELCOME written after that read
+/// is not the frame's delay), and the ACK that covers it (sent by the caller).
 fn sinkgen_first_frame(
     stream: &mut PeerStream,
     buf: &mut [u8],
     out: &mut Vec<u8>,
     wait: PeerWait,
     deadline: Instant,
-) -> io::Result<Control> {
+) -> io::Result<(Instant, Control)> {
     let mut have = 0;
     loop {
         have += stream.read_some(&mut buf[have..], wait, deadline)?;
+        let read_at = Instant::now();
         let mut at = 0;
         while let Some((frame, used)) =
             protocol::decode(&buf[at..have], protocol::DEFAULT_MAX_FRAME)
@@ -288,10 +287,11 @@ fn sinkgen_first_frame(
                     stream.write_all(out)?;
                 }
                 Kind::Data => {
-                    return Ok(Control::Ack {
+                    let ack = Control::Ack {
                         session: frame.header.session,
                         sequence: frame.header.sequence,
-                    });
+                    };
+                    return Ok((read_at, ack));
                 }
                 other => {
                     return Err(io::Error::other(format!(

@@ -76,9 +76,20 @@ async fn send(w: &mut WriteHalf<Box<dyn Stream>>, c: Control) -> std::io::Result
     w.write_all(&buf).await
 }
 
-async fn refuse(w: &mut WriteHalf<Box<dyn Stream>>, code: RefuseCode, reason: String) {
+/// Sends REFUSE, ends the relay's side, and reads what the opener still sends until
+/// it closes (at most [`protocol::REFUSE_LINGER`]), so that the close does not reset
+/// the connection ahead of the REFUSE (early data may follow HELLO).
+async fn refuse(
+    r: &mut ReadHalf<Box<dyn Stream>>,
+    w: &mut WriteHalf<Box<dyn Stream>>,
+    code: RefuseCode,
+    reason: String,
+) {
     let _ = send(w, Control::Refuse { code, reason }).await;
     let _ = w.shutdown().await;
+    let mut scratch = vec![0u8; 16 << 10];
+    let drain = async { while matches!(r.read(&mut scratch).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(protocol::REFUSE_LINGER, drain).await;
 }
 
 impl Served {
@@ -97,11 +108,17 @@ impl Served {
             Ok(Err(why)) => {
                 self.hub.stats.bad_frame();
                 tracing::warn!(relay = %self.spec.name, %why, "closing a connection: no HELLO");
-                return refuse(&mut w, RefuseCode::Protocol, why).await;
+                return refuse(&mut r, &mut w, RefuseCode::Protocol, why).await;
             }
             Err(_) => {
                 tracing::warn!(relay = %self.spec.name, "closing a connection: no HELLO within 10 s");
-                return refuse(&mut w, RefuseCode::Protocol, "no HELLO within 10 s".into()).await;
+                return refuse(
+                    &mut r,
+                    &mut w,
+                    RefuseCode::Protocol,
+                    "no HELLO within 10 s".into(),
+                )
+                .await;
             }
         };
         let Some(version) = protocol::choose_version(hello.min_version, hello.max_version) else {
@@ -113,13 +130,16 @@ impl Served {
                 hello.min_version,
                 hello.max_version
             );
-            return self.refused(&mut w, RefuseCode::Version, why, &hello).await;
+            return self
+                .refused(&mut r, &mut w, RefuseCode::Version, why, &hello)
+                .await;
         };
         if let Err((code, why)) = self.admit(&hello) {
-            return self.refused(&mut w, code, why, &hello).await;
+            return self.refused(&mut r, &mut w, code, why, &hello).await;
         }
         if *phase.borrow() != Phase::Running {
             return refuse(
+                &mut r,
                 &mut w,
                 RefuseCode::ShuttingDown,
                 "the relay is shutting down".into(),
@@ -179,6 +199,7 @@ impl Served {
 
     async fn refused(
         &self,
+        r: &mut ReadHalf<Box<dyn Stream>>,
         w: &mut WriteHalf<Box<dyn Stream>>,
         code: RefuseCode,
         why: String,
@@ -186,7 +207,7 @@ impl Served {
     ) {
         self.hub.stats.refused();
         tracing::warn!(relay = %self.spec.name, service = %hello.service, sink = %hello.sink, role = ?hello.role, code = ?code, %why, "refused");
-        refuse(w, code, why).await;
+        refuse(r, w, code, why).await;
     }
 
     #[expect(clippy::too_many_arguments, reason = "one connection's parts")]
@@ -233,10 +254,10 @@ impl Served {
                             Ok(c) => format!("unexpected {c:?} from a producer"),
                             Err(e) => e.to_string(),
                         };
-                        return self.broken(&mut w, why).await;
+                        return self.broken(&mut r, &mut w, why).await;
                     }
                     Ok(None) => break,
-                    Err(e) => return self.broken(&mut w, e.to_string()).await,
+                    Err(e) => return self.broken(&mut r, &mut w, e.to_string()).await,
                 }
             }
             if !batch.is_empty() {
@@ -267,16 +288,21 @@ impl Served {
                 more = frames.fill(&mut r) => if !matches!(more, Ok(true)) { return },
                 () = wake.notified() => {}
                 () = reached(&mut phase, Phase::Draining) => {
-                    return refuse(&mut w, RefuseCode::ShuttingDown, "the relay is shutting down".into()).await;
+                    return refuse(&mut r, &mut w, RefuseCode::ShuttingDown, "the relay is shutting down".into()).await;
                 }
             }
         }
     }
 
-    async fn broken(&self, w: &mut WriteHalf<Box<dyn Stream>>, why: String) {
+    async fn broken(
+        &self,
+        r: &mut ReadHalf<Box<dyn Stream>>,
+        w: &mut WriteHalf<Box<dyn Stream>>,
+        why: String,
+    ) {
         self.hub.stats.bad_frame();
         tracing::warn!(relay = %self.spec.name, %why, "closing a connection: broken frame");
-        refuse(w, RefuseCode::Protocol, why).await;
+        refuse(r, w, RefuseCode::Protocol, why).await;
     }
 
     async fn subscriber(

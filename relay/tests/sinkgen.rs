@@ -154,6 +154,64 @@ fn a_slow_subscriber_loses_the_oldest_frames_counted_and_told_others_get_all() {
     drop(relay);
 }
 
+/// A producer's frames right behind its HELLO (early data) are relayed once the
+/// relay has welcomed it, and acknowledged.
+#[test]
+fn frames_behind_a_producers_hello_are_relayed_after_its_welcome() {
+    let dir = TempDir::new("early");
+    let sock = dir.join("ticks.sock");
+    let relay = ticks(&sock, &["risk"], 1024);
+    let mut sub = Peer::subscriber(&sock, "risk", "ticks");
+    let mut p = Peer::connect(&sock);
+    let (answer, writer) = p.hello_with_early_data("feed", "ticks", "ticks", 1..=3);
+    assert!(
+        matches!(answer, Control::Welcome { have: 0, .. }),
+        "{answer:?}"
+    );
+    writer.join().unwrap().unwrap();
+    let mut seen = Seen::default();
+    sub.read_until(&mut seen, |s| s.accounted(p.session) == 3);
+    assert_eq!(seen.data[&p.session], [1, 2, 3]);
+    // The subscriber acknowledged them: so does the relay.
+    p.wait_ack(3);
+    drop(relay);
+}
+
+/// A refused producer with early data reads the REFUSE, then a clean end of the
+/// stream: the relay ends its side and reads what the producer still sends until it
+/// closes. A socket closed with unread bytes resets the connection (the producer's
+/// read fails instead of ending), and on some systems a reset destroys the REFUSE.
+#[test]
+fn a_refused_producer_with_early_data_reads_the_refusal_then_a_clean_end() {
+    use std::io::Read;
+    let dir = TempDir::new("early-refused");
+    let sock = dir.join("ticks.sock");
+    let relay = ticks(&sock, &["risk"], 16);
+    let mut p = Peer::connect(&sock);
+    // About 800 KiB behind the HELLO: far more than the relay reads with it.
+    let (answer, writer) = p.hello_with_early_data("feed", "orders", "ticks", 1..=20_000);
+    assert!(
+        matches!(
+            answer,
+            Control::Refuse {
+                code: RefuseCode::UnknownName,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    let end = p.raw().read(&mut [0u8; 64]);
+    assert!(
+        matches!(end, Ok(0)),
+        "a clean end of stream after the REFUSE, not {end:?}"
+    );
+    writer
+        .join()
+        .unwrap()
+        .expect("the relay read all the producer wrote");
+    drop(relay);
+}
+
 #[test]
 fn undeclared_producers_and_subscribers_are_refused_with_the_files_rule() {
     let dir = TempDir::new("refuse");

@@ -396,3 +396,180 @@ fn sparse_frames_are_written_by_their_senders_and_kept_until_acknowledged() {
     });
     peer.join().unwrap();
 }
+
+/// Reads whole frames from `s` (with what `buf` holds from earlier reads) until `n`
+/// came: their kinds, sessions and sequences.
+fn frames_from(
+    s: &mut std::os::unix::net::UnixStream,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> Vec<(sinkgen_runtime::protocol::Kind, u64, u64)> {
+    use sinkgen_runtime::protocol;
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some((frame, used)) = protocol::decode(buf, protocol::DEFAULT_MAX_FRAME).unwrap()
+        {
+            let h = frame.header;
+            got.push((h.kind, h.session, h.sequence));
+            buf.drain(..used);
+        }
+        if got.len() >= n {
+            return got;
+        }
+        let read = s.read(&mut chunk).unwrap();
+        assert!(read > 0, "the sink closed the connection after {got:?}");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A new session's first frames follow its HELLO without waiting for the answer
+/// (early data: no peer can have any of them). A later connection of the session
+/// says HELLO and waits for WELCOME before it writes again what it keeps, as the
+/// peer may have some of it.
+#[tokio::test]
+async fn a_new_session_writes_behind_hello_and_a_later_connection_waits_for_welcome() {
+    use sinkgen_runtime::protocol::{Control, Kind};
+    use std::io::{ErrorKind, Read, Write};
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let peer = std::thread::spawn(move || {
+        // First connection: HELLO and frame 1 before any answer; then it closes
+        // without one.
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        let mut buf = Vec::new();
+        let first = frames_from(&mut s, &mut buf, 2);
+        let session = first[0].1;
+        assert_eq!(first[0].0, Kind::Hello);
+        assert_eq!(first[1..], [(Kind::Data, session, 1)]);
+        drop(s);
+        // Second connection: HELLO, then nothing until WELCOME.
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        let mut buf = Vec::new();
+        let hello = frames_from(&mut s, &mut buf, 1);
+        assert_eq!(
+            hello,
+            [(Kind::Hello, session, 1)],
+            "HELLO names frame 1 next"
+        );
+        assert!(buf.is_empty(), "bytes behind the second HELLO: {buf:?}");
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let quiet = s.read(&mut [0u8; 64]);
+        assert!(
+            matches!(&quiet, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            "the sink wrote before WELCOME: {quiet:?}"
+        );
+        s.set_read_timeout(Some(GUARD)).unwrap();
+        let mut out = Vec::new();
+        Control::Welcome {
+            session: 1,
+            have: 0,
+            version: 1,
+        }
+        .append(&mut out, 0);
+        s.write_all(&out).unwrap();
+        let again = frames_from(&mut s, &mut buf, 1);
+        assert_eq!(again, [(Kind::Data, session, 1)], "frame 1 written again");
+        out.clear();
+        Control::Ack {
+            session,
+            sequence: 1,
+        }
+        .append(&mut out, 0);
+        s.write_all(&out).unwrap();
+        // Until the sink closes.
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path)).relay().unwrap();
+    sink.send(payload(1, 16)).await.unwrap();
+    guard("flush", sink.flush()).await.unwrap();
+    let st = sink.status();
+    assert_eq!(
+        (st.frames_sent, st.unacknowledged, st.lost.total()),
+        (1, 0, 0)
+    );
+    assert_eq!(sink.close().await, 0);
+    tokio::task::spawn_blocking(move || peer.join().unwrap())
+        .await
+        .unwrap();
+}
+
+/// A peer that takes the frames behind HELLO but never answers (it does not speak
+/// the protocol) fails the connection at the connect timeout, as it would without
+/// early data; the frames stay kept and go to the next connection.
+#[tokio::test]
+async fn a_peer_that_never_answers_hello_fails_the_connection_at_the_connect_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = TempDir::new();
+    let path = dir.sock("rx.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let sink: RelaySink<Vec<u8>> = builder(&unix_url(&path))
+        .connect_timeout(Duration::from_millis(200))
+        .relay()
+        .unwrap();
+    for id in 1..=3u64 {
+        sink.send(payload(id, 16)).await.unwrap();
+    }
+    let (mut silent, _) = guard("accept", listener.accept()).await.unwrap();
+    let read = guard("the sink gives up on the silent peer", async {
+        let mut all = Vec::new();
+        silent.read_to_end(&mut all).await.map(|_| all)
+    })
+    .await
+    .expect("the sink closes the connection");
+    assert!(
+        read.len() > 3 * 16,
+        "HELLO and three frames came: {} bytes",
+        read.len()
+    );
+    let error = sink.status().last_error.expect("an error").to_string();
+    assert!(error.contains("did not answer HELLO"), "{error}");
+    drop(listener);
+    let rx = UnixReceiver::start(&path, Behaviour::default());
+    guard("flush", sink.flush()).await.unwrap();
+    assert_eq!(ids(&rx.seen.lock().unwrap().frames), [1, 2, 3]);
+    assert_eq!(sink.status().lost.total(), 0);
+    assert_eq!(sink.close().await, 0);
+    rx.kill().await;
+}
+
+/// Over TCP, a refused sink that wrote frames behind its HELLO still reads the
+/// REFUSE: its code and reason show in `status()`, and the frames stay queued.
+#[tokio::test]
+async fn a_refusal_reaches_a_tcp_sink_that_wrote_behind_its_hello() {
+    let refusing = Behaviour {
+        refuse: Some((1, "sink `quotes` is not declared".into())),
+        ..Behaviour::default()
+    };
+    let rx = TcpReceiver::start("127.0.0.1:0", refusing).await;
+    let sink: RelaySink<Vec<u8>> = builder(&format!("tcp://{}", rx.addr))
+        .backoff(Duration::from_millis(100), Duration::from_millis(100))
+        .relay()
+        .unwrap();
+    for id in 1..=200u64 {
+        sink.send(payload(id, 1024)).await.unwrap();
+    }
+    eventually("the refusal shown", || {
+        sink.status()
+            .last_error
+            .is_some_and(|e| e.to_string().contains("sink `quotes` is not declared"))
+    })
+    .await;
+    let st = sink.status();
+    assert!(
+        st.last_error
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("code 1")
+    );
+    assert_eq!(st.frames_sent, 0);
+    assert_eq!(st.queue_depth, 200, "none lost: {st:?}");
+    assert_eq!(sink.close_with_linger(Duration::ZERO).await, 200);
+    rx.kill().await;
+}

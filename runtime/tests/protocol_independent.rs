@@ -264,12 +264,13 @@ fn frame(kind: u8, session: u64, sequence: u64, body: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Reads whole frames from `stream` until `done` says the frames seen are enough.
+/// Reads from `stream` into `wire` (everything read on the connection so far) until
+/// `done` says its whole frames are enough; returns them all.
 fn read_until(
     stream: &mut std::os::unix::net::UnixStream,
+    wire: &mut Vec<u8>,
     done: impl Fn(&[Seen]) -> bool,
 ) -> Vec<Seen> {
-    let mut wire = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + GUARD;
     loop {
@@ -298,7 +299,8 @@ fn read_until(
 
 /// The stream a real sink writes on a Unix socket, captured and read by this decoder
 /// alone: its HELLO names it, its data frames carry its session and sequences 1, 2,
-/// 3, ..., and the frames this side acknowledges count as sent.
+/// 3, ..., and the frames this side acknowledges count as sent. The session is new,
+/// so its frames follow HELLO before this side has answered (early data).
 #[test]
 fn an_independent_decoder_reads_what_a_sink_writes() {
     let dir = TempDir::new();
@@ -307,7 +309,10 @@ fn an_independent_decoder_reads_what_a_sink_writes() {
     let peer = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(GUARD)).unwrap();
-        let hello = read_until(&mut s, |seen| !seen.is_empty());
+        let mut wire = Vec::new();
+        // HELLO and the five data frames, all before WELCOME.
+        let seen = read_until(&mut s, &mut wire, |seen| seen.len() >= 6);
+        let (hello, data) = seen.split_at(1);
         let Seen::Hello {
             session,
             names,
@@ -327,8 +332,6 @@ fn an_independent_decoder_reads_what_a_sink_writes() {
             )
         );
         let session = *session;
-        s.write_all(&frame(3, 99, 0, &[1])).unwrap();
-        let data = read_until(&mut s, |seen| seen.len() >= 5);
         for (i, d) in data.iter().enumerate() {
             let Seen::Data {
                 session: got,
@@ -342,6 +345,7 @@ fn an_independent_decoder_reads_what_a_sink_writes() {
             assert_eq!((*got, *sequence), (session, i as u64 + 1));
             assert_eq!(body, format!("quote {}", i + 1).as_bytes());
         }
+        s.write_all(&frame(3, 99, 0, &[1])).unwrap();
         s.write_all(&frame(4, session, 5, &[])).unwrap();
         // Hold the connection until the sink closes it.
         let mut rest = Vec::new();

@@ -2,9 +2,10 @@
 //!
 //! Each iteration builds a fresh sink (construction does no I/O) and measures from
 //! the first `send` to the instant the peer thread has read the whole frame: with
-//! length-prefixed framing, and with sinkgen framing, whose first frame follows the
-//! handshake (HELLO, the peer's WELCOME). The raw design measures from `connect` to
-//! the same instant after a `write_all`. One listener and one peer thread serve the
+//! length-prefixed framing, and with sinkgen framing, whose first frame rides behind
+//! its HELLO in the same write (early data; the peer answers WELCOME after the read
+//! that brought the frame, and acknowledges it). The raw design measures from
+//! `connect` to the same instant after a `write_all`. One listener and one peer thread serve the
 //! three designs; iterations alternate.
 //!
 //! Each transport runs twice: with a peer that sleeps in `accept` and `read` (the
@@ -103,7 +104,7 @@ const DESIGNS: [Design; 3] = [
         sink: Some(Framing::LengthPrefixed),
     },
     Design {
-        name: "sinkgen sink, sinkgen framing (handshake first)",
+        name: "sinkgen sink, sinkgen framing (HELLO + early data)",
         short: "sinkgen framing",
         sink: Some(Framing::Sinkgen),
     },

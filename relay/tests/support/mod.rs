@@ -153,6 +153,39 @@ impl Peer {
     /// Says HELLO and returns the answer (WELCOME or REFUSE).
     pub fn hello(&mut self, role: Role, service: &str, sink: &str, target: &str) -> Control {
         let mut out = Vec::new();
+        self.hello_frame(role, service, sink, target, &mut out);
+        self.stream.write_all(&out).unwrap();
+        match self.next() {
+            Some(Got::Control(c)) => c,
+            other => panic!("expected WELCOME or REFUSE, got {other:?}"),
+        }
+    }
+
+    /// Says HELLO as a producer with data frames `seqs` right behind it (early
+    /// data), in one write from another thread, so that the answer is read while it
+    /// writes; the answer (WELCOME or REFUSE) and the writer, which returns the
+    /// write's result.
+    pub fn hello_with_early_data(
+        &mut self,
+        service: &str,
+        sink: &str,
+        target: &str,
+        seqs: impl IntoIterator<Item = u64>,
+    ) -> (Control, std::thread::JoinHandle<std::io::Result<()>>) {
+        let mut out = Vec::new();
+        self.hello_frame(Role::Producer, service, sink, target, &mut out);
+        for seq in seqs {
+            protocol::append_data(&mut out, self.session, seq, 1, seq.to_string().as_bytes());
+        }
+        let mut w = self.stream.try_clone().unwrap();
+        let writer = std::thread::spawn(move || w.write_all(&out));
+        match self.next() {
+            Some(Got::Control(c)) => (c, writer),
+            other => panic!("expected WELCOME or REFUSE, got {other:?}"),
+        }
+    }
+
+    fn hello_frame(&self, role: Role, service: &str, sink: &str, target: &str, out: &mut Vec<u8>) {
         Control::Hello {
             session: self.session,
             next: 1,
@@ -165,12 +198,7 @@ impl Peer {
                 target: target.into(),
             },
         }
-        .append(&mut out, 1);
-        self.stream.write_all(&out).unwrap();
-        match self.next() {
-            Some(Got::Control(c)) => c,
-            other => panic!("expected WELCOME or REFUSE, got {other:?}"),
-        }
+        .append(out, 1);
     }
 
     /// The socket, to write bytes that are no frames.

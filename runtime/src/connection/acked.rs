@@ -18,10 +18,14 @@ use super::kept::{prefix_upto, sequence};
 use super::task::Driver;
 use super::{Shared, lock};
 
+/// Bytes of the first batch copied into the first HELLO's write (early data); the
+/// rest follows in the task's own writes.
+const EARLY_DATA: usize = 64 << 10;
+
 impl Shared {
     /// What the sink says in its HELLO: its role, and its names (without an identity,
     /// the sink's name as its service and its endpoint as the target).
-    pub(super) fn greeting(&self, next: u64) -> Greeting {
+    pub(super) fn greeting(&self, next: u64, early: Option<Vec<u8>>) -> Greeting {
         let opts = &self.opts;
         let (service, target) = match &opts.identity {
             Some(id) => (id.service.to_string(), id.target.to_string()),
@@ -30,6 +34,7 @@ impl Shared {
         Greeting {
             session: opts.session,
             next,
+            early,
             hello: Hello {
                 min_version: protocol::MIN_VERSION,
                 max_version: protocol::VERSION,
@@ -45,7 +50,10 @@ impl Shared {
 impl Driver {
     /// The greeting for the next connection: the first frame it will send is the
     /// first of the batch (frames kept from the last connection come first), else the
-    /// first queued one.
+    /// first queued one. The first connection of the session carries early data (no
+    /// peer can have a frame of it yet), when the sink speaks one protocol version
+    /// only: its data frames carry that version before the peer has chosen it. The
+    /// head of the batch (at most [`EARLY_DATA`] bytes) goes out with HELLO.
     pub(super) fn greeting(&self) -> Greeting {
         let next = if self.batch.is_empty() {
             let p = lock(&self.shared.pending);
@@ -57,7 +65,11 @@ impl Driver {
         } else {
             sequence(&self.batch)
         };
-        self.shared.greeting(next)
+        let early = (!self.opened && protocol::MIN_VERSION == protocol::VERSION).then(|| {
+            let head = &self.batch[self.written..];
+            head[..head.len().min(EARLY_DATA)].to_vec()
+        });
+        self.shared.greeting(next, early)
     }
 
     /// The frames of `batch[..bytes]` were written whole: they are kept until

@@ -55,6 +55,9 @@ pub(super) struct Driver {
     pub(super) acked: u64,
     /// The highest sequence the task took from the queue (what an ACK may cover).
     pub(super) taken_upto: u64,
+    /// Whether a connection got past the handshake (it may have written frames of the
+    /// session): only the first carries early data.
+    pub(super) opened: bool,
     /// Foreign framings: what the peer is proven to have read on this connection.
     pub(super) proof: Proof,
     /// Consecutive failures since the last stable connection (0: connect at once).
@@ -95,6 +98,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         kept: Kept::default(),
         acked: 0,
         taken_upto: 0,
+        opened: false,
         proof: Proof::default(),
         batch: Vec::new(),
         batch_frames: 0,
@@ -123,6 +127,18 @@ pub(super) async fn interrupt(stop: &Notify, drain: Option<Instant>) {
     }
 }
 
+/// [`interrupt`], or the deadline for the peer's answer to HELLO on a connection
+/// with early data, whichever comes first.
+async fn interrupt_until(stop: &Notify, drain: Option<Instant>, welcome_by: Option<Instant>) {
+    let Some(at) = welcome_by else {
+        return interrupt(stop, drain).await;
+    };
+    tokio::select! {
+        () = interrupt(stop, drain) => {}
+        () = tokio::time::sleep_until(at.into()) => {}
+    }
+}
+
 impl Driver {
     /// One scheduling round before the next batch is taken, so that a fast sender
     /// adds to it; skipped on a socket whose peer acknowledges while a sender waits
@@ -143,6 +159,11 @@ impl Driver {
             return;
         }
         tokio::task::yield_now().await;
+    }
+
+    /// Whether senders queued frames the task has not taken.
+    fn queued(&self) -> bool {
+        lock(&self.shared.pending).frames > 0
     }
 
     /// Nothing queued, nothing being written, nothing waiting for confirmation.
@@ -207,11 +228,18 @@ impl Driver {
             {
                 return exit;
             }
+            // The first connection writes the first frames with its HELLO (early
+            // data, see `Driver::greeting`): they are taken before it opens.
+            if self.keeps && !self.opened && self.batch.is_empty() && self.queued() {
+                self.take_pending();
+            }
             let mut conn = match self.attempt(&endpoint, &mut drain).await {
                 Ok(Some(conn)) => conn,
                 Ok(None) => continue,
                 Err(exit) => return exit,
             };
+            self.opened = true;
+            self.written += conn.take_early_written();
             self.confirming = conn.confirms();
             self.ledger = Ledger::default();
             if self.keeps {
@@ -364,7 +392,27 @@ impl Driver {
         let give_back = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(give_back);
         let mut give_back_armed = false;
+        // Early data: the frames go out behind HELLO, and the peer's answer is due
+        // within the connect timeout, as it is without (a peer that does not speak
+        // the protocol fails the connection either way).
+        let mut welcome_by = conn
+            .awaiting_welcome()
+            .then(|| deadline_after(Instant::now(), shared.opts.connect_timeout));
         loop {
+            if let Some(at) = welcome_by {
+                if !conn.awaiting_welcome() {
+                    welcome_by = None;
+                } else if Instant::now() >= at {
+                    return Err(TransportError::new(
+                        ErrorClass::Retryable,
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{} did not answer HELLO within the connect timeout",
+                            shared.opts.endpoint_text
+                        ),
+                    ));
+                }
+            }
             let drain = match self.check(true) {
                 Check::Run => None,
                 Check::Drain(d) => Some(d),
@@ -392,7 +440,7 @@ impl Driver {
                 }
                 tokio::select! {
                     biased;
-                    () = interrupt(&shared.stop, drain) => {}
+                    () = interrupt_until(&shared.stop, drain, welcome_by) => {}
                     () = shared.wake_writer.notified() => {
                         // Woken by a burst (sparse frames are written by their senders)
                         // or by a sender's first hand-over to a confirming transport:
@@ -421,22 +469,24 @@ impl Driver {
                 }
                 continue;
             }
-            self.write_batch(conn, drain).await?;
+            self.write_batch(conn, drain, welcome_by).await?;
         }
     }
 
-    /// Writes the current batch (until done, a failure, or a stop), then counts what
-    /// the transport took; on a confirming transport, asks for a confirmation.
+    /// Writes the current batch (until done, a failure, a stop, or the deadline for
+    /// the peer's answer to HELLO), then counts what the transport took; on a
+    /// confirming transport, asks for a confirmation.
     async fn write_batch(
         &mut self,
         conn: &mut Connection,
         drain: Option<Instant>,
+        welcome_by: Option<Instant>,
     ) -> Result<(), TransportError> {
         let wrote = conn
             .write_batch(
                 &self.batch,
                 &mut self.written,
-                interrupt(&self.shared.stop, drain),
+                interrupt_until(&self.shared.stop, drain, welcome_by),
             )
             .await;
         let (frames, bytes) = conn.take_dropped();

@@ -55,6 +55,11 @@ pub const HEADER_LEN: usize = 36;
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 /// The largest body of a control frame (64 KiB).
 pub const MAX_CONTROL_BODY: usize = 64 << 10;
+/// How long an acceptor that sent REFUSE still reads (and drops) what the opener
+/// sends, until the opener closes, before it closes itself: a TCP socket closed with
+/// unread bytes (early data behind HELLO) resets the connection, and the reset can
+/// destroy the REFUSE before the opener reads it (see `docs/PROTOCOL.md`).
+pub const REFUSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Offset of the checksum in the header.
 const CHECKSUM_AT: usize = 32;

@@ -113,6 +113,33 @@ impl Stream {
         let _ = both!(self, s => s.try_write(out), s => s.write_now(out));
     }
 
+    /// After a last frame (REFUSE): ends this side, then reads and drops what the
+    /// peer still sends until it closes, for at most `bound`. A TCP socket closed
+    /// with unread bytes (a sender's early data) resets the connection, and the reset
+    /// can destroy the REFUSE before the peer reads it.
+    pub(crate) async fn linger(mut self, bound: std::time::Duration) {
+        use tokio::io::AsyncWriteExt;
+        let _ = match &mut self {
+            Stream::Unix(s) => s.shutdown().await,
+            Stream::Tcp(s) => s.shutdown().await,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.close();
+                s.tcp_mut().shutdown().await
+            }
+        };
+        let mut buf = BytesMut::with_capacity(16 << 10);
+        let drain = async {
+            loop {
+                buf.clear();
+                if !matches!(self.read(&mut buf).await, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(bound, drain).await;
+    }
+
     /// Async wrappers for connection tasks (the inbox).
     pub(crate) async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_read(cx, buf)).await

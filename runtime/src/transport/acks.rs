@@ -6,7 +6,7 @@ use std::io;
 
 use crate::error::{ErrorClass, TransportError};
 use crate::framing::now_nanos;
-use crate::protocol::{self, Control, Hello, Kind, MAX_CONTROL_BODY};
+use crate::protocol::{self, Control, Hello, MAX_CONTROL_BODY};
 
 use super::io::{Socket, peer_closed};
 
@@ -19,6 +19,15 @@ pub(crate) struct Greeting {
     /// oldest frame it keeps or has queued), 0 when it holds none.
     pub(crate) next: u64,
     pub(crate) hello: Hello,
+    /// Early data (`Some`): the session has never written a frame, so no peer has
+    /// any of it (WELCOME's `have` is surely 0), and the sink writes its frames right
+    /// behind HELLO instead of waiting a round trip for the answer. The bytes are
+    /// the head of its first batch (whole or cut frames), written in the same
+    /// system call as HELLO as far as the socket takes them (see
+    /// `Connection::take_early_written`). The connection is returned before
+    /// WELCOME; the reader takes it (or REFUSE) first, and the task bounds the wait
+    /// (see `docs/PROTOCOL.md`, "Handshake").
+    pub(crate) early: Option<Vec<u8>>,
 }
 
 /// Bytes [`AckReader`] asks the socket for at a time.
@@ -29,11 +38,19 @@ const READ_CHUNK: usize = 4096;
 /// of a connection, can need more.
 const BUF_CAPACITY: usize = READ_CHUNK + protocol::HEADER_LEN;
 
-/// Reads what the peer sends on an acknowledged connection: ACKs of the sink's
-/// session (cumulative), or a REFUSE (the peer closes after it).
+/// Reads what the peer sends on an acknowledged connection: its answer to HELLO
+/// (WELCOME or REFUSE), then ACKs of the sink's session (cumulative), or a REFUSE
+/// (the peer closes after it).
 #[derive(Debug)]
 pub(crate) struct AckReader {
     session: u64,
+    /// Whether WELCOME came (before it, only WELCOME or REFUSE may come).
+    welcomed: bool,
+    /// Whether the connection carries early data: WELCOME comes while the task
+    /// writes, and its `have` counts as an acknowledgement. Without, the task counts
+    /// it when the connection opens (`Connection::welcome_have`), for the frames it
+    /// is about to write again.
+    early: bool,
     /// Bytes read and not yet parsed (at most one torn frame between reads).
     buf: Vec<u8>,
     /// The highest sequence acknowledged on this connection (WELCOME's `have` first).
@@ -42,9 +59,30 @@ pub(crate) struct AckReader {
     fresh: bool,
     /// The highest sequence of the session the acceptor had when it welcomed the sink.
     pub(crate) have: u64,
+    /// Bytes of the greeting's early data written with HELLO (taken by the task).
+    pub(crate) early_written: usize,
 }
 
 impl AckReader {
+    fn new(session: u64, early: bool) -> AckReader {
+        AckReader {
+            session,
+            welcomed: false,
+            early,
+            // Sized once: the reader never grows it while ACKs stream.
+            buf: Vec::with_capacity(BUF_CAPACITY),
+            acked: 0,
+            fresh: false,
+            have: 0,
+            early_written: 0,
+        }
+    }
+
+    /// Whether the peer has not answered HELLO yet (a connection with early data).
+    pub(crate) fn awaiting_welcome(&self) -> bool {
+        !self.welcomed
+    }
+
     /// The highest sequence newly acknowledged since the last call, if any.
     pub(crate) fn take(&mut self) -> Option<u64> {
         std::mem::take(&mut self.fresh).then_some(self.acked)
@@ -76,6 +114,13 @@ impl AckReader {
         let mut scratch = [0u8; READ_CHUNK];
         loop {
             match read(&mut scratch) {
+                Ok(0) if !self.welcomed => {
+                    return Some(TransportError::new(
+                        ErrorClass::Retryable,
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection before answering HELLO",
+                    ));
+                }
                 Ok(0) => return Some(peer_closed()),
                 Ok(n) => {
                     self.buf.extend_from_slice(&scratch[..n]);
@@ -99,6 +144,12 @@ impl AckReader {
                 Err(e) => break Err(broken(&e.to_string())),
             };
             at += used;
+            if !self.welcomed {
+                if let Err(e) = self.answer(control) {
+                    break Err(e);
+                }
+                continue;
+            }
             match control {
                 Ok(Control::Ack { session, sequence }) if session == self.session => {
                     if sequence > self.acked {
@@ -115,6 +166,37 @@ impl AckReader {
         };
         self.buf.drain(..at);
         result
+    }
+
+    /// The peer's answer to HELLO: WELCOME (its `have` counts as acknowledged), or
+    /// REFUSE; anything else first breaks the protocol.
+    fn answer(
+        &mut self,
+        control: Result<Control, protocol::ProtocolError>,
+    ) -> Result<(), TransportError> {
+        match control {
+            Ok(Control::Welcome { have, version, .. })
+                if (protocol::MIN_VERSION..=protocol::VERSION).contains(&version) =>
+            {
+                self.welcomed = true;
+                self.have = have;
+                if have > self.acked {
+                    self.acked = have;
+                    self.fresh = self.early;
+                }
+                Ok(())
+            }
+            Ok(Control::Welcome { version, .. }) => Err(broken(&format!(
+                "the peer chose version {version}, outside {}..={}",
+                protocol::MIN_VERSION,
+                protocol::VERSION
+            ))),
+            Ok(Control::Refuse { code, reason }) => Err(refused(code, &reason)),
+            Ok(other) => Err(broken(&format!(
+                "expected WELCOME or REFUSE, got {other:?}"
+            ))),
+            Err(e) => Err(broken(&e.to_string())),
+        }
     }
 }
 
@@ -139,8 +221,10 @@ fn refused(code: protocol::RefuseCode, reason: &str) -> TransportError {
     )
 }
 
-/// Sends HELLO and waits for WELCOME (or REFUSE). The caller bounds it with the
-/// connect timeout. Bytes the peer sent after WELCOME stay in the returned reader.
+/// Sends HELLO and waits for WELCOME (or REFUSE); with early data, returns once
+/// HELLO is written, and the reader takes the answer later. The caller bounds it
+/// with the connect timeout. Bytes the peer sent after WELCOME stay in the returned
+/// reader.
 pub(super) async fn handshake<S: Socket>(
     s: &S,
     greeting: &Greeting,
@@ -162,6 +246,20 @@ pub(super) async fn handshake<S: Socket>(
     }
     .append(&mut hello, now_nanos());
     let mut written = 0;
+    let mut early_written = 0;
+    if let Some(early) = &greeting.early {
+        // HELLO and the first frames in one write: a peer woken by HELLO finds them
+        // there. One try only: data is written here only if the connection is
+        // returned to the task (no await follows).
+        match s.try_write_vectored(&[io::IoSlice::new(&hello), io::IoSlice::new(early)]) {
+            Ok(n) => {
+                written = n.min(hello.len());
+                early_written = n - written;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(TransportError::from_io("write HELLO", &e)),
+        }
+    }
     while written < hello.len() {
         match s.try_write(&hello[written..]) {
             Ok(n) => written += n,
@@ -172,62 +270,20 @@ pub(super) async fn handshake<S: Socket>(
             Err(e) => return Err(TransportError::from_io("write HELLO", &e)),
         }
     }
-    let mut buf = Vec::new();
-    let mut scratch = [0u8; 1024];
-    loop {
-        match protocol::decode(&buf, MAX_CONTROL_BODY) {
-            Ok(Some((frame, used))) => {
-                let answer = Control::parse(&frame);
-                let is_welcome = frame.header.kind == Kind::Welcome;
-                return match answer {
-                    Ok(Control::Welcome { have, version, .. })
-                        if is_welcome
-                            && (protocol::MIN_VERSION..=protocol::VERSION).contains(&version) =>
-                    {
-                        buf.drain(..used);
-                        // Sized once: the reader never grows it while ACKs stream.
-                        buf.reserve(BUF_CAPACITY.saturating_sub(buf.len()));
-                        let mut reader = AckReader {
-                            session: greeting.session,
-                            buf,
-                            acked: have,
-                            fresh: false,
-                            have,
-                        };
-                        reader.parse()?;
-                        Ok(reader)
-                    }
-                    Ok(Control::Welcome { version, .. }) => Err(broken(&format!(
-                        "the peer chose version {version}, outside {}..={}",
-                        protocol::MIN_VERSION,
-                        protocol::VERSION
-                    ))),
-                    Ok(Control::Refuse { code, reason }) => Err(refused(code, &reason)),
-                    Ok(other) => Err(broken(&format!(
-                        "expected WELCOME or REFUSE, got {other:?}"
-                    ))),
-                    Err(e) => Err(broken(&e.to_string())),
-                };
-            }
-            Ok(None) => {}
-            Err(e) => return Err(broken(&e.to_string())),
-        }
-        match s.try_read(&mut scratch) {
-            Ok(0) => {
-                return Err(TransportError::new(
-                    ErrorClass::Retryable,
-                    io::ErrorKind::UnexpectedEof,
-                    "peer closed the connection before answering HELLO",
-                ));
-            }
-            Ok(n) => buf.extend_from_slice(&scratch[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => s
-                .readable()
-                .await
-                .map_err(|e| TransportError::from_io("read", &e))?,
-            Err(e) => return Err(TransportError::from_io("read WELCOME", &e)),
+    let mut reader = AckReader::new(greeting.session, greeting.early.is_some());
+    if greeting.early.is_some() {
+        reader.early_written = early_written;
+        return Ok(reader);
+    }
+    while !reader.welcomed {
+        s.readable()
+            .await
+            .map_err(|e| TransportError::from_io("read", &e))?;
+        if let Some(e) = reader.read(s) {
+            return Err(e);
         }
     }
+    Ok(reader)
 }
 
 #[cfg(test)]
@@ -260,16 +316,50 @@ mod tests {
             theirs.write_all(&ack).unwrap();
             drop(theirs);
             // Nothing here yields to the reactor: it has not looked at the socket.
-            let mut reader = AckReader {
-                session: 7,
-                buf: Vec::new(),
-                acked: 0,
-                fresh: false,
-                have: 0,
-            };
+            let mut reader = AckReader::new(7, false);
+            reader.welcomed = true;
             let failed = reader.read_rest(&ours).expect("the peer closed");
             assert_eq!(failed.io_kind(), io::ErrorKind::UnexpectedEof);
             assert_eq!(reader.take(), Some(42));
         });
+    }
+
+    /// Before WELCOME, a connection with early data takes only the answer to HELLO:
+    /// an ACK first breaks the protocol. WELCOME and the ACKs behind it in the same
+    /// read all count.
+    #[test]
+    fn early_data_takes_the_answer_first() {
+        let parse = |frames: &[Control]| {
+            let mut reader = AckReader::new(7, true);
+            for c in frames {
+                c.append(&mut reader.buf, 0);
+            }
+            (reader.parse(), reader)
+        };
+        let ack = Control::Ack {
+            session: 7,
+            sequence: 3,
+        };
+        let welcome = Control::Welcome {
+            session: 1,
+            have: 0,
+            version: protocol::VERSION,
+        };
+        let (early_ack, reader) = parse(std::slice::from_ref(&ack));
+        let e = early_ack.expect_err("an ACK before WELCOME");
+        assert!(e.to_string().contains("expected WELCOME or REFUSE"), "{e}");
+        assert!(reader.awaiting_welcome());
+        let (ok, mut reader) = parse(&[welcome, ack]);
+        ok.unwrap();
+        assert!(!reader.awaiting_welcome());
+        assert_eq!(reader.take(), Some(3));
+        let refuse = Control::Refuse {
+            code: protocol::RefuseCode::UnknownName,
+            reason: "not declared".into(),
+        };
+        let (refused, _) = parse(&[refuse]);
+        let e = refused.expect_err("a REFUSE");
+        assert_eq!(e.io_kind(), io::ErrorKind::ConnectionRefused);
+        assert!(e.to_string().contains("not declared"), "{e}");
     }
 }

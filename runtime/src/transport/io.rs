@@ -32,6 +32,15 @@ pub(super) trait Socket {
     /// after tokio last looked), and the check that the peer is still there.
     fn read_now(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes from `bufs`, in order, what the socket takes now, in one system call
+    /// where the socket can (Unix and TCP); else from the first non-empty one only.
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.try_write(first)
+    }
     async fn readable(&self) -> io::Result<()>;
     async fn writable(&self) -> io::Result<()>;
     /// Bytes written that the peer has not consumed yet, in the bytes `try_write`
@@ -52,6 +61,9 @@ macro_rules! socket {
             }
             fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
                 <$t>::try_write(self, buf)
+            }
+            fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                <$t>::try_write_vectored(self, bufs)
             }
             async fn readable(&self) -> io::Result<()> {
                 <$t>::readable(self).await

@@ -100,6 +100,30 @@ impl Connection {
         }
     }
 
+    /// Acknowledged connections with early data: whether the peer has not answered
+    /// HELLO yet. The task bounds that wait with the connect timeout.
+    pub(crate) fn awaiting_welcome(&self) -> bool {
+        match self {
+            Connection::Unix(Sock { acks: Some(a), .. })
+            | Connection::Tcp(Sock { acks: Some(a), .. }) => a.awaiting_welcome(),
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock { acks: Some(a), .. }) => a.awaiting_welcome(),
+            _ => false,
+        }
+    }
+
+    /// Acknowledged connections with early data: the bytes of the greeting's early
+    /// data the handshake wrote behind HELLO (0 after the first call).
+    pub(crate) fn take_early_written(&mut self) -> usize {
+        match self {
+            Connection::Unix(Sock { acks: Some(a), .. })
+            | Connection::Tcp(Sock { acks: Some(a), .. }) => std::mem::take(&mut a.early_written),
+            #[cfg(feature = "tls")]
+            Connection::Tls(Sock { acks: Some(a), .. }) => std::mem::take(&mut a.early_written),
+            _ => 0,
+        }
+    }
+
     /// Bytes written that the peer has not consumed yet (see the `unread` module):
     /// on a Unix socket, not read by the peer process; on TCP, not acknowledged by
     /// the peer's TCP. `None` when unknown (other systems, NATS), and when the peer

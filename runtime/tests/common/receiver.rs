@@ -78,6 +78,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
         .append(&mut out, 0);
         let _ = stream.write_all(&out).await;
+        // As the protocol asks of an acceptor: end our side and read what the sink
+        // still sends (early data) until it closes, so that the close does not reset
+        // the connection ahead of the REFUSE.
+        let _ = stream.shutdown().await;
+        let drain = async { while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(protocol::REFUSE_LINGER, drain).await;
         return;
     }
     let have = seen

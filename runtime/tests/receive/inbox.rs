@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sinkgen_runtime::protocol::{Control, RefuseCode};
 use sinkgen_runtime::{Bytes, Inbox, InboxBuilder, Received};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 use crate::support::*;
@@ -121,6 +122,62 @@ async fn a_sender_reconnecting_with_resends_is_deduplicated() {
     guard("sender", sender).await.unwrap();
     assert_eq!(got, ["1", "2", "3", "4", "5"]);
     assert_eq!(inbox.status().duplicates, 2);
+}
+
+/// A sender whose frames follow its HELLO (early data) is refused: it reads the
+/// REFUSE, then a clean end of stream. The inbox ends its side and reads what the
+/// sender still sends until it closes: a socket closed with unread bytes resets the
+/// connection (the sender's next read fails instead of ending), and on some systems
+/// a reset destroys the REFUSE before it is read.
+#[tokio::test]
+async fn a_refused_sender_with_early_data_reads_the_refusal_then_a_clean_end() {
+    let dir = TempDir::new();
+    let _inbox = bound_inbox(&dir).await;
+    let s = tokio::net::UnixStream::connect(dir.sock("executor.sock"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    Control::Hello {
+        session: 3,
+        next: 1,
+        hello: sinkgen_runtime::protocol::Hello {
+            min_version: 1,
+            max_version: 1,
+            role: sinkgen_runtime::protocol::Role::DirectSender,
+            service: "intruder".into(),
+            sink: "executor".into(),
+            target: "executor".into(),
+        },
+    }
+    .append(&mut out, 1);
+    // About 800 KiB of data behind the HELLO: far more than the inbox reads with
+    // it. The write completes only if the inbox reads the rest after refusing.
+    out.extend(data(3, 1..=20_000));
+    let (mut r, mut w) = s.into_split();
+    let writer = tokio::spawn(async move { w.write_all(&out).await.map(|()| w) });
+    let mut got = Vec::new();
+    let end = guard("the answer and the end", async {
+        loop {
+            let mut chunk = [0u8; 4096];
+            match r.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    let (frame, used) = sinkgen_runtime::protocol::decode(&got, 1 << 16)
+        .unwrap()
+        .expect("a whole frame came");
+    match Control::parse(&frame).unwrap() {
+        Control::Refuse { code, .. } => assert_eq!(code, RefuseCode::UnknownName),
+        other => panic!("expected REFUSE, got {other:?}"),
+    }
+    assert_eq!(used, got.len(), "nothing after the REFUSE");
+    end.expect("a clean end of stream after the REFUSE, not a reset");
+    let written = guard("the write", writer).await.unwrap();
+    written.expect("the inbox read all the sender wrote");
 }
 
 #[tokio::test]

@@ -31,12 +31,12 @@ pub(super) async fn serve(stream: Stream, shared: Arc<Shared>, tx: mpsc::Sender<
     .await;
     let hello = match hello {
         Ok(Ok(hello)) => hello,
-        Ok(Err(End::Refuse(refuse))) => return refuse_and_close(&stream, &shared, refuse).await,
+        Ok(Err(End::Refuse(refuse))) => return refuse_and_close(stream, &shared, refuse).await,
         Ok(Err(End::Close)) | Err(_) => return,
     };
     let (session, hello) = match admit(&shared, hello) {
         Ok(admitted) => admitted,
-        Err(refuse) => return refuse_and_close(&stream, &shared, refuse).await,
+        Err(refuse) => return refuse_and_close(stream, &shared, refuse).await,
     };
     let have = {
         let mut sessions = shared
@@ -58,10 +58,11 @@ pub(super) async fn serve(stream: Stream, shared: Arc<Shared>, tx: mpsc::Sender<
     }
     shared.counters.sender(true);
     tracing::debug!(inbox = %shared.opts.name, sender = %hello.service, "sender connected");
-    if let Err(End::Refuse(refuse)) = receive(&stream, &mut buf, &shared, &tx).await {
-        refuse_and_close(&stream, &shared, refuse).await;
-    }
+    let end = receive(&stream, &mut buf, &shared, &tx).await;
     shared.counters.sender(false);
+    if let Err(End::Refuse(refuse)) = end {
+        refuse_and_close(stream, &shared, refuse).await;
+    }
 }
 
 /// Reads the first frame: it must be a HELLO.
@@ -234,7 +235,8 @@ async fn queue(tx: &mpsc::Sender<Event>, event: Event) -> Result<(), End> {
     tx.send(event).await.map_err(|_| End::Close)
 }
 
-async fn refuse_and_close(stream: &Stream, shared: &Shared, refuse: Control) {
+/// Sends REFUSE, then closes once the sender has (see [`Stream::linger`]).
+async fn refuse_and_close(stream: Stream, shared: &Shared, refuse: Control) {
     if let Control::Refuse { code, reason } = &refuse {
         tracing::warn!(inbox = %shared.opts.name, ?code, %reason, "refused a sender");
         shared.counters.refusal(
@@ -247,5 +249,9 @@ async fn refuse_and_close(stream: &Stream, shared: &Shared, refuse: Control) {
     }
     let mut out = Vec::new();
     refuse.append(&mut out, frames::now_nanos());
-    let _ = tokio::time::timeout(shared.opts.connect_timeout, stream.write_all(&out)).await;
+    if let Ok(Ok(())) =
+        tokio::time::timeout(shared.opts.connect_timeout, stream.write_all(&out)).await
+    {
+        stream.linger(protocol::REFUSE_LINGER).await;
+    }
 }
