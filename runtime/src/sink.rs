@@ -106,7 +106,9 @@ impl SinkBuilder {
         self
     }
 
-    /// Longest time one connect attempt may take.
+    /// Longest time one connect attempt may take; with [`Framing::Sinkgen`], the
+    /// peer's answer to HELLO included (also on a first connection, whose first
+    /// frames go out behind HELLO before the answer).
     pub fn connect_timeout(mut self, timeout: Duration) -> SinkBuilder {
         self.link.connect_timeout = timeout;
         self

@@ -6,7 +6,7 @@
 //! its HELLO in the same write (early data; the peer answers WELCOME after the read
 //! that brought the frame, and acknowledges it). The raw design measures from
 //! `connect` to the same instant after a `write_all`. One listener and one peer thread serve the
-//! three designs; iterations alternate.
+//! three designs; each iteration runs them in another order (see `ORDERS`).
 //!
 //! Each transport runs twice: with a peer that sleeps in `accept` and `read` (the
 //! judged rows: a real receiver sleeps too), and with a peer that polls on a core of
@@ -33,7 +33,7 @@ const WARMUP: usize = 20;
 pub async fn run(sizes: Sizes) -> io::Result<Vec<Verdict>> {
     println!("## First frame through a lazy connect, {SIZE} B frame");
     println!(
-        "{} fresh connections per design, transport and peer after {WARMUP} warm-up; designs alternate",
+        "{} fresh connections per design, transport and peer after {WARMUP} warm-up; designs in a cycle of all six orders",
         sizes.first_frames
     );
     println!();
@@ -110,8 +110,29 @@ const DESIGNS: [Design; 3] = [
     },
 ];
 
+/// The orders the iterations cycle through, as indices into [`DESIGNS`]: all six,
+/// arranged so that over a cycle every design takes every place twice and follows
+/// every other design three times (twice inside an iteration, once across the
+/// boundary to the next), and never itself. Both matter on a multi-thread runtime:
+/// with a fixed order, the design that ran right after a sink's close took 20-40 us
+/// longer to its first frame than the same design run after the raw baseline
+/// (BENCHMARKS.md, "eleventh look").
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [0, 2, 1],
+    [2, 1, 0],
+    [1, 0, 2],
+];
+
+/// The designs of iteration `i`, in the order they run (see [`ORDERS`]).
+fn order(i: usize) -> [usize; 3] {
+    ORDERS[i % ORDERS.len()]
+}
+
 /// One transport and peer: the first-frame times of the timed iterations, one list
-/// per design of [`DESIGNS`], the designs alternating.
+/// per design of [`DESIGNS`], the designs taking turns (see [`order`]).
 async fn measure(
     transport: Transport,
     wait: PeerWait,
@@ -122,9 +143,9 @@ async fn measure(
     let listener = Arc::new(Listener::bind(transport)?);
     let iterations = WARMUP + sizes.first_frames;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let pattern = DESIGNS
-        .iter()
-        .map(|d| match d.sink {
+    let pattern = (0..iterations)
+        .flat_map(order)
+        .map(|d| match DESIGNS[d].sink {
             Some(Framing::Sinkgen) => Speaks::Sinkgen,
             _ => Speaks::Bytes(frame.len()),
         })
@@ -139,7 +160,8 @@ async fn measure(
     let mut times: [Vec<Duration>; 3] = Default::default();
     let peer_gone = || io::Error::other("first-frame peer stopped early");
     for i in 0..iterations {
-        for (design, samples) in DESIGNS.iter().zip(times.iter_mut()) {
+        for d in order(i) {
+            let (design, samples) = (&DESIGNS[d], &mut times[d]);
             let took = match design.sink {
                 None => {
                     let t0 = Instant::now();
