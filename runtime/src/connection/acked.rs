@@ -65,10 +65,11 @@ impl Driver {
         } else {
             sequence(&self.batch)
         };
-        let early = (!self.opened && protocol::MIN_VERSION == protocol::VERSION).then(|| {
-            let head = &self.batch[self.written..];
-            head[..head.len().min(EARLY_DATA)].to_vec()
-        });
+        let early = (self.greets && !self.opened && protocol::MIN_VERSION == protocol::VERSION)
+            .then(|| {
+                let head = &self.batch[self.written..];
+                head[..head.len().min(EARLY_DATA)].to_vec()
+            });
         self.shared.greeting(next, early)
     }
 

@@ -47,8 +47,12 @@ pub(super) struct Driver {
     /// to `ledger` instead of counting as sent.
     pub(super) confirming: bool,
     pub(super) ledger: Ledger,
-    /// Whether frames are kept until acknowledged (sinkgen framing on a socket).
+    /// Whether frames are kept until acknowledged (sinkgen framing on a socket, or
+    /// a durable NATS relay).
     pub(super) keeps: bool,
+    /// Whether connections open with the sinkgen handshake (sinkgen framing on a
+    /// socket).
+    pub(super) greets: bool,
     /// Written frames not yet acknowledged (with `keeps`).
     pub(super) kept: Kept,
     /// The highest sequence of the sink's session acknowledged so far.
@@ -85,16 +89,19 @@ pub(super) async fn run(shared: Arc<Shared>) {
             shared.opts.endpoint,
             Ok(Endpoint::Unix(_) | Endpoint::Tcp(_))
         );
-    // A durable NATS relay acknowledges through JetStream (see `crate::durable`).
-    #[cfg(feature = "nats")]
-    let keeps = keeps || matches!(shared.opts.endpoint, Ok(Endpoint::Jet(..)));
     #[cfg(feature = "tls")]
     let keeps = keeps
         || (shared.opts.framing == crate::framing::Framing::Sinkgen
             && matches!(shared.opts.endpoint, Ok(Endpoint::TcpTls(..))));
+    // Sockets speak the handshake (and may send early data); JetStream does not.
+    let greets = keeps;
+    // A durable NATS relay acknowledges through JetStream (see `crate::durable`).
+    #[cfg(feature = "nats")]
+    let keeps = keeps || matches!(shared.opts.endpoint, Ok(Endpoint::Jet(..)));
     let mut driver = Driver {
         shared,
         keeps,
+        greets,
         kept: Kept::default(),
         acked: 0,
         taken_upto: 0,
@@ -230,7 +237,7 @@ impl Driver {
             }
             // The first connection writes the first frames with its HELLO (early
             // data, see `Driver::greeting`): they are taken before it opens.
-            if self.keeps && !self.opened && self.batch.is_empty() && self.queued() {
+            if self.greets && !self.opened && self.batch.is_empty() && self.queued() {
                 self.take_pending();
             }
             let mut conn = match self.attempt(&endpoint, &mut drain).await {
