@@ -5,8 +5,9 @@
 //! length-prefixed framing, and with sinkgen framing, whose first frame rides behind
 //! its HELLO in the same write (early data; the peer answers WELCOME after the read
 //! that brought the frame, and acknowledges it). The raw design measures from
-//! `connect` to the same instant after a `write_all`. One listener and one peer thread serve the
-//! three designs; each iteration runs them in another order (see `ORDERS`).
+//! `connect` to the same instant after a `write_all`. One listener and one peer
+//! thread serve the three designs; each iteration runs them in another order (see
+//! `ORDERS`).
 //!
 //! Each transport runs twice: with a peer that sleeps in `accept` and `read` (the
 //! judged rows: a real receiver sleeps too), and with a peer that polls on a core of

@@ -114,9 +114,9 @@ impl Stream {
     }
 
     /// After a last frame (REFUSE): ends this side, then reads and drops what the
-    /// peer still sends until it closes, for at most `bound`. A TCP socket closed
-    /// with unread bytes (a sender's early data) resets the connection, and the reset
-    /// can destroy the REFUSE before the peer reads it.
+    /// peer still sends until it closes, for at most `bound`. A socket closed with
+    /// unread bytes (a sender's early data) resets the connection, and on some
+    /// systems the reset destroys the REFUSE before the peer reads it.
     pub(crate) async fn linger(mut self, bound: std::time::Duration) {
         use tokio::io::AsyncWriteExt;
         let _ = match &mut self {

@@ -137,19 +137,7 @@ async fn a_refused_sender_with_early_data_reads_the_refusal_then_a_clean_end() {
         .await
         .unwrap();
     let mut out = Vec::new();
-    Control::Hello {
-        session: 3,
-        next: 1,
-        hello: sinkgen_runtime::protocol::Hello {
-            min_version: 1,
-            max_version: 1,
-            role: sinkgen_runtime::protocol::Role::DirectSender,
-            service: "intruder".into(),
-            sink: "executor".into(),
-            target: "executor".into(),
-        },
-    }
-    .append(&mut out, 1);
+    direct_hello(3, "intruder", "executor").append(&mut out, 1);
     // About 800 KiB of data behind the HELLO: far more than the inbox reads with
     // it. The write completes only if the inbox reads the rest after refusing.
     out.extend(data(3, 1..=20_000));

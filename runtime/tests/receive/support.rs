@@ -123,20 +123,25 @@ impl Peer {
 
     /// Direct sender: HELLO as `service` to `target`; the answer.
     pub async fn hello_as(&mut self, session: u64, service: &str, target: &str) -> Control {
-        self.send_control(Control::Hello {
-            session,
-            next: 1,
-            hello: Hello {
-                min_version: 1,
-                max_version: 1,
-                role: Role::DirectSender,
-                service: service.to_owned(),
-                sink: target.to_owned(),
-                target: target.to_owned(),
-            },
-        })
-        .await;
+        self.send_control(direct_hello(session, service, target))
+            .await;
         self.control().await
+    }
+}
+
+/// A direct sender's HELLO, as `service` to `target`.
+pub fn direct_hello(session: u64, service: &str, target: &str) -> Control {
+    Control::Hello {
+        session,
+        next: 1,
+        hello: Hello {
+            min_version: 1,
+            max_version: 1,
+            role: Role::DirectSender,
+            service: service.to_owned(),
+            sink: target.to_owned(),
+            target: target.to_owned(),
+        },
     }
 }
 
