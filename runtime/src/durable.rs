@@ -10,6 +10,14 @@
 //! subscription to a durable relay reads through a durable consumer named after the
 //! subscribing service, so what arrives while it is away waits in the stream.
 //!
+//! Around a change of the stream's leader, a publish can be lost with the old leader
+//! and stored only when the sink publishes it again, after frames it published later:
+//! the stream then holds the producer's frames slightly out of order. A sink ends its
+//! connection at the first failed acknowledgement, which stops it publishing while
+//! the stream has no leader; a subscription holds frames that come after a hole in
+//! their producer's sequence until the hole is filled, for at most
+//! [`Durable::reorder_wait`], and hands them out in order.
+//!
 //! The server recognises a resend only within the duplicate window: a frame kept
 //! through an outage longer than the window and published again is stored twice,
 //! and the subscription drops the second copy by (session, sequence) (within one
@@ -45,7 +53,12 @@ pub struct Durable {
     stream: String,
     window: Duration,
     storage: Storage,
+    reorder_wait: Duration,
 }
+
+/// How long a subscription waits, by default, for a producer's frame that the stream
+/// stored behind later ones (see [`Durable::reorder_wait`]).
+pub const REORDER_WAIT: Duration = Duration::from_secs(10);
 
 impl Durable {
     /// The settings of relay `relay`, with the defaults of `services.toml`: the
@@ -55,6 +68,7 @@ impl Durable {
             stream: stream_name(relay),
             window: sinkgen_config::policy::DUPLICATE_WINDOW,
             storage: Storage::File,
+            reorder_wait: REORDER_WAIT,
         }
     }
 
@@ -72,6 +86,23 @@ impl Durable {
         self
     }
 
+    /// How long a subscription holds a producer's frames that the stream stored after
+    /// a hole in the producer's sequence, waiting for the hole to be filled, before it
+    /// reports the hole as a gap (default [`REORDER_WAIT`]).
+    ///
+    /// Around a change of the stream's leader, a publish can be lost and published
+    /// again by the sink after frames it sent later were stored: the stream then holds
+    /// the producer's frames slightly out of order. The subscription hands them out in
+    /// order; the wait bounds how long one producer's frames are delayed when the
+    /// missing frame never comes (its sink died first). Longer than the sink's
+    /// publish acknowledgement timeout (5 s), so a sink that learns of the loss only
+    /// from the timeout still fills the hole in time.
+    #[must_use]
+    pub fn reorder_wait(mut self, wait: Duration) -> Durable {
+        self.reorder_wait = wait;
+        self
+    }
+
     /// The stream's name.
     pub fn stream(&self) -> &str {
         &self.stream
@@ -85,6 +116,11 @@ impl Durable {
     /// The storage.
     pub fn storage_kind(&self) -> Storage {
         self.storage
+    }
+
+    /// The reorder wait.
+    pub fn reorder_wait_time(&self) -> Duration {
+        self.reorder_wait
     }
 }
 

@@ -31,6 +31,10 @@ mod encode_panic;
 #[path = "nats/durable.rs"]
 mod durable;
 
+/// A durable relay's stream holding a producer's frames out of order.
+#[path = "nats/reorder.rs"]
+mod reorder;
+
 /// Servers that require credentials: token, user and password, nkey, `.creds`.
 #[path = "nats/credentials.rs"]
 mod credentials;

@@ -65,7 +65,7 @@ pub struct SinkSpec {
     pub tls: Option<fn() -> TlsSpec>,
 }
 
-/// What a `tls` table of `services.toml` says (see [`crate::tls`] with the `tls`
+/// What a `tls` table of `services.toml` says (see `crate::tls` with the `tls`
 /// feature): each certificate and key a secret, read when a connection is made.
 #[derive(Debug, Clone)]
 pub struct TlsSpec {

@@ -14,15 +14,22 @@
 //! consumer is recreated to deliver from the first message not acknowledged. What
 //! was handed out and whose acknowledgement was lost comes again and is dropped by
 //! (session, sequence), read from the message id.
+//!
+//! A producer's frames that the stream stored after a hole in its sequence (around a
+//! leader change) are held until the hole is filled, unacknowledged, and handed out in
+//! order (see [`super::hold`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, message::Acker};
 use futures_core::Stream as _;
+use tokio::time::Sleep;
 
 use super::Event;
+use super::hold::{HOLD_MAX, Hold};
+use super::sessions::Sessions;
 use crate::durable::{Durable, consumer_name, parse_message_id};
 use crate::error::TransportError;
 use crate::transport::nats_retryable as retryable;
@@ -48,6 +55,11 @@ pub(crate) struct JetLink {
     /// next one is read.
     handed: Option<Acker>,
     acking: Option<Acking>,
+    /// Frames behind a hole in their producer's sequence, with their
+    /// acknowledgements.
+    hold: Hold<Acker>,
+    /// Armed at the hold's deadline while it holds frames.
+    wake: Option<Pin<Box<Sleep>>>,
 }
 
 impl JetLink {
@@ -97,6 +109,9 @@ impl JetLink {
         let config = consumer::pull::Config {
             durable_name: Some(durable_name.clone()),
             ack_policy: consumer::AckPolicy::Explicit,
+            // Held frames stay unacknowledged: the server must go on delivering past
+            // them (the frame that fills their hole comes after them).
+            max_ack_pending: (HOLD_MAX + 1024) as i64,
             deliver_policy: match floor {
                 Some(floor) => consumer::DeliverPolicy::ByStartSequence {
                     start_sequence: floor + 1,
@@ -121,10 +136,18 @@ impl JetLink {
             messages,
             handed: None,
             acking: None,
+            hold: Hold::new(durable.reorder_wait_time()),
+            wake: None,
         })
     }
 
-    pub(crate) fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Item, TransportError>> {
+    /// The next item to hand out. `sessions` says what each producer session waits
+    /// for next (what the subscription handed out so far).
+    pub(crate) fn poll_item(
+        &mut self,
+        cx: &mut Context<'_>,
+        sessions: &Sessions,
+    ) -> Poll<Result<Item, TransportError>> {
         if let Some(acker) = self.handed.take() {
             self.acking = Some(Box::pin(async move {
                 // A lost acknowledgement means a redelivery, dropped as a duplicate.
@@ -135,28 +158,69 @@ impl JetLink {
             ready!(acking.as_mut().poll(cx));
             self.acking = None;
         }
-        let message = match ready!(Pin::new(&mut self.messages).poll_next(cx)) {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return Poll::Ready(Err(retryable(format!("JetStream pull: {e}")))),
-            None => return Poll::Ready(Err(retryable("the NATS connection ended".to_owned()))),
+        loop {
+            let now = Instant::now();
+            if let Some(r) = self.hold.release(|s| sessions.expects(s), now) {
+                self.handed = Some(r.ticket);
+                return Poll::Ready(Ok(Item::Numbered {
+                    session: r.session,
+                    sequence: r.sequence,
+                    body: r.body,
+                }));
+            }
+            let message = match Pin::new(&mut self.messages).poll_next(cx) {
+                Poll::Ready(Some(Ok(m))) => m,
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(retryable(format!("JetStream pull: {e}"))));
+                }
+                Poll::Ready(None) => {
+                    return Poll::Ready(Err(retryable("the NATS connection ended".to_owned())));
+                }
+                Poll::Pending if self.hold_due(cx) => continue,
+                Poll::Pending => return Poll::Pending,
+            };
+            let (message, acker) = message.split();
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .and_then(|id| parse_message_id(id.as_str()));
+            let Some((session, sequence)) = id else {
+                self.handed = Some(acker);
+                return Poll::Ready(Ok(Item::Plain(Event::Data {
+                    producer: super::Producer::new("", "", 0),
+                    body: message.payload,
+                })));
+            };
+            let expects = sessions.expects(session);
+            if let Some((body, acker)) =
+                self.hold
+                    .offer(session, sequence, expects, message.payload, acker, now)
+            {
+                self.handed = Some(acker);
+                return Poll::Ready(Ok(Item::Numbered {
+                    session,
+                    sequence,
+                    body,
+                }));
+            }
+        }
+    }
+
+    /// Nothing to read: whether the hold's deadline passed (the loop then gives the
+    /// oldest hole up); if not, the task is woken at it.
+    fn hold_due(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.hold.deadline() else {
+            self.wake = None;
+            return false;
         };
-        let (message, acker) = message.split();
-        self.handed = Some(acker);
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .and_then(|id| parse_message_id(id.as_str()));
-        Poll::Ready(Ok(match id {
-            Some((session, sequence)) => Item::Numbered {
-                session,
-                sequence,
-                body: message.payload,
-            },
-            None => Item::Plain(Event::Data {
-                producer: super::Producer::new("", "", 0),
-                body: message.payload,
-            }),
-        }))
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let wake = self
+            .wake
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if wake.deadline() != deadline {
+            wake.as_mut().reset(deadline);
+        }
+        wake.as_mut().poll(cx).is_ready()
     }
 }

@@ -44,6 +44,8 @@ use crate::decode::DecodeError;
 
 mod counters;
 mod frames;
+#[cfg(feature = "nats")]
+mod hold;
 mod inbox;
 #[cfg(feature = "nats")]
 mod jet;

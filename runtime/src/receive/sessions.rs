@@ -15,6 +15,9 @@ struct Session {
     id: u64,
     /// Highest sequence received in order (handed on, or known missing).
     have: u64,
+    /// The first sequence this receiver saw of the session (what came before it was
+    /// received by an earlier run, or is older than the receiver's start).
+    first: u64,
     producer: Producer,
     /// A data frame or gap of this session came (`have` means something).
     started: bool,
@@ -28,6 +31,11 @@ struct Session {
 pub(crate) enum Verdict {
     /// Already received: drop it (but acknowledge).
     Duplicate,
+    /// Older than the first frame this receiver saw of the session, and behind it: a
+    /// frame a durable relay's stream stored late (see `receive::hold`) that comes
+    /// after a restart. Handing it out would break the order: it is reported as a
+    /// gap of one instead.
+    Late,
     /// The next one: hand it on.
     Next,
     /// Hand it on after a gap of this many frames.
@@ -99,6 +107,7 @@ impl Sessions {
         self.all.push(Session {
             id: session,
             have: 0,
+            first: 0,
             started: false,
             producer: Producer::new("", "", session),
             unacked: false,
@@ -129,6 +138,13 @@ impl Sessions {
         self.index.get(&session).map_or(0, |&at| self.all[at].have)
     }
 
+    /// The sequence `session` waits for next, once a frame or gap of it came.
+    #[cfg(feature = "nats")]
+    pub(crate) fn expects(&self, session: u64) -> Option<u64> {
+        let s = &self.all[*self.index.get(&session)?];
+        s.started.then(|| s.have.saturating_add(1))
+    }
+
     /// Judges a data frame of `session` at `sequence`. The first frame of a session
     /// never seen starts it (no gap before it).
     #[inline]
@@ -138,8 +154,11 @@ impl Sessions {
         if !s.started {
             s.started = true;
             s.have = sequence.saturating_sub(1);
+            s.first = sequence;
         }
-        let verdict = if sequence <= s.have {
+        let verdict = if sequence < s.first {
+            Verdict::Late
+        } else if sequence <= s.have {
             Verdict::Duplicate
         } else if sequence == s.have + 1 {
             Verdict::Next
@@ -162,6 +181,7 @@ impl Sessions {
         if !s.started {
             s.started = true;
             s.have = first.saturating_sub(1);
+            s.first = first;
         }
         let missed = last.saturating_sub(s.have.max(first.saturating_sub(1)));
         s.have = s.have.max(last);
@@ -225,6 +245,16 @@ mod tests {
             }
         );
         assert!(!s.unacked());
+    }
+
+    #[test]
+    fn a_frame_older_than_the_first_one_seen_is_late() {
+        let mut s = Sessions::default();
+        assert_eq!(s.data(3, 5).0, Verdict::Next);
+        assert_eq!(s.data(3, 6).0, Verdict::Next);
+        assert_eq!(s.data(3, 4).0, Verdict::Late);
+        assert_eq!(s.data(3, 6).0, Verdict::Duplicate);
+        assert_eq!(s.data(3, 7).0, Verdict::Next);
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub use builder::SubscriptionBuilder;
 /// factor of two of that (the buffer's growth policy); at most 256 judged frames wait
 /// to be handed out; the de-duplication state holds at most 4,096 producer sessions
 /// (the one unheard of longest is forgotten first). `Bytes` messages share the read
-/// buffer: no copy, no allocation per frame.
+/// buffer: no copy, no allocation per frame. On a durable NATS relay, at most 8,192
+/// frames stored behind a hole in their producer's sequence are held while the hole
+/// waits to be filled (see [`Durable::reorder_wait`](crate::durable::Durable::reorder_wait)).
 pub struct Subscription<M, C = Raw> {
     link: Option<Link>,
     st: Core,
@@ -202,7 +204,7 @@ impl<M, C: Decoder<M>> Subscription<M, C> {
                     Err(e) => Err(Broken::Closed(e)),
                 }),
                 #[cfg(feature = "nats")]
-                Link::Jet(j) => j.poll_item(cx).map(|r| match r {
+                Link::Jet(j) => j.poll_item(cx, &self.st.sessions).map(|r| match r {
                     Ok(super::jet::Item::Numbered {
                         session,
                         sequence,
@@ -432,6 +434,10 @@ impl Core {
         let (verdict, producer) = self.sessions.data(session, sequence);
         match verdict {
             Verdict::Duplicate => self.counters.duplicate(),
+            Verdict::Late => self.ready.push_back(Event::Gap {
+                producer,
+                missed: 1,
+            }),
             Verdict::Next => self.ready.push_back(Event::Data { producer, body }),
             Verdict::After(missed) => {
                 let gap = Event::Gap {

@@ -171,6 +171,16 @@ async fn receive(
                 *ack_slot(&mut acks, session) = have;
                 match verdict {
                     Verdict::Duplicate => shared.counters.duplicate(),
+                    Verdict::Late => {
+                        queue(
+                            tx,
+                            Event::Gap {
+                                producer,
+                                missed: 1,
+                            },
+                        )
+                        .await?
+                    }
                     Verdict::Next => queue(tx, Event::Data { producer, body }).await?,
                     Verdict::After(missed) => {
                         let gap = Event::Gap {

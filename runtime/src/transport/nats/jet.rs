@@ -8,11 +8,12 @@
 //! The body alone is the message payload; the id carries session and sequence.
 //!
 //! The core NATS fence is not needed here: a publish acknowledgement is a stronger
-//! confirmation than the fence's "processed without objecting". Acknowledgements are
-//! awaited in publish order by a task of the connection, so the highest acknowledged
-//! sequence is cumulative; a failed acknowledgement (timeout, the stream gone, the
-//! connection lost) ends the connection, and the task publishes the kept frames again
-//! on the next one.
+//! confirmation than the fence's "processed without objecting". A task of the
+//! connection watches every pending acknowledgement and reports the highest sequence
+//! below which all came, so the acknowledgement is cumulative; the first failed one
+//! (timeout, the stream gone or without a leader, the connection lost) ends the
+//! connection, and the task publishes the kept frames again on the next one (see
+//! [`await_acks`]).
 
 use std::io;
 
@@ -211,27 +212,114 @@ impl NatsAddress {
     }
 }
 
-/// Awaits the publish acknowledgements in publish order and reports the highest
-/// sequence acknowledged; the first failure ends it (and the connection).
+/// Watches every pending publish acknowledgement at once and reports the highest
+/// sequence below which all are acknowledged; ends (and so ends the connection) at the
+/// first failed one, wherever it is in the queue.
+///
+/// Awaiting them in publish order would notice a failure only once every earlier
+/// publish was answered or timed out (5 s): around a stream leader's death the
+/// publishes after a lost one fail at once (no leader to answer them), but the sink
+/// would go on publishing, and once a new leader is elected those later frames would
+/// be stored ahead of the lost one's resend. Ending at the first failure stops
+/// publishing while there is no leader, which keeps the stream in the sequence's
+/// order in all but the narrowest timing (subscriptions put such frames back in order,
+/// see `receive::hold`).
 async fn await_acks(
     mut pending: mpsc::UnboundedReceiver<(u64, PublishAckFuture)>,
     report: watch::Sender<Acked>,
 ) {
-    while let Some((sequence, ack)) = pending.recv().await {
-        match ack.await {
-            Ok(_) => {
-                let _ = report.send_replace(Ok(sequence));
+    use futures_util::StreamExt as _;
+    let mut order = AckOrder::default();
+    let mut waiting = futures_util::stream::FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            next = pending.recv(), if open => match next {
+                Some((sequence, ack)) => {
+                    let at = order.push(sequence);
+                    waiting.push(async move { (at, ack.await) });
+                }
+                None => open = false,
+            },
+            Some((at, answer)) = waiting.next(), if !waiting.is_empty() => {
+                match answer {
+                    Ok(_) => {
+                        if let Some(upto) = order.answered(at) {
+                            let _ = report.send_replace(Ok(upto));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = report.send_replace(Err(retryable(format!(
+                            "JetStream did not acknowledge sequence {}: {e}",
+                            order.sequence(at)
+                        ))));
+                        return;
+                    }
+                }
             }
-            Err(e) => {
-                let _ = report.send_replace(Err(retryable(format!(
-                    "JetStream did not acknowledge sequence {sequence}: {e}"
-                ))));
-                return;
-            }
+            else => return,
         }
+    }
+}
+
+/// The publishes of one connection in publish order, and which were answered.
+#[derive(Default)]
+struct AckOrder {
+    /// Sequence and whether it was answered, from the oldest unanswered one on.
+    queue: std::collections::VecDeque<(u64, bool)>,
+    /// The position (in publish order) of the queue's front.
+    front: u64,
+    /// Positions handed out so far.
+    next: u64,
+}
+
+impl AckOrder {
+    /// Records a publish of `sequence`; returns its position.
+    fn push(&mut self, sequence: u64) -> u64 {
+        self.queue.push_back((sequence, false));
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// The sequence published at position `at` (still waiting).
+    fn sequence(&self, at: u64) -> u64 {
+        self.queue[(at - self.front) as usize].0
+    }
+
+    /// Position `at` was acknowledged. Returns the new highest sequence with every
+    /// one before it acknowledged, if it moved.
+    fn answered(&mut self, at: u64) -> Option<u64> {
+        let index = (at - self.front) as usize;
+        self.queue[index].1 = true;
+        let mut upto = None;
+        while let Some(&(sequence, true)) = self.queue.front() {
+            upto = Some(sequence);
+            self.queue.pop_front();
+            self.front += 1;
+        }
+        upto
     }
 }
 
 pub(crate) fn retryable(message: String) -> TransportError {
     TransportError::new(ErrorClass::Retryable, io::ErrorKind::Other, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckOrder;
+
+    #[test]
+    fn the_cumulative_sequence_waits_for_the_oldest_answer() {
+        let mut order = AckOrder::default();
+        let at: Vec<u64> = (5..9).map(|s| order.push(s)).collect();
+        assert_eq!(order.answered(at[0]), Some(5));
+        // 7 and 8 answered before 6 (a duplicate is answered at once).
+        assert_eq!(order.answered(at[3]), None);
+        assert_eq!(order.answered(at[2]), None);
+        assert_eq!(order.sequence(at[1]), 6);
+        assert_eq!(order.answered(at[1]), Some(8));
+        let next = order.push(9);
+        assert_eq!(order.answered(next), Some(9));
+    }
 }
