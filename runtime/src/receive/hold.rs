@@ -68,10 +68,15 @@ impl<T> Hold<T> {
         self.count
     }
 
+    /// Whether no frame is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// A frame read from the stream: returned to be handed out now, or held (`None`)
     /// when its session is under way (`expects`: the sequence it waits for) and it
     /// comes after a hole. A frame already held is dropped (the server sent it again;
-    /// the held copy's ticket stands for both).
+    /// the held copy's ticket stands for both). `now` is asked only to hold a frame.
     pub(crate) fn offer(
         &mut self,
         session: u64,
@@ -79,12 +84,13 @@ impl<T> Hold<T> {
         expects: Option<u64>,
         body: Bytes,
         ticket: T,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Option<(Bytes, T)> {
         // The next one, an old one (a duplicate to drop), or a session's first.
         if !matches!(expects, Some(next) if sequence > next) {
             return Some((body, ticket));
         }
+        let now = now();
         let wait = self.wait;
         let held = self.sessions.entry(session).or_insert_with(|| Held {
             frames: BTreeMap::new(),
@@ -179,7 +185,7 @@ mod tests {
             out.extend(drain(hold, &mut have, now));
             let expects = have.get(&session).copied();
             if hold
-                .offer(session, sequence, expects, Bytes::new(), sequence, now)
+                .offer(session, sequence, expects, Bytes::new(), sequence, || now)
                 .is_some()
             {
                 let next = have.entry(session).or_insert(sequence);
@@ -262,10 +268,13 @@ mod tests {
         let now = Instant::now();
         let mut have = HashMap::from([(1, 2), (2, 2)]);
         // Producer 1's hole opens first, producer 2's a moment later.
-        assert!(hold.offer(1, 3, Some(2), Bytes::new(), 3, now).is_none());
+        assert!(hold.offer(1, 3, Some(2), Bytes::new(), 3, || now).is_none());
         let later = now + Duration::from_millis(1);
         for s in 3..3 + HOLD_MAX as u64 {
-            assert!(hold.offer(2, s, Some(2), Bytes::new(), s, later).is_none());
+            assert!(
+                hold.offer(2, s, Some(2), Bytes::new(), s, || later)
+                    .is_none()
+            );
         }
         assert_eq!(hold.len(), HOLD_MAX + 1);
         // Producer 1 is given up; producer 2 still waits for its frame 2.

@@ -159,8 +159,9 @@ impl JetLink {
             self.acking = None;
         }
         loop {
-            let now = Instant::now();
-            if let Some(r) = self.hold.release(|s| sessions.expects(s), now) {
+            if !self.hold.is_empty()
+                && let Some(r) = self.hold.release(|s| sessions.expects(s), Instant::now())
+            {
                 self.handed = Some(r.ticket);
                 return Poll::Ready(Ok(Item::Numbered {
                     session: r.session,
@@ -193,10 +194,14 @@ impl JetLink {
                 })));
             };
             let expects = sessions.expects(session);
-            if let Some((body, acker)) =
-                self.hold
-                    .offer(session, sequence, expects, message.payload, acker, now)
-            {
+            if let Some((body, acker)) = self.hold.offer(
+                session,
+                sequence,
+                expects,
+                message.payload,
+                acker,
+                Instant::now,
+            ) {
                 self.handed = Some(acker);
                 return Poll::Ready(Ok(Item::Numbered {
                     session,

@@ -112,6 +112,21 @@ pub(super) async fn stored(port: u16, stream: &str) -> Vec<((u64, u64), u64)> {
     out
 }
 
+/// Service `reader`'s subscription to the durable relay `durable` on `subject`.
+pub(super) fn durable_subscription(
+    port: u16,
+    subject: &str,
+    durable: Durable,
+) -> Subscription<Bytes> {
+    let relay = durable.stream()["SINKGEN_".len()..].to_owned();
+    SubscriptionBuilder::new(format!("nats://127.0.0.1:{port}/{subject}"))
+        .identity("reader", &relay)
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .durable(durable)
+        .build()
+        .expect("build a durable subscription")
+}
+
 fn durable_sink(port: u16, subject: &str, relay: &str, queue: usize) -> RelaySink<Bytes> {
     builder(port, subject, "durable")
         .queue(queue)
@@ -377,7 +392,7 @@ fn durable_needs_a_nats_endpoint() {
 
 /// Receives `n` items (bounded by [`MESSAGE_WAIT`] each): the messages' indexes, and
 /// every gap as `u64::MAX`.
-async fn receive(sub: &mut Subscription<Bytes>, n: usize) -> Vec<u64> {
+pub(super) async fn receive(sub: &mut Subscription<Bytes>, n: usize) -> Vec<u64> {
     let mut got = Vec::new();
     while got.len() < n {
         match tokio::time::timeout(MESSAGE_WAIT, sub.recv()).await {
@@ -399,13 +414,7 @@ async fn durable_subscription_receives_everything_once_in_order_across_a_server_
     let (port, monitor) = (free_port(), free_port());
     let server = Server::start_js(port, monitor, &store).await;
     let sink = durable_sink(port, "durable.sub", "sub", 100_000);
-    let mut sub: Subscription<Bytes> =
-        SubscriptionBuilder::new(format!("nats://127.0.0.1:{port}/durable.sub"))
-            .identity("reader", "sub")
-            .backoff(Duration::from_millis(10), Duration::from_millis(50))
-            .durable(Durable::new("sub"))
-            .build()
-            .expect("build a durable subscription");
+    let mut sub = durable_subscription(port, "durable.sub", Durable::new("sub"));
     const N: u64 = 2000;
     for i in 0..N / 2 {
         sink.send(message(i)).await.expect("accepted");
@@ -628,16 +637,10 @@ async fn durable_relay_stream_leader_killed_the_subscriber_gets_each_frame_once_
         .durable(Durable::new("replicated"))
         .relay::<Bytes>()
         .expect("build");
-    let mut sub: Subscription<Bytes> =
-        SubscriptionBuilder::new(format!("nats://127.0.0.1:{sub_port}/durable.replicated"))
-            .identity("reader", "replicated")
-            .backoff(Duration::from_millis(10), Duration::from_millis(100))
-            .durable(Durable::new("replicated"))
-            .build()
-            .expect("build a durable subscription");
+    let mut sub = durable_subscription(sub_port, "durable.replicated", Durable::new("replicated"));
     const N: u64 = 2000;
     let reader = tokio::spawn(async move {
-        let got = receive_within(&mut sub, N as usize, MESSAGE_WAIT * 3).await;
+        let got = receive(&mut sub, N as usize).await;
         (got, sub)
     });
     for i in 0..N {
@@ -661,24 +664,4 @@ async fn durable_relay_stream_leader_killed_the_subscriber_gets_each_frame_once_
     let held = stored(sub_port, "SINKGEN_replicated").await;
     let kept: HashSet<u64> = held.iter().map(|(_, i)| *i).collect();
     assert_eq!(kept, (0..N).collect::<HashSet<_>>(), "every frame stored");
-}
-
-/// Receives `n` items within `wait` in all: the messages' indexes, and every gap as
-/// `u64::MAX`.
-pub(super) async fn receive_within(
-    sub: &mut Subscription<Bytes>,
-    n: usize,
-    wait: Duration,
-) -> Vec<u64> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while got.len() < n {
-        match tokio::time::timeout_at(deadline, sub.recv()).await {
-            Ok(Some(Received::Message { message, .. })) => got.push(index(&message)),
-            Ok(Some(Received::Gap { .. })) => got.push(u64::MAX),
-            Ok(other) => panic!("unexpected {other:?}: {:?}", sub.status()),
-            Err(_) => panic!("only {} of {n} items came: {:?}", got.len(), sub.status()),
-        }
-    }
-    got
 }
