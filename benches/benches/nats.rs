@@ -11,11 +11,21 @@
 //! server: the sink's `flush()`, and for the direct client a marker published on its
 //! own inbox and awaited. The sink adds its bounded queue (default `queue` = 4096),
 //! framing, and a confirmation round trip per batch.
+//!
+//! A second table does the same for a durable relay (JetStream, memory storage, on
+//! a second server started with `-js`): the sink publishes every frame with its
+//! message id and counts it sent on the server's publish acknowledgement; the direct
+//! design is what one would write by hand with async-nats: `send_publish` with the
+//! same message ids, the acknowledgement futures awaited in publish order by a task,
+//! ending when the last one is in. Both streams are created by the bench, with the
+//! same settings (at most 100,000 messages, so memory stays bounded). No target.
 
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::{self, context::PublishAckFuture};
 use sinkgen_benches::cpu::process_cpu_time;
+use sinkgen_runtime::durable::{Durable, Storage, message_id};
 use sinkgen_runtime::{Bytes, RelaySink, SinkBuilder};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -41,8 +51,13 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-async fn start_server(port: u16) -> std::io::Result<Server> {
-    let child = Command::new("nats-server")
+/// A server on `port`; with `store`, JetStream enabled and kept there.
+async fn start_server(port: u16, store: Option<&std::path::Path>) -> std::io::Result<Server> {
+    let mut command = Command::new("nats-server");
+    if let Some(store) = store {
+        command.arg("-js").arg("-sd").arg(store);
+    }
+    let child = command
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -144,6 +159,109 @@ async fn direct(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> 
     Ok(Run::measure(frames, start, cpu))
 }
 
+/// The durable streams' settings: memory storage, at most 100,000 messages.
+async fn durable_stream(js: &jetstream::Context, name: &str, subject: &str) -> Result<(), String> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: name.to_owned(),
+        subjects: vec![subject.to_owned()],
+        storage: jetstream::stream::StorageType::Memory,
+        max_messages: 100_000,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// A durable RelaySink (see the module docs), ending with `flush()`: every frame
+/// acknowledged by the server.
+async fn sinkgen_durable(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> {
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let durable = Durable::new("bench").storage(Storage::Memory);
+    durable_stream(
+        &jetstream::new(client),
+        durable.stream(),
+        "bench.durable.sinkgen",
+    )
+    .await?;
+    let sink: RelaySink<Bytes> =
+        SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.durable.sinkgen"))
+            .name("bench")
+            .send_timeout(Duration::from_secs(60))
+            .durable(durable)
+            .relay()
+            .map_err(|e| e.to_string())?;
+    sink.send(payload.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    sink.flush().await.map_err(|e| e.to_string())?;
+    let (start, cpu) = (Instant::now(), process_cpu_time());
+    for _ in 0..frames {
+        sink.send(payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    sink.flush().await.map_err(|e| e.to_string())?;
+    let run = Run::measure(frames, start, cpu);
+    let status = sink.status();
+    if status.lost.total() != 0 || status.frames_sent != frames + 1 {
+        return Err(format!("frames missing: {status:?}"));
+    }
+    sink.close().await;
+    Ok(run)
+}
+
+/// async-nats JetStream by hand (see the module docs).
+async fn direct_durable(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> {
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let js = jetstream::new(client);
+    durable_stream(&js, "BENCH_direct", "bench.durable.direct").await?;
+    let session = fastrand_session();
+    let publish = |sequence: u64| {
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(message_id(session, sequence));
+        js.send_publish("bench.durable.direct", message)
+    };
+    publish(0)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    let (acks, mut pending) = tokio::sync::mpsc::unbounded_channel::<PublishAckFuture>();
+    let (start, cpu) = (Instant::now(), process_cpu_time());
+    let awaiter = tokio::spawn(async move {
+        let mut n = 0u64;
+        while let Some(ack) = pending.recv().await {
+            ack.await.map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        Ok::<u64, String>(n)
+    });
+    for sequence in 1..=frames {
+        let ack = publish(sequence).await.map_err(|e| e.to_string())?;
+        let _ = acks.send(ack);
+    }
+    drop(acks);
+    let acked = awaiter.await.map_err(|e| e.to_string())??;
+    let run = Run::measure(frames, start, cpu);
+    if acked != frames {
+        return Err(format!("{acked} of {frames} acknowledged"));
+    }
+    Ok(run)
+}
+
+/// A session id for the direct design's message ids (any value differing per run).
+fn fastrand_session() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -161,10 +279,11 @@ fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: then run tiny.
     let bench = std::env::args().any(|a| a == "--bench");
     let quick = std::env::var_os("SINKGEN_BENCH_QUICK").is_some();
-    let (mode, frames, reps) = match (bench, quick) {
-        (false, _) => ("smoke (cargo test)", 2_000u64, 1usize),
-        (true, true) => ("quick", 200_000, 3),
-        (true, false) => ("full", 1_000_000, 7),
+    // Durable frames per run: each one waits for a server acknowledgement.
+    let (mode, frames, durable_frames, reps) = match (bench, quick) {
+        (false, _) => ("smoke (cargo test)", 2_000u64, 500u64, 1usize),
+        (true, true) => ("quick", 200_000, 20_000, 3),
+        (true, false) => ("full", 1_000_000, 100_000, 7),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -178,7 +297,7 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        match tokio::spawn(run(mode, frames, reps)).await {
+        match tokio::spawn(run(mode, frames, durable_frames, reps)).await {
             Ok(Ok(())) => ExitCode::SUCCESS,
             Ok(Err(e)) => {
                 eprintln!("nats bench: {e}");
@@ -192,7 +311,7 @@ fn main() -> ExitCode {
     })
 }
 
-async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
+async fn run(mode: &str, frames: u64, durable_frames: u64, reps: usize) -> Result<(), String> {
     if Command::new("nats-server")
         .arg("--version")
         .stdout(Stdio::null())
@@ -203,7 +322,7 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
         return Ok(());
     }
     let port = free_port().map_err(|e| e.to_string())?;
-    let _server = start_server(port).await.map_err(|e| e.to_string())?;
+    let _server = start_server(port, None).await.map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("## NATS relay throughput: sinkgen RelaySink vs async-nats publish");
@@ -263,5 +382,55 @@ async fn run(mode: &str, frames: u64, reps: usize) -> Result<(), String> {
         "target (sinkgen >= 0.9x async-nats direct): {}",
         if pass { "pass" } else { "FAIL" }
     );
+    durable(durable_frames, reps, only).await
+}
+
+/// The durable table (see the module docs).
+async fn durable(frames: u64, reps: usize, only: Option<Design>) -> Result<(), String> {
+    let store = std::env::temp_dir().join(format!("sinkgen-bench-js-{}", std::process::id()));
+    let port = free_port().map_err(|e| e.to_string())?;
+    let server = start_server(port, Some(&store))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!();
+    println!(
+        "## Durable relay (JetStream, memory storage): sinkgen durable RelaySink vs async-nats JetStream publish"
+    );
+    println!(
+        "{frames} frames per run, median of {reps} runs, designs interleaved; a second nats-server with -js; no target"
+    );
+    println!();
+    println!(
+        "| case | sinkgen (k frames/s) | async-nats JetStream (k frames/s) | ratio | CPU ns/frame sinkgen | CPU ns/frame direct |"
+    );
+    println!("|------|---:|---:|---:|---:|---:|");
+    let payload = Bytes::from((0..64).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let order = if rep % 2 == 0 {
+            [Design::Sinkgen, Design::Direct]
+        } else {
+            [Design::Direct, Design::Sinkgen]
+        };
+        for design in order.into_iter().filter(|d| only.is_none_or(|o| o == *d)) {
+            match design {
+                Design::Sinkgen => a.push(sinkgen_durable(port, &payload, frames).await?),
+                Design::Direct => b.push(direct_durable(port, &payload, frames).await?),
+            }
+        }
+    }
+    let fps = |v: &[Run]| median(&mut v.iter().map(|r| r.fps).collect::<Vec<_>>());
+    let cpu = |v: &[Run]| median(&mut v.iter().map(|r| r.cpu_ns).collect::<Vec<_>>());
+    let (ma, mb) = (fps(&a), fps(&b));
+    println!(
+        "| 64 B | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} |",
+        ma / 1e3,
+        mb / 1e3,
+        ma / mb,
+        cpu(&a),
+        cpu(&b)
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&store);
     Ok(())
 }

@@ -121,6 +121,8 @@ pub(super) fn durable_subscription(
     let relay = durable.stream()["SINKGEN_".len()..].to_owned();
     SubscriptionBuilder::new(format!("nats://127.0.0.1:{port}/{subject}"))
         .identity("reader", &relay)
+        // Room for the JetStream requests of a connect on a loaded host.
+        .connect_timeout(Duration::from_secs(5))
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
         .durable(durable)
         .build()
@@ -393,9 +395,14 @@ fn durable_needs_a_nats_endpoint() {
 /// Receives `n` items (bounded by [`MESSAGE_WAIT`] each): the messages' indexes, and
 /// every gap as `u64::MAX`.
 pub(super) async fn receive(sub: &mut Subscription<Bytes>, n: usize) -> Vec<u64> {
+    receive_each(sub, n, MESSAGE_WAIT).await
+}
+
+/// [`receive`], each item bounded by `each`.
+async fn receive_each(sub: &mut Subscription<Bytes>, n: usize, each: Duration) -> Vec<u64> {
     let mut got = Vec::new();
     while got.len() < n {
-        match tokio::time::timeout(MESSAGE_WAIT, sub.recv()).await {
+        match tokio::time::timeout(each, sub.recv()).await {
             Ok(Some(Received::Message { message, .. })) => got.push(index(&message)),
             Ok(Some(Received::Gap { .. })) => got.push(u64::MAX),
             Ok(other) => panic!("unexpected {other:?}: {:?}", sub.status()),
@@ -639,11 +646,22 @@ async fn durable_relay_stream_leader_killed_the_subscriber_gets_each_frame_once_
         .expect("build");
     let mut sub = durable_subscription(sub_port, "durable.replicated", Durable::new("replicated"));
     const N: u64 = 2000;
+    // An election on a loaded host can take a while: each item may wait for one.
+    let each = MESSAGE_WAIT * 3;
+    let (first, got_first) = tokio::sync::oneshot::channel();
     let reader = tokio::spawn(async move {
-        let got = receive(&mut sub, N as usize).await;
+        let mut got = receive_each(&mut sub, 1, each).await;
+        let _ = first.send(());
+        got.extend(receive_each(&mut sub, N as usize - 1, each).await);
         (got, sub)
     });
-    for i in 0..N {
+    // The subscription is connected (it has the first frame) before the leader dies.
+    sink.send(message(0)).await.expect("accepted");
+    tokio::time::timeout(each, got_first)
+        .await
+        .expect("the first frame reaches the subscription")
+        .expect("the reader");
+    for i in 1..N {
         if i == N / 2 {
             drop(cluster.nodes[leader].take());
         }

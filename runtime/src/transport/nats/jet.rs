@@ -17,7 +17,13 @@
 
 use std::io;
 
-use async_nats::jetstream::{self, context::PublishAckFuture, stream};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::{self, publish::PublishAck, stream};
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
@@ -212,93 +218,116 @@ impl NatsAddress {
     }
 }
 
-/// Watches every pending publish acknowledgement at once and reports the highest
-/// sequence below which all are acknowledged; ends (and so ends the connection) at the
-/// first failed one, wherever it is in the queue.
+/// How long the oldest publish may wait for its acknowledgement before the ones
+/// behind it are looked at for a failure (see [`await_acks`]).
+const SWEEP: Duration = Duration::from_millis(20);
+
+type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+
+/// A publish waiting in [`await_acks`].
+enum Ack {
+    Waiting(AckFuture),
+    /// A look found it acknowledged.
+    Stored,
+}
+
+/// Awaits the publish acknowledgements in publish order and reports the highest
+/// sequence acknowledged; the first failure ends it (and so the connection).
 ///
-/// Awaiting them in publish order would notice a failure only once every earlier
-/// publish was answered or timed out (5 s): around a stream leader's death the
-/// publishes after a lost one fail at once (no leader to answer them), but the sink
-/// would go on publishing, and once a new leader is elected those later frames would
-/// be stored ahead of the lost one's resend. Ending at the first failure stops
-/// publishing while there is no leader, which keeps the stream in the sequence's
-/// order in all but the narrowest timing (subscriptions put such frames back in order,
-/// see `receive::hold`).
+/// While the oldest publish goes unanswered for a whole [`SWEEP`], the ones behind
+/// it are looked at too, and a failure among them ends the connection at once.
+/// Around a stream leader's death, the publish sent to the dying leader is answered
+/// only by its timeout (5 s), while those after it fail at once (no leader to
+/// answer): without the look, the sink would go on publishing until the timeout,
+/// and once a new leader is elected those later frames would be stored ahead of
+/// the lost one's resend. Stopping at the first failure keeps the stream in the
+/// sequence's order in all but the narrowest timing (subscriptions put such frames
+/// back in order, see `receive::hold`). Only the oldest publish is awaited
+/// otherwise: watching every one would arm a timer per publish.
 async fn await_acks(
     mut pending: mpsc::UnboundedReceiver<(u64, PublishAckFuture)>,
     report: watch::Sender<Acked>,
 ) {
-    use futures_util::StreamExt as _;
-    let mut order = AckOrder::default();
-    let mut waiting = futures_util::stream::FuturesUnordered::new();
+    let fail = |sequence: u64, e: &PublishError| {
+        let _ = report.send_replace(Err(retryable(format!(
+            "JetStream did not acknowledge sequence {sequence}: {e}"
+        ))));
+    };
+    // Publish order: each sequence, and its acknowledgement.
+    let mut queue: VecDeque<(u64, Ack)> = VecDeque::new();
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The oldest publish at the last tick.
+    let mut oldest = None;
     let mut open = true;
     loop {
-        tokio::select! {
-            next = pending.recv(), if open => match next {
+        // Answers a look already found, oldest first.
+        let mut upto = None;
+        while let Some((sequence, Ack::Stored)) = queue.front() {
+            upto = Some(*sequence);
+            queue.pop_front();
+        }
+        if let Some(upto) = upto {
+            let _ = report.send_replace(Ok(upto));
+        }
+        let Some((sequence, Ack::Waiting(head))) = queue.front_mut() else {
+            match pending.recv().await {
                 Some((sequence, ack)) => {
-                    let at = order.push(sequence);
-                    waiting.push(async move { (at, ack.await) });
+                    queue.push_back((sequence, Ack::Waiting(ack.into_future())))
+                }
+                None => return,
+            }
+            continue;
+        };
+        let sequence = *sequence;
+        tokio::select! {
+            biased;
+            answer = head.as_mut() => {
+                if let Err(e) = answer {
+                    fail(sequence, &e);
+                    return;
+                }
+                queue.pop_front();
+                let _ = report.send_replace(Ok(sequence));
+            }
+            next = pending.recv(), if open => match next {
+                Some(first) => {
+                    // Everything published so far, then back to the oldest.
+                    let mut next = Some(first);
+                    while let Some((sequence, ack)) = next {
+                        queue.push_back((sequence, Ack::Waiting(ack.into_future())));
+                        next = pending.try_recv().ok();
+                    }
                 }
                 None => open = false,
             },
-            Some((at, answer)) = waiting.next(), if !waiting.is_empty() => {
-                match answer {
-                    Ok(_) => {
-                        if let Some(upto) = order.answered(at) {
-                            let _ = report.send_replace(Ok(upto));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = report.send_replace(Err(retryable(format!(
-                            "JetStream did not acknowledge sequence {}: {e}",
-                            order.sequence(at)
-                        ))));
-                        return;
-                    }
+            _ = tick.tick() => {
+                if oldest == Some(sequence)
+                    && let Err((sequence, e)) = look(&mut queue)
+                {
+                    fail(sequence, &e);
+                    return;
                 }
+                oldest = Some(sequence);
             }
-            else => return,
         }
     }
 }
 
-/// The publishes of one connection in publish order, and which were answered.
-#[derive(Default)]
-struct AckOrder {
-    /// Sequence and whether it was answered, from the oldest unanswered one on.
-    queue: std::collections::VecDeque<(u64, bool)>,
-    /// The position (in publish order) of the queue's front.
-    front: u64,
-    /// Positions handed out so far.
-    next: u64,
-}
-
-impl AckOrder {
-    /// Records a publish of `sequence`; returns its position.
-    fn push(&mut self, sequence: u64) -> u64 {
-        self.queue.push_back((sequence, false));
-        self.next += 1;
-        self.next - 1
-    }
-
-    /// The sequence published at position `at` (still waiting).
-    fn sequence(&self, at: u64) -> u64 {
-        self.queue[(at - self.front) as usize].0
-    }
-
-    /// Position `at` was acknowledged. Returns the new highest sequence with every
-    /// one before it acknowledged, if it moved.
-    fn answered(&mut self, at: u64) -> Option<u64> {
-        let index = (at - self.front) as usize;
-        self.queue[index].1 = true;
-        let mut upto = None;
-        while let Some(&(sequence, true)) = self.queue.front() {
-            upto = Some(sequence);
-            self.queue.pop_front();
-            self.front += 1;
+/// Polls once every publish behind the oldest: marks those acknowledged, returns the
+/// first failure.
+fn look(queue: &mut VecDeque<(u64, Ack)>) -> Result<(), (u64, PublishError)> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    for (sequence, ack) in queue.iter_mut().skip(1) {
+        if let Ack::Waiting(future) = ack {
+            match future.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(_)) => *ack = Ack::Stored,
+                Poll::Ready(Err(e)) => return Err((*sequence, e)),
+                Poll::Pending => {}
+            }
         }
-        upto
     }
+    Ok(())
 }
 
 pub(crate) fn retryable(message: String) -> TransportError {
@@ -307,19 +336,46 @@ pub(crate) fn retryable(message: String) -> TransportError {
 
 #[cfg(test)]
 mod tests {
-    use super::AckOrder;
+    use std::collections::VecDeque;
+
+    use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+    use async_nats::jetstream::publish::PublishAck;
+
+    use super::{Ack, look};
+
+    fn answered(ok: bool) -> Ack {
+        Ack::Waiting(Box::pin(std::future::ready(if ok {
+            Ok(PublishAck::default())
+        } else {
+            Err(PublishError::new(PublishErrorKind::StreamNotFound))
+        })))
+    }
+
+    fn waiting() -> Ack {
+        Ack::Waiting(Box::pin(std::future::pending()))
+    }
 
     #[test]
-    fn the_cumulative_sequence_waits_for_the_oldest_answer() {
-        let mut order = AckOrder::default();
-        let at: Vec<u64> = (5..9).map(|s| order.push(s)).collect();
-        assert_eq!(order.answered(at[0]), Some(5));
-        // 7 and 8 answered before 6 (a duplicate is answered at once).
-        assert_eq!(order.answered(at[3]), None);
-        assert_eq!(order.answered(at[2]), None);
-        assert_eq!(order.sequence(at[1]), 6);
-        assert_eq!(order.answered(at[1]), Some(8));
-        let next = order.push(9);
-        assert_eq!(order.answered(next), Some(9));
+    fn a_look_marks_what_was_stored_and_leaves_the_oldest_alone() {
+        let mut queue = VecDeque::from([(1, answered(false)), (2, answered(true)), (3, waiting())]);
+        assert!(
+            look(&mut queue).is_ok(),
+            "the oldest is awaited, not looked at"
+        );
+        assert!(matches!(queue[1].1, Ack::Stored));
+        assert!(matches!(queue[2].1, Ack::Waiting(_)));
+    }
+
+    #[test]
+    fn a_look_finds_a_failure_behind_the_oldest() {
+        let mut queue = VecDeque::from([
+            (1, waiting()),
+            (2, answered(true)),
+            (3, answered(false)),
+            (4, answered(false)),
+        ]);
+        let (sequence, e) = look(&mut queue).expect_err("3 failed");
+        assert_eq!(sequence, 3);
+        assert_eq!(e.kind(), PublishErrorKind::StreamNotFound);
     }
 }
