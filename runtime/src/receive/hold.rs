@@ -4,9 +4,10 @@
 //! which is the sequence's order except around a leader change: a publish sent to a
 //! leader that died is lost and published again by the sink once it knows, by which
 //! time frames it published after it may be stored already (the sink ends its
-//! connection at the first sign, which keeps such a stretch short). A subscription
-//! that handed those later frames out first would have to call the earlier one a gap
-//! and then drop it as old: a loss reported for a frame that was stored.
+//! connection at the first failed acknowledgement, which keeps such a stretch short).
+//! A subscription that handed those later frames out first would have to call the
+//! earlier one a gap and then drop it as old: a loss reported for a frame that was
+//! stored.
 //!
 //! So a subscription to a durable relay holds a producer's frames that come after a
 //! hole in its sequence, and hands them out, in order, once the hole is filled. A hole
