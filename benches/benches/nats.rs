@@ -96,12 +96,18 @@ impl Run {
 
 /// A RelaySink on `nats://`, ending with `flush()`.
 async fn sinkgen(port: u16, payload: &Bytes, frames: u64) -> Result<Run, String> {
-    let sink: RelaySink<Bytes> = SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.sinkgen"))
+    let sink = SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.sinkgen"))
         .name("bench")
         .send_timeout(Duration::from_secs(60))
         .relay()
         .map_err(|e| e.to_string())?;
-    // Connected and warm before the clock starts.
+    timed(sink, payload, frames).await
+}
+
+/// Sends `frames` copies of `payload` through `sink`, warm (one frame sent and
+/// flushed before the clock starts), ending with `flush()`; checks that every frame
+/// was sent.
+async fn timed(sink: RelaySink<Bytes>, payload: &Bytes, frames: u64) -> Result<Run, String> {
     sink.send(payload.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -186,31 +192,13 @@ async fn sinkgen_durable(port: u16, payload: &Bytes, frames: u64) -> Result<Run,
         "bench.durable.sinkgen",
     )
     .await?;
-    let sink: RelaySink<Bytes> =
-        SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.durable.sinkgen"))
-            .name("bench")
-            .send_timeout(Duration::from_secs(60))
-            .durable(durable)
-            .relay()
-            .map_err(|e| e.to_string())?;
-    sink.send(payload.clone())
-        .await
+    let sink = SinkBuilder::new(format!("nats://127.0.0.1:{port}/bench.durable.sinkgen"))
+        .name("bench")
+        .send_timeout(Duration::from_secs(60))
+        .durable(durable)
+        .relay()
         .map_err(|e| e.to_string())?;
-    sink.flush().await.map_err(|e| e.to_string())?;
-    let (start, cpu) = (Instant::now(), process_cpu_time());
-    for _ in 0..frames {
-        sink.send(payload.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    sink.flush().await.map_err(|e| e.to_string())?;
-    let run = Run::measure(frames, start, cpu);
-    let status = sink.status();
-    if status.lost.total() != 0 || status.frames_sent != frames + 1 {
-        return Err(format!("frames missing: {status:?}"));
-    }
-    sink.close().await;
-    Ok(run)
+    timed(sink, payload, frames).await
 }
 
 /// async-nats JetStream by hand (see the module docs).
@@ -260,6 +248,42 @@ fn fastrand_session() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
+}
+
+/// Runs both designs `reps` times, interleaved (the first one alternates), or only
+/// `only`: the medians of frames per second and of CPU ns per frame, sinkgen's then
+/// the direct design's.
+async fn medians<A, B>(
+    reps: usize,
+    only: Option<Design>,
+    sinkgen: impl Fn() -> A,
+    direct: impl Fn() -> B,
+) -> Result<[(f64, f64); 2], String>
+where
+    A: Future<Output = Result<Run, String>>,
+    B: Future<Output = Result<Run, String>>,
+{
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let order = if rep % 2 == 0 {
+            [Design::Sinkgen, Design::Direct]
+        } else {
+            [Design::Direct, Design::Sinkgen]
+        };
+        for design in order.into_iter().filter(|d| only.is_none_or(|o| o == *d)) {
+            match design {
+                Design::Sinkgen => a.push(sinkgen().await?),
+                Design::Direct => b.push(direct().await?),
+            }
+        }
+    }
+    let of = |v: &[Run]| {
+        (
+            median(&mut v.iter().map(|r| r.fps).collect::<Vec<_>>()),
+            median(&mut v.iter().map(|r| r.cpu_ns).collect::<Vec<_>>()),
+        )
+    };
+    Ok([of(&a), of(&b)])
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -349,32 +373,20 @@ async fn run(mode: &str, frames: u64, durable_frames: u64, reps: usize) -> Resul
     let mut pass = true;
     for size in [64usize, 256] {
         let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for rep in 0..reps {
-            let order = if rep % 2 == 0 {
-                [Design::Sinkgen, Design::Direct]
-            } else {
-                [Design::Direct, Design::Sinkgen]
-            };
-            for design in order.into_iter().filter(|d| only.is_none_or(|o| o == *d)) {
-                match design {
-                    Design::Sinkgen => a.push(sinkgen(port, &payload, frames).await?),
-                    Design::Direct => b.push(direct(port, &payload, frames).await?),
-                }
-            }
-        }
-        let fps = |v: &[Run]| median(&mut v.iter().map(|r| r.fps).collect::<Vec<_>>());
-        let cpu = |v: &[Run]| median(&mut v.iter().map(|r| r.cpu_ns).collect::<Vec<_>>());
-        let (ma, mb) = (fps(&a), fps(&b));
+        let [(ma, ca), (mb, cb)] = medians(
+            reps,
+            only,
+            || sinkgen(port, &payload, frames),
+            || direct(port, &payload, frames),
+        )
+        .await?;
         let ratio = ma / mb;
         pass &= ratio >= 0.9;
         println!(
-            "| {size} B | {:.2} | {:.2} | {ratio:.2} {} | {:.0} | {:.0} |",
+            "| {size} B | {:.2} | {:.2} | {ratio:.2} {} | {ca:.0} | {cb:.0} |",
             ma / 1e6,
             mb / 1e6,
             if ratio >= 0.9 { "pass" } else { "FAIL" },
-            cpu(&a),
-            cpu(&b)
         );
     }
     println!();
@@ -405,30 +417,18 @@ async fn durable(frames: u64, reps: usize, only: Option<Design>) -> Result<(), S
     );
     println!("|------|---:|---:|---:|---:|---:|");
     let payload = Bytes::from((0..64).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for rep in 0..reps {
-        let order = if rep % 2 == 0 {
-            [Design::Sinkgen, Design::Direct]
-        } else {
-            [Design::Direct, Design::Sinkgen]
-        };
-        for design in order.into_iter().filter(|d| only.is_none_or(|o| o == *d)) {
-            match design {
-                Design::Sinkgen => a.push(sinkgen_durable(port, &payload, frames).await?),
-                Design::Direct => b.push(direct_durable(port, &payload, frames).await?),
-            }
-        }
-    }
-    let fps = |v: &[Run]| median(&mut v.iter().map(|r| r.fps).collect::<Vec<_>>());
-    let cpu = |v: &[Run]| median(&mut v.iter().map(|r| r.cpu_ns).collect::<Vec<_>>());
-    let (ma, mb) = (fps(&a), fps(&b));
+    let [(ma, ca), (mb, cb)] = medians(
+        reps,
+        only,
+        || sinkgen_durable(port, &payload, frames),
+        || direct_durable(port, &payload, frames),
+    )
+    .await?;
     println!(
-        "| 64 B | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} |",
+        "| 64 B | {:.1} | {:.1} | {:.2} | {ca:.0} | {cb:.0} |",
         ma / 1e3,
         mb / 1e3,
         ma / mb,
-        cpu(&a),
-        cpu(&b)
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&store);
