@@ -397,6 +397,19 @@ fn sparse_frames_are_written_by_their_senders_and_kept_until_acknowledged() {
     peer.join().unwrap();
 }
 
+/// The whole frames at the front of `buf`, taken out of it: their kinds, sessions
+/// and sequences.
+fn take_frames(buf: &mut Vec<u8>) -> Vec<(sinkgen_runtime::protocol::Kind, u64, u64)> {
+    use sinkgen_runtime::protocol;
+    let mut got = Vec::new();
+    while let Some((frame, used)) = protocol::decode(buf, protocol::DEFAULT_MAX_FRAME).unwrap() {
+        let h = frame.header;
+        got.push((h.kind, h.session, h.sequence));
+        buf.drain(..used);
+    }
+    got
+}
+
 /// Reads whole frames from `s` (with what `buf` holds from earlier reads) until `n`
 /// came: their kinds, sessions and sequences.
 fn frames_from(
@@ -404,17 +417,11 @@ fn frames_from(
     buf: &mut Vec<u8>,
     n: usize,
 ) -> Vec<(sinkgen_runtime::protocol::Kind, u64, u64)> {
-    use sinkgen_runtime::protocol;
     use std::io::Read;
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        while let Some((frame, used)) = protocol::decode(buf, protocol::DEFAULT_MAX_FRAME).unwrap()
-        {
-            let h = frame.header;
-            got.push((h.kind, h.session, h.sequence));
-            buf.drain(..used);
-        }
+        got.extend(take_frames(buf));
         if got.len() >= n {
             return got;
         }
@@ -522,11 +529,20 @@ async fn a_peer_that_never_answers_hello_fails_the_connection_at_the_connect_tim
     })
     .await
     .expect("the sink closes the connection");
-    assert!(
-        read.len() > 3 * 16,
-        "HELLO and three frames came: {} bytes",
-        read.len()
+    let mut read = read;
+    let came: Vec<_> = take_frames(&mut read).iter().map(|f| (f.0, f.2)).collect();
+    use sinkgen_runtime::protocol::Kind;
+    assert_eq!(
+        came,
+        [
+            (Kind::Hello, 1),
+            (Kind::Data, 1),
+            (Kind::Data, 2),
+            (Kind::Data, 3)
+        ],
+        "HELLO and the three frames behind it"
     );
+    assert!(read.is_empty(), "a torn frame: {read:?}");
     let error = sink.status().last_error.expect("an error").to_string();
     assert!(error.contains("did not answer HELLO"), "{error}");
     drop(listener);

@@ -174,9 +174,7 @@ impl Peer {
     ) -> (Control, std::thread::JoinHandle<std::io::Result<()>>) {
         let mut out = Vec::new();
         self.hello_frame(Role::Producer, service, sink, target, &mut out);
-        for seq in seqs {
-            protocol::append_data(&mut out, self.session, seq, 1, seq.to_string().as_bytes());
-        }
+        self.data_frames(seqs, &mut out);
         let mut w = self.stream.try_clone().unwrap();
         let writer = std::thread::spawn(move || w.write_all(&out));
         match self.next() {
@@ -226,10 +224,16 @@ impl Peer {
     /// frame `n` is `n` as text.
     pub fn send(&mut self, seqs: impl IntoIterator<Item = u64>) {
         let mut out = Vec::new();
-        for seq in seqs {
-            protocol::append_data(&mut out, self.session, seq, 1, seq.to_string().as_bytes());
-        }
+        self.data_frames(seqs, &mut out);
         self.stream.write_all(&out).unwrap();
+    }
+
+    /// Appends data frames `seqs` of this peer's session to `out`; the body of frame
+    /// `n` is `n` as text.
+    fn data_frames(&self, seqs: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
+        for seq in seqs {
+            protocol::append_data(out, self.session, seq, 1, seq.to_string().as_bytes());
+        }
     }
 
     pub fn ack(&mut self, session: u64, sequence: u64) {
